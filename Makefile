@@ -1,0 +1,42 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export PYTHONHASHSEED := 0
+
+.PHONY: install demo test test-nbs test-py check-clean bench
+
+$(STAMP): settings.ini setup.py
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
+	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/dd reproduce --notebooks 50_evaluation --profile embedded
+	@cat results/baselines.md
+
+test: $(STAMP) check-clean test-nbs test-py
+
+test-nbs: $(STAMP)
+	$(VENV)/bin/nbdev_test --n_workers 2
+
+test-py: $(STAMP)
+	$(VENV)/bin/pytest -q tests
+
+# notebooks are the source: exporting and cleaning them must change nothing that is committed
+check-clean: $(STAMP)
+	$(VENV)/bin/nbdev_export
+	$(VENV)/bin/nbdev_clean
+	@if [ -n "$$(git status --porcelain -- nbs dd_nb)" ]; then \
+	  echo "nbs/ or dd_nb/ out of sync: run nbdev_export and nbdev_clean, then commit"; git status --porcelain -- nbs dd_nb; git diff --stat -- nbs dd_nb; exit 1; fi
+
+bench: $(STAMP)
+	for f in benchmarks/bench_*.py; do $(PY) $$f; done
