@@ -21,12 +21,14 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/dd reproduce --notebooks 50_evaluation --profile embedded
+	$(VENV)/bin/dd readme
 	@cat results/baselines.md
 
 test: $(STAMP) check-clean test-nbs test-py
 
 test-nbs: $(STAMP)
-	$(VENV)/bin/nbdev_test --n_workers 2
+	# one thread per worker: two workers with two threads each oversubscribe the two cores (10x slower)
+	OMP_NUM_THREADS=1 $(VENV)/bin/nbdev_test --n_workers 2
 
 test-py: $(STAMP)
 	$(VENV)/bin/pytest -q tests

@@ -1,0 +1,17 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")       # a hub lookup would otherwise retry for ~23 s before failing
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def dd_bin():
+    "The `dd` console script of the environment running the tests."
+    exe = Path(sys.executable).parent / "dd"
+    assert exe.exists(), f"dd console script missing at {exe}: install the package with pip install -e ."
+    return str(exe)

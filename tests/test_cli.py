@@ -1,0 +1,54 @@
+"End-to-end checks of the `dd` command line, run as a user would."
+import subprocess
+
+import torch
+
+from dd_nb.core import DistilledSet
+
+
+def dd(dd_bin, *args):
+    return subprocess.run([dd_bin, *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
+def test_help_lists_methods_and_datasets(dd_bin):
+    out = dd(dd_bin, "--help")
+    assert out.returncode == 0
+    for name in ("random", "herding", "digits", "cifar10", "folder:<path>", "convnet3"):
+        assert name in out.stdout
+    assert "herding" in dd(dd_bin, "distill", "--help").stdout
+
+
+def test_distill_then_evaluate(dd_bin, tmp_path):
+    out = dd(dd_bin, "distill", "--method", "random", "--dataset", "digits", "--ipc", 2, "--seed", 3, "--out", tmp_path / "r2")
+    assert out.returncode == 0, out.stderr
+    ds = DistilledSet.load(tmp_path / "r2")
+    assert ds.images.shape == (20, 1, 16, 16) and ds.meta["method"] == "random" and ds.meta["seed"] == 3
+    assert torch.bincount(ds.labels).tolist() == [2] * 10
+    # the same seed gives the same set
+    dd(dd_bin, "distill", "--method", "random", "--ipc", 2, "--seed", 3, "--out", tmp_path / "again")
+    assert torch.equal(DistilledSet.load(tmp_path / "again").images, ds.images)
+    ev = dd(dd_bin, "evaluate", tmp_path / "r2", "--runs", 2, "--epochs", 5)
+    assert ev.returncode == 0, ev.stderr
+    assert "2 runs" in ev.stdout and "±" in ev.stdout
+
+
+def test_method_params_are_passed(dd_bin, tmp_path):
+    out = dd(dd_bin, "distill", "--method", "random", "--ipc", 1, "--out", tmp_path / "x", "--param", "tau=3")
+    assert out.returncode == 2 and "takes no parameter" in out.stderr
+
+
+def test_bad_inputs_fail_clearly(dd_bin, tmp_path):
+    out = dd(dd_bin, "distill", "--method", "magic", "--ipc", 1, "--out", tmp_path / "m")
+    assert out.returncode == 2 and "known:" in out.stderr and "herding" in out.stderr
+    out = dd(dd_bin, "distill", "--method", "random", "--dataset", "mnist", "--ipc", 1, "--out", tmp_path / "m")
+    assert out.returncode == 2 and "known: digits" in out.stderr
+    out = dd(dd_bin, "distill", "--method", "random", "--ipc", 1000, "--out", tmp_path / "m")
+    assert out.returncode == 2 and "ipc=1000" in out.stderr and "139" in out.stderr
+    out = dd(dd_bin, "distill", "--method", "random", "--dataset", "cifar10", "--root", tmp_path, "--ipc", 1, "--out", tmp_path / "m")
+    assert out.returncode == 2 and "cifar-10-batches-py" in out.stderr
+    assert not (tmp_path / "m").exists()          # nothing half-written
+    (tmp_path / "bad").mkdir(); (tmp_path / "bad" / "distilled.safetensors").write_bytes(b"\x00" * 40)
+    out = dd(dd_bin, "evaluate", tmp_path / "bad")
+    assert out.returncode == 2 and "not a readable DistilledSet" in out.stderr
+    out = dd(dd_bin, "evaluate", tmp_path / "nothing-here")
+    assert out.returncode == 2 and "no distilled set" in out.stderr
