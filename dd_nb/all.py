@@ -5,12 +5,12 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/99_all.ipynb #861e4d29
+# %% ../nbs/99_all.ipynb #480e1575
 import importlib
 from .methods import METHODS, distill  # noqa: F401
 
 # method modules register themselves on import; those not written yet are skipped
-for _m in ("dd_nb.methods", "dd_nb.iwd", "dd_nb.igd", "dd_nb.lgd", "dd_nb.patch"):
+for _m in ("dd_nb.methods", "dd_nb.matching", "dd_nb.iwd", "dd_nb.igd", "dd_nb.lgd", "dd_nb.patch"):
     try: importlib.import_module(_m)
     except ModuleNotFoundError as e:
         if e.name != _m: raise
