@@ -1,0 +1,85 @@
+"""Speed of per-sample gradients and direction scores against one batched backward, measured side by side.
+
+Prints `name: X.XXx` lines (ratios against baselines timed in the same process). Goals (issue 3):
+per-sample grads / batched backward <= 2.5x; direction scores / batched backward <= 2.0x; influence time about 2x
+when N doubles; peak memory flat in N with chunking and projection.
+"""
+import resource, subprocess, sys, time
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call, grad, vmap
+from dd_nb.data import load_dataset
+from dd_nb.models import get_network
+from dd_nb.influence import per_sample_grads, grad_dot, influence_on_test, select_params, flat_params
+
+
+def timeit(fn, reps=5):
+    "Median wall time of `reps` calls after one warm-up call."
+    fn(); ts = []
+    for _ in range(reps):
+        t = time.perf_counter(); fn(); ts.append(time.perf_counter() - t)
+    return sorted(ts)[len(ts) // 2]
+
+
+def setup(n=256):
+    torch.manual_seed(0)
+    d = load_dataset("digits", split="train", size=16)
+    net = get_network("convnet3", 1, 10, 16)
+    return net, d.images[:n], d.labels[:n]
+
+
+def peak_rss_mb(n, chunk):
+    "Peak resident memory (MB) of a fresh process computing projected per-sample grads of n examples in chunks."
+    code = ("import resource, torch, torch.nn.functional as F; from dd_nb.data import load_dataset; "
+            "from dd_nb.models import get_network; from dd_nb.influence import per_sample_grads; "
+            f"torch.manual_seed(0); d = load_dataset('digits', size=16); x, y = d.images[:{n}], d.labels[:{n}]; "
+            "net = get_network('convnet3', 1, 10, 16); per_sample_grads(net, F.cross_entropy, x[:8], y[:8]); "
+            "r0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
+            f"per_sample_grads(net, F.cross_entropy, x, y, chunk_size={chunk}, project_dim=256); "
+            "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - r0) / 1024)")
+    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()[-1])
+
+
+def main():
+    net, x, y = setup(256)
+    ps = list(net.parameters())
+    params = select_params(net)
+
+    def batched_backward():
+        torch.autograd.grad(F.cross_entropy(net(x), y), ps)
+
+    def loop():
+        for i in range(len(x)): torch.autograd.grad(F.cross_entropy(net(x[i:i + 1]), y[i:i + 1]), ps)
+
+    def vmap_grad():
+        p = {k: v.detach() for k, v in params.items()}
+        f = lambda p, xi, yi: F.cross_entropy(functional_call(net, p, (xi[None],)), yi[None])
+        vmap(grad(f), in_dims=(None, 0, 0), chunk_size=64)(p, x, y)
+
+    v = torch.randn(flat_params(params).numel())
+    base = timeit(batched_backward)
+    print(f"batched backward (256 digits, ConvNet-3): {base * 1e3:.1f} ms")
+    print(f"per_sample_grads / batched backward: {timeit(lambda: per_sample_grads(net, F.cross_entropy, x, y)) / base:.2f}x")
+    print(f"per_sample_grads chunk 64 / batched backward: {timeit(lambda: per_sample_grads(net, F.cross_entropy, x, y, chunk_size=64)) / base:.2f}x")
+    print(f"loop of single backwards / batched backward: {timeit(loop, reps=2) / base:.2f}x")
+    print(f"vmap(grad) / batched backward: {timeit(vmap_grad, reps=2) / base:.2f}x")
+    print(f"grad_dot (direction scores) / batched backward: {timeit(lambda: grad_dot(net, F.cross_entropy, x, y, v)) / base:.2f}x")
+
+    # influence on a test set (cg on the classifier layer, damped) as the training set doubles
+    net2, x2, y2 = setup(1024)
+    head = ["classifier.weight", "classifier.bias"]
+    test = (x2[-64:], y2[-64:])
+    t = {n: timeit(lambda n=n: influence_on_test(net2, F.cross_entropy, (x2[:n], y2[:n]), test, ihvp="cg", damping=0.1,
+                                                  params=head, max_iter=50), reps=3) for n in (256, 512)}
+    print(f"influence_on_test time N=512 / N=256: {t[512] / t[256]:.2f}x")
+
+    # memory: projected per-sample grads in chunks of 32 should not grow with N (beyond the N x k result)
+    m = {n: peak_rss_mb(n, 32) for n in (256, 1024)}
+    print(f"peak RSS growth, chunked+projected grads, N=256: {m[256]:.0f} MB, N=1024: {m[1024]:.0f} MB")
+    print(f"peak memory N=1024 / N=256 (chunk 32, k=256): {m[1024] / max(m[256], 1e-9):.2f}x")
+    full_mb = 1024 * flat_params(params).numel() * 4 / 2 ** 20
+    print(f"unchunked (N=1024, P={flat_params(params).numel()}) gradient matrix would take {full_mb:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
