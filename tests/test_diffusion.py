@@ -63,17 +63,14 @@ def test_original_dit_checkpoint_round_trip(tmp_path):
         torch.testing.assert_close(m2(z, timestep=t, class_labels=y).sample, m(z, timestep=t, class_labels=y).sample)
 
 
-def test_missing_weights_are_an_error_not_random(tmp_path):
+def test_missing_weights_are_an_error_not_random(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="transformer"):
         dif.get_backend("dit", pretrained=tmp_path)
     with pytest.raises(FileNotFoundError, match="tokenizer|unet"):
         dif.get_backend("sd", pretrained=tmp_path, class_names=["a"])
-    os.environ["DD_NB_CACHE"] = str(tmp_path)
-    try:
-        with pytest.raises(FileNotFoundError, match="no trained tiny DiT"):
-            dif.get_backend("tiny-dit", steps=3, train=False)
-    finally:
-        del os.environ["DD_NB_CACHE"]
+    monkeypatch.setenv("DD_NB_CACHE", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="no trained tiny DiT"):
+        dif.get_backend("tiny-dit", steps=3, train=False)
     with pytest.raises(ValueError, match="known"):
         dif.get_backend("imagen")
 
