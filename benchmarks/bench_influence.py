@@ -31,14 +31,13 @@ def setup(n=256):
 
 
 def peak_rss_mb(n, chunk):
-    "Peak resident memory (MB) of a fresh process computing projected per-sample grads of n examples in chunks."
+    "Peak resident memory (MB) of a fresh process that computes projected per-sample grads of n examples in chunks."
     code = ("import resource, torch, torch.nn.functional as F; from dd_nb.data import load_dataset; "
             "from dd_nb.models import get_network; from dd_nb.influence import per_sample_grads; "
             f"torch.manual_seed(0); d = load_dataset('digits', size=16); x, y = d.images[:{n}], d.labels[:{n}]; "
-            "net = get_network('convnet3', 1, 10, 16); per_sample_grads(net, F.cross_entropy, x[:8], y[:8]); "
-            "r0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
-            f"per_sample_grads(net, F.cross_entropy, x, y, chunk_size={chunk}, project_dim=256); "
-            "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - r0) / 1024)")
+            "net = get_network('convnet3', 1, 10, 16); "
+            f"per_sample_grads(net, F.cross_entropy, x, y, chunk_size={chunk}, project_dim=128); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
     return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()[-1])
 
 
@@ -76,11 +75,11 @@ def main():
     print(f"influence_on_test time N=512 / N=256: {t[512] / t[256]:.2f}x")
 
     # memory: projected per-sample grads in chunks of 32 should not grow with N (beyond the N x k result)
-    m = {n: peak_rss_mb(n, 32) for n in (256, 1024)}
-    print(f"peak RSS growth, chunked+projected grads, N=256: {m[256]:.0f} MB, N=1024: {m[1024]:.0f} MB")
-    print(f"peak memory N=1024 / N=256 (chunk 32, k=256): {m[1024] / max(m[256], 1e-9):.2f}x")
-    full_mb = 1024 * flat_params(params).numel() * 4 / 2 ** 20
-    print(f"unchunked (N=1024, P={flat_params(params).numel()}) gradient matrix would take {full_mb:.0f} MB")
+    m = {n: peak_rss_mb(n, 32) for n in (128, 512)}
+    print(f"peak RSS of the whole process, chunk 32, k=128: N=128 {m[128]:.0f} MB, N=512 {m[512]:.0f} MB")
+    print(f"peak memory N=512 / N=128 (chunked, projected): {m[512] / m[128]:.2f}x")
+    P = flat_params(params).numel()
+    print(f"for scale: an unchunked N=512 x P={P} gradient matrix alone is {512 * P * 4 / 2 ** 20:.0f} MB")
 
 
 if __name__ == "__main__":
