@@ -326,13 +326,13 @@ def tracin_class(checkpoints, lrs, model: nn.Module, loss_fn, train, real, num_c
     return out
 
 # %% ../nbs/10_influence.ipynb #602fa9fa
-def distillation_influence(match_loss_fn, n_real: int, dtype=torch.float32, device=None) -> torch.Tensor:
+def distillation_influence(match_loss_fn, n_real: int, dtype=torch.float32, device=None, retain_graph=False) -> torch.Tensor:
     "Explicit term of IWD eq. 11: dD/dw_j at w = 1 for every real instance, one backward pass through match_loss_fn(w)."
     w = torch.ones(n_real, dtype=dtype, device=device, requires_grad=True)
     D = match_loss_fn(w)
     if D.ndim != 0: raise ValueError(f"match_loss_fn must return a scalar, got shape {tuple(D.shape)}")
     if not torch.isfinite(D): raise FloatingPointError(f"match_loss_fn(w=1) returned {float(D)}")
-    (g,) = torch.autograd.grad(D, w, allow_unused=True)
+    (g,) = torch.autograd.grad(D, w, allow_unused=True, retain_graph=retain_graph)   # retain: a method reusing the graph (IWD)
     if g is None: raise ValueError("match_loss_fn(w) does not depend on w: build Phi_real from the weights")
     return g
 
