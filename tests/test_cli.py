@@ -52,3 +52,32 @@ def test_bad_inputs_fail_clearly(dd_bin, tmp_path):
     assert out.returncode == 2 and "not a readable DistilledSet" in out.stderr
     out = dd(dd_bin, "evaluate", tmp_path / "nothing-here")
     assert out.returncode == 2 and "no distilled set" in out.stderr
+
+
+def test_iwd_methods_from_the_command_line(dd_bin, tmp_path):
+    "Every IWD variant and its base run from `dd distill`; IDC stores 1 image per class and trains on its 4 decoded ones."
+    small = ["--param", "iterations=1", "--param", "batch_real=16"]
+    for method, extra in (("iwd-dc", []), ("iwd-dm", ["--param", "tau=0.1", "--param", "refresh=2"]),
+                          ("idc", ["--param", "inner_loop=1"]), ("iwd-idc", ["--param", "inner_loop=1"]),
+                          ("iwd-pdd", ["--param", "base=dm", "--param", "stage_epochs=1"]),
+                          ("influence-select", ["--param", "nets=1"])):
+        ipc = 2 if method == "iwd-pdd" else 1
+        params = extra if method == "influence-select" else small + extra
+        out = dd(dd_bin, "distill", "--method", method, "--ipc", ipc, "--out", tmp_path / method, *params)
+        assert out.returncode == 0, (method, out.stderr)
+        ds = DistilledSet.load(tmp_path / method)
+        assert ds.meta["method"] == method
+        per_class = 4 if "idc" in method else ipc
+        assert torch.bincount(ds.labels).tolist() == [per_class] * 10, method
+
+
+def test_iwd_bad_inputs(dd_bin, tmp_path):
+    out = dd(dd_bin, "distill", "--method", "iwd-dc", "--ipc", 1, "--out", tmp_path / "t", "--param", "tau=0")
+    assert out.returncode == 2 and "tau=0" in out.stderr and "positive" in out.stderr
+    out = dd(dd_bin, "distill", "--method", "iwd-dm", "--ipc", 200, "--out", tmp_path / "t")
+    assert out.returncode == 2 and "ipc=200" in out.stderr
+    out = dd(dd_bin, "distill", "--method", "pdd", "--ipc", 2, "--out", tmp_path / "t", "--param", "base=herding")
+    assert out.returncode == 2 and "valid bases" in out.stderr
+    out = dd(dd_bin, "distill", "--method", "iwd-dm", "--ipc", 1, "--out", tmp_path / "t", "--param", "refresh=0")
+    assert out.returncode == 2 and "refresh=0" in out.stderr
+    assert not (tmp_path / "t").exists()
