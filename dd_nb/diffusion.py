@@ -4,10 +4,10 @@
 
 # %% ../nbs/20_diffusion.ipynb #004fbca4
 from __future__ import annotations
-import copy, json, os, shutil, tempfile, time, warnings
+import argparse, copy, hashlib, json, math, os, shutil, tempfile, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -17,51 +17,105 @@ from .core import atomic_write, cache_dir, default_device
 from .data import load_dataset
 
 # %% auto #0
-__all__ = ['SCHEDULERS', 'BACKENDS', 'DIT_SCHEDULER', 'TINY_DIT', 'TINY_SCHEDULER', 'ConditionalDenoiser', 'make_scheduler',
-           'DiTBackend', 'register_backend', 'get_backend', 'load_dit', 'dit_to_diffusers_state',
-           'diffusers_to_dit_state', 'load_dit_checkpoint', 'disable_block_label_dropout', 'tiny_dit_dir',
-           'train_tiny_dit', 'load_tiny_dit', 'SDBackend', 'load_sd', 'GuidanceTerm', 'FnGuidance', 'predict_clean',
-           'initial_noise', 'cfg_eps', 'guided_sample', 'tiny_random_dit_pipeline', 'diffusion_features',
-           'train_digit_classifier', 'classify_accuracy', 'sample_quality', 'sample_grid']
+__all__ = ['SAMPLERS', 'DTYPES', 'BACKENDS', 'DIT_SCHEDULER', 'TINY_DIT', 'TINY_SCHEDULER', 'STEP_RULES', 'IGD_CODE_FACTOR',
+           'ConditionalDenoiser', 'make_scheduler', 'as_dtype', 'LatentBackend', 'DiTBackend', 'register_backend',
+           'get_backend', 'load_dit', 'dit_to_diffusers_state', 'diffusers_to_dit_state', 'load_dit_checkpoint',
+           'disable_block_label_dropout', 'tiny_dit_recipe', 'tiny_dit_dir', 'train_tiny_dit', 'load_tiny_dit',
+           'SDBackend', 'load_sd', 'GuidanceContext', 'step_rule', 'rho_eq9', 'rho_igd_code', 'rho_fixed',
+           'GuidanceTerm', 'FnGuidance', 'MemoryGuidance', 'predict_clean', 'guided_steps', 'initial_noise',
+           'cfg_output', 'cfg_eps', 'DiTDDPM', 'SamplerConfig', 'guided_sample', 'tiny_random_dit_pipeline',
+           'diffusion_features', 'Normalized', 'train_digit_classifier', 'classify_accuracy', 'sample_diversity',
+           'sample_quality', 'sample_grid']
 
 # %% ../nbs/20_diffusion.ipynb #e8f911cd
 @runtime_checkable
 class ConditionalDenoiser(Protocol):
-    "What a guided sampler needs from a class-conditional diffusion model."
+    "Everything the guided sampler, the feature reader and the patch scorer use of a class-conditional diffusion model."
     num_classes: int
-    latent_shape: tuple          # (C, H, W) of one latent
+    latent_shape: tuple          # (C, H, W) of one latent at the default image size
+    out_size: tuple              # (H, W) of decoded images at the default size
     scheduler_config: dict       # the diffusers scheduler config the model was trained with
-    null_cond: torch.Tensor      # the condition of the unconditional branch (one item)
-    def cond(self, classes: torch.Tensor) -> torch.Tensor: ...            # batch conditioning for class indices
-    def uncond(self, n: int) -> torch.Tensor: ...                         # batch of `n` null conditions
-    def eps(self, z_t: torch.Tensor, t, cond: torch.Tensor) -> torch.Tensor: ...
-    def encode(self, images: torch.Tensor) -> torch.Tensor: ...
-    def decode(self, latents: torch.Tensor) -> torch.Tensor: ...
-    def feature_module(self, block: int) -> torch.nn.Module: ...          # where DIFT features are read
+    device: torch.device         # where the denoiser's weights live
+    dtype: torch.dtype           # what they are stored in (initial noise is drawn in it)
+    def latent_shape_for(self, size) -> tuple: ...                       # latent shape for images of `size` (checked)
+    def cond(self, classes: torch.Tensor): ...                           # batch conditioning for class indices
+    def uncond(self, n: int): ...                                        # `n` null conditions (CFG's other branch)
+    def model_output(self, z_t, t, cond) -> torch.Tensor: ...            # raw network output: eps [+ variance channels]
+    def eps(self, z_t, t, cond) -> torch.Tensor: ...                     # predicted noise (the first C channels)
+    def encode(self, images: torch.Tensor) -> torch.Tensor: ...          # images in [0,1] -> latents
+    def decode(self, latents, clamp: bool = True) -> torch.Tensor: ...   # latents -> images ([0,1] when clamped)
+    def feature_module(self, block: int) -> torch.nn.Module: ...         # where DIFT features are read
 
-SCHEDULERS = {"ddim": "DDIMScheduler", "ddpm": "DDPMScheduler", "dpm": "DPMSolverMultistepScheduler"}
+SAMPLERS = {"ddim": "DDIMScheduler", "ddpm": "DDPMScheduler", "dpm": "DPMSolverMultistepScheduler",
+            "dit-ddpm": "DiTDDPM"}
 
 def make_scheduler(backend, kind: str = "ddim"):
-    "A fresh diffusers scheduler of `kind` built from the backend's training config."
+    "A fresh scheduler of `kind` built from the backend's training config (`dit-ddpm`: the original DiT sampler)."
     import diffusers
-    if kind not in SCHEDULERS: raise ValueError(f"scheduler={kind!r} is not one of {sorted(SCHEDULERS)}")
-    return getattr(diffusers, SCHEDULERS[kind]).from_config(backend.scheduler_config)
+    if kind not in SAMPLERS: raise ValueError(f"scheduler={kind!r} is not one of {sorted(SAMPLERS)}")
+    if kind == "dit-ddpm": return DiTDDPM(backend.scheduler_config)
+    return getattr(diffusers, SAMPLERS[kind]).from_config(backend.scheduler_config)
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
+
+def as_dtype(dtype) -> torch.dtype:
+    "A torch dtype from a dtype or its name; only the floating dtypes a denoiser can run in."
+    if dtype is None: return torch.float32
+    if isinstance(dtype, str): dtype = DTYPES.get(dtype.removeprefix("torch."), dtype)
+    if dtype not in DTYPES.values():
+        raise ValueError(f"dtype={dtype!r} cannot run a denoiser; valid: {sorted(DTYPES)}")
+    return dtype
+
+def _hw(size) -> tuple:
+    "(H, W) from an int or a pair."
+    if isinstance(size, int): return (size, size)
+    h, w = (int(s) for s in size)
+    return (h, w)
 
 # %% ../nbs/20_diffusion.ipynb #738cf80d
-class DiTBackend:
+class LatentBackend:
+    "What the DiT and Stable Diffusion backends share: device and dtype of the denoiser, eps, the VAE codec."
+    net: torch.nn.Module = None  # the denoising network
+    vae = None
+    @property
+    def device(self): return next(self.net.parameters()).device
+    @property
+    def dtype(self): return next(self.net.parameters()).dtype
+    def _vae_factor(self): return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    def eps(self, z_t, t, cond):
+        "Predicted noise: the first C channels of the raw output."
+        return self.model_output(z_t, t, cond)[:, :self.latent_shape[0]]
+
+    def _vae_encode(self, images):
+        x = (images * 2 - 1).to(self.vae.device, self.vae.dtype)
+        return self.vae.encode(x).latent_dist.mean * self.vae.config.scaling_factor
+
+    def _vae_decode(self, latents, clamp):
+        x = self.vae.decode((latents / self.vae.config.scaling_factor).to(self.vae.dtype)).sample / 2 + 0.5
+        return x.clamp(0, 1) if clamp else x
+
+def _timesteps(t, n, device):
+    t = torch.as_tensor(t, device=device)
+    return (t[None] if t.ndim == 0 else t).expand(n)
+
+class DiTBackend(LatentBackend):
     "A diffusers DiT as a ConditionalDenoiser; latent space with a VAE, pixel space without one."
-    def __init__(self, transformer, scheduler_config: dict, vae=None, out_size: int | None = None):
-        self.transformer, self.vae = transformer.eval(), (vae.eval() if vae is not None else None)
+    def __init__(self, transformer, scheduler_config: dict, vae=None, out_size=None):
+        self.net = self.transformer = transformer.eval()
+        self.vae = vae.eval() if vae is not None else None
         self.scheduler_config = dict(scheduler_config)
         cfg = transformer.config
         self.num_classes = int(cfg.num_embeds_ada_norm)
         self.latent_shape = (cfg.in_channels, cfg.sample_size, cfg.sample_size)
+        self.out_size = _hw(out_size or (cfg.sample_size * self._vae_factor() if vae is not None else cfg.sample_size))
         self.null_cond = torch.tensor(self.num_classes)
-        self.out_size = out_size or (cfg.sample_size * self._vae_factor() if vae is not None else cfg.sample_size)
 
-    def _vae_factor(self): return 2 ** (len(self.vae.config.block_out_channels) - 1)
-    @property
-    def device(self): return next(self.transformer.parameters()).device
+    def latent_shape_for(self, size):
+        "The latent shape; a DiT's position embedding fixes the one image size it takes."
+        if _hw(size) != self.out_size:
+            raise ValueError(f"image size {_hw(size)} does not fit this DiT: it makes {self.out_size} images only")
+        return self.latent_shape
 
     def cond(self, classes):
         "Class labels as the transformer's conditioning."
@@ -70,37 +124,31 @@ class DiTBackend:
         "`n` null labels (index num_embeds_ada_norm)."
         return self.null_cond.to(self.device).repeat(n)
 
-    def eps(self, z_t, t, cond):
-        "Predicted noise eps(z_t, t, c); the learned-variance half of the output is dropped."
+    def model_output(self, z_t, t, cond):
+        "The transformer's raw output: eps, then the learned-variance values when it has 2C output channels."
         if tuple(z_t.shape[1:]) != self.latent_shape:
             raise ValueError(f"latent shape {tuple(z_t.shape[1:])} does not fit this DiT (needs {self.latent_shape})")
-        t = torch.as_tensor(t, device=z_t.device)
-        t = (t[None] if t.ndim == 0 else t).expand(z_t.shape[0])
-        out = self.transformer(z_t, timestep=t, class_labels=cond).sample
-        C = self.latent_shape[0]
-        return out[:, :C] if out.shape[1] == 2 * C else out
+        return self.transformer(z_t.to(self.dtype), timestep=_timesteps(t, len(z_t), z_t.device), class_labels=cond).sample
 
     def encode(self, images):
         "Images in [0,1] -> latents (VAE posterior mean x scaling factor, or pixels scaled to [-1,1])."
-        H = images.shape[-1]
+        hw = tuple(images.shape[-2:])
         if self.vae is None:
-            if H not in (self.out_size, self.latent_shape[-1]):
-                raise ValueError(f"image size {H} cannot be encoded (this backend takes {self.out_size} or {self.latent_shape[-1]})")
-            x = images if H == self.latent_shape[-1] else F.interpolate(images, size=self.latent_shape[1:], mode="bilinear", antialias=True)
-            return x * 2 - 1
-        if H != self.latent_shape[-1] * self._vae_factor():
-            raise ValueError(f"image size {H} cannot be encoded (this backend takes {self.latent_shape[-1] * self._vae_factor()})")
-        return self.vae.encode(images * 2 - 1).latent_dist.mean * self.vae.config.scaling_factor
+            if hw not in (self.out_size, self.latent_shape[1:]):
+                raise ValueError(f"image size {hw} cannot be encoded (this backend takes {self.out_size} or {self.latent_shape[1:]})")
+            x = images if hw == self.latent_shape[1:] else F.interpolate(images, size=self.latent_shape[1:], mode="bilinear", antialias=True)
+            return (x * 2 - 1).to(self.dtype)
+        if hw != self.out_size:
+            raise ValueError(f"image size {hw} cannot be encoded (this backend takes {self.out_size})")
+        return self._vae_encode(images).to(self.dtype)
 
-    def decode(self, latents):
-        "Latents -> images in [0,1], as DiTPipeline(output_type='pt') does."
-        if self.vae is None:
-            x = latents / 2 + 0.5
-            if x.shape[-1] != self.out_size:
-                x = F.interpolate(x, size=(self.out_size, self.out_size), mode="bilinear", antialias=True, align_corners=False)
-            return x.clamp(0, 1)
-        x = self.vae.decode(latents / self.vae.config.scaling_factor).sample
-        return (x / 2 + 0.5).clamp(0, 1)
+    def decode(self, latents, clamp: bool = True):
+        "Latents -> images, in [0,1] when clamped (as DiTPipeline(output_type='pt') does)."
+        if self.vae is not None: return self._vae_decode(latents, clamp)
+        x = latents / 2 + 0.5
+        if tuple(x.shape[-2:]) != self.out_size:
+            x = F.interpolate(x, size=self.out_size, mode="bilinear", antialias=True, align_corners=False)
+        return x.clamp(0, 1) if clamp else x
 
     def feature_module(self, block: int):
         "The transformer block whose output DIFT features are read from."
@@ -130,16 +178,31 @@ def _need(path: Path, what: str):
 def _scheduler_config(path: Path) -> dict:
     return json.loads(_need(path/"scheduler"/"scheduler_config.json", "scheduler/scheduler_config.json").read_text())
 
+def _ready(backend, dtype=None):
+    "Cast the backend's networks to `dtype` and run one tiny forward, so a dtype the device cannot run fails here."
+    dtype = as_dtype(dtype)
+    if dtype != backend.dtype:
+        for m in (getattr(backend, k, None) for k in ("net", "vae", "text_encoder")):
+            if m is not None: m.to(dtype)
+        if hasattr(backend, "prompts"): backend._embed_prompts()
+    try:
+        with torch.no_grad():
+            backend.eps(torch.zeros(1, *backend.latent_shape, device=backend.device, dtype=dtype), 0, backend.uncond(1))
+    except RuntimeError as e:
+        raise ValueError(f"dtype={dtype} cannot run this backend on {backend.device}: {e}") from e
+    return backend
+
 # %% ../nbs/20_diffusion.ipynb #b29b23b3
 DIT_SCHEDULER = dict(_class_name="DDIMScheduler", num_train_timesteps=1000, beta_schedule="linear", beta_start=1e-4,
                      beta_end=0.02, clip_sample=False, prediction_type="epsilon")
 
 @register_backend("dit")
-def load_dit(pretrained=None, checkpoint=None, vae=None, device=None, num_heads: int | None = None) -> DiTBackend:
+def load_dit(pretrained=None, checkpoint=None, vae=None, device=None, num_heads: int | None = None, dtype=None) -> DiTBackend:
     "DiT from a DiTPipeline folder (transformer/, vae/, scheduler/), or from an original DiT .pt plus a VAE folder."
     from diffusers import AutoencoderKL, DiTTransformer2DModel
     if pretrained is None and checkpoint is None:
         raise ValueError("get_backend('dit') needs pretrained=<DiTPipeline folder> or checkpoint=<DiT .pt> (+ vae=<folder>)")
+    as_dtype(dtype)  # a bad dtype fails before anything is read
     root = Path(pretrained) if pretrained is not None else None
     if checkpoint is not None: transformer = load_dit_checkpoint(checkpoint, num_heads=num_heads)
     else: transformer = DiTTransformer2DModel.from_pretrained(_need(root/"transformer", "transformer/ (config.json + weights)"))
@@ -148,7 +211,7 @@ def load_dit(pretrained=None, checkpoint=None, vae=None, device=None, num_heads:
     vae = AutoencoderKL.from_pretrained(_need(vae_dir, "an AutoencoderKL folder (config.json + weights)"))
     sched = _scheduler_config(root) if root is not None and (root/"scheduler").exists() else DIT_SCHEDULER
     dev = device or default_device()
-    return DiTBackend(transformer.to(dev), sched, vae.to(dev))
+    return _ready(DiTBackend(transformer.to(dev), sched, vae.to(dev)), dtype)
 
 # %% ../nbs/20_diffusion.ipynb #3e00a501
 _DIT_SHARED = {  # original name -> diffusers name inside every transformer_blocks.{i}.norm1.emb
@@ -187,24 +250,132 @@ def diffusers_to_dit_state(sd: dict) -> dict:
             out[f"blocks.{i}.attn.qkv.{w}"] = torch.cat([sd[f"transformer_blocks.{i}.attn1.{n}.{w}"] for n in ("to_q", "to_k", "to_v")])
     return out
 
+# Released DiT configs (facebookresearch/DiT models.py): size letter -> (depth, hidden, heads); "DiT-XL/2" = XL, patch 2
+_DIT_CONFIGS = {"XL": (28, 1152, 16), "L": (24, 1024, 16), "B": (12, 768, 12), "S": (12, 384, 6)}
+
+def _read_dit_file(path: Path):
+    "torch.load(weights_only=True) allowing exactly argparse.Namespace (the 'args' of train.py checkpoints)."
+    import argparse, pickle, re
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        bad = re.search(r"GLOBAL (\S+)", str(e))
+        raise pickle.UnpicklingError(
+            f"refused to load {path}: it pickles {bad.group(1) if bad else 'an object'} which is not allowed. "
+            "dd_nb reads DiT checkpoints with torch.load(weights_only=True) and allows only tensors, plain containers, "
+            "numbers, strings and argparse.Namespace. If you trust the file, re-save just its weights "
+            "(torch.save(torch.load(p, weights_only=False)['ema'], new_p)) and load that.") from e
+
+def _unwrap_dit_state(obj) -> tuple[dict, str]:
+    "The model state dict in a loaded file and where it came from ('ema' > 'model' > a plain state dict)."
+    if not isinstance(obj, dict): raise ValueError(f"expected a dict in the checkpoint, got {type(obj).__name__}")
+    if "x_embedder.proj.weight" in obj: return obj, "state_dict"
+    for key in ("ema", "model"):  # train.py saves {"model", "ema", "opt", "args"}; EMA weights are the ones to sample with
+        if isinstance(obj.get(key), dict): return obj[key], key
+    raise ValueError(f"no DiT weights found: top-level keys {sorted(map(str, obj))[:10]} (expected 'ema', 'model' "
+                     "or a state dict with x_embedder.proj.weight)")
+
 def load_dit_checkpoint(path, num_heads: int | None = None, sample_size: int | None = None):
-    "A DiTTransformer2DModel built from an original facebookresearch/DiT .pt (read with weights_only=True)."
+    """A DiTTransformer2DModel (eval mode) that computes what the original facebookresearch/DiT model computes.
+
+    Reads a released .pt state dict or a train.py checkpoint {"model", "ema", "opt", "args"} (EMA preferred) with
+    torch.load(weights_only=True) + argparse.Namespace. What was read is in `model.dit_checkpoint_info`."""
+    import re, warnings
     from diffusers import DiTTransformer2DModel
-    path = _need(Path(path), "an original DiT checkpoint (.pt state dict, e.g. DiT-XL-2-256x256.pt)")
-    sd = torch.load(path, map_location="cpu", weights_only=True)
-    sd = sd.get("ema", sd.get("model", sd)) if "x_embedder.proj.weight" not in sd else sd  # training checkpoints nest it
+    from diffusers.models.embeddings import Timesteps, get_2d_sincos_pos_embed
+    path = _need(Path(path), "an original DiT checkpoint (.pt state dict or train.py checkpoint, e.g. DiT-XL-2-256x256.pt)")
+    obj = _read_dit_file(path)
+    sd, source = _unwrap_dit_state(obj)
+    args = obj.get("args") if source != "state_dict" else None
+    args = vars(args) if args is not None and hasattr(args, "__dict__") else (args if isinstance(args, dict) else None)
+    prefix = next((p for p in ("module.", "_orig_mod.") if all(k.startswith(p) for k in sd)), "")  # DDP / torch.compile
+    sd = {k[len(prefix):]: v for k, v in sd.items()}
+    need = ["x_embedder.proj.weight", "x_embedder.proj.bias", "t_embedder.mlp.0.weight", "y_embedder.embedding_table.weight",
+            "blocks.0.attn.qkv.weight", "blocks.0.attn.qkv.bias", "blocks.0.mlp.fc1.weight", "final_layer.linear.weight"]
+    if missing := [k for k in need if k not in sd]: raise ValueError(f"{path} is not an original DiT state dict: missing {missing}")
+
+    # --- architecture from the weights (authoritative); args.model / args.image_size only fill gaps and are checked
     D, C, p, _ = sd["x_embedder.proj.weight"].shape
-    heads = num_heads or _DIT_HEADS.get(D)
-    if heads is None: raise ValueError(f"hidden size {D} is not a released DiT width {sorted(_DIT_HEADS)}; pass num_heads=")
-    if sample_size is None:
-        if "pos_embed" not in sd: raise ValueError("checkpoint has no pos_embed; pass sample_size=")
-        sample_size = int(round(sd["pos_embed"].shape[1] ** 0.5)) * p
     depth = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("blocks."))
-    model = DiTTransformer2DModel(num_attention_heads=heads, attention_head_dim=D // heads, in_channels=C,
-                                  out_channels=sd["final_layer.linear.weight"].shape[0] // (p * p), num_layers=depth,
-                                  sample_size=sample_size, patch_size=p,
-                                  num_embeds_ada_norm=sd["y_embedder.embedding_table.weight"].shape[0] - 1)
-    model.load_state_dict(dit_to_diffusers_state(sd), strict=True)
+    out_ch = sd["final_layer.linear.weight"].shape[0] // (p * p)
+    rows = sd["y_embedder.embedding_table.weight"].shape[0]
+    name = (args or {}).get("model")
+    named = re.fullmatch(r"DiT-(XL|L|B|S)/(\d+)", name) if isinstance(name, str) else None
+    if named and (_DIT_CONFIGS[named[1]][:2] != (depth, D) or int(named[2]) != p):
+        warnings.warn(f"checkpoint args.model={name!r} does not match its weights (depth {depth}, hidden {D}, patch {p}); "
+                      "using the weights")
+        named = None
+    heads_from = "argument" if num_heads else ("args.model" if named else "hidden size")
+    heads = num_heads or (_DIT_CONFIGS[named[1]][2] if named else _DIT_HEADS.get(D))
+    if heads is None: raise ValueError(f"hidden size {D} is not a released DiT width {sorted(_DIT_HEADS)}; pass num_heads=")
+    if D % heads: raise ValueError(f"hidden size {D} is not divisible by num_heads={heads}")
+    if sd["t_embedder.mlp.0.weight"].shape[1] != 256:  # diffusers hard-codes Timesteps(256) + TimestepEmbedding(256, D)
+        raise ValueError(f"frequency_embedding_size {sd['t_embedder.mlp.0.weight'].shape[1]} != 256 is not supported by diffusers")
+    if sd["blocks.0.mlp.fc1.weight"].shape[0] != 4 * D:  # diffusers' FeedForward is fixed at mult=4 (mlp_ratio=4)
+        raise ValueError(f"mlp_ratio {sd['blocks.0.mlp.fc1.weight'].shape[0] / D:g} != 4 is not supported by diffusers")
+    n_cls = (args or {}).get("num_classes")
+    if n_cls is not None and rows != n_cls + 1:  # train.py always uses class_dropout_prob=0.1 -> one extra null row
+        warnings.warn(f"args.num_classes={n_cls} but the label table has {rows} rows (expected num_classes + 1 for the "
+                      f"null label); the null label is taken to be index {rows - 1}")
+    grid = None
+    if "pos_embed" in sd:
+        n = sd["pos_embed"].shape[-2]
+        grid = int(round(n ** 0.5))
+        if grid * grid != n or sd["pos_embed"].shape[-1] != D: raise ValueError(f"pos_embed shape {tuple(sd['pos_embed'].shape)} is not a square grid of width {D}")
+        if sample_size is not None and sample_size != grid * p:
+            raise ValueError(f"sample_size={sample_size} disagrees with the checkpoint's pos_embed ({grid}x{grid} patches of {p})")
+        size_from, sample_size = "pos_embed", grid * p
+    elif sample_size is not None: size_from = "argument"
+    elif (args or {}).get("image_size"): size_from, sample_size = "args.image_size // 8", int(args["image_size"]) // 8  # SD VAE: /8
+    else: raise ValueError("checkpoint has neither pos_embed nor args.image_size; pass sample_size= (latent size)")
+    if args and args.get("image_size") and int(args["image_size"]) // 8 != sample_size:
+        warnings.warn(f"args.image_size={args['image_size']} implies latent size {int(args['image_size']) // 8}, "
+                      f"but using {sample_size} (from {size_from})")
+
+    model = DiTTransformer2DModel(
+        num_attention_heads=heads, attention_head_dim=D // heads, in_channels=C, out_channels=out_ch, num_layers=depth,
+        sample_size=sample_size, patch_size=p, num_embeds_ada_norm=rows - 1,
+        # difference 1: diffusers' norm3 (pre-MLP LayerNorm) uses config.norm_eps (default 1e-5); DiT's norm2 uses 1e-6
+        norm_eps=1e-6, norm_elementwise_affine=False,
+        # these already match DiT but are pinned against a change of defaults: GELU(tanh), qkv/proj bias, no dropout
+        activation_fn="gelu-approximate", attention_bias=True, dropout=0.0, upcast_attention=False)
+    model.load_state_dict(dit_to_diffusers_state(sd), strict=True)  # qkv split in q,k,v order; shared t/y embedders copied
+
+    # difference 2: the timestep embedding. DiT: freqs = exp(-ln(10000) i / half), [cos, sin]. diffusers builds every
+    # block's norm1.emb.time_proj as Timesteps(256, flip_sin_to_cos=True, downscale_freq_shift=1): exp(-ln(10000) i /
+    # (half - 1)). Setting the shift to 0 gives the identical float32 ops. (Not in the config: lost by save_pretrained.)
+    for i, blk in enumerate(model.transformer_blocks):
+        tp = blk.norm1.emb.time_proj
+        if not (isinstance(tp, Timesteps) and hasattr(tp, "downscale_freq_shift") and tp.num_channels == 256
+                and tp.flip_sin_to_cos and getattr(tp, "scale", 1) == 1):
+            raise RuntimeError(f"unexpected diffusers time projection in block {i}: {tp!r}; cannot match DiT exactly")
+        tp.downscale_freq_shift = 0
+    # difference 3: the positional embedding. DiT adds its stored buffer (numpy float64 2D sin-cos, w coordinate in the
+    # first half, [sin, cos], cast to float32); diffusers recomputes the same grid in torch at init (non-persistent
+    # buffer). Same formula, but copy the checkpoint's buffer so the sum is bit-identical.
+    pe = model.pos_embed.pos_embed
+    computed = get_2d_sincos_pos_embed(D, sample_size // p, base_size=sample_size // p, output_type="pt").float()
+    pos_diff = None
+    if grid is not None:
+        stored = sd["pos_embed"].reshape(pe.shape).to(pe.dtype)
+        pos_diff = (stored - computed).abs().max().item()
+        if pos_diff > 1e-4: warnings.warn(f"the checkpoint's pos_embed is not the standard 2D sin-cos grid (max diff {pos_diff:.2g}); using it as stored")
+        with torch.no_grad(): pe.copy_(stored)
+    # Everything else was checked to match in diffusers 0.42: adaLN chunk order (shift, scale, gate)x(msa, mlp) and
+    # x*(1+scale)+shift; final layer (shift, scale) order; norm1/norm_out LayerNorm eps 1e-6 without affine; attention
+    # scale head_dim**-0.5 with heads split the same way as timm's fused qkv; unpatchify einsum nhwpqc->nchpwq.
+    # difference 4: label dropout. In train mode DiT drops labels once per forward; diffusers would drop independently in
+    # every block's LabelEmbedding, so the model is returned in eval mode (where both skip dropout).
+    model.eval()
+    model.dit_checkpoint_info = dict(
+        path=str(path), source=source, top_level_keys=sorted(map(str, obj)) if source != "state_dict" else None,
+        key_prefix_stripped=prefix or None, args=args, hidden_size=D, depth=depth, num_heads=heads, num_heads_from=heads_from,
+        patch_size=p, in_channels=C, out_channels=out_ch, learn_sigma=out_ch == 2 * C, num_classes=rows - 1,
+        sample_size=sample_size, sample_size_from=size_from, pos_embed="checkpoint" if grid is not None else "computed",
+        pos_embed_vs_computed_max_abs_diff=pos_diff,
+        fixes=["time_proj.downscale_freq_shift=0 in every block", "norm_eps=1e-6 (pre-MLP LayerNorm)",
+               *(["pos_embed copied from checkpoint"] if grid is not None else []), "eval mode"])
     return model
 
 # %% ../nbs/20_diffusion.ipynb #8964adb1
@@ -220,9 +391,18 @@ def disable_block_label_dropout(model):
         if isinstance(m, LabelEmbedding): m.dropout_prob = 0.0
     return model
 
-def tiny_dit_dir(size=8, steps=4000, batch=64, seed=0, lr=1e-3) -> Path:
-    "The cache folder of the tiny DiT trained with these settings."
-    return cache_dir()/f"tiny-dit-s{size}-n{steps}-b{batch}-lr{lr:g}-seed{seed}"
+def tiny_dit_recipe(size=8, steps=4000, batch=64, seed=0, lr=1e-3, p_uncond=0.1, ema_decay=0.999, dataset="digits") -> dict:
+    "Everything a trained tiny DiT depends on: training settings, architecture, dataset and noise schedule."
+    return dict(dataset=dataset, size=size, steps=steps, batch=batch, lr=lr, seed=seed, p_uncond=p_uncond,
+                ema_decay=ema_decay, arch={**TINY_DIT, "sample_size": size}, schedule=TINY_SCHEDULER,
+                optimizer="adamw(wd=0)", loss="eps-mse", ema_warmup="(1+step)/(10+step)", recipe_version=2)
+
+def tiny_dit_dir(size=8, steps=4000, batch=64, seed=0, lr=1e-3, p_uncond=0.1, ema_decay=0.999, dataset="digits") -> Path:
+    "The cache folder of the tiny DiT trained with this recipe (a hash of all of it: a changed recipe never reuses a model)."
+    r = tiny_dit_recipe(size, steps, batch, seed, lr, p_uncond, ema_decay, dataset)
+    key = hashlib.sha256(json.dumps(r, sort_keys=True).encode()).hexdigest()[:12]
+    name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in dataset)
+    return cache_dir()/f"tiny-dit-{name}-s{size}-n{steps}-{key}"
 
 def _ema_update(ema, model, decay):
     with torch.no_grad():
@@ -250,14 +430,15 @@ def train_tiny_dit(size=8, steps=4000, batch=64, lr=1e-3, seed=0, p_uncond=0.1, 
                    ckpt_every=250, dataset="digits", progress=True) -> Path:
     "Train (or resume, or reuse from the cache) a tiny class-conditional pixel DiT on `dataset`; return its folder."
     from diffusers import DiTTransformer2DModel, DDPMScheduler
-    out = tiny_dit_dir(size, steps, batch, seed, lr)
+    out = tiny_dit_dir(size, steps, batch, seed, lr, p_uncond, ema_decay, dataset)
     if (out/"dd_nb.json").exists(): return out
     ds = load_dataset(dataset, "train", size=size)
     x_all, y_all = ds.images * 2 - 1, ds.labels
     nc = len(ds.classes)
-    torch.manual_seed(seed)
-    model = disable_block_label_dropout(DiTTransformer2DModel(**{**TINY_DIT, "sample_size": size, "in_channels": x_all.shape[1],
-                                       "out_channels": x_all.shape[1], "num_embeds_ada_norm": nc}))
+    with torch.random.fork_rng(devices=[]):  # a seeded init that leaves the caller's global generator alone
+        torch.manual_seed(seed)
+        model = disable_block_label_dropout(DiTTransformer2DModel(**{**TINY_DIT, "sample_size": size, "in_channels": x_all.shape[1],
+                                           "out_channels": x_all.shape[1], "num_embeds_ada_norm": nc}))
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     sched = DDPMScheduler(**TINY_SCHEDULER)
@@ -281,55 +462,73 @@ def train_tiny_dit(size=8, steps=4000, batch=64, lr=1e-3, seed=0, p_uncond=0.1, 
         bar.update(1); bar.set_postfix(loss=f"{loss.item():.4f}")
         if step % ckpt_every == 0 and step < steps: _save_ckpt(ckpt, model, ema, opt, step)
     bar.close()
-    meta = dict(kind="tiny-dit", dataset=dataset, size=size, steps=steps, batch=batch, lr=lr, seed=seed,
-                p_uncond=p_uncond, ema_decay=ema_decay, null_class=nc, num_classes=nc, out_size=16,
-                train_seconds=round(time.time() - t0, 1))
+    meta = dict(kind="tiny-dit", **tiny_dit_recipe(size, steps, batch, seed, lr, p_uncond, ema_decay, dataset),
+                null_class=nc, num_classes=nc, train_seconds=round(time.time() - t0, 1))
     _save_final(out, ema, meta)
     if ckpt.exists(): ckpt.unlink()
     return out
 
 # %% ../nbs/20_diffusion.ipynb #9aa95f7a
 @register_backend("tiny-dit")
-def load_tiny_dit(steps=4000, batch=64, size=8, lr=1e-3, seed=0, out_size=16, train=True, device=None,
-                  path=None, progress=True) -> DiTBackend:
+def load_tiny_dit(steps=4000, batch=64, size=8, lr=1e-3, seed=0, p_uncond=0.1, ema_decay=0.999, dataset="digits",
+                  out_size=16, train=True, device=None, path=None, progress=True, dtype=None) -> DiTBackend:
     "The tiny pixel DiT on digits: cached weights, trained first when missing and `train=True`."
     from diffusers import DiTTransformer2DModel
-    path = Path(path) if path is not None else tiny_dit_dir(size, steps, batch, seed, lr)
+    as_dtype(dtype)
+    path = Path(path) if path is not None else tiny_dit_dir(size, steps, batch, seed, lr, p_uncond, ema_decay, dataset)
     if not (path/"dd_nb.json").exists():
         if not train: raise FileNotFoundError(f"no trained tiny DiT at {path}; run train_tiny_dit(...) or pass train=True")
-        path = train_tiny_dit(size, steps, batch, lr, seed, progress=progress)
+        path = train_tiny_dit(size, steps, batch, lr, seed, p_uncond, ema_decay, dataset=dataset, progress=progress)
     tr = disable_block_label_dropout(DiTTransformer2DModel.from_pretrained(path/"transformer"))
-    return DiTBackend(tr.to(device or default_device()), _scheduler_config(path), vae=None, out_size=out_size)
+    return _ready(DiTBackend(tr.to(device or default_device()), _scheduler_config(path), vae=None, out_size=out_size), dtype)
 
 # %% ../nbs/20_diffusion.ipynb #5394cff1
-class SDBackend(DiTBackend):
-    "Stable Diffusion (UNet2DConditionModel + CLIP text encoder + VAE) as a ConditionalDenoiser."
-    def __init__(self, unet, text_encoder, tokenizer, vae, scheduler_config, class_names, template="An image of {}"):
-        self.unet, self.vae, self.scheduler_config = unet.eval(), vae.eval(), dict(scheduler_config)
+class SDBackend(LatentBackend):
+    "Stable Diffusion (UNet2DConditionModel + CLIP text encoder + VAE) as a ConditionalDenoiser over class prompts."
+    def __init__(self, unet, text_encoder, tokenizer, vae, scheduler_config, class_names, template="An image of {}",
+                 null_prompt="An image of ."):
+        self.net = self.unet = unet.eval()
+        self.vae, self.scheduler_config = vae.eval(), dict(scheduler_config)
         self.text_encoder, self.tokenizer = text_encoder.eval(), tokenizer
-        self.transformer = unet  # the denoising network (`.device` reads it)
-        self.num_classes, s = len(class_names), unet.config.sample_size
+        self.class_names, self.template, self.null_prompt = list(class_names), template, null_prompt
+        self.num_classes, s = len(self.class_names), unet.config.sample_size
         self.latent_shape = (unet.config.in_channels, s, s)
-        self.out_size = s * self._vae_factor()
-        with torch.no_grad(): self.prompts = self._embed([template.format(c) for c in class_names])
-        with torch.no_grad(): self.null_cond = self._embed([""])[0]
+        self.out_size = (s * self._vae_factor(),) * 2
+        self._embed_prompts()
 
-    def _embed(self, texts):
-        tok = self.tokenizer(texts, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True, return_tensors="pt")
-        return self.text_encoder(tok.input_ids.to(self.device))[0]
+    def _embed_prompts(self):
+        tok = self.tokenizer([self.template.format(c) for c in self.class_names] + [self.null_prompt], padding="max_length",
+                             max_length=self.tokenizer.model_max_length, truncation=True, return_tensors="pt")
+        with torch.no_grad(): e = self.text_encoder(tok.input_ids.to(self.text_encoder.device))[0].to(self.dtype)
+        self.prompts, self.null_cond = e[:-1], e[-1]
+
+    def latent_shape_for(self, size):
+        "Latent shape of images of `size` (an int or (H, W)); both sides must be positive multiples of the VAE factor."
+        (h, w), f = _hw(size), self._vae_factor()
+        if h <= 0 or w <= 0 or h % f or w % f:
+            raise ValueError(f"image size {(h, w)} cannot be encoded: height and width must be positive multiples of {f}")
+        return (self.latent_shape[0], h // f, w // f)
 
     def cond(self, classes):
         "Text embeddings of the class prompts."
         return self.prompts[torch.as_tensor(classes).long().reshape(-1).cpu()].to(self.device)
     def uncond(self, n):
-        "`n` copies of the empty-prompt embedding."
+        "`n` copies of the null-prompt embedding."
         return self.null_cond[None].expand(n, *self.null_cond.shape).to(self.device)
 
-    def eps(self, z_t, t, cond):
-        "Predicted noise of the UNet given the prompt embeddings."
-        if tuple(z_t.shape[1:]) != self.latent_shape:
-            raise ValueError(f"latent shape {tuple(z_t.shape[1:])} does not fit this UNet (needs {self.latent_shape})")
-        return self.unet(z_t, t, encoder_hidden_states=cond).sample
+    def model_output(self, z_t, t, cond):
+        "Predicted noise of the UNet given the prompt embeddings (any latent height and width)."
+        if z_t.shape[1] != self.latent_shape[0]:
+            raise ValueError(f"latents with {z_t.shape[1]} channels do not fit this UNet (needs {self.latent_shape[0]})")
+        return self.unet(z_t.to(self.dtype), _timesteps(t, len(z_t), z_t.device), encoder_hidden_states=cond).sample
+
+    def encode(self, images):
+        "Images in [0,1] of any size that is a multiple of 8 -> latents."
+        self.latent_shape_for(images.shape[-2:])
+        return self._vae_encode(images).to(self.dtype)
+    def decode(self, latents, clamp: bool = True):
+        "Latents -> images, in [0,1] when clamped."
+        return self._vae_decode(latents, clamp)
 
     def feature_module(self, block: int):
         "The UNet up block whose output DIFT features are read from."
@@ -338,154 +537,364 @@ class SDBackend(DiTBackend):
         return self.unet.up_blocks[block]
 
 @register_backend("sd")
-def load_sd(pretrained=None, class_names=None, template="An image of {}", device=None) -> SDBackend:
+def load_sd(pretrained=None, class_names=None, template="An image of {}", null_prompt="An image of .", device=None,
+            dtype=None) -> SDBackend:
     "Stable Diffusion from a local StableDiffusionPipeline folder, conditioned on class-name prompts."
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
     if pretrained is None or not class_names: raise ValueError("get_backend('sd') needs pretrained=<folder> and class_names=[...]")
+    as_dtype(dtype)
     root = Path(pretrained)
     need = {k: _need(root/k, f"{k}/ of a StableDiffusionPipeline.save_pretrained folder") for k in ("unet", "vae", "text_encoder", "tokenizer")}
     dev = device or default_device()
-    return SDBackend(UNet2DConditionModel.from_pretrained(need["unet"]).to(dev), CLIPTextModel.from_pretrained(need["text_encoder"]).to(dev),
-                     CLIPTokenizer.from_pretrained(need["tokenizer"]), AutoencoderKL.from_pretrained(need["vae"]).to(dev),
-                     _scheduler_config(root), list(class_names), template)
+    return _ready(SDBackend(UNet2DConditionModel.from_pretrained(need["unet"]).to(dev), CLIPTextModel.from_pretrained(need["text_encoder"]).to(dev),
+                            CLIPTokenizer.from_pretrained(need["tokenizer"]), AutoencoderKL.from_pretrained(need["vae"]).to(dev),
+                            _scheduler_config(root), list(class_names), template, null_prompt), dtype)
 
 # %% ../nbs/20_diffusion.ipynb #a5bc299f
 @dataclass
+class GuidanceContext:
+    "What a guidance term sees at one guided step (and, in `commit`, the kept images at the end)."
+    z_t: torch.Tensor                 # the latents being denoised (the leaf the gradient is taken to)
+    z0: torch.Tensor                  # DDIM clean prediction z0|t (IGD eq. 2), in z_t's graph
+    classes: torch.Tensor             # class index of every image (LongTensor, for every backend)
+    t: int                            # scheduler timestep (0..num_train_timesteps-1)
+    step: int                         # loop index, 0 = the first (noisiest) step
+    t_index: int                      # the papers' t: steps-1-step, counting down to 0
+    alpha_bar: torch.Tensor           # cumulative alpha at t
+    backend: object = field(default=None, repr=False)
+    index: torch.Tensor = None        # position of every image in its guided_sample call
+    _x0: torch.Tensor = field(default=None, repr=False)
+
+    @property
+    def x0(self) -> torch.Tensor:
+        "z0 decoded to images WITHOUT clamping (out-of-range values keep their gradient); decoded on first read only."
+        if self._x0 is None: self._x0 = self.backend.decode(self.z0, clamp=False)
+        return self._x0
+
+STEP_RULES = {}
+
+def step_rule(name):
+    "Decorator: register rho_t(k, grad, eps, alpha_bar) -> (N,) under `name`."
+    def deco(fn): STEP_RULES[name] = fn; return fn
+    return deco
+
+@step_rule("eq9")
+def rho_eq9(k, grad, eps, alpha_bar):
+    "IGD eq. 9 as printed: rho_t = k sqrt(1 - abar_t) ||eps|| / ||grad G||, per image."
+    return k * (1 - alpha_bar) ** 0.5 * eps.flatten(1).norm(dim=1) / grad.flatten(1).norm(dim=1).clamp_min(1e-12)
+
+IGD_CODE_FACTOR = 0.0015  # mchen725/DD_IGD gaussian_diffusion.p_sample: out["l2"] = 0.0015 * rms(eps)
+
+@step_rule("igd-code")
+def rho_igd_code(k, grad, eps, alpha_bar):
+    "The authors' released sampler: eq. 9 times a hidden 0.0015 (their k = 5 is eq9's k = 0.0075)."
+    return IGD_CODE_FACTOR * rho_eq9(k, grad, eps, alpha_bar)
+
+@step_rule("fixed")
+def rho_fixed(k, grad, eps, alpha_bar):
+    "rho_t = k for every step and image (IGD's preset gamma_t of the deviation term, as printed)."
+    return torch.full((len(grad),), float(k), device=grad.device, dtype=grad.dtype)
+
+@dataclass
 class GuidanceTerm:
-    "A guidance loss G (one value per image, lower is better) with its scale rule; subclass and override `loss`."
-    k: float = 1.0               # strength (IGD's k, or gamma with normalize=False)
+    "A guidance loss G (one value per image, lower is better) with its step-size rule; subclass and override `loss`."
+    k: float = 1.0               # strength: IGD's k (rule eq9) or gamma (rule fixed)
     mode: str = "latent"         # "latent": IGD eq. 9 on the update; "noise": LGD eq. 8 on the predicted noise
-    normalize: bool = True       # rho_t = k sqrt(1-abar_t) ||eps|| / ||grad||, else rho_t = k
-    def __post_init__(self): pass  # subclasses set up their state (e.g. a per-class memory) here
-    def loss(self, z_t, z0_hat, x0_hat, cond, step) -> torch.Tensor:
-        "Per-image guidance loss G (N,); differentiated w.r.t. z_t by the sampler."
+    rule: str = "eq9"            # a name in STEP_RULES
+    sequential: ClassVar[bool] = False  # True: reads earlier images of its class (the sampler then goes class-sequentially)
+    def __post_init__(self): pass  # subclasses set up their state here
+    def loss(self, ctx: GuidanceContext) -> torch.Tensor:
+        "Per-image guidance loss G (N,); differentiated w.r.t. ctx.z_t by the sampler."
         raise NotImplementedError
-    def finish(self, z0, cond):
-        "Called with each batch's final latents and conditions (e.g. to add them to a per-class memory)."
+    def commit(self, ctx: GuidanceContext):
+        "Called once per kept image batch with the final latents (ctx.z0) and classes; memory terms store them."
     def scale(self, grad, eps, alpha_bar) -> torch.Tensor:
         "rho_t per image, shaped to broadcast against the latents."
-        if not self.normalize: return torch.full((grad.shape[0],) + (1,) * (grad.ndim - 1), float(self.k), device=grad.device)
-        r = self.k * (1 - alpha_bar) ** 0.5 * eps.flatten(1).norm(dim=1) / grad.flatten(1).norm(dim=1).clamp_min(1e-12)
-        return r.reshape(-1, *([1] * (grad.ndim - 1)))
+        rho = STEP_RULES[self.rule](self.k, grad, eps, alpha_bar)
+        return rho.reshape(-1, *([1] * (grad.ndim - 1))).to(grad.dtype)
 
 @dataclass
 class FnGuidance(GuidanceTerm):
-    "A guidance term from a plain function f(z_t, z0_hat, x0_hat, cond, step) -> per-image loss."
+    "A guidance term from a plain function fn(ctx) -> per-image loss."
     fn: object = None
-    def loss(self, z_t, z0_hat, x0_hat, cond, step):
+    def loss(self, ctx):
         "The wrapped function's per-image loss."
-        return self.fn(z_t, z0_hat, x0_hat, cond, step)
+        return self.fn(ctx)
+
+@dataclass
+class MemoryGuidance(GuidanceTerm):
+    "A guidance term with a per-class memory of kept latents (the base of IGD's and LGD's deviation guidance)."
+    sequential: ClassVar[bool] = True
+    memory: dict = field(default_factory=dict, repr=False)  # class index -> (M, *latent_shape), detached
+    def remember(self, latents, classes):
+        "Add latents to their classes' memories (used by commit, and to start from a seed set)."
+        for z, c in zip(latents.detach(), torch.as_tensor(classes).tolist()):
+            m = self.memory.get(c)
+            self.memory[c] = z[None].clone() if m is None else torch.cat([m, z[None]])
+    def commit(self, ctx):
+        "Remember the kept images' final latents."
+        self.remember(ctx.z0, ctx.classes)
+    def recall(self, c: int):
+        "The memory of class `c` (M, ...) or None."
+        return self.memory.get(int(c))
 
 def predict_clean(z_t, eps, alpha_bar):
     "DDIM clean-sample prediction z0|t (IGD eq. 2)."
     return (z_t - (1 - alpha_bar) ** 0.5 * eps) / alpha_bar ** 0.5
 
 # %% ../nbs/20_diffusion.ipynb #9b52d132
-def _check_sampling_args(backend, classes, steps, window, cfg):
+def guided_steps(steps: int, window=None) -> range:
+    "Loop steps guided by window=(A, B) in the papers' coordinates: t counts down from steps-1 to 0, A <= t <= B."
+    if window is None: return range(steps)
+    A, B = (int(w) for w in window)
+    if not 0 <= A <= B <= steps - 1:
+        raise ValueError(f"window={tuple(window)} must satisfy 0 <= A <= B <= steps-1={steps - 1} "
+                         f"(t counts down from {steps - 1} to 0, both ends included)")
+    return range(steps - 1 - B, steps - A)
+
+def _check_sampling_args(backend, classes, steps, window, cfg, scheduler, terms, batch_size, guidance_batch_size,
+                         cfg_channels, candidates, select):
     if steps < 1: raise ValueError(f"steps={steps} must be >= 1")
     if cfg < 0: raise ValueError(f"cfg={cfg} must be >= 0")
-    bad = [int(c) for c in classes if not 0 <= int(c) < backend.num_classes]
+    if scheduler not in SAMPLERS: raise ValueError(f"scheduler={scheduler!r} is not one of {sorted(SAMPLERS)}")
+    bad = [c for c in classes if not 0 <= c < backend.num_classes]
     if bad: raise ValueError(f"class index {bad[0]} out of range [0, {backend.num_classes - 1}]")
-    if window is not None:
-        A, B = window
-        if not (0 <= A <= B <= steps): raise ValueError(f"window={tuple(window)} must satisfy 0 <= A <= B <= steps={steps}")
+    guided_steps(steps, window)
+    for name, v in (("batch_size", batch_size), ("guidance_batch_size", guidance_batch_size), ("candidates", candidates)):
+        if v is not None and (not isinstance(v, int) or v < 1): raise ValueError(f"{name}={v!r} must be an int >= 1")
+    C = backend.latent_shape[0]
+    if cfg_channels is not None and not 1 <= cfg_channels <= C:
+        raise ValueError(f"cfg_channels={cfg_channels} must be None (all) or in [1, {C}]")
+    if candidates > 1 and select is None: raise ValueError(f"candidates={candidates} needs select=fn(images, classes) -> scores")
+    for term in terms:
+        name = type(term).__name__
+        if not isinstance(term, GuidanceTerm): raise TypeError(f"guidance term {name} is not a GuidanceTerm")
+        if term.mode not in ("latent", "noise"): raise ValueError(f"{name}: mode={term.mode!r} must be 'latent' or 'noise'")
+        if term.rule not in STEP_RULES: raise ValueError(f"{name}: rule={term.rule!r} is not one of {sorted(STEP_RULES)}")
 
-def initial_noise(backend, n: int, seed: int = 0, offset: int = 0):
-    "Starting latents: image i gets randn_tensor((1,*latent_shape), generator=manual_seed(seed+offset+i)), as DiTPipeline."
+def initial_noise(backend, seeds, shape=None):
+    "Starting latents: image i gets randn_tensor((1,*shape), generator=manual_seed(seeds[i])) in the backend's dtype, as DiTPipeline."
     from diffusers.utils.torch_utils import randn_tensor
-    gens = [torch.Generator().manual_seed(seed + offset + i) for i in range(n)]
-    z = torch.cat([randn_tensor((1, *backend.latent_shape), generator=g) for g in gens])
+    shape = tuple(shape or backend.latent_shape)
+    gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    z = torch.cat([randn_tensor((1, *shape), generator=g, dtype=backend.dtype) for g in gens]) if gens else torch.empty(0, *shape)
     return z.to(backend.device), gens
 
-def cfg_eps(backend, z_in, t, cond, cfg):
-    "Classifier-free guided noise as DiTPipeline computes it (one forward on the doubled batch)."
-    if cfg == 1: return backend.eps(z_in, t, cond)
-    e = backend.eps(torch.cat([z_in, z_in]), t, torch.cat([cond, backend.uncond(len(z_in))]))
-    e_c, e_u = e.chunk(2)
-    return e_u + cfg * (e_c - e_u)
+def cfg_output(backend, z_in, t, cond, cfg, channels=None):
+    "Classifier-free guided raw output as DiTPipeline computes it (one forward on the doubled batch); `channels` limits CFG to the first ones (original DiT: 3)."
+    if cfg == 1: return backend.model_output(z_in, t, cond)
+    out = backend.model_output(torch.cat([z_in, z_in]), t, torch.cat([cond, backend.uncond(len(z_in))]))
+    o_c, o_u = out.chunk(2)
+    n = channels or backend.latent_shape[0]
+    return torch.cat([o_u[:, :n] + cfg * (o_c[:, :n] - o_u[:, :n]), o_c[:, n:]], dim=1)
+
+def cfg_eps(backend, z_in, t, cond, cfg, channels=None):
+    "Classifier-free guided noise (the first C channels of `cfg_output`)."
+    return cfg_output(backend, z_in, t, cond, cfg, channels)[:, :backend.latent_shape[0]]
 
 # %% ../nbs/20_diffusion.ipynb #564688ac
-def _guidance_grads(backend, sched, z, t, cond, cfg, terms, step, info):
-    "Predicted noise and per-term gradients of the guidance losses w.r.t. z_t (non-finite ones zeroed and counted)."
-    ab = sched.alphas_cumprod[int(t)].to(z.device, z.dtype)
-    with torch.enable_grad():
-        zr = z.detach().requires_grad_(True)
-        eps = cfg_eps(backend, sched.scale_model_input(zr, t), t, cond, cfg)
-        z0 = predict_clean(zr, eps, ab)
-        x0 = backend.decode(z0)
-        grads = []
-        for j, term in enumerate(terms):
-            loss = term.loss(zr, z0, x0, cond, step)
-            g, = torch.autograd.grad(loss.sum(), zr, retain_graph=j < len(terms) - 1)
-            ok = torch.isfinite(g.flatten(1)).all(1) & torch.isfinite(loss.reshape(len(z), -1)).all(1)
-            if not ok.all():
-                info["nonfinite"] += int((~ok).sum())
-                info["nonfinite_where"].append((step, type(term).__name__, (~ok).nonzero().flatten().tolist()))
-                g = torch.where(ok.reshape(-1, *[1] * (g.ndim - 1)), g, torch.zeros_like(g))
-            grads.append(g)
-    return eps.detach(), grads, ab
+def _space_timesteps(num_train: int, steps: int) -> list:
+    "ADM's space_timesteps(num_train, [steps]): a fractional stride accumulated and rounded (DiT's respacing)."
+    if steps > num_train: raise ValueError(f"steps={steps} > num_train_timesteps={num_train}")
+    stride, cur, out = (1 if steps <= 1 else (num_train - 1) / (steps - 1)), 0.0, []
+    for _ in range(steps): out.append(round(cur)); cur += stride
+    return sorted(set(out))
 
-def _sample_batch(backend, z, cond, gens, steps, window, cfg, scheduler, terms, info, progress):
-    sched = make_scheduler(backend, scheduler)
-    sched.set_timesteps(steps, device=z.device)
-    A, B = window if window is not None else (0, steps)
-    for i, t in enumerate(tqdm(sched.timesteps, desc="sampling", leave=False, disable=not progress)):
-        if terms and A <= i < B:
-            eps, grads, ab = _guidance_grads(backend, sched, z, t, cond, cfg, terms, i, info)
-            rhos = [term.scale(g, eps, ab) * g for term, g in zip(terms, grads)]
-            for term, rg in zip(terms, rhos):
-                if term.mode == "noise": eps = eps + rg
-            kw = {"generator": gens} if scheduler == "ddpm" else {}
-            z = sched.step(eps, t, z, **kw).prev_sample
-            for term, rg in zip(terms, rhos):
-                if term.mode == "latent": z = z - rg
+def _base_alphas_cumprod(config: dict):
+    "The training schedule's cumulative alphas in float64, as ADM computes them (linear / scaled_linear betas)."
+    import numpy as np
+    T, kind = int(config.get("num_train_timesteps", 1000)), config.get("beta_schedule", "linear")
+    b0, b1 = float(config.get("beta_start", 1e-4)), float(config.get("beta_end", 0.02))
+    if kind == "linear": betas = np.linspace(b0, b1, T, dtype=np.float64)
+    elif kind == "scaled_linear": betas = np.linspace(b0 ** 0.5, b1 ** 0.5, T, dtype=np.float64) ** 2
+    else: raise ValueError(f"dit-ddpm supports beta_schedule linear or scaled_linear, not {kind!r}")
+    return np.cumprod(1.0 - betas)
+
+class DiTDDPM:
+    "The original DiT sampler (ADM's respaced GaussianDiffusion.p_sample) behind the diffusers scheduler interface."
+    def __init__(self, config: dict):
+        self.config = argparse.Namespace(**config)
+        self.abar64 = _base_alphas_cumprod(config)
+        self.alphas_cumprod = torch.from_numpy(self.abar64).float()  # indexed by training timestep
+        self.timesteps = torch.tensor([])
+
+    def set_timesteps(self, steps: int, device=None):
+        "Respace the training schedule to `steps` kept timesteps (descending) and the coefficients of each."
+        import numpy as np
+        use = _space_timesteps(len(self.abar64), steps)
+        ab = self.abar64[use]
+        ab_prev = np.append(1.0, ab[:-1])
+        betas = 1 - ab / ab_prev
+        post_var = betas * (1 - ab_prev) / (1 - ab)
+        # ADM's posterior_log_variance_clipped: the last step's zero variance replaced by the next one's
+        post_logvar = np.log(np.append(post_var[1], post_var[1:])) if len(use) > 1 else np.log(np.maximum(post_var, 1e-20))
+        large_logvar = np.log(np.append(post_var[1], betas[1:])) if len(use) > 1 else np.log(betas)  # FIXED_LARGE
+        f = lambda a: torch.from_numpy(np.asarray(a, dtype=np.float64)).float()  # ADM: computed in float64, used as float32
+        self.coef = dict(recip=f(np.sqrt(1 / ab)), recipm1=f(np.sqrt(1 / ab - 1)), c1=f(betas * np.sqrt(ab_prev) / (1 - ab)),
+                         c2=f((1 - ab_prev) * np.sqrt(1 - betas) / (1 - ab)), min_log=f(post_logvar), max_log=f(np.log(betas)),
+                         large_log=f(large_logvar))
+        self.index = {t: i for i, t in enumerate(use)}
+        self.timesteps = torch.tensor(use[::-1], device=device)
+
+    def scale_model_input(self, z, t): return z
+
+    def step(self, model_output, t, z, generator=None):
+        "One ancestral step: mean from eps, learned-range (2C channels) or fixed-large variance, noise except at the last step."
+        from diffusers.utils.torch_utils import randn_tensor
+        i, C = self.index[int(t)], z.shape[1]
+        c = {k: v[i].item() for k, v in self.coef.items()}
+        zf, out = z.float(), model_output.float()
+        x0 = c["recip"] * zf - c["recipm1"] * out[:, :C]
+        mean = c["c1"] * x0 + c["c2"] * zf
+        if out.shape[1] == 2 * C:
+            frac = (out[:, C:] + 1) / 2
+            logvar = frac * c["max_log"] + (1 - frac) * c["min_log"]
+        else: logvar = torch.full_like(mean, c["large_log"])
+        if i > 0:  # ADM masks the noise of the last step; we do not draw it, as diffusers' DDPMScheduler
+            mean = mean + torch.exp(0.5 * logvar) * randn_tensor(z.shape, generator=generator, dtype=torch.float32).to(z.device)
+        return argparse.Namespace(prev_sample=mean.to(z.dtype), pred_original_sample=x0.to(z.dtype))
+
+@dataclass
+class SamplerConfig:
+    "How one batch is sampled (built by guided_sample)."
+    steps: int
+    guided: range                 # loop steps with guidance
+    cfg: float
+    cfg_channels: int | None
+    scheduler: str
+    terms: list
+    guidance_batch_size: int
+    progress: bool = False
+
+def _check_loss(loss, term, ctx):
+    n, name = len(ctx.z_t), type(term).__name__
+    if not torch.is_tensor(loss) or tuple(loss.shape) != (n,):
+        shape = tuple(loss.shape) if torch.is_tensor(loss) else type(loss).__name__
+        raise ValueError(f"guidance term {name} returned a loss of shape {shape}; it must return one value per image, shape ({n},)")
+    bad = ~torch.isfinite(loss.detach())
+    if bad.any():
+        raise FloatingPointError(f"guidance term {name} gave a non-finite loss at loop step {ctx.step} (t={ctx.t_index}) "
+                                 f"for images {ctx.index[bad.cpu()].tolist()} of this call")
+
+def _guided_output(backend, sched, z, t, i, cond, classes, index, sc, info):
+    "CFG output and per-term gradients of the guidance losses w.r.t. z_t, micro-batch by micro-batch."
+    ab = sched.alphas_cumprod[int(t)].to(z.device)
+    outs, grads = [], [[] for _ in sc.terms]
+    for s in range(0, len(z), sc.guidance_batch_size):
+        sl = slice(s, s + sc.guidance_batch_size)
+        with torch.enable_grad():
+            zr = z[sl].detach().requires_grad_(True)
+            out = cfg_output(backend, sched.scale_model_input(zr, t), t, cond[sl], sc.cfg, sc.cfg_channels)
+            ctx = GuidanceContext(z_t=zr, z0=predict_clean(zr, out[:, :zr.shape[1]], ab), classes=classes[sl], t=int(t),
+                                  step=i, t_index=sc.steps - 1 - i, alpha_bar=ab, backend=backend, index=index[sl])
+            for j, term in enumerate(sc.terms):
+                loss = term.loss(ctx)
+                _check_loss(loss, term, ctx)
+                g, = torch.autograd.grad(loss.sum(), zr, retain_graph=j < len(sc.terms) - 1, allow_unused=True)
+                g = torch.zeros_like(zr) if g is None else g
+                ok = torch.isfinite(g.flatten(1)).all(1)
+                if not ok.all():
+                    info["nonfinite"] += int((~ok).sum())
+                    info["nonfinite_where"].append((i, type(term).__name__, index[sl][~ok.cpu()].tolist()))
+                    g = torch.where(ok.reshape(-1, *[1] * (g.ndim - 1)), g, torch.zeros_like(g))
+                grads[j].append(g.detach())
+        outs.append(out.detach())
+    return torch.cat(outs), [torch.cat(g) for g in grads], ab
+
+def _sample_batch(backend, z, classes, index, gens, sc: SamplerConfig, info):
+    "Denoise one batch of starting latents to clean latents; guidance inside the window."
+    sched = make_scheduler(backend, sc.scheduler)
+    sched.set_timesteps(sc.steps, device=z.device)
+    cond, C = backend.cond(classes), z.shape[1]
+    kw = {"generator": gens} if sc.scheduler in ("ddpm", "dit-ddpm") else {}
+    for i, t in enumerate(tqdm(sched.timesteps, desc="sampling", leave=False, disable=not sc.progress)):
+        if i in sc.guided:
+            out, grads, ab = _guided_output(backend, sched, z, t, i, cond, classes, index, sc, info)
+            eps = out[:, :C]
+            shifts = [(term, term.scale(g, eps, ab) * g) for term, g in zip(sc.terms, grads)]
         else:
-            with torch.no_grad():
-                eps = cfg_eps(backend, sched.scale_model_input(z, t), t, cond, cfg)
-                kw = {"generator": gens} if scheduler == "ddpm" else {}
-                z = sched.step(eps, t, z, **kw).prev_sample
-        z = z.detach()
-    for term in terms: term.finish(z, cond)
-    with torch.no_grad(): return backend.decode(z)
+            with torch.no_grad(): out, shifts = cfg_output(backend, sched.scale_model_input(z, t), t, cond, sc.cfg, sc.cfg_channels), []
+        eps = out[:, :C]
+        for term, rg in shifts:
+            if term.mode == "noise": eps = eps + rg
+        model_out = torch.cat([eps, out[:, C:]], dim=1) if sc.scheduler == "dit-ddpm" else eps
+        with torch.no_grad(): z = sched.step(model_out, t, z, **kw).prev_sample
+        for term, rg in shifts:
+            if term.mode == "latent": z = z - rg
+    return z.detach()
 
 # %% ../nbs/20_diffusion.ipynb #9faba18f
+def _rounds(classes: list, sequential: bool) -> list:
+    "Positions in sampling order: all at once, or (memory terms) round r = the r-th image of every class."
+    if not sequential: return [list(range(len(classes)))]
+    seen, rank = {}, []
+    for c in classes: rank.append(seen.get(c, 0)); seen[c] = rank[-1] + 1
+    return [[i for i, r in enumerate(rank) if r == k] for k in range(max(rank, default=-1) + 1)]
+
+def _decode(backend, z, batch_size):
+    with torch.no_grad(): return torch.cat([backend.decode(z[s:s + batch_size]).float().cpu() for s in range(0, len(z), batch_size)])
+
 def guided_sample(backend, classes, guidance=(), steps: int = 50, window=None, cfg: float = 4.0,
-                  scheduler: str = "ddim", seed: int = 0, batch_size: int = 64, progress: bool = False,
-                  return_info: bool = False):
-    "Class-conditional samples (N,C,H,W) in [0,1], with guidance terms applied inside the step window."
+                  scheduler: str = "ddim", seed: int = 0, batch_size: int = 64, guidance_batch_size: int | None = None,
+                  cfg_channels: int | None = None, size=None, candidates: int = 1, select=None,
+                  progress: bool = False, return_info: bool = False):
+    "Class-conditional samples (N,C,H,W) in [0,1], guided inside `window` (papers' t, counting down); best of `candidates` by `select`."
     classes = [int(c) for c in (classes.tolist() if torch.is_tensor(classes) else classes)]
-    _check_sampling_args(backend, classes, steps, window, cfg)
-    for term in guidance:
-        if term.mode not in ("latent", "noise"): raise ValueError(f"guidance mode={term.mode!r} must be 'latent' or 'noise'")
-    info = {"nonfinite": 0, "nonfinite_where": []}
-    out = []
-    for s in range(0, len(classes), batch_size):
-        cls = classes[s:s + batch_size]
-        z, gens = initial_noise(backend, len(cls), seed, offset=s)
-        out.append(_sample_batch(backend, z, backend.cond(torch.tensor(cls)), gens, steps, window, cfg, scheduler,
-                                 list(guidance), info, progress))
+    terms = list(guidance)
+    _check_sampling_args(backend, classes, steps, window, cfg, scheduler, terms, batch_size, guidance_batch_size,
+                         cfg_channels, candidates, select)
+    shape = backend.latent_shape_for(size) if size is not None else backend.latent_shape
+    sc = SamplerConfig(steps, guided_steps(steps, window) if terms else range(0), cfg, cfg_channels, scheduler, terms,
+                       guidance_batch_size or batch_size, progress)
+    info = {"nonfinite": 0, "nonfinite_where": [], "selected": [], "scores": []}
+    images, chosen = [None] * len(classes), [0] * len(classes)
+    bar = tqdm(total=len(classes) * candidates, desc="images", disable=not progress)
+    for rnd in _rounds(classes, any(t.sequential for t in terms)):
+        items = [(i, j) for i in rnd for j in range(candidates)]  # every candidate of a round sees the same memory
+        zs = []
+        for s in range(0, len(items), batch_size):
+            chunk = items[s:s + batch_size]
+            z, gens = initial_noise(backend, [seed + i * candidates + j for i, j in chunk], shape)
+            idx = torch.tensor([i for i, _ in chunk])
+            zs.append(_sample_batch(backend, z, torch.tensor([classes[i] for i in idx.tolist()]), idx, gens, sc, info))
+            bar.update(len(chunk))
+        z, x = torch.cat(zs), _decode(backend, torch.cat(zs), batch_size)
+        keep = list(range(0, len(items), candidates))
+        if candidates > 1:
+            scores = torch.as_tensor(select(x, torch.tensor([classes[i] for i, _ in items]))).float().reshape(-1, candidates)
+            if not torch.isfinite(scores).all(): raise FloatingPointError(f"select returned non-finite scores for images {rnd}")
+            keep = [r * candidates + int(b) for r, b in enumerate(scores.argmax(1))]
+            info["scores"] += scores.tolist()
+        kept = torch.tensor([items[k][0] for k in keep])
+        ctx = GuidanceContext(z_t=z[keep], z0=z[keep], classes=torch.tensor([classes[i] for i in kept.tolist()]), t=0,
+                              step=steps, t_index=-1, alpha_bar=torch.tensor(1.0), backend=backend, index=kept)
+        for term in terms: term.commit(ctx)  # only the kept candidate enters a memory
+        for k in keep: images[items[k][0]], chosen[items[k][0]] = x[k], items[k][1]
+    bar.close()
+    info["selected"] = chosen
     if info["nonfinite"]:
         warnings.warn(f"{info['nonfinite']} non-finite guidance gradients replaced by the unguided update "
                       f"(step, term, images): {info['nonfinite_where'][:5]}")
-    images = torch.cat(out) if out else torch.empty(0, backend.latent_shape[0], backend.out_size, backend.out_size)
-    return (images, info) if return_info else images
+    out = torch.stack(images) if images else torch.empty(0, backend.latent_shape[0], *_hw(size or backend.out_size))
+    return (out, info) if return_info else out
 
 # %% ../nbs/20_diffusion.ipynb #9c87675f
 def tiny_random_dit_pipeline(seed: int = 0, classes: int = 1000):
     "A tiny random DiTPipeline (DiT + AutoencoderKL + DDIM, clip_sample=False) for tests of the real-weights path."
     from diffusers import AutoencoderKL, DDIMScheduler, DiTPipeline, DiTTransformer2DModel
-    torch.manual_seed(seed)
-    tr = DiTTransformer2DModel(num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=8, num_layers=2,
-                               sample_size=8, patch_size=2, num_embeds_ada_norm=classes)
-    vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
-                        up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), latent_channels=4,
-                        norm_num_groups=8, layers_per_block=1, sample_size=16)
+    with torch.random.fork_rng(devices=[]):  # seeded weights without touching the caller's global generator
+        torch.manual_seed(seed)
+        tr = DiTTransformer2DModel(num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=8, num_layers=2,
+                                   sample_size=8, patch_size=2, num_embeds_ada_norm=classes)
+        vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
+                            up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), latent_channels=4,
+                            norm_num_groups=8, layers_per_block=1, sample_size=16)
     return DiTPipeline(transformer=tr.eval(), vae=vae.eval(), scheduler=DDIMScheduler(**DIT_SCHEDULER | {"_class_name": None}))
 
 # %% ../nbs/20_diffusion.ipynb #a5b8a853
-def diffusion_features(backend, images, classes=None, t: int = 200, block: int = 1, seed: int = 0) -> torch.Tensor:
-    "Pooled activations (N, D) of one denoiser block at timestep t for the given images (DIFT)."
+def diffusion_features(backend, images, classes=None, t: int = 200, block: int = 1, seed: int = 0, offset: int = 0) -> torch.Tensor:
+    "Pooled activations (N, D) of one denoiser block at timestep t for the given images (DIFT); image i's noise from seed+offset+i."
     sched = make_scheduler(backend, "ddpm")
     if not 0 <= t < sched.config.num_train_timesteps: raise ValueError(f"t={t} out of range [0, {sched.config.num_train_timesteps - 1}]")
     feats, mod = [], backend.feature_module(block)
@@ -493,49 +902,73 @@ def diffusion_features(backend, images, classes=None, t: int = 200, block: int =
     try:
         with torch.no_grad():
             z0 = backend.encode(images.to(backend.device))
-            noise = torch.randn(z0.shape, generator=torch.Generator().manual_seed(seed)).to(z0)
+            noise, _ = initial_noise(backend, [seed + offset + i for i in range(len(z0))], z0.shape[1:])
             tt = torch.full((len(z0),), t, device=z0.device, dtype=torch.long)
             cond = backend.cond(torch.as_tensor(classes)) if classes is not None else backend.uncond(len(z0))
-            backend.eps(sched.add_noise(z0, noise, tt), tt, cond)
+            backend.eps(sched.add_noise(z0, noise.to(z0), tt), tt, cond)
     finally: h.remove()
-    f = feats[0]
+    f = feats[0].float()
     return f.mean(dim=1) if f.ndim == 3 else f.mean(dim=(2, 3))
 
 # %% ../nbs/20_diffusion.ipynb #adb72a86
-def train_digit_classifier(epochs: int = 5, seed: int = 0, size: int = 16, lr: float = 1e-3, batch: int = 64):
-    "A ConvNet-3 trained on the real digits (Adam); returns (model, test accuracy)."
-    from dd_nb.models import get_network
-    g = torch.Generator().manual_seed(seed); torch.manual_seed(seed)
+class Normalized(torch.nn.Module):
+    "A classifier that takes images in [0,1] and standardises them with the training set's statistics first."
+    def __init__(self, net, mean, std):
+        super().__init__(); self.net = net
+        self.register_buffer("mean", mean.view(1, -1, 1, 1)); self.register_buffer("std", std.view(1, -1, 1, 1))
+    def forward(self, x): return self.net((x - self.mean) / self.std)
+
+def train_digit_classifier(epochs: int = 5, seed: int = 0, size: int = 16):
+    "The ConvNet-3 judge: train.reference_model on the real digits (cached); returns (judge on [0,1] images, test accuracy)."
+    from dd_nb.train import reference_model
     tr, te = load_dataset("digits", "train", size=size), load_dataset("digits", "test", size=size)
-    net = get_network("convnet3", tr.images.shape[1], len(tr.classes), size)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    for _ in range(epochs):
-        net.train()
-        for idx in torch.randperm(len(tr.images), generator=g).split(batch):
-            loss = F.cross_entropy(net(tr.images[idx]), tr.labels[idx])
-            opt.zero_grad(); loss.backward(); opt.step()
-    return net.eval(), classify_accuracy(net, te.images, te.labels)
+    judge = Normalized(reference_model(tr, "convnet3", epochs=epochs, seed=seed, progress=False), tr.mean, tr.std).eval()
+    return judge, classify_accuracy(judge, te.images, te.labels)
 
 def classify_accuracy(net, images, labels) -> float:
     "Fraction of images the classifier labels correctly."
     with torch.no_grad(): return (net.eval()(images).argmax(1) == labels).float().mean().item()
 
-def sample_quality(backend, classifier, cfgs=(0, 1, 2, 4), per_class: int = 20, steps: int = 50, seed: int = 0):
-    "Classifier accuracy on class-conditional samples for each CFG scale (a DataFrame)."
+def _rms_dist(a, b):
+    "Root-mean-square pixel distance between every row of a and every row of b."
+    return torch.cdist(a.flatten(1).double(), b.flatten(1).double()) / a[0].numel() ** 0.5
+
+def sample_diversity(samples, labels, train, test):
+    "Per class: pairwise spread of samples vs real held-out images, and nearest-training-image distance of both (memorisation)."
     import pandas as pd
+    rows = []
+    for c in sorted(set(labels.tolist())):
+        s, r, tr = samples[labels == c], test.images_of(c), train.images_of(c)
+        off = lambda d: d[~torch.eye(len(d), dtype=bool)].mean().item() if len(d) > 1 else float("nan")
+        nn_s, nn_r = _rms_dist(s, tr).min(1).values, _rms_dist(r, tr).min(1).values
+        rows.append(dict(cls=c, samples=len(s), pairwise_samples=off(_rms_dist(s, s)), pairwise_real=off(_rms_dist(r, r)),
+                         nn_train_samples=nn_s.mean().item(), nn_train_real=nn_r.mean().item(),
+                         copies=(nn_s < nn_r.quantile(0.05)).float().mean().item()))
+    df = pd.DataFrame(rows)
+    df["pairwise_ratio"] = df.pairwise_samples / df.pairwise_real
+    df["nn_ratio"] = df.nn_train_samples / df.nn_train_real
+    return df.round(4)
+
+def sample_quality(backend, judge, cfgs=(0, 1, 2, 4), per_class: int = 20, steps: int = 50, seed: int = 0, size: int = 16):
+    "Judge accuracy, diversity and memorisation of class-conditional samples for each CFG scale (a DataFrame)."
+    import pandas as pd
+    train, test = load_dataset("digits", "train", size=size), load_dataset("digits", "test", size=size)
     classes = torch.arange(backend.num_classes).repeat_interleave(per_class)
     rows = []
     for cfg in cfgs:
         t0 = time.time()
-        x = guided_sample(backend, classes, steps=steps, cfg=cfg, seed=seed)
-        rows.append(dict(cfg=cfg, accuracy=round(classify_accuracy(classifier, x, classes), 4), samples=len(x),
-                         steps=steps, seconds_per_100=round(100 * (time.time() - t0) / len(x), 2)))
+        x = guided_sample(backend, classes, steps=steps, cfg=cfg, seed=seed).float()
+        secs = time.time() - t0
+        d = sample_diversity(x, classes, train, test)
+        rows.append(dict(cfg=cfg, accuracy=round(classify_accuracy(judge, x, classes), 4), pairwise_ratio=round(d.pairwise_ratio.mean(), 3),
+                         nn_ratio=round(d.nn_ratio.mean(), 3), copies=round(d.copies.mean(), 3), samples=len(x), steps=steps,
+                         seconds_per_100=round(100 * secs / len(x), 2)))
     return pd.DataFrame(rows)
 
 def sample_grid(backend, per_class: int = 8, cfg: float = 2.0, steps: int = 50, seed: int = 0):
     "A matplotlib figure: one row of samples per class."
     import matplotlib.pyplot as plt
-    x = guided_sample(backend, torch.arange(backend.num_classes).repeat_interleave(per_class), steps=steps, cfg=cfg, seed=seed)
+    x = guided_sample(backend, torch.arange(backend.num_classes).repeat_interleave(per_class), steps=steps, cfg=cfg, seed=seed).float()
     fig, axs = plt.subplots(backend.num_classes, per_class, figsize=(per_class * 0.6, backend.num_classes * 0.6))
     for ax, img in zip(axs.flat, x): ax.imshow(img.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray", vmin=0, vmax=1); ax.axis("off")
     fig.suptitle(f"tiny DiT samples, CFG {cfg}, DDIM {steps}", fontsize=8)

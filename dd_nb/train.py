@@ -122,8 +122,10 @@ def reference_model(dataset: ImageDataset, arch: str = "convnet3", epochs: int =
     from safetensors.torch import save_file, load_file
     from dd_nb.core import cache_dir, atomic_write
     from dd_nb.models import get_network
-    net = get_network(arch, dataset.channels, dataset.num_classes, dataset.im_size)
-    key = f"ref_{dataset.name.replace('/', '_').replace(':', '_')}_{len(dataset)}_{dataset.im_size[-1]}_{arch}_e{epochs}_s{seed}.safetensors"
+    with torch.random.fork_rng(devices=[]):  # the initial weights come from `seed`, not from whatever ran before
+        torch.manual_seed(seed)
+        net = get_network(arch, dataset.channels, dataset.num_classes, dataset.im_size)
+    key = f"ref_{dataset.name.replace('/', '_').replace(':', '_')}_{len(dataset)}_{dataset.im_size[-1]}_{arch}_e{epochs}_s{seed}_seededinit.safetensors"
     f = cache_dir()/key
     if f.exists():
         net.load_state_dict(load_file(str(f))); return net.eval()

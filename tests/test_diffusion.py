@@ -53,6 +53,8 @@ def test_original_dit_checkpoint_round_trip(tmp_path):
     m = dif.tiny_random_dit_pipeline(seed=2).transformer
     with torch.no_grad():  # the original DiT has one shared t/y embedder
         for blk in m.transformer_blocks[1:]: blk.norm1.emb.load_state_dict(m.transformer_blocks[0].norm1.emb.state_dict())
+        for blk in m.transformer_blocks:  # the original DiT's timestep frequencies and pre-MLP LayerNorm eps
+            blk.norm1.emb.time_proj.downscale_freq_shift = 0; blk.norm3.eps = 1e-6
     sd = dif.diffusers_to_dit_state(m.state_dict())
     assert {"x_embedder.proj.weight", "t_embedder.mlp.0.weight", "y_embedder.embedding_table.weight",
             "blocks.1.attn.qkv.weight", "blocks.0.adaLN_modulation.1.bias", "final_layer.linear.weight"} <= set(sd)
@@ -78,21 +80,36 @@ def test_missing_weights_are_an_error_not_random(tmp_path, monkeypatch):
 def test_bad_sampling_arguments(tiny_pipe):
     _, bk = tiny_pipe
     for kw, msg in [(dict(classes=[1000]), "class index 1000"), (dict(classes=[-1]), "class index -1"),
-                    (dict(cfg=-0.5), "cfg=-0.5"), (dict(steps=0), "steps=0"), (dict(window=(4, 9)), "window"),
-                    (dict(window=(5, 2)), "window"), (dict(scheduler="euler"), "euler")]:
+                    (dict(cfg=-0.5), "cfg=-0.5"), (dict(steps=0), "steps=0"), (dict(window=(4, 8)), "steps-1=7"),
+                    (dict(window=(5, 2)), "window"), (dict(window=(-1, 2)), "window"), (dict(scheduler="euler"), "euler"),
+                    (dict(size=24), "image size"), (dict(cfg_channels=9), "cfg_channels=9"), (dict(batch_size=0), "batch_size=0"),
+                    (dict(candidates=2), "select")]:
         args = dict(classes=[1], steps=8) | kw
         with pytest.raises(ValueError, match=msg.replace("(", r"\(")):
             dif.guided_sample(bk, **args)
     with pytest.raises(ValueError, match="latent shape"):
         bk.eps(torch.zeros(1, 4, 4, 4), 10, bk.cond([1]))
+    with pytest.raises(ValueError, match="rule='paper'"):
+        dif.guided_sample(bk, [1], guidance=[dif.FnGuidance(fn=lambda c: c.z0.sum((1, 2, 3)), rule="paper")], steps=2)
+
+
+def test_bad_dtype_is_refused_and_bf16_runs(tmp_path):
+    pipe = dif.tiny_random_dit_pipeline(seed=1)
+    pipe.save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="dtype='int8'.*valid"):
+        dif.get_backend("dit", pretrained=tmp_path, device="cpu", dtype="int8")
+    bk = dif.get_backend("dit", pretrained=tmp_path, device="cpu", dtype="bfloat16")
+    assert bk.dtype == torch.bfloat16 and dif.initial_noise(bk, [0])[0].dtype == torch.bfloat16
+    x = dif.guided_sample(bk, [1, 2], steps=3, cfg=2.0, guidance=[dif.FnGuidance(fn=lambda c: c.x0.float().mean((1, 2, 3)))])
+    assert x.shape == (2, 3, 16, 16) and torch.isfinite(x).all()
 
 
 class CountingTerm(dif.GuidanceTerm):
-    "Pulls the decoded clean prediction toward black; remembers what it saw per class."
+    "Pulls the decoded clean prediction toward black; remembers what it saw."
     def __post_init__(self): self.seen = []
-    def loss(self, z_t, z0_hat, x0_hat, cond, step):
-        self.seen.append((step, cond.tolist(), tuple(z0_hat.shape), tuple(x0_hat.shape)))
-        return x0_hat.mean(dim=(1, 2, 3))
+    def loss(self, ctx):
+        self.seen.append((ctx.step, ctx.t_index, ctx.classes.tolist(), tuple(ctx.z0.shape), tuple(ctx.x0.shape)))
+        return ctx.x0.mean(dim=(1, 2, 3))
 
 
 @pytest.mark.parametrize("mode", ["latent", "noise"])
@@ -100,26 +117,133 @@ def test_guidance_acts_inside_the_window_only(tiny_pipe, mode):
     _, bk = tiny_pipe
     term = CountingTerm(k=3.0, mode=mode)
     plain = dif.guided_sample(bk, [7, 8], steps=10, cfg=2.0, seed=2)
-    guided = dif.guided_sample(bk, [7, 8], guidance=[term], steps=10, window=(6, 9), cfg=2.0, seed=2)
-    assert sorted({s for s, *_ in term.seen}) == [6, 7, 8]
-    assert term.seen[0][1] == [7, 8] and term.seen[0][2] == (2, 4, 8, 8) and term.seen[0][3] == (2, 3, 16, 16)
+    guided = dif.guided_sample(bk, [7, 8], guidance=[term], steps=10, window=(1, 3), cfg=2.0, seed=2)
+    assert sorted({s[:2] for s in term.seen}) == [(6, 3), (7, 2), (8, 1)]
+    assert term.seen[0][2] == [7, 8] and term.seen[0][3] == (2, 4, 8, 8) and term.seen[0][4] == (2, 3, 16, 16)
     assert guided.mean() < plain.mean()
-    # an empty window is the unguided sampler
-    torch.testing.assert_close(dif.guided_sample(bk, [7, 8], guidance=[CountingTerm()], steps=10, window=(3, 3), cfg=2.0, seed=2), plain)
+
+
+@pytest.mark.parametrize("scheduler,steps,window,expected", [("ddim", 50, (30, 45), range(4, 20)),
+                                                            ("dpm", 20, (12, 18), range(1, 8))])
+def test_papers_windows_guide_the_early_steps(tiny_pipe, scheduler, steps, window, expected):
+    "IGD's t in [30, 45] of 50 DDIM steps counts t down from 49: loop steps 4..19; DPM-solver-20's [12, 18]: 1..7."
+    _, bk = tiny_pipe
+    term = CountingTerm(k=1.0)
+    dif.guided_sample(bk, [3], guidance=[term], steps=steps, window=window, cfg=1.0, scheduler=scheduler)
+    assert [s[0] for s in term.seen] == list(expected)
+    assert [s[1] for s in term.seen] == list(range(window[1], window[0] - 1, -1))
 
 
 def test_nonfinite_guidance_falls_back_and_is_counted(tiny_pipe):
     _, bk = tiny_pipe
     class Bad(dif.GuidanceTerm):
-        def loss(self, z_t, z0, x0, cond, step):  # only image 1 goes bad
-            return x0.mean(dim=(1, 2, 3)) * torch.tensor([1.0, float("inf")])
+        def loss(self, ctx):  # finite loss; image 1's gradient is NaN (sqrt at 0)
+            m = ctx.x0.mean(dim=(1, 2, 3))
+            return torch.stack([m[0], (m[1] * 0).abs().sqrt()])
     plain = dif.guided_sample(bk, [1, 2], steps=6, cfg=2.0, seed=3)
     with pytest.warns(UserWarning, match="non-finite"):
-        x, info = dif.guided_sample(bk, [1, 2], guidance=[Bad(k=2.0)], steps=6, window=(1, 4), cfg=2.0, seed=3, return_info=True)
+        x, info = dif.guided_sample(bk, [1, 2], guidance=[Bad(k=2.0)], steps=6, window=(1, 3), cfg=2.0, seed=3, return_info=True)
     assert info["nonfinite"] == 3 and all(w[2] == [1] for w in info["nonfinite_where"])
     assert torch.isfinite(x).all()
     torch.testing.assert_close(x[1], plain[1], atol=1e-6, rtol=0)
     assert not torch.allclose(x[0], plain[0])
+    class Inf(dif.GuidanceTerm):
+        def loss(self, ctx): return ctx.z0.sum((1, 2, 3)) * torch.tensor([1.0, float("inf")])
+    with pytest.raises(FloatingPointError, match=r"Inf gave a non-finite loss at loop step 0 \(t=5\) for images \[1\]"):
+        dif.guided_sample(bk, [1, 2], guidance=[Inf()], steps=6, cfg=2.0)
+    class Scalar(dif.GuidanceTerm):
+        def loss(self, ctx): return ctx.z0.mean()
+    with pytest.raises(ValueError, match=r"Scalar returned a loss of shape \(\); .* shape \(2,\)"):
+        dif.guided_sample(bk, [1, 2], guidance=[Scalar()], steps=3, cfg=2.0)
+
+
+@pytest.fixture(scope="module")
+def pixel_dit():
+    "A tiny random DiT in pixel space (no VAE): every change of the latents shows in the output."
+    return dif.DiTBackend(dif.tiny_random_dit_pipeline(seed=5, classes=10).transformer, dif.DIT_SCHEDULER)
+
+
+class NearestMemory(dif.MemoryGuidance):
+    "IGD's deviation guidance shape: the largest cosine similarity of z_t to the class's committed latents."
+    def loss(self, ctx):
+        out = []
+        for z, c in zip(ctx.z_t.flatten(1), ctx.classes.tolist()):
+            m = self.recall(c)
+            out.append(torch.nn.functional.cosine_similarity(z[None], m.flatten(1)).max() if m is not None else z.sum() * 0)
+        return torch.stack(out)
+
+
+def test_memory_term_is_batch_size_invariant(pixel_dit):
+    classes = [0, 0, 1, 0, 2, 1, 0, 2, 1, 0]
+    outs, mems = {}, {}
+    for b in (1, 3, 8):
+        term = NearestMemory(k=30.0, rule="fixed")
+        outs[b] = dif.guided_sample(pixel_dit, classes, guidance=[term], steps=5, window=(1, 4), cfg=2.0, seed=9,
+                                    batch_size=b, guidance_batch_size=2 if b == 8 else None)
+        mems[b] = term.memory
+    for b in (3, 8):
+        torch.testing.assert_close(outs[b], outs[1], atol=1e-5, rtol=0)
+        for c in mems[1]: torch.testing.assert_close(mems[b][c], mems[1][c], atol=1e-5, rtol=1e-5)
+    assert {c: len(m) for c, m in mems[1].items()} == {0: 5, 1: 3, 2: 2}
+    # the memory acts: without it the later images of a class differ
+    plain = dif.guided_sample(pixel_dit, classes, steps=5, cfg=2.0, seed=9)
+    assert (outs[1] - plain).abs().amax(dim=(1, 2, 3))[[1, 3, 6]].min() > 1e-2
+    torch.testing.assert_close(outs[1][[0, 2, 4]], plain[[0, 2, 4]], atol=1e-5, rtol=0)  # first of each class: empty memory
+
+
+def test_only_the_selected_candidate_is_committed(pixel_dit):
+    term = NearestMemory(k=30.0, rule="fixed")
+    brightness = lambda x, c: x.mean(dim=(1, 2, 3))
+    x, info = dif.guided_sample(pixel_dit, [4, 4, 6], guidance=[term], steps=4, window=(0, 3), cfg=2.0, seed=1,
+                                candidates=3, select=brightness, return_info=True, batch_size=4)
+    assert {c: len(m) for c, m in term.memory.items()} == {4: 2, 6: 1}
+    # the memory holds exactly the kept images: their latents decode to the returned images
+    for c, pos in ((4, [0, 1]), (6, [2])):
+        torch.testing.assert_close(pixel_dit.decode(term.memory[c]), x[pos], atol=1e-6, rtol=0)
+    assert [int(torch.tensor(s).argmax()) for s in info["scores"]] == info["selected"]
+    assert x.mean(dim=(1, 2, 3))[0].item() == pytest.approx(max(info["scores"][0]), abs=1e-5)
+
+
+def test_dit_ddpm_learned_range_matches_adm_formulas(pixel_dit):
+    "scheduler='dit-ddpm', cfg_channels=3 against ADM's p_sample written out here (float64 coefficients)."
+    import numpy as np
+    tr = pixel_dit.transformer
+    assert tr.config.out_channels == 8  # learns its variance
+    steps, cfg, labels, seed = 6, 3.0, [2, 7], 4
+    mine = dif.guided_sample(pixel_dit, labels, steps=steps, cfg=cfg, seed=seed, scheduler="dit-ddpm", cfg_channels=3)
+    betas = np.linspace(1e-4, 0.02, 1000, dtype=np.float64)
+    abar = np.cumprod(1 - betas)
+    stride, cur, use = 999 / (steps - 1), 0.0, []
+    for _ in range(steps): use.append(round(cur)); cur += stride
+    ab = abar[use]; ab_prev = np.append(1.0, ab[:-1]); b = 1 - ab / ab_prev
+    post = b * (1 - ab_prev) / (1 - ab); post_log = np.log(np.append(post[1], post[1:]))
+    gens = [torch.Generator().manual_seed(seed + i) for i in range(len(labels))]
+    x = torch.cat([torch.randn((1, 4, 8, 8), generator=g) for g in gens])
+    y = torch.tensor(labels + [10, 10])
+    with torch.no_grad():
+        for i in reversed(range(steps)):
+            out = tr(torch.cat([x, x]), timestep=torch.full((4,), use[i]), class_labels=y).sample
+            oc, ou = out.chunk(2)
+            eps = torch.cat([ou[:, :3] + cfg * (oc[:, :3] - ou[:, :3]), oc[:, 3:4]], 1)
+            x0 = np.sqrt(1 / ab[i]) * x - np.sqrt(1 / ab[i] - 1) * eps
+            mean = b[i] * np.sqrt(ab_prev[i]) / (1 - ab[i]) * x0 + (1 - ab_prev[i]) * np.sqrt(1 - b[i]) / (1 - ab[i]) * x
+            frac = (oc[:, 4:] + 1) / 2
+            logvar = frac * np.log(b[i]) + (1 - frac) * post_log[i]
+            x = mean + torch.exp(0.5 * logvar) * torch.cat([torch.randn((1, 4, 8, 8), generator=g) for g in gens]) if i > 0 else mean
+    ref = (x / 2 + 0.5).clamp(0, 1)
+    torch.testing.assert_close(mine, ref.float(), atol=2e-5, rtol=0)
+    # all 4 channels guided (DiTPipeline's choice) is a different sampler
+    assert (dif.guided_sample(pixel_dit, labels, steps=steps, cfg=cfg, seed=seed, scheduler="dit-ddpm") - mine).abs().max() > 1e-4
+    assert dif._space_timesteps(1000, 50)[:3] == [0, 20, 41] and dif._space_timesteps(1000, 50)[-1] == 999
+
+
+def test_step_rules():
+    g, eps = torch.randn(2, 4, 8, 8), torch.randn(2, 4, 8, 8)
+    ab = torch.tensor(0.3)
+    r = dif.GuidanceTerm(k=5.0).scale(g, eps, ab).flatten()
+    torch.testing.assert_close(r, 5.0 * 0.7 ** 0.5 * eps.flatten(1).norm(dim=1) / g.flatten(1).norm(dim=1))
+    torch.testing.assert_close(dif.GuidanceTerm(k=5.0, rule="igd-code").scale(g, eps, ab).flatten(), 0.0015 * r)
+    assert dif.GuidanceTerm(k=50.0, rule="fixed").scale(g, eps, ab).flatten().tolist() == [50.0, 50.0]
 
 
 def test_dift_features(tiny_pipe):
@@ -179,15 +303,33 @@ def tiny_sd_pipeline(root: Path):
                                    safety_checker=None, feature_extractor=None, requires_safety_checker=False)
 
 def test_sd_backend_equals_stable_diffusion_pipeline(tmp_path):
-    "Class c is the prompt 'An image of {name}', the null condition the empty prompt; unguided DDIM = the pipeline."
+    "Class c is the prompt 'An image of {name}', the null condition 'An image of .'; unguided DDIM = the pipeline, non-square too."
     pipe = tiny_sd_pipeline(tmp_path/"tok")
     pipe.save_pretrained(tmp_path/"sd")
     bk = dif.get_backend("sd", pretrained=tmp_path/"sd", class_names=["cat", "dog", "ship"], device="cpu")
-    ref = pipe(prompt=["An image of dog", "An image of ship"], negative_prompt=["", ""], guidance_scale=4.0,
-               num_inference_steps=5, generator=[torch.Generator().manual_seed(s) for s in (3, 4)], output_type="pt",
-               height=16, width=16).images
-    assert (dif.guided_sample(bk, [1, 2], steps=5, cfg=4.0, seed=3) - ref).abs().max().item() <= 1e-5
-    f = dif.diffusion_features(bk, torch.rand(2, 3, 16, 16), classes=[0, 2], block=1)
+    assert bk.null_prompt == "An image of ."
+    for h, w in ((16, 16), (16, 24), (32, 8)):
+        ref = pipe(prompt=["An image of dog", "An image of ship"], negative_prompt=["An image of ."] * 2, guidance_scale=4.0,
+                   num_inference_steps=5, generator=[torch.Generator().manual_seed(s) for s in (3, 4)], output_type="pt",
+                   height=h, width=w).images
+        mine = dif.guided_sample(bk, [1, 2], steps=5, cfg=4.0, seed=3, size=(h, w))
+        assert mine.shape == (2, 3, h, w) and (mine - ref).abs().max().item() <= 1e-5, (h, w)
+    # guidance reaches non-square images too, and sees class indices, not prompt embeddings
+    seen = []
+    def dark(ctx): seen.append(ctx.classes.tolist()); return ctx.x0.mean(dim=(1, 2, 3))
+    dif.guided_sample(bk, [2, 0], guidance=[dif.FnGuidance(fn=dark)], steps=3, window=(0, 1), size=(16, 24))
+    assert seen and all(s == [2, 0] for s in seen)
+    imgs = torch.rand(3, 3, 16, 24)
+    f = dif.diffusion_features(bk, imgs[:2], classes=[0, 2], block=1)
     assert f.shape[0] == 2 and torch.isfinite(f).all()
+    torch.testing.assert_close(dif.diffusion_features(bk, imgs[1:], classes=[2, 1], block=1, offset=1)[0], f[1], atol=1e-5, rtol=0)
+    f8 = bk._vae_factor()  # 2 for this tiny VAE, 8 for Stable Diffusion's
+    assert bk.encode(torch.rand(1, 3, 12 * f8, 5 * f8)).shape == (1, 4, 12, 5)
+    with pytest.raises(ValueError, match=f"multiples of {f8}"):
+        bk.encode(torch.rand(1, 3, 8 * f8 + 1, 16))
+    with pytest.raises(ValueError, match=f"multiples of {f8}"):
+        dif.guided_sample(bk, [1], steps=2, size=(16, 7))
     with pytest.raises(ValueError, match="class index 3"):
         dif.guided_sample(bk, [3], steps=2)
+    other = dif.get_backend("sd", pretrained=tmp_path/"sd", class_names=["cat", "dog", "ship"], device="cpu", null_prompt="")
+    assert not torch.allclose(other.uncond(1), bk.uncond(1))
