@@ -17,3 +17,8 @@ def test_results_notebook_smoke(notebook, tmp_path):
         assert list(t.columns) == ["method", "IPC 1", "IPC 10"]
         assert t["method"].tolist() == ["random", "herding", "full dataset"]
         assert (tmp_path / "figures" / "baselines_samples.png").stat().st_size > 1000
+    if notebook == "20_diffusion":
+        q = pd.read_csv(tmp_path / "results" / "tiny_dit_quality.csv")
+        assert {"cfg", "accuracy", "pairwise_ratio", "nn_ratio", "copies"} <= set(q.columns)
+        d = pd.read_csv(tmp_path / "results" / "tiny_dit_diversity.csv")
+        assert sorted(d["cls"]) == list(range(10)) and d["nn_train_samples"].gt(0).all()
