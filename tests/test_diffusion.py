@@ -333,3 +333,16 @@ def test_sd_backend_equals_stable_diffusion_pipeline(tmp_path):
         dif.guided_sample(bk, [3], steps=2)
     other = dif.get_backend("sd", pretrained=tmp_path/"sd", class_names=["cat", "dog", "ship"], device="cpu", null_prompt="")
     assert not torch.allclose(other.uncond(1), bk.uncond(1))
+
+
+def test_backends_satisfy_the_protocol_and_x0_is_lazy(tiny_pipe, pixel_dit, monkeypatch):
+    _, bk = tiny_pipe
+    assert isinstance(bk, dif.ConditionalDenoiser) and isinstance(pixel_dit, dif.ConditionalDenoiser)
+    assert bk.out_size == (16, 16) and bk.dtype == torch.float32 and bk.device.type == "cpu"
+    calls, real = [], bk.decode
+    monkeypatch.setattr(bk, "decode", lambda z, clamp=True: calls.append(clamp) or real(z, clamp))
+    dif.guided_sample(bk, [1, 2], guidance=[dif.FnGuidance(fn=lambda c: c.z0.pow(2).sum((1, 2, 3)))], steps=4, window=(0, 3))
+    assert calls == [True]  # only the final decode: a term that never reads ctx.x0 never decodes
+    calls.clear()
+    dif.guided_sample(bk, [1, 2], guidance=[dif.FnGuidance(fn=lambda c: c.x0.mean((1, 2, 3)))], steps=4, window=(1, 2))
+    assert calls == [False, False, True]  # one unclamped decode per guided step, then the output
