@@ -88,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--runs", type=int, default=5)
     e.add_argument("--epochs", type=int, default=None, help="override the protocol's epochs")
     e.add_argument("--seed", type=int, default=0)
+    red = sub.add_parser("redundancy", help="LGD's redundancy analysis of a DistilledSet: train on increment i, test on increment j")
+    red.add_argument("path", help="a folder or .safetensors written by dd distill")
+    red.add_argument("--increments", type=int, default=5, help="equal parts per class, in stored order (default 5)")
+    red.add_argument("--arch", default="convnet3", help=f"one of: {', '.join(nets)}")
+    red.add_argument("--protocol", default="hard", help=f"one of: {', '.join(protos)}")
+    red.add_argument("--epochs", type=int, default=None, help="override the protocol's epochs")
+    red.add_argument("--dataset", default=None, help="dataset whose normalisation is used (default: the one in the set's metadata)")
+    red.add_argument("--figure", default=None, help="heatmap path (default: <set>_redundancy.png next to the set)")
     sub.add_parser("readme", help="regenerate README.md from nbs/index.ipynb and the latest results")
     r = sub.add_parser("reproduce", help="run the results notebooks with papermill under a profile")
     r.add_argument("--profile", default="embedded", choices=PROFILES)
@@ -122,6 +130,19 @@ def main(argv=None):
             res = evaluate(ds, (load_dataset(name, "train", args.root, size), load_dataset(name, "test", args.root, size)),
                            args.arch, args.protocol, args.runs, args.seed, epochs=args.epochs)
             print(f"{args.path}: {res.fmt()} % ({args.arch}, {args.protocol}, last epoch, {args.runs} runs; accs {[round(100 * a, 2) for a in res.accs]})")
+        elif args.cmd == "redundancy":
+            from dd_nb.core import DistilledSet, _file
+            from dd_nb.lgd import plot_redundancy, redundancy
+            if args.epochs is not None and args.epochs < 1: raise ValueError(f"--epochs {args.epochs}; need at least 1")
+            ds = DistilledSet.load(args.path)
+            A, off = redundancy(ds, args.dataset, args.increments, args.arch, args.epochs, args.protocol)
+            f = _file(args.path)
+            fig_path = Path(args.figure) if args.figure else f.with_name(f.stem + "_redundancy.png")
+            fig = plot_redundancy(A, f"{f.parent.name}: mean off-diagonal {100 * off:.1f}%")
+            fig.savefig(fig_path, dpi=120, bbox_inches="tight")
+            rows = "\n".join("  " + " ".join(f"{100 * v:5.1f}" for v in row) for row in A.tolist())
+            print(f"accuracy (%) of a network trained on increment i (rows) tested on increment j (columns):\n{rows}\n"
+                  f"redundancy (mean off-diagonal): {100 * off:.1f}%  heatmap: {fig_path}")
         elif args.cmd == "readme":
             print(f"wrote {render_readme()}")
         elif args.cmd == "reproduce":

@@ -81,3 +81,13 @@ def test_iwd_bad_inputs(dd_bin, tmp_path):
     out = dd(dd_bin, "distill", "--method", "iwd-dm", "--ipc", 1, "--out", tmp_path / "t", "--param", "refresh=0")
     assert out.returncode == 2 and "refresh=0" in out.stderr
     assert not (tmp_path / "t").exists()
+
+
+def test_redundancy_command(dd_bin, tmp_path):
+    out = dd(dd_bin, "distill", "--method", "random", "--ipc", 4, "--out", tmp_path / "r4")
+    assert out.returncode == 0, out.stderr
+    red = dd(dd_bin, "redundancy", tmp_path / "r4", "--increments", 2, "--epochs", 20)
+    assert red.returncode == 0, red.stderr
+    assert "redundancy (mean off-diagonal)" in red.stdout and (tmp_path / "r4" / "distilled_redundancy.png").stat().st_size > 1000
+    bad = dd(dd_bin, "redundancy", tmp_path / "r4", "--increments", 5)
+    assert bad.returncode == 2 and "only 4 images" in bad.stderr
