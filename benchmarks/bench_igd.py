@@ -27,11 +27,11 @@ def tiny_backend(smoke):
 
 def main():
     ap = argparse.ArgumentParser(); ap.add_argument("--smoke", action="store_true"); ap.add_argument("--ipc", type=int, default=2)
-    ap.add_argument("--epochs", type=int, default=0, help="surrogate epochs (default 20; --smoke 3)")
+    ap.add_argument("--epochs", type=int, default=0, help="surrogate epochs (default 5, as the embedded profile; --smoke 2)")
     args = ap.parse_args()
     bk, which = tiny_backend(args.smoke)
     train = load_dataset("digits")
-    epochs = args.epochs or (3 if args.smoke else 20)
+    epochs = args.epochs or (2 if args.smoke else 5)
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
         path = train_surrogate_trajectory(train, "convnet3", epochs, 1e-2, 0, 64, out=f"{d}/traj", progress=False)
