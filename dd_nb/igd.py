@@ -4,7 +4,7 @@
 
 # %% ../nbs/22_igd.ipynb #c562fc74
 from __future__ import annotations
-import math, time
+import math, time, warnings
 from pathlib import Path
 from dataclasses import dataclass, replace
 
@@ -282,6 +282,10 @@ def igd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
             idx = regular_selection(n, len(select_checkpoints(path, dataset, threshold, similarity, progress=progress)["kept"]))
         elif isinstance(selection, (list, tuple)): idx = list(selection)
         sur = load_surrogate(path, dataset, idx, threshold, similarity, bk.device, progress)
+        if len(sur) > 10:  # each kept checkpoint costs one per-sample double backward per guided step
+            warnings.warn(f"IGD guides with {len(sur)} checkpoints {sur.indices}: guidance time grows with each one. On a surrogate that "
+                          "has converged, successive gradients are nearly orthogonal and Alg. 2 keeps them all; fewer surrogate_epochs "
+                          "or an explicit selection=[epochs, ...] keep fewer")
         label_of = torch.full((bk.num_classes,), -1, dtype=torch.long); label_of[torch.tensor(cm)] = torch.arange(dataset.num_classes)
     terms = igd_terms(bk, sur, k, rule, gamma, memory_size, deviation_on, label_of, influence, deviation)
     run = dict(method="igd", backend=backend, pretrained=str(pretrained), checkpoint=str(checkpoint), backend_kw=backend_kw,
