@@ -4,7 +4,7 @@
 
 # %% ../nbs/30_lgd.ipynb #5b4393ed
 from __future__ import annotations
-import json, math, time
+import copy, json, math, time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from .core import DistilledSet, atomic_write, atomic_write_text, default_device
 from .data import ImageDataset, load_dataset, train_transform
-from .diffusion import GuidanceTerm, guided_steps
+from .diffusion import GuidanceTerm
 from .igd import DeviationGuidance, _class_map, _load_backend, _window, generate_set, scaled_gamma
 from .methods import METHODS, register_method
 from .models import get_network
@@ -25,7 +25,7 @@ from .train import accuracy, get_protocol, normalize, train_classifier
 
 # %% auto #0
 __all__ = ['LGD_WINDOW', 'learnability', 'LearnabilityGuidance', 'validation_split', 'train_learner', 'stage_plan', 'merge_sets',
-           'lgd', 'increment_indices', 'redundancy', 'plot_redundancy']
+           'lgd', 'reference_model_for', 'increment_indices', 'redundancy', 'plot_redundancy']
 
 # %% ../nbs/30_lgd.ipynb #981750dc
 def learnability(learner: nn.Module, reference: nn.Module, images, labels, mean, std, lam: float = 0.5) -> torch.Tensor:
@@ -152,6 +152,7 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
     if seed_method not in ("igd", "dit", "random"): raise ValueError(f"seed_method={seed_method!r}; valid: igd (paper), dit, random")
     if not (isinstance(val_per_class, int) and val_per_class >= 1): raise ValueError(f"val_per_class={val_per_class!r}; need an int >= 1")
     window = _window(window)
+    from dd_nb.diffusion import guided_steps
     guided_steps(steps, window)
     DeviationGuidance(memory_size=memory_size)
     folder = Path(resume) if resume is not None else None
@@ -168,7 +169,7 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
         S = METHODS[seed_method](dataset, seed_ipc, seed, **({**gen_kw, **p} if seed_method != "random" else p))
         if seed_file is not None: S.save(seed_file)
     label_of = torch.full((bk.num_classes,), -1, dtype=torch.long); label_of[torch.tensor(cm)] = torch.arange(dataset.num_classes)
-    ref_net = reference_model(dataset, reference or learner, epochs=reference_epochs, seed=0, progress=False).to(bk.device)  # theta_ref, cached
+    ref_net = reference_model_for(dataset, reference or learner, reference_epochs).to(bk.device)
     val, test = validation_split(dataset, val_per_class, seed), _test_split(dataset)
     dev = DeviationGuidance(k=scaled_gamma(bk.latent_shape, 50.0) if gamma is None else gamma, memory_size=memory_size)
     dev.remember(bk.encode(_fit_size(S.images, bk.out_size).to(bk.device)), torch.tensor(cm)[S.labels])
@@ -202,6 +203,11 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
     return DistilledSet(S.images, S.labels, meta=dict(stages=stages, plan=plan, seed_method=seed_method, candidates=candidates,
                                                       window=list(window) if window else None, gamma=dev.k, w=w, lam=lam,
                                                       seconds=time.perf_counter() - t0))
+
+def reference_model_for(dataset: ImageDataset, arch: str, epochs: int = 30):
+    "theta_ref: `arch` trained on the full real data (cached; the same network `train.reference_model` gives)."
+    from dd_nb.train import reference_model
+    return reference_model(dataset, arch, epochs=epochs, seed=0, progress=False)
 
 # %% ../nbs/30_lgd.ipynb #4f05ac78
 def increment_indices(labels, increments: int) -> list:
