@@ -4,7 +4,7 @@
 
 # %% ../nbs/30_lgd.ipynb #5b4393ed
 from __future__ import annotations
-import copy, json, math, time
+import json, math, time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,15 +17,15 @@ from safetensors.torch import load_file, save_file
 
 from .core import DistilledSet, atomic_write, atomic_write_text, default_device
 from .data import ImageDataset, load_dataset, train_transform
-from .diffusion import GuidanceTerm
+from .diffusion import GuidanceTerm, guided_steps
 from .igd import DeviationGuidance, _class_map, _load_backend, _window, generate_set, scaled_gamma
 from .methods import METHODS, register_method
 from .models import get_network
-from .train import accuracy, get_protocol, normalize, train_classifier
+from .train import accuracy, default_epochs, get_protocol, normalize, reference_model, train_classifier
 
 # %% auto #0
 __all__ = ['LGD_WINDOW', 'learnability', 'LearnabilityGuidance', 'validation_split', 'train_learner', 'stage_plan', 'merge_sets',
-           'lgd', 'reference_model_for', 'increment_indices', 'redundancy', 'plot_redundancy']
+           'lgd', 'increment_indices', 'redundancy', 'plot_redundancy']
 
 # %% ../nbs/30_lgd.ipynb #981750dc
 def learnability(learner: nn.Module, reference: nn.Module, images, labels, mean, std, lam: float = 0.5) -> torch.Tensor:
@@ -129,6 +129,18 @@ def merge_sets(a: DistilledSet, b: DistilledSet) -> DistilledSet:
     order = torch.sort(y, stable=True).indices
     return DistilledSet(x[order], y[order])
 
+def _check_seed_set(seed_set, dataset: ImageDataset, seed_ipc: int) -> DistilledSet:
+    "A given seed set S_0 (a DistilledSet or its file), checked against the dataset and seed_ipc."
+    S = DistilledSet.load(seed_set) if isinstance(seed_set, (str, Path)) else seed_set
+    if not isinstance(S, DistilledSet) or S.labels is None: raise ValueError(f"seed_set={seed_set!r}: need a labelled DistilledSet or the path of one")
+    want = (dataset.channels, *dataset.im_size)
+    if tuple(S.images.shape[1:]) != want: raise ValueError(f"seed_set images are {tuple(S.images.shape[1:])}; the dataset's are {want} (channels, height, width)")
+    if len(S.labels) == 0 or S.labels.min() < 0 or S.labels.max() >= dataset.num_classes:
+        raise ValueError(f"seed_set labels {sorted(set(S.labels.tolist()))} are not classes of {dataset.name} (0..{dataset.num_classes - 1})")
+    counts = torch.bincount(S.labels.long(), minlength=dataset.num_classes)
+    if (counts != seed_ipc).any(): raise ValueError(f"seed_set has {counts.tolist()} images per class; seed_ipc={seed_ipc} needs exactly {seed_ipc} in every class")
+    return merge_sets(S, DistilledSet(S.images[:0], S.labels[:0]))   # stored class by class
+
 def _save_net(path, net): atomic_write(path, lambda f: save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, f))
 
 def _test_split(dataset):
@@ -140,7 +152,7 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
         backend_kw: dict | None = None, class_map=None, seed_method: str = "igd", seed_ipc: int = 10, seed_params: dict | None = None,
         stage_ipc: int = 10, candidates: int = 3, lam: float = 0.5, w: float = 15.0, rule: str = "igd-code", gamma=None,
         memory_size: int = 64, window=LGD_WINDOW, steps: int = 50, scheduler: str = "ddpm", cfg: float = 4.0, cfg_channels=None,
-        learner: str = "resnetap10", reference: str | None = None, reference_epochs: int = 30, max_epochs: int = 2000,
+        seed_set=None, learner: str = "resnetap10", reference: str | None = None, reference_epochs: int = 30, max_epochs: int = 2000,
         patience: int = 300, finetune_epochs: int = 300, eval_every: int = 10, val_per_class: int = 10, batch_size: int = 64,
         resume=None, progress: bool = True) -> DistilledSet:
     "LGD (seed 002): a seed set grown by stages sampled with learnability + deviation guidance, best of K by learnability."
@@ -150,9 +162,9 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
     if not w >= 0: raise ValueError(f"w={w}; the learnability strength must be >= 0 (paper: 15)")
     if gamma is not None and not gamma >= 0: raise ValueError(f"gamma={gamma}; must be >= 0 (paper: 50)")
     if seed_method not in ("igd", "dit", "random"): raise ValueError(f"seed_method={seed_method!r}; valid: igd (paper), dit, random")
+    given = _check_seed_set(seed_set, dataset, seed_ipc) if seed_set is not None else None
     if not (isinstance(val_per_class, int) and val_per_class >= 1): raise ValueError(f"val_per_class={val_per_class!r}; need an int >= 1")
     window = _window(window)
-    from dd_nb.diffusion import guided_steps
     guided_steps(steps, window)
     DeviationGuidance(memory_size=memory_size)
     folder = Path(resume) if resume is not None else None
@@ -164,12 +176,13 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
     # the seed set S_0
     seed_file = folder/"seed.safetensors" if folder else None
     if seed_file is not None and seed_file.exists(): S = DistilledSet.load(seed_file)
+    elif given is not None: S = given
     else:
         p = dict(seed_params or {})
         S = METHODS[seed_method](dataset, seed_ipc, seed, **({**gen_kw, **p} if seed_method != "random" else p))
         if seed_file is not None: S.save(seed_file)
     label_of = torch.full((bk.num_classes,), -1, dtype=torch.long); label_of[torch.tensor(cm)] = torch.arange(dataset.num_classes)
-    ref_net = reference_model_for(dataset, reference or learner, reference_epochs).to(bk.device)
+    ref_net = reference_model(dataset, reference or learner, epochs=reference_epochs, seed=0, progress=False).to(bk.device)   # theta_ref (cached)
     val, test = validation_split(dataset, val_per_class, seed), _test_split(dataset)
     dev = DeviationGuidance(k=scaled_gamma(bk.latent_shape, 50.0) if gamma is None else gamma, memory_size=memory_size)
     dev.remember(bk.encode(_fit_size(S.images, bk.out_size).to(bk.device)), torch.tensor(cm)[S.labels])
@@ -204,10 +217,6 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
                                                       window=list(window) if window else None, gamma=dev.k, w=w, lam=lam,
                                                       seconds=time.perf_counter() - t0))
 
-def reference_model_for(dataset: ImageDataset, arch: str, epochs: int = 30):
-    "theta_ref: `arch` trained on the full real data (cached; the same network `train.reference_model` gives)."
-    from dd_nb.train import reference_model
-    return reference_model(dataset, arch, epochs=epochs, seed=0, progress=False)
 
 # %% ../nbs/30_lgd.ipynb #4f05ac78
 def increment_indices(labels, increments: int) -> list:
@@ -233,7 +242,6 @@ def redundancy(distilled: DistilledSet, dataset=None, increments: int = 5, arch:
     if name is None: raise ValueError("the set's metadata names no dataset: pass dataset= (its normalisation is used)")
     ds = name if isinstance(name, ImageDataset) else load_dataset(name, "train", size=distilled.images.shape[-1])
     proto = get_protocol(protocol)
-    from dd_nb.train import default_epochs
     A = torch.zeros(increments, increments)
     for i in tqdm(range(increments), desc="redundancy", disable=not progress, leave=False):
         with torch.random.fork_rng(devices=[]):
