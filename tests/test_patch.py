@@ -1,0 +1,67 @@
+"Patch selection end to end: `dd distill --method patch` on digits and the soft protocol on its set; a reused bank selects any IPC and class subset without the denoiser; bad input fails before work."
+import subprocess
+
+import pytest
+import torch
+
+from dd_nb.core import DistilledSet
+from dd_nb.data import load_dataset
+
+SMOKE = ["--param", 'backend_kw={"steps": 40, "batch": 16}', "--param", "samples=2", "--param", "teacher_epochs=1",
+         "--param", "progress=false"]
+
+
+def dd(dd_bin, *args):
+    return subprocess.run([dd_bin, *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
+def small_digits(per_class=25):
+    tr = load_dataset("digits")
+    return tr.subset(torch.cat([tr.indices_of(c)[:per_class] for c in range(10)]))
+
+
+def test_patch_distill_end_to_end(dd_bin, tmp_path):
+    bank = tmp_path / "bank.safetensors"
+    out = dd(dd_bin, "distill", "--method", "patch", "--dataset", "digits", "--ipc", 1, "--out", tmp_path / "p1", *SMOKE,
+             "--param", f"cache={bank}")
+    assert out.returncode == 0, out.stderr
+    ds = DistilledSet.load(tmp_path / "p1")
+    assert ds.images.shape == (10, 1, 16, 16) and ds.labels.tolist() == list(range(10))
+    assert ds.meta["method"] == "patch" and ds.meta["dataset"] == "digits" and ds.meta["layout"] == "stitched"
+    assert ds.soft_labels.shape == (10, 10) and ds.meta["teacher"]["arch"] == "convnet3" and bank.exists()
+    tr = load_dataset("digits")   # every stitched image is made of 4 real training digits of its own class
+    assert (tr.labels[ds.meta["patches"]].view(10, 4) == torch.arange(10)[:, None]).all()
+    ev = dd(dd_bin, "evaluate", tmp_path / "p1", "--protocol", "soft", "--runs", 1, "--epochs", 2)
+    assert ev.returncode == 0 and "soft" in ev.stdout, ev.stderr
+
+
+def test_reuse_selects_any_ipc_and_classes_without_the_denoiser(tmp_path, monkeypatch):
+    from dd_nb.diffusion import DiTBackend
+    from dd_nb.methods import distill
+    import dd_nb.patch as patch_mod
+    small = small_digits()
+    kw = dict(backend_kw={"steps": 40, "batch": 16}, samples=2, soft_labels=False, progress=False,
+              cache=str(tmp_path / "bank.safetensors"))
+    first = distill("patch", small, 1, **kw)
+    def no_denoiser(*a, **k): raise AssertionError("the denoiser was called on reuse")
+    monkeypatch.setattr(DiTBackend, "model_output", no_denoiser)
+    monkeypatch.setattr(patch_mod, "load_patch_backend", no_denoiser)
+    assert torch.equal(distill("patch", small, 1, **kw).images, first.images)
+    big = distill("patch", small, 20, **kw)
+    assert big.images.shape == (200, 1, 16, 16) and big.meta["layout"] == "single"
+    sub = distill("patch", small, 5, classes=["0", "9"], **kw)
+    assert sub.labels.tolist() == [0] * 5 + [9] * 5 and sub.meta["layout"] == "stitched"
+
+
+def test_patch_bad_inputs(dd_bin, tmp_path):
+    out = dd(dd_bin, "distill", "--method", "patch", "--ipc", 1, "--out", tmp_path / "x", "--param", "t_range=[0.5, 1.2]")
+    assert out.returncode == 2 and "t_range=(0.5, 1.2)" in out.stderr, out.stderr
+    assert not (tmp_path / "x").exists()
+    from dd_nb.patch import patch_select
+    small = small_digits()
+    for kw, msg in ((dict(patch_size=40), "patch_size=40"), (dict(classes=["1", "cat"]), "['cat'] not in 'digits'"),
+                    (dict(scorer="clip"), "scorer='clip'"), (dict(layout="grid"), "layout='grid'")):
+        with pytest.raises(ValueError, match=msg.replace("[", r"\[").replace("]", r"\]")):
+            patch_select(small, 1, cache=False, progress=False, **kw)
+    with pytest.raises(ValueError, match="needs 40 patches per class"):
+        patch_select(small, 10, cache=False, progress=False)
