@@ -65,3 +65,35 @@ def test_patch_bad_inputs(dd_bin, tmp_path):
             patch_select(small, 1, cache=False, progress=False, **kw)
     with pytest.raises(ValueError, match="needs 40 patches per class"):
         patch_select(small, 10, cache=False, progress=False)
+
+
+def toy_rgb(n_per_class=4, size=32, seed=0):
+    from dd_nb.data import ImageDataset
+    g = torch.Generator().manual_seed(seed)
+    return ImageDataset(torch.rand(3 * n_per_class, 3, size, size, generator=g), torch.arange(3).repeat_interleave(n_per_class),
+                        ["cat", "dog", "ship"], "toy")
+
+
+def test_stable_diffusion_and_dit_backends(tmp_path):
+    "The latent backends on saved tiny random pipelines: SD with prompts and cropped patches, DiT with a class map."
+    from test_diffusion import tiny_sd_pipeline
+    from dd_nb.diffusion import get_backend, tiny_random_dit_pipeline
+    from dd_nb.patch import class_evidence, evidence_map, patch_select
+    tiny_sd_pipeline(tmp_path / "tok").save_pretrained(tmp_path / "sd")
+    toy = toy_rgb()
+    bk = get_backend("sd", pretrained=tmp_path / "sd", class_names=toy.classes, device="cpu")
+    m = evidence_map(bk, toy.images[:3], [0, 1, 2], samples=2)
+    assert m.shape == (3, 16, 16) and torch.isfinite(m).all()          # the tiny VAE halves the size
+    torch.testing.assert_close(class_evidence(bk, toy.images[1:3], [1, 2], samples=2, keys=[1, 2]), m[1:].flatten(1).mean(1),
+                               atol=1e-5, rtol=0)
+    ds = patch_select(toy, 1, backend="sd", pretrained=str(tmp_path / "sd"), backend_kw={"device": "cpu"}, patch_size=24,
+                      samples=2, soft_labels=False, cache=False, progress=False)
+    assert ds.images.shape == (3, 3, 32, 32) and ds.meta["layout"] == "stitched"
+    assert all(0 <= y <= 8 and 0 <= x <= 8 for y, x in ds.meta["offsets"])
+    tiny_random_dit_pipeline().save_pretrained(tmp_path / "dit")
+    toy16 = toy_rgb(size=16)
+    dit = patch_select(toy16, 1, layout="single", backend="dit", pretrained=str(tmp_path / "dit"), backend_kw={"device": "cpu"},
+                       class_map=[5, 17, 999], samples=2, soft_labels=False, cache=False, progress=False)
+    assert dit.images.shape == (3, 3, 16, 16) and dit.meta["layout"] == "single"
+    with pytest.raises(ValueError, match="class_map"):
+        patch_select(toy16, 1, backend="dit", pretrained=str(tmp_path / "dit"), samples=2, soft_labels=False, cache=False, progress=False)
