@@ -86,6 +86,7 @@ class DistilledSet:
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        if self.labels is None: raise ValueError("a DistilledSet needs labels (N,) for its images; got labels=None")
         self.images, self.labels = self.images.detach().float().cpu(), self.labels.detach().long().cpu()
         if self.images.ndim != 4: raise ValueError(f"images must be (N,C,H,W), got shape {tuple(self.images.shape)}")
         if len(self.labels) != len(self.images):
@@ -121,6 +122,8 @@ class DistilledSet:
             tensors = load_file(str(f))
         except (SafetensorError, OSError, ValueError, RuntimeError) as e:
             raise ValueError(f"{f} is not a readable DistilledSet file (truncated or corrupt): {e}") from None
+        if header.get("format") == FORMAT and "images" in tensors and "labels" not in tensors:
+            raise ValueError(f"{f} holds images but no labels: a DistilledSet needs a label for every image")
         if header.get("format") != FORMAT or "images" not in tensors or "labels" not in tensors:
             raise ValueError(f"{f} is a safetensors file but not a DistilledSet (format={header.get('format')!r})")
         return cls(tensors["images"], tensors["labels"], tensors.get("soft_labels"), json.loads(header.get("meta", "{}")))

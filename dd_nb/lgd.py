@@ -25,7 +25,8 @@ from .train import accuracy, default_epochs, get_protocol, normalize, reference_
 
 # %% auto #0
 __all__ = ['LGD_WINDOW', 'learnability', 'LearnabilityGuidance', 'validation_split', 'train_learner', 'stage_plan', 'merge_sets',
-           'lgd', 'increment_indices', 'redundancy', 'plot_redundancy']
+           'lgd', 'increment_indices', 'redundancy', 'plot_redundancy', 'true_class_prob', 'cartography',
+           'difficulty_js', 'plot_cartography']
 
 # %% ../nbs/30_lgd.ipynb #981750dc
 def learnability(learner: nn.Module, reference: nn.Module, images, labels, mean, std, lam: float = 0.5) -> torch.Tensor:
@@ -262,3 +263,50 @@ def plot_redundancy(A, title: str = ""):
     for (i, j), v in __import__("numpy").ndenumerate(100 * A.numpy()): ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=7, color="w" if v < 60 else "k")
     ax.set_xlabel("tested on increment"); ax.set_ylabel("trained on increment"); ax.set_title(title, fontsize=8)
     fig.colorbar(im, ax=ax, fraction=0.046); return fig
+
+# %% ../nbs/30_lgd.ipynb #fb5363b8
+def true_class_prob(net: nn.Module, images, labels, mean, std, batch_size: int = 512) -> torch.Tensor:
+    "p(y | x) of every image's own class under `net` (eval mode, no gradient)."
+    net.eval(); dev = next(net.parameters()).device; out = []
+    with torch.no_grad():
+        for i in range(0, len(images), batch_size):
+            x, y = images[i:i + batch_size].to(dev), torch.as_tensor(labels[i:i + batch_size], device=dev).long()
+            out.append(F.softmax(net(normalize(x, mean, std)), 1).gather(1, y[:, None])[:, 0].cpu())
+    return torch.cat(out)
+
+def cartography(dataset: ImageDataset, sets: dict | None = None, arch: str = "convnet3", epochs: int = 50, seed: int = 0,
+                progress: bool = False) -> dict:
+    "{name: (N, 2) tensor of (confidence, variability)} over `epochs` of training on the real data; 'real' is the data itself."
+    if not (isinstance(epochs, int) and epochs >= 2): raise ValueError(f"epochs={epochs!r}; variability needs an int >= 2 (paper: 50)")
+    probes = {"real": (dataset.images, dataset.labels)}
+    for name, s in (sets or {}).items():
+        if tuple(s.images.shape[1:]) != (dataset.channels, *dataset.im_size): raise ValueError(f"set {name!r} has images {tuple(s.images.shape[1:])}; the dataset's are {(dataset.channels, *dataset.im_size)}")
+        probes[name] = (s.images, s.labels)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = get_network(arch, dataset.channels, dataset.num_classes, dataset.im_size)
+    proto = get_protocol("hard", aug="crop", schedule="cosine", batch_size=128)   # the reference model's recipe (03_train)
+    probe = lambda m: {k: true_class_prob(m, x, y, dataset.mean, dataset.std) for k, (x, y) in probes.items()}
+    _, hist = train_classifier(net, dataset.images, dataset.labels, proto, epochs, dataset.mean, dataset.std, dataset.num_classes,
+                               flip_ok=dataset.flip_ok, seed=seed, progress=progress, eval_fn=probe, eval_every=1)
+    P = {k: torch.stack([h[k] for h in hist], 1) for k in probes}   # (N, epochs)
+    return {k: torch.stack([p.mean(1), p.std(1, unbiased=False)], 1) for k, p in P.items()}
+
+def difficulty_js(a: torch.Tensor, b: torch.Tensor, bins: int = 10) -> float:
+    "Jensen-Shannon divergence in bits between the (confidence, variability) histograms of two sets of points."
+    def hist(p):
+        h = torch.histogramdd(p.double().clamp(0, 1), bins=[bins, bins], range=[0.0, 1.0, 0.0, 0.5]).hist.flatten()  # sigma of a [0,1] value <= 0.5
+        return h / h.sum()
+    p, q = hist(a), hist(b); m = (p + q) / 2
+    kl = lambda x, y: (x[x > 0] * torch.log2(x[x > 0] / y[x > 0])).sum()
+    return float(0.5 * kl(p, m) + 0.5 * kl(q, m))
+
+def plot_cartography(carto: dict, reference: str = "real", bins: int = 10):
+    "One (confidence, variability) scatter per set, titled with its JS divergence to the `reference` set."
+    import matplotlib.pyplot as plt
+    fig, axs = plt.subplots(1, len(carto), figsize=(2.8 * len(carto), 2.6), sharex=True, sharey=True, squeeze=False)
+    for ax, (name, pts) in zip(axs[0], carto.items()):
+        ax.scatter(pts[:, 1], pts[:, 0], s=4, alpha=0.5)
+        js = "" if name == reference else f"\nJS to {reference} = {difficulty_js(pts, carto[reference], bins):.2f} bit"
+        ax.set_title(f"{name} ({len(pts)}){js}", fontsize=8); ax.set_xlabel("variability")
+    axs[0][0].set_ylabel("confidence"); return fig
