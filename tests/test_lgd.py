@@ -41,8 +41,10 @@ def test_lgd_end_to_end_resumes_after_a_kill(dd_bin, tmp_path):
 def test_lgd_bad_input_fails_before_work(dd_bin, tmp_path):
     bad_seed = tmp_path / "seed8px.safetensors"
     DistilledSet(torch.zeros(10, 1, 8, 8), torch.arange(10)).save(bad_seed)
-    for params, msg in ((["lam=-1"], "lam=-1"), (["candidates=0"], "candidates=0"), (["seed_ipc=10", "stage_ipc=10"], "ipc=3 cannot be reached"),
-                        (["w=-2"], "w=-2"), ([f"seed_set=\"{bad_seed}\"", "seed_ipc=1", "stage_ipc=2"], "the dataset's are (1, 16, 16)")):
+    reachable = ["seed_ipc=1", "stage_ipc=1"]   # ipc 3 = 1 + 2 x 1, so only the bad value is wrong
+    for params, msg in ((["lam=-1", *reachable], "lam=-1"), (["candidates=0", *reachable], "candidates=0"), (["w=-2", *reachable], "w=-2"),
+                        (["seed_ipc=10", "stage_ipc=10"], "ipc=3 cannot be reached"),
+                        ([f"seed_set=\"{bad_seed}\"", "seed_ipc=1", "stage_ipc=2"], "the dataset's are (1, 16, 16)")):
         out = subprocess.run([dd_bin, "distill", "--method", "lgd", "--ipc", "3", "--out", str(tmp_path / "x"),
                               *[a for p in params for a in ("--param", p)]], capture_output=True, text=True, timeout=300)
         assert out.returncode == 2 and msg in out.stderr, (params, out.stderr)
