@@ -133,7 +133,7 @@ def merge_sets(a: DistilledSet, b: DistilledSet) -> DistilledSet:
 def _check_seed_set(seed_set, dataset: ImageDataset, seed_ipc: int) -> DistilledSet:
     "A given seed set S_0 (a DistilledSet or its file), checked against the dataset and seed_ipc."
     S = DistilledSet.load(seed_set) if isinstance(seed_set, (str, Path)) else seed_set
-    if not isinstance(S, DistilledSet) or S.labels is None: raise ValueError(f"seed_set={seed_set!r}: need a labelled DistilledSet or the path of one")
+    if not isinstance(S, DistilledSet): raise ValueError(f"seed_set={seed_set!r}: need a labelled DistilledSet or the path of one")
     want = (dataset.channels, *dataset.im_size)
     if tuple(S.images.shape[1:]) != want: raise ValueError(f"seed_set images are {tuple(S.images.shape[1:])}; the dataset's are {want} (channels, height, width)")
     if len(S.labels) == 0 or S.labels.min() < 0 or S.labels.max() >= dataset.num_classes:
@@ -237,7 +237,6 @@ def increment_indices(labels, increments: int) -> list:
 def redundancy(distilled: DistilledSet, dataset=None, increments: int = 5, arch: str = "convnet3", epochs: int | None = None,
                protocol: str = "hard", seed: int = 0, progress: bool = True):
     "Accuracy matrix A[i, j] of a network trained on increment i, tested on increment j; and the mean off-diagonal A."
-    if distilled.labels is None or len(distilled.labels) != len(distilled.images): raise ValueError("the set has no labels for its images")
     parts = increment_indices(distilled.labels, increments)
     name = dataset if dataset is not None else distilled.meta.get("dataset")
     if name is None: raise ValueError("the set's metadata names no dataset: pass dataset= (its normalisation is used)")
