@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_influence.ipynb #97c7fee1
 from __future__ import annotations
-import copy, math
+import copy, math, warnings
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -13,20 +13,27 @@ from .models import has_batchnorm
 
 # %% auto #0
 __all__ = ['IHVP_SOLVERS', 'select_params', 'flat_params', 'unflatten', 'project', 'per_sample_grads', 'per_sample_loss',
-           'grad_dot', 'loss_at', 'flat_grad', 'make_hvp', 'hessian', 'cg_solve', 'lissa_solve', 'inverse_hvp',
-           'influence_on_test', 'self_influence', 'fit_newton', 'tracin', 'class_mean_grads', 'tracin_class',
-           'distillation_influence', 'distillation_influence_implicit', 'layerwise_distance', 'dc_match_loss',
-           'dm_match_loss', 'flip_labels', 'plot_extremes']
+           'grad_dot', 'loss_at', 'flat_grad', 'make_hvp', 'hessian', 'ConvergenceWarning', 'cg_solve', 'lissa_solve',
+           'inverse_hvp', 'influence_on_test', 'self_influence', 'fit_newton', 'tracin', 'class_mean_grads',
+           'tracin_class', 'distillation_influence', 'distillation_influence_implicit', 'layerwise_distance',
+           'dc_match_loss', 'dm_match_loss', 'flip_labels', 'plot_extremes']
 
 # %% ../nbs/10_influence.ipynb #9c4434d8
 def select_params(model: nn.Module, params=None) -> dict:
     "The named parameters that influence is taken over: all trainable ones, or the names in `params` (list or dict)."
     named = dict(model.named_parameters())
-    if params is None: return {k: p for k, p in named.items() if p.requires_grad}
+    trainable = [k for k, p in named.items() if p.requires_grad]
+    if params is None:
+        if not trainable: raise ValueError("the model has no trainable parameters (all requires_grad=False); unfreeze the ones to score")
+        return {k: named[k] for k in trainable}
     names = list(params.keys() if isinstance(params, dict) else params)
     bad = [n for n in names if n not in named]
     if bad: raise ValueError(f"unknown parameter names {bad}; valid: {list(named)}")
     if not names: raise ValueError("params selects no parameters; pass None for all of them")
+    # training never moves a frozen parameter, so an influence through it describes no model that was trained
+    frozen = [n for n in names if not named[n].requires_grad]
+    if frozen: raise ValueError(f"parameters {frozen} are frozen (requires_grad=False); unfreeze them with "
+                                f"p.requires_grad_() or leave them out; trainable: {trainable}")
     return {n: named[n] for n in names}
 
 def flat_params(params: dict) -> torch.Tensor:
@@ -42,10 +49,33 @@ def unflatten(vec: torch.Tensor, params: dict) -> dict:
     return out
 
 # %% ../nbs/10_influence.ipynb #5f6850f0
+_RANDOM_LAYERS = (nn.modules.dropout._DropoutNd, nn.RReLU)   # every Dropout*, AlphaDropout; RReLU draws its slopes
+
 def _check_per_sample(model):
+    "Refuse models whose per-example gradient is undefined (batch norm in train mode) or random (dropout in train mode)."
     if has_batchnorm(model) and model.training:
         raise ValueError("per-sample gradients are undefined for batch norm in train mode (it mixes examples); "
                          "call model.eval() first or use a network without batch norm")
+    for name, mod in model.named_modules():
+        if mod.training and isinstance(mod, _RANDOM_LAYERS) and getattr(mod, "p", 1) > 0:
+            raise ValueError(f"module {name or 'model'!r} ({type(mod).__name__}) is in train mode: per-sample gradients "
+                             "would be random (a new draw on every pass); call model.eval()")
+
+def _mean_loss(loss_fn, out, y) -> torch.Tensor:
+    "loss_fn(out, y), checked to be the mean of the per-example losses: the layer rules scale it by n."
+    n, red = len(y), getattr(loss_fn, "reduction", "mean")
+    if red != "mean": raise ValueError(f"loss_fn.reduction={red!r}; valid: 'mean' (per-sample gradients take the batch loss as the mean)")
+    L = loss_fn(out, y)
+    if L.numel() != 1: raise ValueError(f"loss_fn returned shape {tuple(L.shape)} on a batch of {n}; valid: a scalar, the mean over the batch")
+    with torch.no_grad():
+        per = torch.stack([loss_fn(out[i:i + 1], y[i:i + 1]).reshape(()) for i in range(n)])
+    tol = 1e-4 if torch.finfo(per.dtype).bits >= 32 else 2e-2    # rounding of a float32 or a half-precision mean
+    batch, mean = float(L.detach()), float(per.mean())
+    if abs(batch - mean) > tol * float(per.abs().mean()):
+        raise ValueError(f"loss_fn is not mean-reduced: {batch:.6g} on a batch of {n}, but its per-example losses average "
+                         f"{mean:.6g} (ratio {batch / mean if mean else math.inf:.4g}; {n} means reduction='sum'); valid: "
+                         "loss_fn(out, y) = mean_i loss_fn(out[i:i+1], y[i:i+1]), e.g. reduction='mean' without class weights")
+    return L.reshape(())
 
 def _fast_rule(mod):
     if isinstance(mod, nn.Linear): return "linear"
@@ -76,18 +106,19 @@ def _rule_grads(kind, mod, a, g):
 
 def _chunk_grads(model, loss_fn, x, y, params):
     "Per-sample gradients of one chunk as {name: (n, *shape)}: fast rules where a layer has one, a loop elsewhere."
-    owner = {}  # param name -> (module name, module, rule, attr)
+    owner, holders = {}, {}  # param name -> (module name, module, rule, attr); id(param) -> number of modules holding it
     for mname, mod in model.named_modules():
         for attr, p in mod.named_parameters(recurse=False):
+            holders[id(p)] = holders.get(id(p), 0) + 1
             full = f"{mname}.{attr}" if mname else attr
             if full in params: owner[full] = (mname, mod, _fast_rule(mod), attr)
-    fast_mods = {o[0]: o[1] for o in owner.values() if o[2]}
-    slow = [k for k, o in owner.items() if o[2] is None]
-    acts, outs, hooks = {}, {}, []
+    # a weight tied into several layers gets the sum of their terms, but a rule sees one layer: the loop is exact
+    fast = {k for k, o in owner.items() if o[2] and holders[id(params[k])] == 1}
+    fast_mods = {owner[k][0]: owner[k][1] for k in fast}
+    acts, outs, calls, hooks = {}, {}, {}, []
     def hook(name):
         def f(mod, inp, out):
-            acts[name] = inp[0].detach()
-            outs[name] = out
+            acts[name], outs[name], calls[name] = inp[0].detach(), out, calls.get(name, 0) + 1
             return out.clone()  # hand on a copy: a later in-place op (ReLU(inplace=True)) must not overwrite `out`
         return f
     try:
@@ -95,17 +126,20 @@ def _chunk_grads(model, loss_fn, x, y, params):
         out = model(x) if fast_mods else None
     finally:
         for h in hooks: h.remove()
+    # the hook keeps the last call only: a layer run twice (or never) in one pass takes the loop too
+    fast = {k for k in fast if calls.get(owner[k][0]) == 1}
+    fast_mods = {k: m for k, m in fast_mods.items() if calls.get(k) == 1}
+    slow = [k for k in owner if k not in fast]
     res = {}
     if fast_mods:
-        n = x.shape[0]
-        names = list(outs)
-        gouts = torch.autograd.grad(loss_fn(out, y) * n, [outs[k] for k in names], allow_unused=True)
+        n, names = x.shape[0], list(fast_mods)
+        gouts = torch.autograd.grad(_mean_loss(loss_fn, out, y) * n, [outs[k] for k in names], allow_unused=True)
         for name, g in zip(names, gouts):
             mod = fast_mods[name]
             if g is None: g = torch.zeros_like(outs[name])
             for attr, val in _rule_grads(_fast_rule(mod), mod, acts[name], g.detach()).items():
                 full = f"{name}.{attr}" if name else attr
-                if full in params: res[full] = val
+                if full in fast: res[full] = val
     if slow:
         ps = [params[k] for k in slow]
         rows = [torch.autograd.grad(loss_fn(model(x[i:i + 1]), y[i:i + 1]), ps, allow_unused=True) for i in range(len(x))]
@@ -191,40 +225,58 @@ def hessian(f, theta, damping: float = 0.0) -> torch.Tensor:
     return (H + H.T) / 2
 
 # %% ../nbs/10_influence.ipynb #8bd90e3f
-def cg_solve(hvp, b, tol: float = 1e-10, max_iter: int | None = None) -> torch.Tensor:
-    "Conjugate gradient for A x = b with A given as the product v -> A v (A symmetric positive definite)."
+class ConvergenceWarning(UserWarning):
+    "An iterative inverse-HVP solver stopped short of its tolerance (silence with warnings.filterwarnings)."
+
+def _rel_residual(hvp, x, b) -> float:
+    "||A x - b|| / ||b||, by one more product: the recursive residual of CG drifts from the true one in low precision."
+    nb = float(b.norm())
+    return float((hvp(x) - b).norm()) / nb if nb else 0.0
+
+def cg_solve(hvp, b, tol: float = 1e-10, max_iter: int | None = None, warn_rtol: float | None = 1e-3) -> torch.Tensor:
+    "Conjugate gradient for A x = b, A given as v -> A v (SPD); warns if max_iter ends with ||Ax - b||/||b|| > warn_rtol."
     x, r = torch.zeros_like(b), b.clone()
     p, rr = r.clone(), r @ r
     b2 = b @ b
     if b2 == 0: return x
-    for i in range(max_iter or 10 * b.numel()):
+    steps = max_iter or 10 * b.numel()
+    for i in range(steps):
         Ap = hvp(p); pAp = p @ Ap
         if not pAp > 0:
             raise ValueError(f"CG met curvature p^T(H + damping I)p = {float(pAp):.3g} <= 0 at iteration {i}: the Hessian "
                              "is not positive definite; raise damping (e.g. 0.01 to 1) or use ihvp='exact'")
         a = rr / pAp; x = x + a * p; r = r - a * Ap
         rr_new = r @ r
-        if rr_new <= tol ** 2 * b2: break
+        if rr_new <= tol ** 2 * b2: return x
         p = r + (rr_new / rr) * p; rr = rr_new
+    if warn_rtol is not None and (res := _rel_residual(hvp, x, b)) > warn_rtol:
+        warnings.warn(f"CG stopped at max_iter={steps} with relative residual ||(H + damping I)x - b|| / ||b|| = {res:.3g} "
+                      f"(> warn_rtol={warn_rtol}); raise max_iter or damping", ConvergenceWarning, stacklevel=2)
     return x
 
-def lissa_solve(hvp, b, scale: float = 10.0, depth: int = 1000, repeats: int = 1, tol: float = 1e-10) -> torch.Tensor:
-    "LiSSA: x_{j+1} = b + x_j - A x_j / scale, returning x/scale ~ A^-1 b; raises FloatingPointError when it diverges."
+def lissa_solve(hvp, b, scale: float = 10.0, depth: int = 1000, tol: float = 1e-10, warn_rtol: float | None = 1e-3) -> torch.Tensor:
+    "LiSSA: x_{j+1} = b + x_j - A x_j / scale, returning x/scale ~ A^-1 b; raises when it diverges, warns when it is unfinished."
     if scale <= 0: raise ValueError(f"scale={scale}; valid: > 0 (larger than the top eigenvalue of H + damping I)")
-    est = []
-    for r in range(repeats):
-        x, n0 = b.clone(), float(b.norm()) + 1e-30
-        for j in range(depth):
-            x_new = b + x - hvp(x) / scale
-            nrm = float(x_new.norm())
-            if not math.isfinite(nrm) or nrm > 1e8 * n0 * max(scale, 1.0):
-                raise FloatingPointError(f"LiSSA diverged at step {j} of repeat {r} (||x|| = {nrm:.3g}): raise scale (now {scale}) "
-                                         "above the largest eigenvalue of H + damping I, or raise damping if H has negative curvature")
-            done = float((x_new - x).norm()) <= tol * nrm
-            x = x_new
-            if done: break
-        est.append(x / scale)
-    return torch.stack(est).mean(0)
+    if depth < 1: raise ValueError(f"depth={depth}; valid: a positive int")
+    fix = f"raise scale (now {scale}) above the largest eigenvalue of H + damping I, or raise damping if H has negative curvature"
+    x, n0, best = b.clone(), float(b.norm()) + 1e-30, math.inf
+    for j in range(depth):
+        step = b - hvp(x) / scale          # minus the residual of the estimate x/scale: it comes for free
+        best = min(best, float(step.norm()) / n0)
+        x = x + step
+        nrm = float(x.norm())
+        if not math.isfinite(nrm) or nrm > 1e8 * n0 * max(scale, 1.0):
+            raise FloatingPointError(f"LiSSA diverged at step {j} (||x|| = {nrm:.3g}): {fix}")
+        if float(step.norm()) <= tol * nrm: break
+    res = _rel_residual(hvp, x / scale, b)  # of the estimate returned
+    # with every eigenvalue of A/scale in (0, 2) the residual never grows: growth beyond rounding is divergence too slow to blow up
+    if res > 2 * best and res > torch.finfo(b.dtype).eps ** 0.5:
+        raise FloatingPointError(f"LiSSA diverged slowly: relative residual ||A x - b|| / ||b|| rose from {best:.3g} to {res:.3g} "
+                                 f"in {j + 1} steps (it diverges once the top eigenvalue exceeds 2 * scale); {fix}")
+    if warn_rtol is not None and res > warn_rtol:
+        warnings.warn(f"LiSSA stopped after depth={depth} steps with relative residual ||A x - b|| / ||b|| = {res:.3g} "
+                      f"(> warn_rtol={warn_rtol}); raise depth, or damping (the rate is 1 - lambda_min / scale)", ConvergenceWarning, stacklevel=2)
+    return x / scale
 
 IHVP_SOLVERS = ("exact", "cg", "lissa")
 
@@ -317,7 +369,8 @@ def class_mean_grads(model: nn.Module, loss_fn, x, y, num_classes: int, params=N
 def tracin_class(checkpoints, lrs, model: nn.Module, loss_fn, train, real, num_classes: int, params=None) -> torch.Tensor:
     "Class-averaged TracIn (IGD eq. 6): sum_e lr_e bar grad l_{y_i}(real; theta_e) . grad l(z_i; theta_e)."
     (x, y), (xr, yr) = train, real
-    out = torch.zeros(len(x), dtype=x.dtype)
+    ref = next(iter(select_params(model, params).values()))
+    out = torch.zeros(len(x), dtype=ref.dtype, device=ref.device)   # where the model is, as the scores are (x may be ids)
     for m, lr in _at_checkpoints(checkpoints, lrs, model):
         Gc = class_mean_grads(m, loss_fn, xr, yr, num_classes, params)
         for c in range(num_classes):
