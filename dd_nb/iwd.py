@@ -15,61 +15,107 @@ from .influence import distillation_influence, flip_labels
 import dd_nb.matching                  # registers the base methods IWD wraps
 
 # %% auto #0
-__all__ = ['IWD_BASES', 'explicit_influence', 'influence_weights', 'check_tau', 'iwd_weight_fn', 'iwd', 'with_flipped_labels',
+__all__ = ['IWD_BASES', 'explicit_influence', 'influence_weights', 'check_tau', 'check_weighting', 'iwd_weight_fn',
+           'weight_trace', 'flagged_instances', 'iwd', 'with_flipped_labels', 'with_planted_submode',
            'dataset_influence', 'influence_select', 'influence_prune', 'synthetic_influence',
            'plot_sorted_by_influence']
 
 # %% ../nbs/11_iwd.ipynb #73050c1e
 def explicit_influence(match, n_real: int, device=None) -> torch.Tensor:
-    "IWD's explicit term: d D(Phi_syn, Phi_real(w)) / d w at uniform weights, one backward pass for all n_real instances."
+    "IWD's explicit term: d D / d eps with eps on each instance's simplex weight (eq. 8), one backward pass for all."
     if hasattr(match, "influence"): return match.influence()      # a method's own faster route (DC: forward mode)
-    # the method reuses the graph for its weighted update, so it is retained
-    return distillation_influence(match, n_real, device=device, retain_graph=True).detach()
+    # match(w) weights the instances inside a batch mean: d/d eps = n * d/d w_j. The graph is retained because the
+    # method reuses it for its weighted update.
+    return n_real * distillation_influence(match, n_real, device=device, retain_graph=True).detach()
 
 # %% ../nbs/11_iwd.ipynb #f871c1f7
-def influence_weights(scores: torch.Tensor, tau: float, normalize: str = "standardize") -> torch.Tensor:
-    "Alg. 1 line 8: n * softmax(I / tau), so uniform weights are 1; scores optionally standardised per batch."
+def influence_weights(scores: torch.Tensor, tau: float, normalize: str = "standardize", sign: int = 1,
+                      cap: float | None = None) -> torch.Tensor:
+    "Alg. 1 line 8: n * softmax(sign * I / tau), uniform weights are 1; scores optionally standardised; weights capped."
     if normalize not in ("standardize", "raw"): raise ValueError(f"normalize={normalize!r}; valid: 'standardize', 'raw'")
     if math.isinf(tau): return torch.ones_like(scores)
     if normalize == "standardize": scores = (scores - scores.mean()) / scores.std().clamp_min(1e-12) if len(scores) > 1 else scores * 0
-    return len(scores) * torch.softmax(scores / tau, 0)
+    w = len(scores) * torch.softmax(sign * scores / tau, 0)
+    for _ in range(50 if cap else 0):            # clip at the cap and hand the excess to the others, until none exceeds it
+        if w.max() <= cap * (1 + 1e-6): break
+        over = w >= cap; w = torch.where(over, torch.full_like(w, cap), w * (len(w) - cap * over.sum()) / w[~over].sum())
+    return w
 
 def check_tau(tau: float):
     "tau must be a positive temperature."
     if not (isinstance(tau, (int, float)) and tau > 0): raise ValueError(f"tau={tau!r}; valid: a positive number (inf gives the base method)")
 
+def check_weighting(sign, cap):
+    "sign is +1 (eq. 8 as written) or -1; cap, if given, at least 1 (the mean weight)."
+    if sign not in (1, -1): raise ValueError(f"sign={sign!r}; valid: +1 (up-weight high influence, eq. 8) or -1")
+    if cap is not None and not (isinstance(cap, (int, float)) and cap >= 1):
+        raise ValueError(f"cap={cap!r}; valid: None or a number >= 1 (weights average 1)")
+
 # %% ../nbs/11_iwd.ipynb #4d48736f
 IWD_BASES = ("dc", "dsa", "dm", "idc", "pdd")
 
-def iwd_weight_fn(tau: float, normalize: str = "standardize", refresh: int = 1, log: list | None = None):
+def _batch_record(w, idx, flagged):
+    "Per flagged group: (weight mass on its instances in this batch, their count); plus the batch's largest weight."
+    rec = {"max": float(w.max()), "n": len(w)}
+    if idx is None: return rec
+    for name, mask in flagged.items():
+        m = mask[idx.cpu()]; rec[name] = (float(w.cpu()[m].sum()), int(m.sum()))
+    return rec
+
+def iwd_weight_fn(tau: float, normalize: str = "standardize", refresh: int = 1, log: list | None = None, sign: int = 1,
+                  cap: float | None = None, flagged: dict | None = None):
     "A weight_fn for the matching methods: explicit influence of each real instance, turned into softmax weights."
     if not (isinstance(refresh, int) and refresh >= 1): raise ValueError(f"refresh={refresh!r}; valid: an integer >= 1")
-    table, calls = {}, {}
+    check_weighting(sign, cap)
+    table, calls, flagged = {}, {}, flagged or {}
     def weight_fn(net, xs, ys, xr, yr, match, idx=None):
-        if math.isinf(tau): return None                      # exactly the base method
-        c = int(yr[0]); k = calls[c] = calls.get(c, -1) + 1
-        if k % refresh == 0 or idx is None:
-            scores = explicit_influence(match, len(xr), xr.device)
-            if not torch.isfinite(scores).all(): raise FloatingPointError(f"non-finite influence scores in class {c}")
-            if idx is not None: table.update(zip(idx.tolist(), scores.cpu().tolist()))
-        else:                                                 # between refreshes: the instances' last scores
-            known = [table.get(i) for i in idx.tolist()]
-            fill = sum(v for v in known if v is not None) / max(1, sum(v is not None for v in known))
-            scores = torch.tensor([fill if v is None else v for v in known], device=xr.device)
-        w = influence_weights(scores, tau, normalize)
-        if log is not None: log.append((scores.cpu(), w.cpu()))
+        # tau = inf runs the weighted code path with weights exactly 1 (no scores needed): the base method, bit for bit
+        if math.isinf(tau): w = torch.ones(len(xr), device=xr.device)
+        else:
+            c = int(yr[0]); k = calls[c] = calls.get(c, -1) + 1
+            if k % refresh == 0 or idx is None:
+                scores = explicit_influence(match, len(xr), xr.device)
+                if not torch.isfinite(scores).all(): raise FloatingPointError(f"non-finite influence scores in class {c}")
+                if idx is not None: table.update(zip(idx.tolist(), scores.cpu().tolist()))
+            else:                                             # between refreshes: the instances' last scores
+                known = [table.get(i) for i in idx.tolist()]
+                fill = sum(v for v in known if v is not None) / max(1, sum(v is not None for v in known))
+                scores = torch.tensor([fill if v is None else v for v in known], device=xr.device)
+            w = influence_weights(scores, tau, normalize, sign, cap)
+        if log is not None: log.append(_batch_record(w.detach(), idx, flagged))
         return w
     return weight_fn
+
+def weight_trace(log: list, num_classes: int) -> dict:
+    "Per matching step (every class once): mean weight of each flagged group (1 = uniform) and the largest weight."
+    out = {}
+    for s in range(len(log) // num_classes):
+        recs = log[s * num_classes:(s + 1) * num_classes]
+        out.setdefault("max_weight", []).append(max(r["max"] for r in recs))
+        for name in [k for k in recs[0] if k not in ("max", "n")]:
+            mass, count = sum(r[name][0] for r in recs), sum(r[name][1] for r in recs)
+            out.setdefault(name, []).append(mass / count if count else float("nan"))
+    return out
+
+def flagged_instances(dataset: ImageDataset) -> dict:
+    "Boolean masks of the instances a controlled dataset marks (`flipped` labels, `planted` copies)."
+    out = {}
+    for name in ("flipped", "planted"):
+        if (idx := getattr(dataset, name, None)) is not None:
+            m = torch.zeros(len(dataset), dtype=torch.bool); m[idx] = True; out[name] = m
+    return out
 
 def iwd(base: str):
     "Wrap a registered matching method into its influence-weighted version (Alg. 1)."
     if base not in IWD_BASES: raise ValueError(f"IWD cannot wrap {base!r}; it wraps: {', '.join(IWD_BASES)}")
     def method(dataset: ImageDataset, ipc: int, seed: int = 0, tau: float = 1.0, normalize: str = "standardize",
-               refresh: int = 1, **kw) -> DistilledSet:
-        check_tau(tau)
-        out = METHODS[base](dataset, ipc, seed, weight_fn=iwd_weight_fn(tau, normalize, refresh), **kw)
-        out.meta.update(base=base, tau=tau, normalize=normalize, refresh=refresh); return out
-    method.__doc__ = f"IWD over {base}: real instances weighted by softmax(influence / tau)."
+               refresh: int = 1, sign: int = 1, cap: float | None = None, **kw) -> DistilledSet:
+        check_tau(tau); log = []
+        fn = iwd_weight_fn(tau, normalize, refresh, log, sign, cap, flagged_instances(dataset))
+        out = METHODS[base](dataset, ipc, seed, weight_fn=fn, **kw)
+        out.meta.update(base=base, tau=tau, normalize=normalize, refresh=refresh, sign=sign, cap=cap,
+                        weights=weight_trace(log, dataset.num_classes)); return out
+    method.__doc__ = f"IWD over {base}: real instances weighted by softmax(sign * influence / tau)."
     return method
 
 for _b in IWD_BASES: register_method(f"iwd-{_b}")(iwd(_b))
@@ -81,6 +127,20 @@ def with_flipped_labels(ds: ImageDataset, frac: float, seed: int = 0) -> ImageDa
     labels, mask = flip_labels(ds.labels, frac, ds.num_classes, seed)
     out = ds.subset(torch.arange(len(ds))); out.labels = labels
     out.flipped = mask.nonzero().flatten()
+    return out
+
+def with_planted_submode(ds: ImageDataset, sources: int = 3, seed: int = 0, shift: int = 1, noise: float = 0.03) -> ImageDataset:
+    "Per class, `sources` real images copied with small shifts and noise until the copies are half the class."
+    if not (isinstance(sources, int) and sources >= 1): raise ValueError(f"sources={sources!r}; valid: an integer >= 1")
+    g = torch.Generator().manual_seed(seed); xs, ys = [ds.images], [ds.labels]
+    for c in range(ds.num_classes):
+        idx = ds.indices_of(c); src = idx[torch.randperm(len(idx), generator=g)[:sources]]
+        pick = src[torch.randint(len(src), (len(idx),), generator=g)]          # as many copies as the class has images
+        dx = torch.randint(-shift, shift + 1, (len(idx), 2), generator=g)
+        copies = torch.stack([ds.images[i].roll(tuple(d.tolist()), (1, 2)) for i, d in zip(pick, dx)])
+        xs.append((copies + noise * torch.randn(copies.shape, generator=g)).clamp(0, 1)); ys.append(torch.full((len(idx),), c))
+    out = ImageDataset(torch.cat(xs), torch.cat(ys), ds.classes, ds.name, ds.flip_ok)
+    out.planted = torch.arange(len(ds), len(out))
     return out
 
 # %% ../nbs/11_iwd.ipynb #da594745
@@ -116,7 +176,7 @@ def dataset_influence(ds: ImageDataset, base: str = "dm", ipc: int = 1, seed: in
             for i in range(0, len(idx), batch_real):
                 j = idx[i:i + batch_real]
                 xr, yr = normalize(ds.images[j], ds.mean, ds.std).to(device), ds.labels[j].to(device)
-                s[i:i + len(j)] = _class_scores(net, xs, ys, xr, yr, kind).cpu() * len(j)   # undo the batch's 1/n
+                s[i:i + len(j)] = _class_scores(net, xs, ys, xr, yr, kind).cpu()
             scores[idx] += (s - s.mean()) / s.std().clamp_min(1e-12) / nets
     return scores
 

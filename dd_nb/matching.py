@@ -20,9 +20,10 @@ from .train import normalize
 from .influence import inverse_hvp, loss_at, grad_dot
 
 # %% auto #0
-__all__ = ['DC_LOOPS', 'PDD_BASES', 'GradientMatch', 'mean_embedding_distance', 'embedding_match_loss', 'dc_loops', 'LastGood',
-           'Checkpoint', 'gradient_matching', 'dc', 'dsa_method', 'distribution_matching', 'multi_formation_decode',
-           'multi_formation_encode', 'l1_distance', 'IDCMatch', 'idc', 'stage_sizes', 'pdd']
+__all__ = ['DC_LOOPS', 'IDC_DISTANCES', 'IDC_SETTINGS', 'IDC_DEFAULT', 'PDD_BASES', 'GradientMatch', 'mean_embedding_distance',
+           'embedding_match_loss', 'dc_loops', 'LastGood', 'Checkpoint', 'gradient_matching', 'dc', 'dsa_method',
+           'distribution_matching', 'multi_formation_decode', 'multi_formation_encode', 'l1_distance', 'mse_distance',
+           'idc_matched_params', 'idc_image_lr', 'IDCMatch', 'idc', 'stage_sizes', 'pdd']
 
 # %% ../nbs/05_matching.ipynb #7db382a1
 from .influence import layerwise_distance, dc_match_loss   # DC's distance and loss live with the influence code
@@ -45,14 +46,15 @@ class GradientMatch:
         return self.distance(self.g_syn, g_real)
 
     def influence(self) -> torch.Tensor:
-        "Explicit influence dD/dw_j of every real instance at uniform weights, by one jvp along dD/dg_real."
+        "Explicit influence d D / d eps of every real instance (eps on its simplex weight), by one jvp along dD/dg_real."
         g_real = [g.detach().requires_grad_() for g in torch.autograd.grad(self.l_real.mean(), self.params, retain_graph=True)]
         d = self.distance([g.detach() for g in self.g_syn], g_real)
         v = [torch.zeros_like(g) if vi is None else vi for g, vi in zip(g_real, torch.autograd.grad(d, g_real, allow_unused=True))]
-        names = [n for n, _ in self.net.named_parameters()]
+        name_of = {id(p): n for n, p in self.net.named_parameters()}       # params may be a subset (IDC: conv weights)
+        names = [name_of[id(p)] for p in self.params]
         loss_fn = lambda p: F.cross_entropy(functional_call(self.net, p, (self.xr,)), self.yr, reduction="none")
         _, dl = jvp(loss_fn, ({n: p.detach() for n, p in zip(names, self.params)},), (dict(zip(names, v)),))
-        return dl.detach() / len(self.xr)
+        return dl.detach()                           # per unit of simplex weight (eq. 8-11): no 1/n, see below
 
 # %% ../nbs/05_matching.ipynb #18314dab
 def mean_embedding_distance(f_syn, f_real, w=None) -> torch.Tensor:
@@ -239,39 +241,64 @@ def multi_formation_encode(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
     return small.reshape(n // k, c, factor * hs, factor * ws)
 
 def l1_distance(gs, gr) -> torch.Tensor:
-    "IDC's gradient distance: sum of absolute differences over the weight tensors (biases skipped)."
-    return sum((a - b).abs().sum() for a, b in zip(gs, gr) if a.ndim > 1)
+    "IDC's `l1` gradient distance: sum of absolute differences over the matched tensors."
+    return sum((a - b).abs().sum() for a, b in zip(gs, gr))
+
+def mse_distance(gs, gr) -> torch.Tensor:
+    "IDC's `mse` gradient distance: sum of squared differences over the matched tensors."
+    return sum(((a - b) ** 2).sum() for a, b in zip(gs, gr))
+
+IDC_DISTANCES = {"l1": l1_distance, "mse": mse_distance}
+# IDC's misc/reproduce.py: (metric, image lr on [0, 1] images at IPC 10) per dataset; others get argument.py's defaults
+IDC_SETTINGS = {"cifar10": ("mse", 5e-3), "svhn": ("mse", 5e-3), "mnist": ("l1", 1e-4), "fashion-mnist": ("l1", 1e-4),
+                "digits": ("l1", 1e-4)}
+IDC_DEFAULT = ("l1", 5e-3)
+
+def idc_matched_params(net, bias: bool = False, fc: bool = False) -> list:
+    "The parameters IDC matches: by default the convolution weights only (no biases, norms or classifier layer)."
+    return [p for p in net.parameters() if (p.ndim == 1 and bias) or (p.ndim == 2 and fc) or p.ndim > 2]
+
+def idc_image_lr(lr_img: float, ipc: int, std) -> float:
+    "IDC's `tune_lr_img` (x IPC / 10), moved to the standardised space: a step of lr on [0, 1] pixels is lr / std^2 there."
+    return lr_img * ipc / 10 / float((torch.as_tensor(std) ** 2).mean())
 
 # %% ../nbs/05_matching.ipynb #f489a246
 class IDCMatch(GradientMatch):
-    "IDC's L1 gradient matching for one class; influence = explicit + implicit (classifier-layer inverse Hessian)."
-    def __init__(self, net, params, xs, ys, xr, yr, h_feats=None, n_train: int = 1, damping: float = 0.01, cg_iters: int = 20):
-        super().__init__(net, params, xs, ys, xr, yr, distance=l1_distance)
-        self.h_feats, self.n_train, self.damping, self.cg_iters = h_feats, n_train, damping, cg_iters
+    "IDC's gradient matching for one class; influence = explicit + implicit (classifier-layer inverse Hessian)."
+    def __init__(self, net, params, xs, ys, xr, yr, h_feats=None, distance=l1_distance, damping: float = 0.01, cg_iters: int = 20):
+        super().__init__(net, params, xs, ys, xr, yr, distance=distance)
+        self.h_feats, self.damping, self.cg_iters = h_feats, damping, cg_iters
 
     def implicit(self) -> torch.Tensor:
-        "<grad_theta D, u_j> with u_j = -(1/N) (H + damping I)^-1 grad l(z_j), over the classifier's parameters."
+        "<grad_theta D, u_j> with u_j = -(H + damping I)^-1 grad l(z_j), over the classifier's parameters."
         cls = self.net.classifier; cparams = list(cls.parameters())
         g_real = torch.autograd.grad(self.l_real.mean(), self.params, create_graph=True, retain_graph=True)
-        gD = torch.autograd.grad(self.distance(self.g_syn, g_real), cparams, retain_graph=True)
-        gD = torch.cat([g.reshape(-1) for g in gD]).detach()
+        gD = torch.autograd.grad(self.distance(self.g_syn, g_real), cparams, retain_graph=True, allow_unused=True)
+        gD = torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1) for p, g in zip(cparams, gD)]).detach()
         with torch.no_grad(): fr = self.net.features(self.xr)
         f, theta = loss_at(cls, F.cross_entropy, *self.h_feats)
-        v = inverse_hvp(f, theta, gD, "cg", self.damping, max_iter=self.cg_iters)
-        return -grad_dot(cls, F.cross_entropy, fr, self.yr, v) / self.n_train
+        # a fixed CG budget inside IDC's inner loop is a deliberate truncation: no residual warning on every call
+        v = inverse_hvp(f, theta, gD, "cg", self.damping, max_iter=self.cg_iters, warn_rtol=None)
+        return -grad_dot(cls, F.cross_entropy, fr, self.yr, v)
 
     def influence(self) -> torch.Tensor:
-        "Explicit (jvp) plus implicit distillation influence of every real instance."
+        "Explicit (jvp) plus implicit distillation influence of every real instance, one epsilon for both."
         return super().influence() + self.implicit()
 
 # %% ../nbs/05_matching.ipynb #5b593638
 @register_method("idc")
 def idc(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 2000, arch: str = "convnet3", factor: int = 2,
-        inner_loop: int = 100, net_steps: int = 4, fix_iter: int = 50, lr_img: float = 5e-3, lr_net: float = 0.01,
-        batch_real: int = 64, h_batch: int = 256, weight_fn: Callable | None = None, prepare_net: Callable | None = None,
+        inner_loop: int = 100, net_steps: int = 4, fix_iter: int = 1, lr_img: float | None = None, metric: str | None = None,
+        lr_net: float = 0.01, batch_real: int = 64, h_batch: int = 256, bias: bool = False, fc: bool = False, weight_fn: Callable | None = None, prepare_net: Callable | None = None,
         failed_to=None, checkpoint=None, save_every: int = 50, progress: bool = True) -> DistilledSet:
-    "IDC (Kim et al. 2022): multi-formation synthetic images matched by L1 gradients of a network trained on real data."
-    ds = dataset; device = default_device(); g = seed_everything(seed)
+    "IDC (Kim et al. 2022): multi-formation synthetic images matched by gradients of a network trained on real data."
+    ds = dataset; device = default_device()
+    metric0, lr0 = IDC_SETTINGS.get(ds.name, IDC_DEFAULT)
+    metric, lr_img = metric or metric0, lr0 if lr_img is None else lr_img
+    if metric not in IDC_DISTANCES: raise ValueError(f"metric={metric!r}; valid: {', '.join(IDC_DISTANCES)}")
+    if not (isinstance(fix_iter, int) and fix_iter >= 1): raise ValueError(f"fix_iter={fix_iter!r}; valid: an integer >= 1")
+    if not lr_img > 0: raise ValueError(f"lr_img={lr_img!r}; valid: a positive number")
+    distance = IDC_DISTANCES[metric]; g = seed_everything(seed)
     if factor < 1 or ds.im_size[0] % factor: raise ValueError(f"factor={factor}; valid: a divisor of the image size {ds.im_size[0]}")
     if ipc * factor ** 2 > (n := int(ds.class_counts().min())):
         raise ValueError(f"ipc={ipc} with factor={factor} needs {ipc * factor ** 2} real images per class to initialise; "
@@ -281,7 +308,8 @@ def idc(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 2000, 
     x_syn = multi_formation_encode(normalize(init.images[order], ds.mean, ds.std), factor).to(device).requires_grad_(True)
     y_syn = init.labels[order][::factor * factor].to(device)
     decode = lambda x, y: (multi_formation_decode(x, factor), y.repeat_interleave(factor * factor))
-    lr = lr_img / float(ds.std.mean())                                   # IDC's step on [0,1] images, in standardised units
+    lr = idc_image_lr(lr_img, ipc, ds.std)                               # IDC's step on [0,1] images, in standardised units
+    lo, hi = [((v - ds.mean) / ds.std).view(1, -1, 1, 1).to(device) for v in (0.0, 1.0)]   # [0, 1] in that space
     opt_img = torch.optim.SGD([x_syn], lr=lr, momentum=0.5)
     strategy = dsa_strategy_for(ds); mean, std = ds.mean, ds.std; aug_seed = seed * 1_000_003
     guard = LastGood("idc", ds, ipc, seed, y_syn, failed_to, decode)
@@ -293,17 +321,18 @@ def idc(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 2000, 
     if (st := ck.load()) is not None:
         if st["it"] % fix_iter:                                        # mid-cycle: the network comes back too
             net = get_network(arch, ds.channels, ds.num_classes, ds.im_size).to(device).train(); net.load_state_dict(st["net"])
-            params = list(net.parameters()); opt_net = torch.optim.SGD(params, lr=lr_net, momentum=0.9, weight_decay=5e-4)
-            opt_net.load_state_dict(st["opt_net"])
+            opt_net = torch.optim.SGD(net.parameters(), lr=lr_net, momentum=0.9, weight_decay=5e-4)
+            opt_net.load_state_dict(st["opt_net"]); params = idc_matched_params(net, bias, fc)
         start, aug_seed = _restore(st, iterations, x_syn, opt_img, g); g_h.set_state(st["g_h"])
     state = lambda: dict(x=x_syn.detach(), opt=opt_img.state_dict(), rng=_rng_state(g), aug_seed=aug_seed, g_h=g_h.get_state(),
                          net=net.state_dict(), opt_net=opt_net.state_dict())
     for it in tqdm(range(start, iterations), desc="idc", disable=not progress, initial=start, total=iterations):
         if it > start: ck.save(it, **state())
         guard.mark(x_syn, it)
+        with torch.no_grad(): x_syn.data = torch.maximum(torch.minimum(x_syn, hi), lo)   # IDC clamps every outer iteration
         if it % fix_iter == 0:
-            net = _new_net(arch, ds, device, prepare_net); params = list(net.parameters())
-            opt_net = torch.optim.SGD(params, lr=lr_net, momentum=0.9, weight_decay=5e-4)
+            net = _new_net(arch, ds, device, prepare_net); params = idc_matched_params(net, bias, fc)
+            opt_net = torch.optim.SGD(net.parameters(), lr=lr_net, momentum=0.9, weight_decay=5e-4)
         for _ in range(inner_loop):
             hb = None
             if weight_fn:                                             # the Hessian batch's features, once per step
@@ -313,7 +342,7 @@ def idc(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 2000, 
                 xr, yr, idx = _real_batch(ds, c, batch_real, g, device)
                 xs, ys = decode(x_syn[y_syn == c], y_syn[y_syn == c])
                 aug_seed += 1; xr, xs = dsa(normalize(xr, mean, std), aug_seed, strategy), dsa(xs, aug_seed, strategy)
-                match = IDCMatch(net, params, xs, ys, xr, yr, hb, len(ds))
+                match = IDCMatch(net, params, xs, ys, xr, yr, hb, distance)
                 w = weight_fn(net, xs, ys, xr, yr, match, idx) if weight_fn else None
                 lc = match(w); guard.check(lc, it, c)
                 opt_img.zero_grad(); lc.backward(); opt_img.step()   # IDC steps the images class by class
@@ -322,7 +351,7 @@ def idc(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 2000, 
                 l = F.cross_entropy(net(dsa(xb, aug_seed, strategy)), yb); opt_net.zero_grad(); l.backward(); opt_net.step()
     if iterations > start: ck.save(iterations, final=True, **state())
     x, y = decode(x_syn.detach(), y_syn)
-    return _finish(x, y, ds, iterations=iterations, arch=arch, factor=factor, stored_ipc=ipc)
+    return _finish(x, y, ds, iterations=iterations, arch=arch, factor=factor, stored_ipc=ipc, metric=metric, lr_img=lr_img)
 
 # %% ../nbs/05_matching.ipynb #7b8b92b8
 def stage_sizes(ipc: int, stages: int) -> list:
