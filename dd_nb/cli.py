@@ -4,16 +4,19 @@
 
 # %% ../nbs/60_reproduce.ipynb #db3c55f5
 from __future__ import annotations
-import argparse, json, sys
+import argparse, json, math, os, sys, tempfile
 from pathlib import Path
 
 from .core import project_root
 
 # %% auto #0
-__all__ = ['PROFILES', 'INCLUDE', 'load_profile', 'results_notebooks', 'run_notebook', 'render_readme', 'build_parser', 'main']
+__all__ = ['PROFILES', 'PUBLISHED', 'QUIET', 'KERNEL_ARGS', 'INCLUDE', 'EXPECTED', 'load_profile', 'results_notebooks',
+           'output_dirs', 'quiet', 'run_notebook', 'render_readme', 'UsageError', 'build_parser', 'parse_value',
+           'parse_params', 'check_out', 'check_evaluate_args', 'main']
 
 # %% ../nbs/60_reproduce.ipynb #e0e2eb0c
 PROFILES = ("smoke", "embedded", "paper")
+PUBLISHED = "embedded"   # the profile that produced the committed results/ tables and figures/
 
 def load_profile(notebook: str, profile: str, root=None) -> dict:
     "The parameters of `profile` for `notebook` from experiments/<notebook>.yaml."
@@ -27,15 +30,36 @@ def results_notebooks(root=None) -> list:
     "Names of the notebooks that have a profile file in experiments/ (those with a Results section)."
     return sorted(p.stem for p in (Path(root or project_root())/"experiments").glob("*.yaml"))
 
+def output_dirs(profile: str, root=None) -> tuple:
+    "(tables, figures) a profile writes: results/ and figures/ for the published profile, results/runs/<profile>/ otherwise."
+    root = Path(root or project_root())
+    if profile == PUBLISHED: return root/"results", root/"figures"
+    return root/"results"/"runs"/profile, root/"results"/"runs"/profile/"figures"
+
+# Messages nobody running `dd` can act on: torch's own use of jit.script, tqdm looking for ipywidgets, diffusers asking
+# for `accelerate` (loading works without it). Run in `dd` itself and, through exec_lines, in every papermill kernel.
+QUIET = """import logging, warnings
+warnings.filterwarnings("ignore", message=r"`torch\\.jit\\.script` is deprecated", category=FutureWarning)
+warnings.filterwarnings("ignore", message="IProgress not found")
+for _n in ("diffusers.models.modeling_utils", "diffusers.pipelines.pipeline_utils"):
+    logging.getLogger(_n).addFilter(lambda r: "`accelerate` was not found" not in r.getMessage())"""
+# the kernel's own start-up log (e.g. "running over TCP without encryption" on a local machine) only at ERROR level
+KERNEL_ARGS = ["--log-level=ERROR", f"--InteractiveShellApp.exec_lines={QUIET}"]
+
+def quiet():
+    "Silence, in this process, the warnings listed in `QUIET` (and only those)."
+    exec(QUIET, {})
+
 def run_notebook(notebook: str, profile: str = "smoke", root=None, extra: dict | None = None, log_output=False) -> Path:
-    "Execute nbs/<notebook>.ipynb with papermill under a profile; the executed copy goes to results/runs/."
+    "Execute nbs/<notebook>.ipynb with papermill under a profile; tables and figures go where `output_dirs` says."
     import papermill as pm
     root = Path(root or project_root()); nb = root/"nbs"/f"{notebook}.ipynb"
     if not nb.exists(): raise FileNotFoundError(f"no notebook {nb}; known: {', '.join(results_notebooks(root))}")
-    params = {**load_profile(notebook, profile, root), **(extra or {})}
+    tables, figs = output_dirs(profile, root)
+    params = {**load_profile(notebook, profile, root), "out": str(tables), "figs": str(figs), **(extra or {})}
     out = root/"results"/"runs"/f"{notebook}.{profile}.ipynb"; out.parent.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(str(nb), str(out), parameters=params, cwd=str(root/"nbs"), kernel_name="python3", language="python",
-                        log_output=log_output, progress_bar=False)
+                        log_output=log_output, progress_bar=False, extra_arguments=KERNEL_ARGS)
     return out
 
 # %% ../nbs/60_reproduce.ipynb #066f968c
@@ -54,31 +78,44 @@ def render_readme(root=None) -> Path:
     return atomic_write_text(root/"README.md", INCLUDE.sub(expand, "\n\n".join(cells)) + "\n")
 
 # %% ../nbs/60_reproduce.ipynb #54b2927a
+class UsageError(ValueError):
+    "A bad command line: `dd` reports it as one `dd: error:` line with exit status 2."
+
 def _registries():
-    from dd_nb.methods import METHODS
+    "Names of the methods, datasets, networks and protocols (no method module is imported)."
+    from dd_nb.methods import method_names
     from dd_nb.data import DATASETS
     from dd_nb.models import NETWORKS
     from dd_nb.train import PROTOCOLS
-    import dd_nb.all  # noqa: F401  (registers every method)
-    return METHODS, DATASETS, NETWORKS, PROTOCOLS
+    return method_names(), DATASETS, NETWORKS, PROTOCOLS
 
-def build_parser() -> argparse.ArgumentParser:
-    "The `dd` argument parser."
+def _distill_epilog(method, methods) -> str:
+    "`dd distill --help`'s tail: the parameters of `--method` when given, else how to see them."
+    if method in methods:
+        from dd_nb.methods import params_table
+        return f"parameters of {method} (--param KEY=VALUE):\n{params_table(method)}"
+    return f"methods: {', '.join(methods)}\n`dd methods NAME` (or `dd distill --method NAME --help`) lists a method's parameters"
+
+def build_parser(method: str | None = None) -> argparse.ArgumentParser:
+    "The `dd` argument parser; with `method`, `dd distill --help` ends with that method's parameter table."
     methods, datasets, nets, protos = _registries()
     p = argparse.ArgumentParser(prog="dd", description="dd_nb: dataset distillation from the command line.",
-        epilog=f"methods: {', '.join(sorted(methods))}\ndatasets: {', '.join(datasets)}\nnetworks: {', '.join(nets)}",
+        epilog=f"methods: {', '.join(methods)}\ndatasets: {', '.join(datasets)}\nnetworks: {', '.join(nets)}",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("distill", help="distil a dataset and save the DistilledSet",
-                       epilog=f"methods: {', '.join(sorted(methods))}\ndatasets: {', '.join(datasets)}", formatter_class=argparse.RawDescriptionHelpFormatter)
-    d.add_argument("--method", required=True, help=f"one of: {', '.join(sorted(methods))}")
+                       epilog=_distill_epilog(method, methods), formatter_class=argparse.RawDescriptionHelpFormatter)
+    d.add_argument("--method", required=True, help=f"one of: {', '.join(methods)}")
     d.add_argument("--dataset", default="digits", help=f"one of: {', '.join(datasets)}")
     d.add_argument("--root", default=None, help="local folder holding the dataset (never downloaded)")
     d.add_argument("--size", type=int, default=None, help="image size (default: the dataset's)")
     d.add_argument("--ipc", type=int, required=True, help="images per class")
     d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--out", required=True, help="output folder (gets distilled.safetensors)")
-    d.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter (JSON value), repeatable")
+    d.add_argument("--out", required=True, help="output folder (gets distilled.safetensors) or a .safetensors path")
+    d.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="method parameter, repeatable: a number (inf, -inf, nan too), true/false, null, a JSON list/dict, or a string")
+    m = sub.add_parser("methods", help="list the methods, or one method's parameters")
+    m.add_argument("name", nargs="?", default=None, help="a method name: print its parameters")
     e = sub.add_parser("evaluate", help="train networks on a DistilledSet, report test accuracy")
     e.add_argument("path", help="a folder or .safetensors written by dd distill")
     e.add_argument("--dataset", default=None, help="dataset to test on (default: the one in the set's metadata)")
@@ -86,8 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--arch", default="convnet3", help=f"one of: {', '.join(nets)}")
     e.add_argument("--protocol", default="hard", help=f"one of: {', '.join(protos)}")
     e.add_argument("--runs", type=int, default=5)
-    e.add_argument("--epochs", type=int, default=None, help="override the protocol's epochs")
+    e.add_argument("--epochs", type=int, default=None, help="override the protocol's epochs (at least 1)")
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--scores", action="store_true", help="also DD-Ranking's HLR, IOR, LRS and ARS (trains a random baseline and the full data too)")
     red = sub.add_parser("redundancy", help="LGD's redundancy analysis of a DistilledSet: train on increment i, test on increment j")
     red.add_argument("path", help="a folder or .safetensors written by dd distill")
     red.add_argument("--increments", type=int, default=5, help="equal parts per class, in stored order (default 5)")
@@ -98,56 +136,147 @@ def build_parser() -> argparse.ArgumentParser:
     red.add_argument("--figure", default=None, help="heatmap path (default: <set>_redundancy.png next to the set)")
     sub.add_parser("readme", help="regenerate README.md from nbs/index.ipynb and the latest results")
     r = sub.add_parser("reproduce", help="run the results notebooks with papermill under a profile")
-    r.add_argument("--profile", default="embedded", choices=PROFILES)
+    r.add_argument("--profile", default="embedded", choices=PROFILES,
+                   help=f"{PUBLISHED} writes results/ and figures/; the others write under results/runs/<profile>/")
     r.add_argument("--notebooks", nargs="*", default=None, help="notebook names (default: every one with experiments/<name>.yaml)")
     return p
 
-def _parse_params(items):
+#| export
+def parse_value(text: str):
+    "A --param value: JSON (numbers, true/false, null, lists, dicts), inf/-inf/nan, else the text itself as a string."
+    if text.strip().lower() in ("inf", "+inf", "-inf", "nan", "infinity", "+infinity", "-infinity"): return float(text)
+    try: return json.loads(text)
+    except json.JSONDecodeError: pass
+    try: return float(text)                     # forms JSON refuses: 1., .5, +3
+    except ValueError: return text
+
+def parse_params(items) -> dict:
+    "KEY=VALUE strings as a dict; a missing '=', an empty or repeated key is a UsageError."
     out = {}
     for it in items:
-        if "=" not in it: raise SystemExit(f"dd: --param {it!r} must be KEY=VALUE")
-        k, v = it.split("=", 1)
-        try: out[k] = json.loads(v)
-        except json.JSONDecodeError: out[k] = v
+        k, eq, v = it.partition("=")
+        if not eq or not k.strip(): raise UsageError(f"--param {it!r}: valid: KEY=VALUE (e.g. --param iterations=100)")
+        if k in out: raise UsageError(f"--param {k} given twice ({out[k]!r} and {v!r}); give it once")
+        out[k] = parse_value(v)
     return out
 
-def main(argv=None):
-    "Entry point of the `dd` console script."
-    args = build_parser().parse_args(argv)
+def check_out(out) -> Path:
+    "`--out` before any work: a folder (gets distilled.safetensors) or a .safetensors path, in a writable place."
+    p = Path(out)
+    if p.suffix != ".safetensors" and p.exists() and not p.is_dir():
+        raise UsageError(f"--out {out} is an existing file; valid: a folder (it gets distilled.safetensors) or a .safetensors path")
+    if p.suffix == ".safetensors" and p.is_dir(): raise UsageError(f"--out {out} is a directory; valid: a .safetensors file path or a folder name without that suffix")
+    parent = next(a for a in p.absolute().parents if a.exists()) if not p.exists() else (p if p.is_dir() else p.parent)
+    if not parent.is_dir(): raise UsageError(f"--out {out}: {parent} is a file, not a folder")
+    try:                                         # a probe file, gone at once: os.access says yes to root everywhere
+        with tempfile.TemporaryFile(dir=parent): pass
+    except OSError as e: raise UsageError(f"--out {out}: cannot write in {parent} ({e.strerror or type(e).__name__})") from None
+    return p
+
+def check_evaluate_args(args, nets, protos):
+    "What `dd evaluate` can refuse before loading anything."
+    if args.runs < 1: raise UsageError(f"--runs {args.runs}; valid: an integer >= 1")
+    if args.epochs is not None and args.epochs < 1: raise UsageError(f"--epochs {args.epochs}; valid: an integer >= 1 (omit it for the protocol's own)")
+    if args.arch not in nets: raise UsageError(f"unknown --arch {args.arch!r}; known: {', '.join(nets)}")
+    if args.protocol not in protos: raise UsageError(f"unknown --protocol {args.protocol!r}; known: {', '.join(protos)}")
+
+def _method_in(argv) -> str | None:
+    "The --method of a `dd distill ... --help` command line, so its help can list that method's parameters."
+    argv = list(argv)
+    if "distill" not in argv or not {"-h", "--help"} & set(argv): return None
+    for i, a in enumerate(argv):
+        if a == "--method" and i + 1 < len(argv): return argv[i + 1]
+        if a.startswith("--method="): return a.split("=", 1)[1]
+    return None
+
+def _methods_text(name=None) -> str:
+    "`dd methods`: one line per method; `dd methods NAME`: its parameter table."
+    from dd_nb.methods import get_method, method_names, method_summary, params_table
+    if name: get_method(name); return f"{name}: {method_summary(name)}\n{params_table(name)}"
+    w = max(map(len, method_names()))
+    return "\n".join(f"{m:<{w}}  {method_summary(m)}" for m in method_names()) + "\n\n`dd methods NAME` lists a method's parameters"
+
+def _resume_hint(args) -> str:
+    "How to resume an interrupted `dd distill` (the matching methods save to --param checkpoint=PATH)."
+    if getattr(args, "cmd", None) != "distill": return "rerun the command to start again"
     try:
-        if args.cmd == "distill":
-            from dd_nb.methods import distill
-            ds = distill(args.method, args.dataset, args.ipc, seed=args.seed, root=args.root, size=args.size, **_parse_params(args.param))
-            path = ds.save(args.out); print(f"wrote {ds} to {path}")
-        elif args.cmd == "evaluate":
-            from dd_nb.core import DistilledSet
-            from dd_nb.evaluation import evaluate
-            ds = DistilledSet.load(args.path)
-            name = args.dataset or ds.meta.get("dataset")
-            if name is None: raise ValueError("the set's metadata names no dataset; pass --dataset")
-            from dd_nb.data import load_dataset
-            size = ds.images.shape[-1]
-            res = evaluate(ds, (load_dataset(name, "train", args.root, size), load_dataset(name, "test", args.root, size)),
-                           args.arch, args.protocol, args.runs, args.seed, epochs=args.epochs)
-            print(f"{args.path}: {res.fmt()} % ({args.arch}, {args.protocol}, last epoch, {args.runs} runs; accs {[round(100 * a, 2) for a in res.accs]})")
-        elif args.cmd == "redundancy":
-            from dd_nb.core import DistilledSet, _file
-            from dd_nb.lgd import plot_redundancy, redundancy
-            if args.epochs is not None and args.epochs < 1: raise ValueError(f"--epochs {args.epochs}; need at least 1")
-            ds = DistilledSet.load(args.path)
-            A, off = redundancy(ds, args.dataset, args.increments, args.arch, args.epochs, args.protocol)
-            f = _file(args.path)
-            fig_path = Path(args.figure) if args.figure else f.with_name(f.stem + "_redundancy.png")
-            fig = plot_redundancy(A, f"{f.parent.name}: mean off-diagonal {100 * off:.1f}%")
-            fig.savefig(fig_path, dpi=120, bbox_inches="tight")
-            rows = "\n".join("  " + " ".join(f"{100 * v:5.1f}" for v in row) for row in A.tolist())
-            print(f"accuracy (%) of a network trained on increment i (rows) tested on increment j (columns):\n{rows}\n"
-                  f"redundancy (mean off-diagonal): {100 * off:.1f}%  heatmap: {fig_path}")
-        elif args.cmd == "readme":
-            print(f"wrote {render_readme()}")
-        elif args.cmd == "reproduce":
-            for nb in args.notebooks or results_notebooks():
-                print(f"running {nb} [{args.profile}] ..."); print(f"  -> {run_notebook(nb, args.profile, log_output=True)}")
-    except (ValueError, FileNotFoundError, TypeError, FloatingPointError) as e:
-        print(f"dd: error: {e}", file=sys.stderr); return 2
+        from dd_nb.methods import method_params
+        given = parse_params(args.param); res = [p.name for p in method_params(args.method, given) if p.resume]
+    except Exception: return "rerun the command to start again"
+    if not res: return f"{args.method} cannot resume: rerun the command to start again"
+    if res[0] in given: return f"rerun the same command to resume from --param {res[0]}={given[res[0]]}"
+    return f"nothing was saved; to be able to resume, run with --param {res[0]}=PATH and rerun the same command after a stop"
+
+def _one_line(e) -> str: return " ".join(str(e).split())
+
+def _evaluate(args, nets, protos):
+    "`dd evaluate`: checks, the expected scale, then the runs."
+    check_evaluate_args(args, nets, protos)
+    from dd_nb.core import DistilledSet
+    from dd_nb.data import load_dataset
+    from dd_nb.evaluation import evaluate
+    from dd_nb.train import default_epochs, get_protocol
+    ds = DistilledSet.load(args.path)
+    name = args.dataset or ds.meta.get("dataset")
+    if name is None: raise UsageError("the set's metadata names no dataset; pass --dataset")
+    epochs = args.epochs or default_epochs(get_protocol(args.protocol), ds.ipc)
+    print(f"evaluating {args.path}: {args.runs} run(s) x {epochs} epochs x {len(ds)} images ({args.arch}, {args.protocol} "
+          f"protocol); this may take minutes", flush=True)
+    size = ds.images.shape[-1]
+    res = evaluate(ds, (load_dataset(name, "train", args.root, size), load_dataset(name, "test", args.root, size)),
+                   args.arch, args.protocol, args.runs, args.seed, epochs=args.epochs, progress=True)
+    print(f"{args.path}: {res.fmt()} % ({args.arch}, {args.protocol}, last epoch, {args.runs} runs; accs {[round(100 * a, 2) for a in res.accs]})")
+    if args.scores:                                            # DD-Ranking's label- and augmentation-robust scores
+        from dd_nb.ranking import dd_ranking_scores
+        print("DD-Ranking scores: training the random baseline, the full data and the no-augmentation runs ...", flush=True)
+        sc = dd_ranking_scores(ds, (load_dataset(name, "train", args.root, size), load_dataset(name, "test", args.root, size)),
+                               args.arch, args.protocol, runs=args.runs, epochs=args.epochs, seed=args.seed, progress=True)
+        print("  " + "  ".join(f"{k.upper()} {sc[k]:.3f} ± {sc[k + '_std']:.3f}" for k in ("hlr", "ior", "lrs", "ars") if k in sc))
+
+def _redundancy(args):
+    from dd_nb.core import DistilledSet, _file
+    from dd_nb.lgd import plot_redundancy, redundancy
+    if args.epochs is not None and args.epochs < 1: raise UsageError(f"--epochs {args.epochs}; valid: an integer >= 1")
+    ds = DistilledSet.load(args.path)
+    A, off = redundancy(ds, args.dataset, args.increments, args.arch, args.epochs, args.protocol)
+    f = _file(args.path)
+    fig_path = Path(args.figure) if args.figure else f.with_name(f.stem + "_redundancy.png")
+    fig = plot_redundancy(A, f"{f.parent.name}: mean off-diagonal {100 * off:.1f}%")
+    fig.savefig(fig_path, dpi=120, bbox_inches="tight")
+    rows = "\n".join("  " + " ".join(f"{100 * v:5.1f}" for v in row) for row in A.tolist())
+    print(f"accuracy (%) of a network trained on increment i (rows) tested on increment j (columns):\n{rows}\n"
+          f"redundancy (mean off-diagonal): {100 * off:.1f}%  heatmap: {fig_path}")
+
+def _run(args, nets, protos):
+    if args.cmd == "distill":
+        from dd_nb.methods import distill
+        out, params = check_out(args.out), parse_params(args.param)
+        ds = distill(args.method, args.dataset, args.ipc, seed=args.seed, root=args.root, size=args.size, **params)
+        path = ds.save(out); print(f"wrote {ds} to {path}")
+    elif args.cmd == "methods": print(_methods_text(args.name))
+    elif args.cmd == "evaluate": _evaluate(args, nets, protos)
+    elif args.cmd == "redundancy": _redundancy(args)
+    elif args.cmd == "readme": print(f"wrote {render_readme()}")
+    elif args.cmd == "reproduce":
+        tables, figs = output_dirs(args.profile)
+        print(f"profile {args.profile}: tables to {tables}, figures to {figs}")
+        for nb in args.notebooks or results_notebooks():
+            print(f"running {nb} [{args.profile}] ..."); print(f"  -> {run_notebook(nb, args.profile, log_output=True)}")
+
+# expected failures (bad input, missing or unreadable files, non-finite values) end in one line; anything else is a bug
+EXPECTED = (ValueError, TypeError, OSError, FloatingPointError)
+
+def main(argv=None):
+    "Entry point of the `dd` console script: 0 on success, 2 on an expected failure, 130 on Ctrl-C."
+    argv = sys.argv[1:] if argv is None else list(argv)
+    quiet()
+    args = None
+    try:
+        args = build_parser(_method_in(argv)).parse_args(argv)
+        _, _, nets, protos = _registries()
+        _run(args, nets, protos)
+    except EXPECTED as e:
+        print(f"dd: error: {_one_line(e)}", file=sys.stderr); return 2
+    except KeyboardInterrupt:
+        print(f"dd: interrupted; {_resume_hint(args)}", file=sys.stderr); return 130
     return 0

@@ -4,24 +4,35 @@
 
 # %% ../nbs/00_core.ipynb #62a625a8
 from __future__ import annotations
-import json, os, random, tempfile
+import contextlib, json, os, random, tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 # %% auto #0
-__all__ = ['FORMAT', 'seed_everything', 'default_device', 'project_root', 'cache_dir', 'atomic_write', 'atomic_write_text',
-           'write_table', 'savefig', 'DistilledSet', 'to_image_folder', 'from_image_folder']
+__all__ = ['FORMAT', 'seed_everything', 'seeded_rng', 'default_device', 'project_root', 'cache_root', 'cache_dir', 'atomic_write',
+           'atomic_write_text', 'write_table', 'savefig', 'canonical_json', 'canonical_safetensors', 'DistilledSet',
+           'to_image_folder', 'from_image_folder']
 
 # %% ../nbs/00_core.ipynb #c356a1f6
 def seed_everything(seed: int = 0) -> torch.Generator:
     "Seed Python, NumPy and torch; return a torch generator seeded the same way."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+@contextlib.contextmanager
+def seeded_rng(seed: int, device=None):
+    "Run a block with torch, NumPy and Python generators seeded from `seed`; the caller's generator states are restored after."
+    device = torch.device(device or "cpu")
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    py, npy = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=cuda):
+        try: seed_everything(int(seed)); yield
+        finally: random.setstate(py); np.random.set_state(npy)
 
 def default_device() -> torch.device:
     "The accelerator when one is present, else the CPU (never hard-code a device)."
@@ -34,20 +45,44 @@ def project_root() -> Path:
         if (p/"settings.ini").exists(): return p
     return Path.cwd()
 
-def cache_dir() -> Path:
-    "Where trained helper models (teachers, tiny diffusion models) are cached; `DD_NB_CACHE` overrides."
-    d = Path(os.environ.get("DD_NB_CACHE", project_root()/".cache"))
+def cache_root() -> Path:
+    "Where the cache is (not created): $DD_NB_CACHE, else $XDG_CACHE_HOME/dd_nb, else ~/.cache/dd_nb."
+    if os.environ.get("DD_NB_CACHE"): return Path(os.path.abspath(Path(os.environ["DD_NB_CACHE"]).expanduser()))
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if os.path.isabs(xdg) else Path.home()/".cache"   # the XDG spec ignores a relative value
+    return Path(os.path.abspath(base/"dd_nb"))
+
+def _inside(path, root) -> bool:
+    p, r = Path(os.path.abspath(path)), Path(os.path.abspath(root))
+    return p == r or r in p.parents
+
+def _group_readable(p: Path):
+    "Add group read (and search, for a folder) to something dd_nb created."
+    try: os.chmod(p, p.stat().st_mode | (0o050 if p.is_dir() else 0o040))
+    except OSError: pass                               # not ours (a shared cache someone else made): leave it as it is
+
+def _makedirs(d: Path, shared_root=None):
+    "mkdir -p; the folders it creates inside `shared_root` (the cache) become group-readable."
+    missing = [p for p in [d, *d.parents] if not p.exists()]
     d.mkdir(parents=True, exist_ok=True)
+    for p in missing:
+        if shared_root is not None and _inside(p, shared_root): _group_readable(p)
+
+def cache_dir() -> Path:
+    "The one folder where dd_nb caches models, failed sets and results (see `cache_root`); created group-readable."
+    d = cache_root(); _makedirs(d, d)
     return d
 
 def atomic_write(path, write_fn):
     "Call `write_fn(tmp_path)` and rename the temp file onto `path` only if it succeeded."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path); root = cache_root(); shared = _inside(path, root)
+    _makedirs(path.parent, root if shared else None)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"); os.close(fd)
     try:
         write_fn(tmp)
         umask = os.umask(0); os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)                  # mkstemp makes 0600 files; give results the usual permissions
+        # mkstemp makes 0600 files: give results the umask's permissions, and cache files group read on top
+        os.chmod(tmp, (0o666 & ~umask) | (0o040 if shared else 0))
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp): os.remove(tmp)
@@ -72,6 +107,32 @@ def savefig(fig, name: str, out="../figures"):
 
 # %% ../nbs/00_core.ipynb #1c12ae26
 FORMAT = "dd_nb.DistilledSet/1"
+
+def _json_key(k) -> str:
+    return k if isinstance(k, str) else json.dumps(k) if k is None or isinstance(k, (bool, int, float)) else str(k)
+
+def _plain(o):
+    "Dict keys as the strings JSON will write (so sorting never compares an int with a str), tuples as lists."
+    if isinstance(o, dict): return {_json_key(k): _plain(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)): return [_plain(v) for v in o]
+    return o
+
+def _jsonable(o):
+    if isinstance(o, (set, frozenset)): return sorted(o, key=repr)   # a set's order depends on the hash seed
+    if hasattr(o, "tolist"): return o.tolist()                         # numpy / torch values as numbers or lists
+    return str(o)
+
+def canonical_json(obj) -> str:
+    "JSON with sorted keys and fixed separators: equal content gives equal text, whatever the dicts' insertion order."
+    return json.dumps(_plain(obj), sort_keys=True, separators=(",", ":"), default=_jsonable)
+
+def canonical_safetensors(tensors: dict, metadata: dict) -> bytes:
+    "safetensors bytes with the header written canonically (the library writes its metadata in a per-process hash order)."
+    raw = save(tensors, metadata=metadata)
+    n = int.from_bytes(raw[:8], "little")
+    header = canonical_json(json.loads(raw[8:8 + n])).encode()
+    header += b" " * (-len(header) % 8)                                # the format's 8-byte alignment of the data
+    return len(header).to_bytes(8, "little") + header + raw[8 + n:]
 
 def _file(path) -> Path:
     path = Path(path)
@@ -108,8 +169,9 @@ class DistilledSet:
         from dd_nb import __version__
         tensors = {"images": self.images.contiguous(), "labels": self.labels.contiguous()}
         if self.soft_labels is not None: tensors["soft_labels"] = self.soft_labels.contiguous()
-        meta = {"format": FORMAT, "meta": json.dumps({"version": __version__, **self.meta}, default=str)}
-        return atomic_write(_file(path), lambda t: save_file(tensors, t, metadata=meta))
+        meta = {"format": FORMAT, "meta": canonical_json({"version": __version__, **self.meta})}
+        data = canonical_safetensors(tensors, meta)
+        return atomic_write(_file(path), lambda t: Path(t).write_bytes(data))
 
     @classmethod
     def load(cls, path) -> "DistilledSet":

@@ -4,7 +4,7 @@
 
 # %% ../nbs/20_diffusion.ipynb #004fbca4
 from __future__ import annotations
-import argparse, copy, hashlib, json, math, os, shutil, tempfile, time, warnings
+import argparse, copy, hashlib, json, math, numbers, operator, os, shutil, tempfile, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Protocol, runtime_checkable
@@ -644,9 +644,49 @@ def predict_clean(z_t, eps, alpha_bar):
     return (z_t - (1 - alpha_bar) ** 0.5 * eps) / alpha_bar ** 0.5
 
 # %% ../nbs/20_diffusion.ipynb #9b52d132
+def _int_like(x) -> bool:
+    "An integer (Python, NumPy or a one-element integer tensor), not a bool and not a float that happens to be whole."
+    if isinstance(x, bool): return False
+    try: operator.index(x); return True
+    except TypeError: return False
+
+def _class_ids(classes, num_classes: int) -> list:
+    "Class ids as a list of ints; refuses floats, bools, strings, nested or 0-d input and ids outside [0, num_classes)."
+    valid = f"integer class ids in [0, {num_classes - 1}]"
+    if torch.is_tensor(classes) or hasattr(classes, "__array__"):
+        t = torch.as_tensor(classes)
+        if t.ndim != 1: raise ValueError(f"classes must be 1-D (one class id per image), got shape {tuple(t.shape)}; valid: {valid}")
+        if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool: raise TypeError(f"classes is a {t.dtype} tensor; valid: {valid}")
+        classes = t.tolist()
+    if isinstance(classes, (str, bytes, dict)) or not hasattr(classes, "__iter__"):
+        raise TypeError(f"classes={classes!r} is not a sequence; valid: a list or 1-D tensor of {valid}")
+    out = []
+    for c in classes:
+        if not _int_like(c): raise TypeError(f"class id {c!r} ({type(c).__name__}) is not an integer; valid: {valid}")
+        if not 0 <= int(c) < num_classes: raise ValueError(f"class index {int(c)} out of range [0, {num_classes - 1}]")
+        out.append(int(c))
+    return out
+
+def _check_terms(backend, terms):
+    "Every guidance term is a GuidanceTerm with a known mode and rule, a finite real k, and finite memories of latent shape."
+    for term in terms:
+        name = type(term).__name__
+        if not isinstance(term, GuidanceTerm): raise TypeError(f"guidance term {name} is not a GuidanceTerm")
+        if term.mode not in ("latent", "noise"): raise ValueError(f"{name}: mode={term.mode!r} must be 'latent' or 'noise'")
+        if term.rule not in STEP_RULES: raise ValueError(f"{name}: rule={term.rule!r} is not one of {sorted(STEP_RULES)}")
+        if isinstance(term.k, bool) or not isinstance(term.k, numbers.Real) or not math.isfinite(term.k):
+            raise ValueError(f"{name}: k={term.k!r} must be a finite real number")
+        if isinstance(term, FnGuidance) and not callable(term.fn): raise TypeError(f"{name}: fn={term.fn!r} must be callable fn(ctx) -> (N,) loss")
+        for c, m in getattr(term, "memory", {}).items():
+            if not torch.is_tensor(m) or tuple(m.shape[1:]) != tuple(backend.latent_shape):
+                raise ValueError(f"{name}: memory of class {c} has shape {tuple(getattr(m, 'shape', ()))}; valid: (M, *{tuple(backend.latent_shape)})")
+            if not torch.isfinite(m).all(): raise ValueError(f"{name}: memory of class {c} holds NaN or inf latents")
+
 def guided_steps(steps: int, window=None) -> range:
     "Loop steps guided by window=(A, B) in the papers' coordinates: t counts down from steps-1 to 0, A <= t <= B."
     if window is None: return range(steps)
+    if isinstance(window, (str, bytes)) or not hasattr(window, "__len__") or len(window) != 2 or not all(map(_int_like, window)):
+        raise ValueError(f"window={window!r} must be None or a pair (A, B) of integer timestep indices, 0 <= A <= B <= steps-1")
     A, B = (int(w) for w in window)
     if not 0 <= A <= B <= steps - 1:
         raise ValueError(f"window={tuple(window)} must satisfy 0 <= A <= B <= steps-1={steps - 1} "
@@ -654,24 +694,23 @@ def guided_steps(steps: int, window=None) -> range:
     return range(steps - 1 - B, steps - A)
 
 def _check_sampling_args(backend, classes, steps, window, cfg, scheduler, terms, batch_size, guidance_batch_size,
-                         cfg_channels, candidates, select):
-    if steps < 1: raise ValueError(f"steps={steps} must be >= 1")
-    if cfg < 0: raise ValueError(f"cfg={cfg} must be >= 0")
+                         cfg_channels, candidates, select, seed=0):
+    "Every argument of guided_sample, before any sampling: values, types and ranges, each error naming the value."
+    if not _int_like(steps) or steps < 1: raise ValueError(f"steps={steps!r} must be an int >= 1")
+    T = getattr(backend, "scheduler_config", {}).get("num_train_timesteps")
+    if T is not None and steps > T: raise ValueError(f"steps={steps} > the {T} timesteps the model was trained with")
+    if isinstance(cfg, bool) or not isinstance(cfg, numbers.Real) or not math.isfinite(cfg) or cfg < 0:
+        raise ValueError(f"cfg={cfg!r} must be a finite number >= 0 (0: unconditional, 1: no guidance)")
     if scheduler not in SAMPLERS: raise ValueError(f"scheduler={scheduler!r} is not one of {sorted(SAMPLERS)}")
-    bad = [c for c in classes if not 0 <= c < backend.num_classes]
-    if bad: raise ValueError(f"class index {bad[0]} out of range [0, {backend.num_classes - 1}]")
+    if not _int_like(seed): raise ValueError(f"seed={seed!r} must be an int")
     guided_steps(steps, window)
     for name, v in (("batch_size", batch_size), ("guidance_batch_size", guidance_batch_size), ("candidates", candidates)):
-        if v is not None and (not isinstance(v, int) or v < 1): raise ValueError(f"{name}={v!r} must be an int >= 1")
+        if v is not None and (not _int_like(v) or v < 1): raise ValueError(f"{name}={v!r} must be an int >= 1")
     C = backend.latent_shape[0]
-    if cfg_channels is not None and not 1 <= cfg_channels <= C:
-        raise ValueError(f"cfg_channels={cfg_channels} must be None (all) or in [1, {C}]")
-    if candidates > 1 and select is None: raise ValueError(f"candidates={candidates} needs select=fn(images, classes) -> scores")
-    for term in terms:
-        name = type(term).__name__
-        if not isinstance(term, GuidanceTerm): raise TypeError(f"guidance term {name} is not a GuidanceTerm")
-        if term.mode not in ("latent", "noise"): raise ValueError(f"{name}: mode={term.mode!r} must be 'latent' or 'noise'")
-        if term.rule not in STEP_RULES: raise ValueError(f"{name}: rule={term.rule!r} is not one of {sorted(STEP_RULES)}")
+    if cfg_channels is not None and (not _int_like(cfg_channels) or not 1 <= cfg_channels <= C):
+        raise ValueError(f"cfg_channels={cfg_channels!r} must be None (all) or an int in [1, {C}]")
+    if candidates > 1 and not callable(select): raise ValueError(f"candidates={candidates} needs select=fn(images, classes) -> scores, got select={select!r}")
+    _check_terms(backend, terms)
 
 def initial_noise(backend, seeds, shape=None):
     "Starting latents: image i gets randn_tensor((1,*shape), generator=manual_seed(seeds[i])) in the backend's dtype, as DiTPipeline."
@@ -840,10 +879,13 @@ def guided_sample(backend, classes, guidance=(), steps: int = 50, window=None, c
                   cfg_channels: int | None = None, size=None, candidates: int = 1, select=None,
                   progress: bool = False, return_info: bool = False):
     "Class-conditional samples (N,C,H,W) in [0,1], guided inside `window` (papers' t, counting down); best of `candidates` by `select`."
-    classes = [int(c) for c in (classes.tolist() if torch.is_tensor(classes) else classes)]
+    classes = _class_ids(classes, backend.num_classes)
+    if isinstance(guidance, GuidanceTerm): raise TypeError(f"guidance={type(guidance).__name__}(...) must be a list of terms: pass guidance=[term]")
     terms = list(guidance)
     _check_sampling_args(backend, classes, steps, window, cfg, scheduler, terms, batch_size, guidance_batch_size,
-                         cfg_channels, candidates, select)
+                         cfg_channels, candidates, select, seed)
+    if size is not None and not (_int_like(size) and size > 0 or isinstance(size, (tuple, list)) and len(size) == 2 and all(_int_like(v) and v > 0 for v in size)):
+        raise ValueError(f"size={size!r} must be None, a positive int or a pair (H, W) of positive ints")
     shape = backend.latent_shape_for(size) if size is not None else backend.latent_shape
     sc = SamplerConfig(steps, guided_steps(steps, window) if terms else range(0), cfg, cfg_channels, scheduler, terms,
                        guidance_batch_size or batch_size, progress)
@@ -895,6 +937,13 @@ def tiny_random_dit_pipeline(seed: int = 0, classes: int = 1000):
 # %% ../nbs/20_diffusion.ipynb #a5b8a853
 def diffusion_features(backend, images, classes=None, t: int = 200, block: int = 1, seed: int = 0, offset: int = 0) -> torch.Tensor:
     "Pooled activations (N, D) of one denoiser block at timestep t for the given images (DIFT); image i's noise from seed+offset+i."
+    if not torch.is_tensor(images) or images.ndim != 4 or not images.is_floating_point():
+        raise ValueError(f"images must be a float tensor (N, C, H, W) in [0, 1], got {tuple(images.shape) if torch.is_tensor(images) else type(images).__name__}")
+    if not torch.isfinite(images).all(): raise ValueError("images hold NaN or inf values")
+    if classes is not None and len(_class_ids(classes, backend.num_classes)) != len(images):
+        raise ValueError(f"{len(_class_ids(classes, backend.num_classes))} classes for {len(images)} images; give one class id per image")
+    for name, v in (("t", t), ("block", block), ("seed", seed), ("offset", offset)):
+        if not _int_like(v): raise ValueError(f"{name}={v!r} must be an int")
     sched = make_scheduler(backend, "ddpm")
     if not 0 <= t < sched.config.num_train_timesteps: raise ValueError(f"t={t} out of range [0, {sched.config.num_train_timesteps - 1}]")
     feats, mod = [], backend.feature_module(block)

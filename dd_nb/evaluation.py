@@ -10,13 +10,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .core import DistilledSet
+from .core import DistilledSet, seeded_rng
 from .data import ImageDataset, load_dataset
 from .models import get_network
 from .train import get_protocol, default_epochs, train_classifier, accuracy, reference_model
 
 # %% auto #0
-__all__ = ['EvalResult', 'check_compatible', 'evaluate', 'full_data_reference', 'cross_architecture', 'plot_distilled_grid']
+__all__ = ['EvalResult', 'check_run_args', 'check_set', 'check_compatible', 'evaluate', 'full_data_reference',
+           'cross_architecture', 'plot_distilled_grid']
 
 # %% ../nbs/50_evaluation.ipynb #7b581c1e
 @dataclass
@@ -40,6 +41,27 @@ def _splits(dataset, size, root=None):
         return dataset, load_dataset(dataset.name, "test", root=root, size=dataset.im_size[-1])
     return load_dataset(dataset, "train", root=root, size=size), load_dataset(dataset, "test", root=root, size=size)
 
+def _is_int(v): return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+def check_run_args(runs, epochs, report, eval_every, arch):
+    "Fail before any data loads or training starts on run settings no protocol can use."
+    from dd_nb.models import NETWORKS
+    if not (_is_int(runs) and runs >= 1): raise ValueError(f"runs={runs!r}; valid: an integer >= 1")
+    if epochs is not None and not (_is_int(epochs) and epochs >= 1):
+        raise ValueError(f"epochs={epochs!r}; valid: an integer >= 1, or None for the protocol's default")
+    if report not in ("last", "best"): raise ValueError(f"report={report!r}; valid: 'last' (default) or 'best' (test-set selected, for comparison only)")
+    if report == "best" and not (_is_int(eval_every) and eval_every >= 1): raise ValueError(f"eval_every={eval_every!r}; valid: an integer >= 1")
+    if arch not in NETWORKS: raise ValueError(f"unknown arch {arch!r}; valid: {', '.join(NETWORKS)}")
+
+def check_set(distilled: DistilledSet):
+    "A set a network can train on: finite 4-d images, one integer label >= 0 per image."
+    x, y = distilled.images, distilled.labels
+    if x.ndim != 4 or len(x) == 0: raise ValueError(f"distilled images have shape {tuple(x.shape)}; valid: (N, C, H, W) with N >= 1")
+    if not torch.isfinite(x).all(): raise ValueError(f"distilled images hold {int((~torch.isfinite(x)).sum())} non-finite values")
+    if y.dtype.is_floating_point or y.dtype == torch.bool or y.shape != (len(x),):
+        raise ValueError(f"distilled labels are {y.dtype} {tuple(y.shape)}; valid: integer class ids, one per image ({len(x)})")
+    if int(y.min()) < 0: raise ValueError(f"distilled label {int(y.min())} is negative; valid: class ids 0 .. num_classes - 1")
+
 def check_compatible(distilled: DistilledSet, train: ImageDataset):
     "Fail early when the distilled images or labels do not fit the dataset they are evaluated on."
     if tuple(distilled.images.shape[1:]) != (train.channels, *train.im_size):
@@ -52,28 +74,28 @@ def evaluate(distilled: DistilledSet, dataset="digits", arch: str = "convnet3", 
              seed: int = 0, epochs: int | None = None, report: str = "last", eval_every: int = 50, root=None,
              progress: bool = True, **protocol_overrides) -> EvalResult:
     "Train `runs` fresh `arch` networks on `distilled` under `protocol`; accuracy on the real test split."
-    if runs < 1: raise ValueError(f"runs={runs}; need at least 1")
-    if report not in ("last", "best"): raise ValueError(f"report={report!r}; valid: 'last' (default) or 'best' (test-set selected, for comparison only)")
+    check_run_args(runs, epochs, report, eval_every, arch)
+    check_set(distilled)
+    proto = get_protocol(protocol, **protocol_overrides)            # an unknown protocol or field fails here, before data loads
     train, test = _splits(dataset, distilled.images.shape[-1], root)
     check_compatible(distilled, train)
-    proto = get_protocol(protocol, **protocol_overrides)
-    epochs = epochs or default_epochs(proto, distilled.ipc)
+    epochs = default_epochs(proto, distilled.ipc) if epochs is None else epochs
     teacher = reference_model(train, arch, seed=seed) if proto.soft else None
     accs = []
     for r in tqdm(range(runs), desc=f"evaluate {arch}/{protocol}", disable=not progress, leave=False):
-        torch.manual_seed(seed + r)
-        net = get_network(arch, train.channels, train.num_classes, train.im_size)
+        with seeded_rng(seed + r):                                  # the network's init from the run's seed, not global state
+            net = get_network(arch, train.channels, train.num_classes, train.im_size)
         eval_fn = (lambda m: accuracy(m, test.images, test.labels, train.mean, train.std)) if report == "best" else None
         net, hist = train_classifier(net, distilled.images, distilled.labels, proto, epochs, train.mean, train.std,
-                                     train.num_classes, flip_ok=train.flip_ok, teacher=teacher, seed=seed + r,
+                                     train.num_classes, flip_ok=train.flip_ok, teacher=teacher, seed=seed + r, progress=progress,
                                      eval_fn=eval_fn, eval_every=eval_every if report == "best" else 0)
         accs.append(max(hist) if report == "best" else accuracy(net, test.images, test.labels, train.mean, train.std))
     return EvalResult(float(np.mean(accs)), float(np.std(accs)), accs, arch, protocol, report)
 
 # %% ../nbs/50_evaluation.ipynb #dbd7178e
 def full_data_reference(dataset="digits", arch: str = "convnet3", protocol: str = "hard", runs: int = 5, seed: int = 0,
-                        epochs: int = 10, root=None, size=None, progress=True, **overrides) -> EvalResult:
-    "Accuracy of `arch` trained on the full real training split (the tables' 'Full' row)."
+                        epochs: int = 100, root=None, size=None, progress=True, **overrides) -> EvalResult:
+    "Accuracy of `arch` trained on the full real training split to its plateau (the tables' 'Full' row)."
     train, test = _splits(dataset, size, root)
     full = DistilledSet(train.images, train.labels)
     overrides.setdefault("batch_size", 128)

@@ -84,6 +84,7 @@ def iwd_weight_fn(tau: float, normalize: str = "standardize", refresh: int = 1, 
             w = influence_weights(scores, tau, normalize, sign, cap)
         if log is not None: log.append(_batch_record(w.detach(), idx, flagged))
         return w
+    weight_fn.params = dict(tau=tau, normalize=normalize, refresh=refresh, sign=sign, cap=cap)   # a checkpoint's run identity
     return weight_fn
 
 def weight_trace(log: list, num_classes: int) -> dict:

@@ -21,9 +21,10 @@ from .influence import inverse_hvp, loss_at, grad_dot
 
 # %% auto #0
 __all__ = ['DC_LOOPS', 'IDC_DISTANCES', 'IDC_SETTINGS', 'IDC_DEFAULT', 'PDD_BASES', 'GradientMatch', 'mean_embedding_distance',
-           'embedding_match_loss', 'dc_loops', 'LastGood', 'Checkpoint', 'gradient_matching', 'dc', 'dsa_method',
-           'distribution_matching', 'multi_formation_decode', 'multi_formation_encode', 'l1_distance', 'mse_distance',
-           'idc_matched_params', 'idc_image_lr', 'IDCMatch', 'idc', 'stage_sizes', 'pdd']
+           'embedding_match_loss', 'dc_loops', 'LastGood', 'Checkpoint', 'data_digest', 'weight_fn_params',
+           'gradient_matching', 'dc', 'dsa_method', 'distribution_matching', 'multi_formation_decode',
+           'multi_formation_encode', 'l1_distance', 'mse_distance', 'idc_matched_params', 'idc_image_lr', 'IDCMatch',
+           'idc', 'stage_sizes', 'pdd']
 
 # %% ../nbs/05_matching.ipynb #7db382a1
 from .influence import layerwise_distance, dc_match_loss   # DC's distance and loss live with the influence code
@@ -80,16 +81,21 @@ class LastGood:
         self.path = Path(failed_to) if failed_to else cache_dir()/"failed"/f"{name}-{ds.name}-ipc{ipc}-seed{seed}.safetensors"
 
     def mark(self, x_syn, it):
-        "Remember `x_syn` as the set at the start of iteration `it`."
+        "Remember `x_syn` as the set at the start of iteration `it`; images that turned non-finite stop the run."
+        if not torch.isfinite(x_syn).all():                 # a finite loss can still step the images to inf/nan
+            self._fail(f"non-finite synthetic images at the start of iteration {it}", it, None)
         self.good, self.it = x_syn.detach().clone(), it
 
     def check(self, loss, it, c):
         "Raise FloatingPointError (after saving the last good set) if `loss` is not finite."
-        if torch.isfinite(loss): return
+        if not torch.isfinite(loss): self._fail(f"non-finite matching loss at iteration {it}, class {c}", it, c)
+
+    def _fail(self, what, it, c):
+        "Save the last good set (if any) and stop with a message saying where it is."
+        if not hasattr(self, "good"): raise FloatingPointError(f"{self.name}: {what}; no earlier good set to save")
         x, y = (self.decode(self.good, self.y) if self.decode else (self.good, self.y))
         _finish(x, y, self.ds, iterations=self.it, failed_at=it, failed_class=c).save(self.path)
-        raise FloatingPointError(f"{self.name}: non-finite matching loss at iteration {it}, class {c}; the last good "
-                                 f"synthetic set (start of iteration {self.it}) is saved at {self.path}")
+        raise FloatingPointError(f"{self.name}: {what}; the last good synthetic set (start of iteration {self.it}) is saved at {self.path}")
 
 class Checkpoint:
     "A method's state saved every `every` iterations and at the end (atomically), so a long run resumes where it stopped."
@@ -98,11 +104,14 @@ class Checkpoint:
         self.path, self.every, self.run = (Path(path) if path else None), every, run
 
     def load(self) -> dict | None:
-        "The saved state, if there is one for this same run (method, dataset, IPC, seed)."
+        "The saved state, if there is one for this same run (every parameter but `iterations`, which may grow)."
         if self.path is None or not self.path.exists(): return None
-        st = torch.load(self.path, weights_only=True)
-        if st["run"] != self.run:
-            raise ValueError(f"checkpoint {self.path} belongs to another run {st['run']}, not {self.run}; pass another path")
+        if not self.path.is_file(): raise ValueError(f"checkpoint {self.path} is not a file; pass a file path")
+        try: st = torch.load(self.path, weights_only=True)
+        except Exception as e: raise ValueError(f"checkpoint {self.path} cannot be read ({type(e).__name__}); delete it or pass another path") from None
+        if st.get("run") != self.run:
+            diff = {k: (st.get("run", {}).get(k), v) for k, v in self.run.items() if st.get("run", {}).get(k) != v}
+            raise ValueError(f"checkpoint {self.path} belongs to another run (saved vs now: {diff}); pass another path")
         return st
 
     def save(self, it: int, final: bool = False, **state):
@@ -138,6 +147,15 @@ def _new_net(arch, ds, device, prepare_net=None):
     if prepare_net: prepare_net(net)
     return net
 
+def data_digest(ds) -> str:
+    "A short digest of a dataset's images and labels (a checkpoint of noisy digits must not resume on clean digits)."
+    import hashlib
+    return hashlib.sha1(ds.images.numpy().tobytes() + ds.labels.numpy().tobytes()).hexdigest()[:12]
+
+def weight_fn_params(weight_fn):
+    "What a weight_fn declares about itself (IWD: tau, sign, ...), for the checkpoint's run identity."
+    return None if weight_fn is None else getattr(weight_fn, "params", "custom")
+
 # %% ../nbs/05_matching.ipynb #6e53b785
 def gradient_matching(ds: ImageDataset, ipc: int, seed: int = 0, iterations: int = 1000, arch: str = "convnet3",
                       lr_img: float = 0.1, lr_net: float = 0.01, batch_real: int = 256, use_dsa: bool = False,
@@ -149,11 +167,13 @@ def gradient_matching(ds: ImageDataset, ipc: int, seed: int = 0, iterations: int
     opt_img = torch.optim.SGD([x_syn], lr=lr_img, momentum=0.5)
     outer, inner = dc_loops(ipc); strategy = dsa_strategy_for(ds); mean, std = ds.mean, ds.std
     aug_seed = seed * 1_000_003; guard = LastGood(name, ds, ipc, seed, y_syn, failed_to)
-    ck, start = Checkpoint(checkpoint, save_every, method=name, dataset=ds.name, ipc=ipc, seed=seed), 0
+    ck, start = Checkpoint(checkpoint, save_every, method=name, dataset=ds.name, data=data_digest(ds), ipc=ipc, seed=seed, arch=arch,
+                           lr_img=lr_img, lr_net=lr_net, batch_real=batch_real, use_dsa=use_dsa, prepare_net=prepare_net is not None,
+                           weights=weight_fn_params(weight_fn)), 0
     if (st := ck.load()) is not None: start, aug_seed = _restore(st, iterations, x_syn, opt_img, g)
     state = lambda: dict(x=x_syn.detach(), opt=opt_img.state_dict(), rng=_rng_state(g), aug_seed=aug_seed)
     for it in tqdm(range(start, iterations), desc=name, disable=not progress, initial=start, total=iterations):
-        ck.save(it, **state()); guard.mark(x_syn, it)
+        guard.mark(x_syn, it); ck.save(it, **state())
         net = _new_net(arch, ds, device, prepare_net)
         params = [p for p in net.parameters()]
         opt_net = torch.optim.SGD(net.parameters(), lr=lr_net, momentum=0.5)
@@ -175,7 +195,7 @@ def gradient_matching(ds: ImageDataset, ipc: int, seed: int = 0, iterations: int
             for _ in range(inner):                                   # train the network on the synthetic set
                 xi = dsa(xs_all, aug_seed + 7919 * _, strategy) if use_dsa else xs_all
                 l = F.cross_entropy(net(xi), y_syn); opt_net.zero_grad(); l.backward(); opt_net.step()
-    ck.save(iterations, final=True, **state())
+    guard.mark(x_syn, iterations); ck.save(iterations, final=True, **state())
     return _finish(x_syn, y_syn, ds, iterations=iterations, arch=arch)
 
 @register_method("dc")
@@ -200,11 +220,12 @@ def distribution_matching(dataset: ImageDataset, ipc: int, seed: int = 0, iterat
     opt_img = torch.optim.SGD([x_syn], lr=lr_img, momentum=0.5)
     strategy = dsa_strategy_for(ds); mean, std = ds.mean, ds.std; aug_seed = seed * 1_000_003
     guard = LastGood("dm", ds, ipc, seed, y_syn, failed_to)
-    ck, start = Checkpoint(checkpoint, save_every, method="dm", dataset=ds.name, ipc=ipc, seed=seed), 0
+    ck, start = Checkpoint(checkpoint, save_every, method="dm", dataset=ds.name, data=data_digest(ds), ipc=ipc, seed=seed, arch=arch,
+                           lr_img=lr_img, batch_real=batch_real, prepare_net=prepare_net is not None, weights=weight_fn_params(weight_fn)), 0
     if (st := ck.load()) is not None: start, aug_seed = _restore(st, iterations, x_syn, opt_img, g)
     state = lambda: dict(x=x_syn.detach(), opt=opt_img.state_dict(), rng=_rng_state(g), aug_seed=aug_seed)
     for it in tqdm(range(start, iterations), desc="dm", disable=not progress, initial=start, total=iterations):
-        ck.save(it, **state()); guard.mark(x_syn, it)
+        guard.mark(x_syn, it); ck.save(it, **state())
         net = _new_net(arch, ds, device, prepare_net)
         for p in net.parameters(): p.requires_grad_(False)
         loss = torch.zeros((), device=device)
@@ -219,7 +240,7 @@ def distribution_matching(dataset: ImageDataset, ipc: int, seed: int = 0, iterat
             w = weight_fn(net, xs, ys, xr, yr, match, idx) if weight_fn else None
             lc = match(w); guard.check(lc, it, c); loss = loss + lc
         opt_img.zero_grad(); loss.backward(); opt_img.step()
-    ck.save(iterations, final=True, **state())
+    guard.mark(x_syn, iterations); ck.save(iterations, final=True, **state())
     return _finish(x_syn, y_syn, ds, iterations=iterations, arch=arch)
 
 # %% ../nbs/05_matching.ipynb #7c39a62d
@@ -317,7 +338,10 @@ def idc(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 2000, 
     g_h = torch.Generator().manual_seed(seed + 17)                       # IWD's Hessian batches: own stream, so
     def real_batch(n, gen=g):                                            # tau = inf leaves the base's draws alone
         i = torch.randint(len(ds), (n,), generator=gen); return x_all[i].to(device), y_all[i].to(device)
-    ck, start = Checkpoint(checkpoint, save_every, method="idc", dataset=ds.name, ipc=ipc, seed=seed), 0
+    ck, start = Checkpoint(checkpoint, save_every, method="idc", dataset=ds.name, data=data_digest(ds), ipc=ipc, seed=seed, arch=arch,
+                           factor=factor, inner_loop=inner_loop, net_steps=net_steps, fix_iter=fix_iter, lr_img=lr_img, metric=metric,
+                           lr_net=lr_net, batch_real=batch_real, h_batch=h_batch, bias=bias, fc=fc, prepare_net=prepare_net is not None,
+                           weights=weight_fn_params(weight_fn)), 0
     if (st := ck.load()) is not None:
         if st["it"] % fix_iter:                                        # mid-cycle: the network comes back too
             net = get_network(arch, ds.channels, ds.num_classes, ds.im_size).to(device).train(); net.load_state_dict(st["net"])
@@ -327,8 +351,8 @@ def idc(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 2000, 
     state = lambda: dict(x=x_syn.detach(), opt=opt_img.state_dict(), rng=_rng_state(g), aug_seed=aug_seed, g_h=g_h.get_state(),
                          net=net.state_dict(), opt_net=opt_net.state_dict())
     for it in tqdm(range(start, iterations), desc="idc", disable=not progress, initial=start, total=iterations):
-        if it > start: ck.save(it, **state())
         guard.mark(x_syn, it)
+        if it > start: ck.save(it, **state())
         with torch.no_grad(): x_syn.data = torch.maximum(torch.minimum(x_syn, hi), lo)   # IDC clamps every outer iteration
         if it % fix_iter == 0:
             net = _new_net(arch, ds, device, prepare_net); params = idc_matched_params(net, bias, fc)
@@ -349,6 +373,7 @@ def idc(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 2000, 
             for _ in range(net_steps):                                # S_inner = D: the network learns from real data
                 xb, yb = real_batch(128); aug_seed += 1
                 l = F.cross_entropy(net(dsa(xb, aug_seed, strategy)), yb); opt_net.zero_grad(); l.backward(); opt_net.step()
+    guard.mark(x_syn, iterations)
     if iterations > start: ck.save(iterations, final=True, **state())
     x, y = decode(x_syn.detach(), y_syn)
     return _finish(x, y, ds, iterations=iterations, arch=arch, factor=factor, stored_ipc=ipc, metric=metric, lr_img=lr_img)

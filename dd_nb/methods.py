@@ -4,14 +4,21 @@
 
 # %% ../nbs/04_methods.ipynb #12fbc092
 from __future__ import annotations
-import inspect
+import difflib, importlib, inspect, math, numbers, os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
 import torch
 
 from .core import DistilledSet, seed_everything
 from .data import ImageDataset, load_dataset
 
 # %% auto #0
-__all__ = ['METHODS', 'register_method', 'distill', 'random_select', 'herding_order', 'herding']
+__all__ = ['METHODS', 'METHOD_MODULES', 'TYPES', 'PARAM_DECLS', 'SCOPES', 'FORWARDS', 'register_method', 'method_names',
+           'get_method', 'Param', 'method_params', 'check_params', 'params_table', 'method_summary', 'distill',
+           'random_select', 'herding_order', 'herding']
 
 # %% ../nbs/04_methods.ipynb #516e24e9
 METHODS: dict = {}
@@ -22,20 +29,286 @@ def register_method(name: str):
         METHODS[name] = fn; return fn
     return deco
 
+# Which module registers each method: importing it on first use fills METHODS, so `distill("dm", ...)` works in a
+# fresh process without the caller importing `dd_nb.all` first (a test checks this map against what the modules register).
+METHOD_MODULES = {"random": "dd_nb.methods", "herding": "dd_nb.methods",
+                  **{m: "dd_nb.matching" for m in ("dc", "dsa", "dm", "idc", "pdd")},
+                  **{f"iwd-{b}": "dd_nb.iwd" for b in ("dc", "dsa", "dm", "idc", "pdd")},
+                  "influence-select": "dd_nb.iwd", "influence-prune": "dd_nb.iwd",
+                  "dit": "dd_nb.igd", "igd": "dd_nb.igd", "lgd": "dd_nb.lgd", "patch": "dd_nb.patch"}
+
+def method_names() -> list:
+    "Every method `distill` knows, registered yet or not."
+    return sorted(set(METHODS) | set(METHOD_MODULES))
+
+def get_method(name: str):
+    "The function registered as `name`, importing the module that registers it on first use."
+    if name not in METHODS and name in METHOD_MODULES: importlib.import_module(METHOD_MODULES[name])
+    if name not in METHODS: raise ValueError(f"unknown method {name!r}; known: {', '.join(method_names())}")
+    return METHODS[name]
+
+# %% ../nbs/04_methods.ipynb #54305026
+TYPES = ("int", "float", "str", "bool", "path", "file", "dict", "callable", "any")
+
+@dataclass(frozen=True)
+class Param:
+    "A method parameter as declared: name, type, default, one-line meaning and the values it may take."
+    name: str
+    type: str = "any"            # one of TYPES; "file": a path that, if it exists, must be a file
+    default: object = None
+    help: str = ""
+    min: float | None = None     # inclusive bounds (numbers)
+    max: float | None = None
+    gt: float | None = None      # exclusive lower bound (tau > 0, inf included)
+    choices: tuple | None = None
+    optional: bool = False       # None is valid too (every parameter whose default is None)
+    inf: bool = False            # a float that may be infinite (tau = inf: uniform weights)
+    resume: bool = False         # the file or folder a run saves progress to and resumes from
+
+    def valid(self) -> str:
+        "The valid values, in words."
+        kind = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false", "path": "a path",
+                "file": "a file path", "dict": "a dict", "callable": "a function (Python API only)", "any": "any value"}[self.type]
+        if self.options() is not None: kind = "one of " + ", ".join(map(repr, self.options()))
+        bounds = [f">= {self.min:g}" if self.min is not None else "", f"> {self.gt:g}" if self.gt is not None else "",
+                  f"<= {self.max:g}" if self.max is not None else ""]
+        out = " ".join([kind, " and ".join(b for b in bounds if b)]).strip()
+        return out + (" (inf allowed)" if self.inf else "") + (", or None" if self.optional else "")
+
+    def options(self) -> tuple | None:
+        "The valid choices (declared as a tuple, or a function returning one so a registry is read when needed)."
+        return self.choices() if callable(self.choices) else self.choices
+
+    def check(self, value, method: str = ""):
+        "`value` normalised (numpy and torch scalars become int/float); a TypeError or ValueError naming what is valid otherwise."
+        if value is None and self.optional: return None
+        v = _as_type(value, self.type)
+        if v is _BAD: raise TypeError(f"{_who(method)}{self.name}={value!r}: valid: {self.valid()}")
+        opts = self.options()
+        bad = ((opts is not None and v not in opts) or (self.type == "float" and math.isinf(v) and not self.inf)
+               or (self.type in ("int", "float") and (v != v or (self.min is not None and not v >= self.min)
+                   or (self.max is not None and not v <= self.max) or (self.gt is not None and not v > self.gt))))
+        if bad: raise ValueError(f"{_who(method)}{self.name}={value!r}: valid: {self.valid()}")
+        if self.type == "file" and Path(v).is_dir(): raise ValueError(f"{_who(method)}{self.name}={str(v)!r} is a directory: valid: a file path (created if missing)")
+        return v
+
+_BAD = object()
+def _who(method): return f"method {method!r}: " if method else ""
+
+def _as_type(v, kind):
+    "`v` as `kind` (numpy/torch integers and floats accepted), or _BAD."
+    if isinstance(v, torch.Tensor): v = v.item() if v.numel() == 1 and v.ndim == 0 else v
+    if isinstance(v, (bool, np.bool_)): return bool(v) if kind in ("bool", "any") else _BAD
+    if kind == "bool": return _BAD
+    if kind == "int": return int(v) if isinstance(v, numbers.Integral) else _BAD
+    if kind == "float": return float(v) if isinstance(v, numbers.Real) else _BAD
+    if kind == "str": return v if isinstance(v, str) else _BAD
+    if kind in ("path", "file"): return v if isinstance(v, (str, os.PathLike)) else _BAD
+    if kind == "dict": return v if isinstance(v, Mapping) else _BAD
+    if kind == "callable": return v if callable(v) else _BAD
+    return v
+
+# %% ../nbs/04_methods.ipynb #c43e3017
+def _networks() -> tuple:
+    from dd_nb.models import NETWORKS
+    return tuple(NETWORKS)
+
+def _p(type="any", help="", **valid) -> dict: return dict(type=type, help=help, **valid)
+
+# Meanings and valid values of method parameters. Names and defaults are not repeated here: `method_params` reads them
+# from each method's signature. A scope is searched before the shared one ("*"); SCOPES says which scopes a method uses.
+PARAM_DECLS = {
+    "*": dict(
+        iterations=_p("int", "outer iterations (synthetic-image updates)", min=1),
+        arch=_p("str", "network architecture", choices=_networks),
+        lr_img=_p("float", "learning rate of the synthetic images", gt=0),
+        lr_net=_p("float", "learning rate of the network", gt=0),
+        batch_real=_p("int", "real images per class in each matching step", min=1),
+        weight_fn=_p("callable", "per-instance weights of each real batch (IWD sets it)"),
+        prepare_net=_p("callable", "called on every fresh network before matching (PDD sets it)"),
+        failed_to=_p("file", "where the last good set goes if the loss turns non-finite (default: the cache)"),
+        checkpoint=_p("file", "file the run saves progress to and resumes from (created if missing)", resume=True),
+        save_every=_p("int", "iterations between checkpoint saves", min=1),
+        progress=_p("bool", "show a progress bar"),
+        nets=_p("int", "random networks the influence scores average over", min=1),
+        batch_size=_p("int", "images generated or scored per batch", min=1)),
+    "herding": dict(arch=_p("str", "network whose features are herded", choices=_networks),
+                    feature_epochs=_p("int", "epochs of training that network on the real data", min=1)),
+    "idc": dict(factor=_p("int", "multi-formation factor: each stored image holds factor x factor small images", min=1),
+                inner_loop=_p("int", "image updates per network", min=1),
+                net_steps=_p("int", "network steps on real data after each inner update", min=0),
+                fix_iter=_p("int", "outer iterations that share one network", min=1),
+                lr_img=_p("float", "image learning rate (default: IDC's per-dataset value)", gt=0),
+                metric=_p("str", "gradient distance (default: IDC's per-dataset choice)", choices=("l1", "mse")),
+                h_batch=_p("int", "real images in IWD's Hessian batch", min=1),
+                bias=_p("bool", "match the gradients of biases too"),
+                fc=_p("bool", "match the gradients of the classifier too")),
+    "pdd": dict(base=_p("str", "the matching method each stage runs", choices=("dc", "dsa", "dm", "idc")),
+                stages=_p("int", "stages (at most ipc)", min=1),
+                stage_epochs=_p("int", "epochs a fresh network trains on the earlier stages' images", min=0),
+                checkpoint=_p("file", "checkpoint prefix: stage s resumes from PATH.stage<s>", resume=True)),
+    "iwd": dict(tau=_p("float", "softmax temperature of the influence weights (inf: uniform, the base method)", gt=0, inf=True),
+                normalize=_p("str", "standardise the scores before the softmax, or use them raw", choices=("standardize", "raw")),
+                refresh=_p("int", "matching steps between influence recomputations", min=1),
+                sign=_p("int", "+1 up-weights high influence (eq. 8), -1 down-weights it", choices=(1, -1)),
+                cap=_p("float", "largest weight (weights average 1)", min=1)),
+    "influence-select": dict(base=_p("str", "whose matching loss scores the images (dm: embeddings; others: gradients)",
+                                     choices=("dc", "dsa", "dm", "idc", "pdd"))),
+    "influence-prune": dict(base=_p("str", "the method run on the kept images", choices=("dc", "dsa", "dm", "idc", "pdd")),
+                            keep=_p("float", "fraction of each class kept (most influential first)", gt=0, max=1)),
+    "diffusion": dict(
+        backend=_p("str", "denoiser backend", choices=("tiny-dit", "dit", "sd")),
+        pretrained=_p("path", "backend weights: local folder, hub id or .pt (backend 'dit')"),
+        checkpoint=_p("path", "an original-format DiT checkpoint (backend 'dit')"),
+        backend_kw=_p("dict", "extra keyword arguments of the backend"),
+        class_map=_p("any", "backend class of each dataset class (default: the same indices)"),
+        steps=_p("int", "sampling steps", min=1),
+        scheduler=_p("str", "sampler", choices=("ddim", "ddpm", "dpm", "dit-ddpm")),
+        cfg=_p("float", "classifier-free guidance scale (1: conditional only)", min=0),
+        cfg_channels=_p("any", "channels CFG applies to (default: all)"),
+        resume=_p("path", "where the run saves progress and resumes from", resume=True),
+        rule=_p("str", "how guidance strength scales with the step", choices=("eq9", "igd-code", "fixed")),
+        gamma=_p("float", "deviation guidance strength (default: the paper's)", min=0),
+        memory_size=_p("int", "latents kept per class for deviation guidance", min=1),
+        window=_p("any", "guided steps [A, B] (t counted down), 'whole' or None")),
+    "igd": dict(
+        k=_p("float", "influence guidance strength (paper: 1 to 50)", min=0),
+        influence=_p("bool", "use influence guidance G_I"), deviation=_p("bool", "use deviation guidance G_D"),
+        deviation_on=_p("str", "latent the deviation term compares", choices=("z_t", "z0")),
+        surrogate=_p("path", "a trained surrogate trajectory to use"), trajectory=_p("path", "trajectory folder"),
+        surrogate_epochs=_p("int", "epochs of the surrogate trajectory", min=1),
+        surrogate_lr=_p("float", "learning rate of the surrogate", gt=0),
+        surrogate_batch=_p("int", "batch size of the surrogate", min=1),
+        surrogate_seed=_p("int", "seed of the surrogate"),
+        threshold=_p("float", "checkpoint-selection cosine threshold delta (Alg. 2)", gt=0, max=1),
+        selection=_p("any", "'gradient' (Alg. 2), 'regular' or a list of epochs"),
+        similarity=_p("str", "gradient similarity for checkpoint selection", choices=("mean_gradient", "per_class")),
+        guidance_batch_size=_p("int", "images per guidance-gradient batch (default: batch_size)", min=1)),
+    "lgd": dict(
+        seed_method=_p("str", "method that makes the seed set", choices=("igd", "dit", "random")),
+        seed_ipc=_p("int", "images per class of the seed set", min=1),
+        seed_params=_p("dict", "parameters of the seed method"),
+        stage_ipc=_p("int", "images per class added per stage", min=1),
+        candidates=_p("int", "candidates K sampled per image; the most learnable is kept", min=1),
+        lam=_p("float", "lambda: weight of the reference loss in learnability", min=0),
+        w=_p("float", "learnability guidance strength", min=0),
+        seed_set=_p("any", "a given seed set (DistilledSet or path)"),
+        learner=_p("str", "network trained on the growing set", choices=_networks),
+        reference=_p("str", "reference network (default: the learner's architecture)", choices=_networks),
+        reference_epochs=_p("int", "epochs of the reference network", min=1),
+        max_epochs=_p("int", "most epochs the learner trains per stage", min=1),
+        patience=_p("int", "epochs without validation improvement before stopping", min=1),
+        finetune_epochs=_p("int", "cosine fine-tune epochs after the plateau", min=0),
+        eval_every=_p("int", "epochs between validation checks", min=1),
+        val_per_class=_p("int", "real images per class held out for validation", min=1)),
+    "patch": dict(
+        layout=_p("str", "stitch several patches per image or keep one", choices=("auto", "stitched", "single")),
+        patch_size=_p("int", "patch side in pixels (default: from the layout)", min=1),
+        scorer=_p("str", "how patches are scored", choices=("diffusion", "classifier", "random")),
+        features=_p("str", "features patches are clustered on", choices=("dift", "classifier", "none")),
+        t_range=_p("any", "(lo, hi) fractions of the schedule the diffusion score averages over"),
+        samples=_p("int", "noise draws per patch score", min=1),
+        dift_t=_p("int", "timestep of the DIFT features", min=0),
+        dift_block=_p("any", "block the DIFT features come from (default: the middle)"),
+        n_clusters=_p("int", "clusters per class", min=1),
+        top_clusters=_p("int", "clusters whose patches are kept", min=1),
+        classes=_p("any", "the classes to distil (names or indices; default: all)"),
+        soft_labels=_p("bool", "store a teacher's soft labels"),
+        teacher_arch=_p("str", "teacher network of the soft labels", choices=_networks),
+        teacher_epochs=_p("int", "epochs of the teacher", min=1),
+        teacher_seed=_p("int", "seed of the teacher"),
+        cache=_p("path", "folder of cached patch scores")),
+}
+SCOPES = {"herding": ("herding",), "idc": ("idc",), "pdd": ("pdd",),
+          "influence-select": ("influence-select",), "influence-prune": ("influence-prune",),
+          **{f"iwd-{b}": ("iwd",) for b in ("dc", "dsa", "dm", "idc", "pdd")},
+          "dit": ("diffusion",), "igd": ("igd", "diffusion"), "lgd": ("lgd", "diffusion"), "patch": ("patch", "diffusion")}
+
+# Methods taking **kw hand them on: to a function ("module:name"), to another method ("method:NAME"), or to the method
+# named by one of their parameters ("param:base"). The second element lists what the wrapper fills in itself.
+FORWARDS = {"dc": ("dd_nb.matching:gradient_matching", ("use_dsa", "name")),
+            "dsa": ("dd_nb.matching:gradient_matching", ("use_dsa", "name")),
+            "pdd": ("param:base", ("prepare_net", "progress", "checkpoint")),
+            "influence-prune": ("param:base", ()),
+            **{f"iwd-{b}": (f"method:{b}", ("weight_fn",)) for b in ("dc", "dsa", "dm", "idc", "pdd")}}
+
+# %% ../nbs/04_methods.ipynb #6b9b933b
+def _decl(method: str, name: str) -> dict:
+    "The declaration of `name` for `method`: its own scopes first, then the shared one."
+    for scope in (*SCOPES.get(method, ()), "*"):
+        if name in PARAM_DECLS.get(scope, {}): return PARAM_DECLS[scope][name]
+    return dict(type="any", help="(not declared in 04_methods)")
+
+def _own(fn, method: str, skip) -> list:
+    "Params of `fn`'s signature after (dataset, ipc, seed), declared for `method`."
+    return [Param(p.name, default=p.default, optional=p.default is None, **_decl(method, p.name))
+            for p in list(inspect.signature(fn).parameters.values())[3:]
+            if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name not in skip]
+
+def _target(method: str, own: list, given: dict):
+    "Where `method`'s **kw go: (function, the method whose declarations apply, names the wrapper fills in)."
+    where, filled = FORWARDS[method]
+    kind, _, name = where.partition(":")
+    if kind == "param":                          # e.g. pdd's `base`: checked here, since it decides what else is valid
+        p = next(q for q in own if q.name == name)
+        base = p.check(given.get(name, p.default), method)
+        return get_method(base), base, filled
+    if kind == "method": return get_method(name), name, filled
+    return getattr(importlib.import_module(kind), name), method, filled
+
+def _params(fn, method: str, given: dict, skip=frozenset()) -> list:
+    own = _own(fn, method, skip)
+    if not any(p.kind == p.VAR_KEYWORD for p in inspect.signature(fn).parameters.values()): return own
+    if method not in FORWARDS: return own
+    target, scope, filled = _target(method, own, given)
+    return own + _params(target, scope, given, frozenset(skip) | set(filled) | {p.name for p in own})
+
+def method_params(method: str, given: dict | None = None) -> list:
+    "Declared parameters of `method`: its own, then those it hands on (to `base`, when `given` names one)."
+    return _params(get_method(method), method, dict(given or {}))
+
+def check_params(method: str, params: dict) -> dict:
+    "`params` checked against `method`'s declared parameters (names, types, ranges) and normalised; fails before any work."
+    table = {p.name: p for p in method_params(method, params)}
+    for k in params:
+        if k not in table:
+            close = difflib.get_close_matches(k, list(table), 1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise TypeError(f"method {method!r} takes no parameter {k!r}; {hint}its parameters: {', '.join(table) or 'none'}"
+                            f" (`dd methods {method}` describes them)")
+    return {k: table[k].check(v, method) for k, v in params.items()}
+
+def params_table(method: str, given: dict | None = None) -> str:
+    "A plain-text table of `method`'s parameters: name, type, default, meaning and valid values."
+    rows = [(p.name, p.type, repr(p.default), f"{p.help} [{p.valid()}]") for p in method_params(method, given)]
+    if not rows: return f"{method}: no parameters"
+    w = [max(len(r[i]) for r in rows + [("name", "type", "default", "")]) for i in range(3)]
+    fmt = lambda r: f"  {r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}}  {r[3]}"
+    return "\n".join([fmt(("name", "type", "default", "meaning [valid]"))] + [fmt(r) for r in rows])
+
+def method_summary(method: str) -> str:
+    "The first line of a method's docstring."
+    return ((get_method(method).__doc__ or "").strip().splitlines() or [""])[0]
+
+# %% ../nbs/04_methods.ipynb #252c511d
 def _as_dataset(dataset, **kw) -> ImageDataset:
     return dataset if isinstance(dataset, ImageDataset) else load_dataset(dataset, "train", **kw)
 
+def _check_ipc(ipc) -> int:
+    "`ipc` as an int >= 1 (numpy and torch integers accepted); its upper bound needs the dataset."
+    v = _as_type(ipc, "int")
+    if v is _BAD: raise TypeError(f"ipc={ipc!r}: valid: a positive integer (images per class)")
+    if v < 1: raise ValueError(f"ipc={ipc!r}: valid: an integer >= 1 (images per class)")
+    return v
+
 def distill(method: str, dataset, ipc: int, seed: int = 0, root=None, size=None, **params) -> DistilledSet:
     "Distil `dataset` (a name or an ImageDataset) to `ipc` images per class with a registered method."
-    if method not in METHODS: raise ValueError(f"unknown method {method!r}; known: {', '.join(sorted(METHODS))}")
-    fn = METHODS[method]
-    sig = inspect.signature(fn)
-    if not any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
-        bad = [k for k in params if k not in sig.parameters]
-        if bad: raise TypeError(f"method {method!r} takes no parameter(s) {bad}; it takes {[k for k in sig.parameters if k not in ('dataset', 'ipc', 'seed')]}")
+    fn = get_method(method)
+    params = check_params(method, params)                    # every parameter, before the data loads
+    ipc, seed = _check_ipc(ipc), Param("seed", "int").check(seed)
     ds = _as_dataset(dataset, root=root, size=size)
     smallest = int(ds.class_counts().min())
-    if not isinstance(ipc, int) or ipc < 1 or ipc > smallest:
+    if ipc > smallest:
         raise ValueError(f"ipc={ipc} impossible for {ds.name!r}: valid 1 to {smallest} (its smallest class has {smallest} images)")
     out = fn(ds, ipc, seed, **params)
     out.meta = {**out.meta, "method": method, "dataset": ds.name, "ipc": ipc, "seed": seed, "params": params,

@@ -5,19 +5,19 @@
 # %% ../nbs/03_train.ipynb #1239308a
 from __future__ import annotations
 import math
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .core import seed_everything, default_device
+from .core import seeded_rng, default_device, canonical_json
 from .data import ImageDataset, dsa, train_transform, cutmix, DSA_STRATEGY
 
 # %% auto #0
-__all__ = ['PROTOCOLS', 'HARD_EPOCHS', 'Protocol', 'get_protocol', 'default_epochs', 'lr_factor', 'normalize', 'predict',
-           'accuracy', 'train_classifier', 'reference_model']
+__all__ = ['PROTOCOLS', 'AUGMENTATIONS', 'HARD_EPOCHS', 'REFERENCE_PROTOCOL', 'Protocol', 'get_protocol', 'default_epochs',
+           'lr_factor', 'normalize', 'predict', 'accuracy', 'train_classifier', 'reference_key', 'reference_model']
 
 # %% ../nbs/03_train.ipynb #31d96257
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Protocol:
     lr: float
     weight_decay: float
     schedule: str             # "steps_2/3_5/6", "half", "cosine"
-    aug: str                  # "cutmix", "dsa", "crop"
+    aug: str                  # "cutmix", "dsa", "crop", "none"
     soft: bool = False        # soft labels from a teacher
     momentum: float = 0.9
     batch_size: int = 256
@@ -39,11 +39,13 @@ PROTOCOLS = {
     "dc": Protocol("dc", "sgd", 0.01, 5e-4, "half", "dsa"),
     "soft": Protocol("soft", "adamw", 1e-3, 0.01, "cosine", "crop", soft=True),
 }
+AUGMENTATIONS = ("cutmix", "dsa", "crop", "none")
 HARD_EPOCHS = {1: 2000, 10: 2000, 20: 1500, 30: 1500, 40: 1500, 50: 1500, 100: 1000}
 
 def get_protocol(name: str, **overrides) -> Protocol:
     "A registered protocol, with fields overridden (e.g. `lr=0.1` for DC)."
     if name not in PROTOCOLS: raise ValueError(f"unknown protocol {name!r}; known: {', '.join(PROTOCOLS)}")
+    if overrides.get("aug", "crop") not in AUGMENTATIONS: raise ValueError(f"aug={overrides['aug']!r}; valid: {', '.join(AUGMENTATIONS)}")
     return replace(PROTOCOLS[name], **overrides)
 
 def default_epochs(protocol: Protocol, ipc: int) -> int:
@@ -78,6 +80,7 @@ def accuracy(model, images, labels, mean, std) -> float:
 
 # %% ../nbs/03_train.ipynb #5c734b17
 def _augment(x, y, protocol, num_classes, flip_ok, step_seed, tf):
+    if protocol.aug == "none": return x, F.one_hot(y, num_classes).float()     # DD-Ranking's ARS needs augmentation off
     if protocol.aug == "dsa":
         return dsa(x, step_seed, DSA_STRATEGY if flip_ok else DSA_STRATEGY.replace("_flip", "")), F.one_hot(y, num_classes).float()
     x = tf(x)
@@ -90,48 +93,80 @@ def train_classifier(model: nn.Module, images, labels, protocol: Protocol, epoch
     "Train `model` on (images, labels) with a protocol; returns the model and the accuracies `eval_fn` reported."
     if epochs < 1: raise ValueError(f"epochs={epochs}; need at least 1")
     if protocol.soft and teacher is None: raise ValueError("the soft protocol needs a teacher network")
-    seed_everything(seed); device = device or default_device()
-    model.to(device).train(); images, labels = images.to(device), labels.to(device)
-    opt = (torch.optim.AdamW(model.parameters(), lr=protocol.lr, weight_decay=protocol.weight_decay) if protocol.optimizer == "adamw"
-           else torch.optim.SGD(model.parameters(), lr=protocol.lr, momentum=protocol.momentum, weight_decay=protocol.weight_decay))
-    tf = train_transform(images.shape[-1], flip=flip_ok)
-    if teacher is not None: teacher.to(device).eval()
-    g = torch.Generator().manual_seed(seed); history = []
-    for epoch in tqdm(range(epochs), desc=f"train {protocol.name}", disable=not progress, leave=False):
-        for pg in opt.param_groups: pg["lr"] = protocol.lr * lr_factor(protocol.schedule, epoch, epochs)
-        perm = torch.randperm(len(images), generator=g).to(device)
-        for i in range(0, len(images), protocol.batch_size):
-            idx = perm[i:i + protocol.batch_size]
-            x, target = _augment(images[idx], labels[idx], protocol, num_classes, flip_ok, seed * 100003 + epoch * 1009 + i, tf)
-            x = normalize(x, mean, std)
-            logits = model(x)
-            if protocol.soft:
-                with torch.no_grad(): t = F.softmax(teacher(x) / protocol.temperature, 1)
-                loss = F.kl_div(F.log_softmax(logits / protocol.temperature, 1), t, reduction="batchmean") * protocol.temperature ** 2
-            else:
-                loss = torch.sum(-target * F.log_softmax(logits, 1), 1).mean()
-            if not torch.isfinite(loss): raise FloatingPointError(f"non-finite training loss at epoch {epoch}, batch {i // protocol.batch_size}")
-            opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-        if eval_fn is not None and eval_every and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
-            history.append(eval_fn(model)); model.train()
-    return model.eval(), history
+    device = torch.device(device or default_device())
+    # shuffling and DSA use their own generators; torchvision's crop and CutMix draw from torch's global one, which
+    # seeded_rng seeds from `seed` for the loop and gives back to the caller untouched afterwards
+    with seeded_rng(seed, device):
+        model.to(device).train(); images, labels = images.to(device), labels.to(device)
+        opt = (torch.optim.AdamW(model.parameters(), lr=protocol.lr, weight_decay=protocol.weight_decay) if protocol.optimizer == "adamw"
+               else torch.optim.SGD(model.parameters(), lr=protocol.lr, momentum=protocol.momentum, weight_decay=protocol.weight_decay))
+        tf = train_transform(images.shape[-1], flip=flip_ok)
+        if teacher is not None: teacher.to(device).eval()
+        g = torch.Generator().manual_seed(seed); history = []
+        bar = tqdm(range(epochs), desc=f"train {protocol.name}", disable=not progress, leave=False)
+        for epoch in bar:
+            for pg in opt.param_groups: pg["lr"] = protocol.lr * lr_factor(protocol.schedule, epoch, epochs)
+            perm = torch.randperm(len(images), generator=g).to(device)
+            for i in range(0, len(images), protocol.batch_size):
+                idx = perm[i:i + protocol.batch_size]
+                x, target = _augment(images[idx], labels[idx], protocol, num_classes, flip_ok, seed * 100003 + epoch * 1009 + i, tf)
+                x = normalize(x, mean, std)
+                logits = model(x)
+                if protocol.soft:
+                    with torch.no_grad(): t = F.softmax(teacher(x) / protocol.temperature, 1)
+                    loss = F.kl_div(F.log_softmax(logits / protocol.temperature, 1), t, reduction="batchmean") * protocol.temperature ** 2
+                else:
+                    loss = torch.sum(-target * F.log_softmax(logits, 1), 1).mean()
+                if not torch.isfinite(loss): raise FloatingPointError(f"non-finite training loss at epoch {epoch}, batch {i // protocol.batch_size}")
+                opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+            if progress: bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)    # the last batch's loss, per epoch
+            if eval_fn is not None and eval_every and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
+                history.append(eval_fn(model)); model.train()
+        return model.eval(), history
 
 # %% ../nbs/03_train.ipynb #f7dc04c6
+REFERENCE_PROTOCOL = dict(aug="crop", schedule="cosine", batch_size=128)   # overrides of "hard": no CutMix, cosine
+
+def reference_key(dataset: ImageDataset, arch: str, epochs: int, seed: int, protocol: Protocol) -> dict:
+    "Everything a reference model's weights depend on (the cache key of `reference_model`)."
+    import dd_nb
+    return dict(data=dataset.digest(), flip_ok=dataset.flip_ok, arch=arch, epochs=epochs, seed=seed, protocol=asdict(protocol),
+                dd_nb=dd_nb.__version__, torch=torch.__version__, threads=torch.get_num_threads(), device=default_device().type)
+
+def _reference_file(dataset, key: dict):
+    import hashlib
+    from dd_nb.core import cache_dir
+    name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in dataset.name) or "data"
+    h = hashlib.sha256(canonical_json(key).encode()).hexdigest()[:20]
+    return cache_dir()/f"ref_{name}_{key['arch']}_e{key['epochs']}_s{key['seed']}_{h}.safetensors"
+
+def _load_reference(f, key: dict):
+    "The cached weights if `f` holds a model trained under exactly `key`, else None (absent, foreign or corrupt)."
+    from safetensors import safe_open, SafetensorError
+    if not f.exists(): return None
+    try:
+        with safe_open(str(f), "pt") as h:
+            if (h.metadata() or {}).get("key") != canonical_json(key): return None
+            return {k: h.get_tensor(k) for k in h.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError): return None   # a truncated or foreign file is retrained and replaced, never trusted
+
 def reference_model(dataset: ImageDataset, arch: str = "convnet3", epochs: int = 5, seed: int = 0, progress=True) -> nn.Module:
-    "A network trained on the full real `dataset`, cached under cache_dir()."
-    from safetensors.torch import save_file, load_file
-    from dd_nb.core import cache_dir, atomic_write
+    "A network trained on the full real `dataset` from `seed` alone; cached under cache_dir() by all it depends on."
+    from safetensors.torch import save
+    from dd_nb.core import atomic_write
     from dd_nb.models import get_network
-    with torch.random.fork_rng(devices=[]):  # the initial weights come from `seed`, not from whatever ran before
-        torch.manual_seed(seed)
+    if not isinstance(epochs, int) or epochs < 1: raise ValueError(f"epochs={epochs!r}; need an int >= 1")
+    if not isinstance(seed, int): raise ValueError(f"seed={seed!r}; need an int")
+    with seeded_rng(seed):  # the initial weights come from `seed`, not from whatever ran before
         net = get_network(arch, dataset.channels, dataset.num_classes, dataset.im_size)
-    key = f"ref_{dataset.name.replace('/', '_').replace(':', '_')}_{len(dataset)}_{dataset.im_size[-1]}_{arch}_e{epochs}_s{seed}_seededinit.safetensors"
-    f = cache_dir()/key
-    if f.exists():
-        net.load_state_dict(load_file(str(f))); return net.eval()
-    proto = get_protocol("hard", aug="crop", schedule="cosine", batch_size=128)
+    proto = get_protocol("hard", **REFERENCE_PROTOCOL)
+    key = reference_key(dataset, arch, epochs, seed, proto); f = _reference_file(dataset, key)
+    sd = _load_reference(f, key)
+    if sd is not None:
+        net.load_state_dict(sd); return net.eval()
     net, _ = train_classifier(net, dataset.images, dataset.labels, proto, epochs, dataset.mean, dataset.std,
                               dataset.num_classes, flip_ok=dataset.flip_ok, seed=seed, progress=progress)
     sd = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    atomic_write(f, lambda t: save_file(sd, t))
+    data = save(sd, metadata={"key": canonical_json(key)})
+    atomic_write(f, lambda t: open(t, "wb").write(data))
     return net.eval()

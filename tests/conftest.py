@@ -15,3 +15,5 @@ def dd_bin():
     exe = Path(sys.executable).parent / "dd"
     assert exe.exists(), f"dd console script missing at {exe}: install the package with pip install -e ."
     return str(exe)
+# the repository's own cache, as `make test` sets it (dd_nb's default is the user cache directory)
+os.environ.setdefault("DD_NB_CACHE", str(ROOT / ".cache"))

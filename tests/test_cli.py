@@ -73,11 +73,11 @@ def test_iwd_methods_from_the_command_line(dd_bin, tmp_path):
 
 def test_iwd_bad_inputs(dd_bin, tmp_path):
     out = dd(dd_bin, "distill", "--method", "iwd-dc", "--ipc", 1, "--out", tmp_path / "t", "--param", "tau=0")
-    assert out.returncode == 2 and "tau=0" in out.stderr and "positive" in out.stderr
+    assert out.returncode == 2 and "tau=0" in out.stderr and "a number > 0" in out.stderr
     out = dd(dd_bin, "distill", "--method", "iwd-dm", "--ipc", 200, "--out", tmp_path / "t")
     assert out.returncode == 2 and "ipc=200" in out.stderr
     out = dd(dd_bin, "distill", "--method", "pdd", "--ipc", 2, "--out", tmp_path / "t", "--param", "base=herding")
-    assert out.returncode == 2 and "valid bases" in out.stderr
+    assert out.returncode == 2 and "base='herding': valid: one of" in out.stderr
     out = dd(dd_bin, "distill", "--method", "iwd-dm", "--ipc", 1, "--out", tmp_path / "t", "--param", "refresh=0")
     assert out.returncode == 2 and "refresh=0" in out.stderr
     assert not (tmp_path / "t").exists()
@@ -91,3 +91,110 @@ def test_redundancy_command(dd_bin, tmp_path):
     assert "redundancy (mean off-diagonal)" in red.stdout and (tmp_path / "r4" / "distilled_redundancy.png").stat().st_size > 1000
     bad = dd(dd_bin, "redundancy", tmp_path / "r4", "--increments", 5)
     assert bad.returncode == 2 and "only 4 images" in bad.stderr
+
+
+# ---- in-process checks of `dd` (no process start per case): expected failures, parameter help, Ctrl-C ----
+import math
+
+import pytest
+
+from dd_nb import cli
+
+
+def run_dd(capsys, *argv):
+    "`dd ARGV` in this process: (exit status, stdout, stderr)."
+    try: rc = cli.main([str(a) for a in argv])
+    except SystemExit as e: rc = e.code
+    out = capsys.readouterr(); return rc, out.out, out.err
+
+
+def test_methods_listing_and_parameter_help(capsys):
+    rc, out, _ = run_dd(capsys, "methods")
+    assert rc == 0 and all(any(line.startswith(m + " ") for line in out.splitlines()) for m in ("dc", "iwd-pdd", "random"))
+    rc, out, _ = run_dd(capsys, "methods", "dc")
+    assert rc == 0 and "iterations" in out and "int" in out and "1000" in out and "outer iterations" in out
+    rc, out, _ = run_dd(capsys, "distill", "--method", "dc", "--help")
+    assert rc == 0 and "parameters of dc" in out and "batch_real" in out
+
+
+def test_param_tau_inf(capsys, tmp_path):
+    rc, out, err = run_dd(capsys, "distill", "--method", "iwd-dm", "--ipc", 1, "--out", tmp_path / "t", "--param", "tau=inf",
+                          "--param", "iterations=1", "--param", "batch_real=8", "--param", "progress=false")
+    assert rc == 0, err
+    assert math.isinf(DistilledSet.load(tmp_path / "t").meta["tau"])
+
+
+def _bad_set(tmp_path, kind):
+    "A path to a set that `dd evaluate` must refuse."
+    if kind == "negative label":
+        DistilledSet(torch.rand(2, 1, 16, 16), torch.tensor([0, -1]), meta={"dataset": "digits"}).save(tmp_path / "neg"); return tmp_path / "neg"
+    if kind == "corrupt":
+        (tmp_path / "c").mkdir(); (tmp_path / "c" / "distilled.safetensors").write_bytes(b"\x07" * 64); return tmp_path / "c"
+    (tmp_path / "d.safetensors").mkdir(); return tmp_path / "d.safetensors"          # a directory where a file belongs
+
+
+CASES = {   # name: (argv with {tmp} for the test's folder, what the one error line must say)
+    "existing file as --out": (["distill", "--method", "random", "--ipc", 1, "--out", "{tmp}/file"], "is an existing file"),
+    "unwritable --out": (["distill", "--method", "random", "--ipc", 1, "--out", "/proc/dd-out"], "cannot write"),
+    "--out below a file": (["distill", "--method", "random", "--ipc", 1, "--out", "{tmp}/file/x"], "is a file"),
+    "unknown method": (["distill", "--method", "magic", "--ipc", 1, "--out", "{tmp}/o"], "known: dc"),
+    "unknown dataset": (["distill", "--method", "random", "--dataset", "mnist", "--ipc", 1, "--out", "{tmp}/o"], "known: digits"),
+    "unknown param": (["distill", "--method", "dc", "--ipc", 1, "--out", "{tmp}/o", "--param", "iters=3"], "did you mean 'iterations'"),
+    "param without =": (["distill", "--method", "dc", "--ipc", 1, "--out", "{tmp}/o", "--param", "iterations"], "KEY=VALUE"),
+    "param twice": (["distill", "--method", "dc", "--ipc", 1, "--out", "{tmp}/o", "--param", "iterations=1", "--param", "iterations=2"], "twice"),
+    "iterations 0": (["distill", "--method", "dm", "--ipc", 1, "--out", "{tmp}/o", "--param", "iterations=0"], "iterations=0"),
+    "unknown base": (["distill", "--method", "pdd", "--ipc", 1, "--out", "{tmp}/o", "--param", "base=dcc"], "base='dcc'"),
+    "directory checkpoint": (["distill", "--method", "dm", "--ipc", 1, "--out", "{tmp}/o", "--param", "checkpoint={tmp}"], "is a directory"),
+    "corrupt checkpoint": (["distill", "--method", "dm", "--ipc", 1, "--out", "{tmp}/o", "--param", "checkpoint={tmp}/file"], "cannot be read"),
+    "unknown method in dd methods": (["methods", "magic"], "unknown method 'magic'"),
+    "negative label": (["evaluate", "{negative label}", "--epochs", 1, "--runs", 1], "negative"),
+    "corrupt set": (["evaluate", "{corrupt}"], "not a readable DistilledSet"),
+    "directory as set": (["evaluate", "{directory}"], "not a readable DistilledSet"),
+    "unknown arch": (["evaluate", "{tmp}", "--arch", "vgg"], "unknown --arch 'vgg'"),
+    "unknown protocol": (["evaluate", "{tmp}", "--protocol", "fast"], "unknown --protocol 'fast'"),
+    "epochs 0": (["evaluate", "{tmp}", "--epochs", 0], "--epochs 0"),
+    "negative runs": (["evaluate", "{tmp}", "--runs", -1], "--runs -1"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_expected_failure_is_one_line_exit_2(case, capsys, tmp_path):
+    argv, msg = CASES[case]
+    (tmp_path / "file").write_text("not a checkpoint")
+    subs = {"{tmp}": str(tmp_path), **{f"{{{k}}}": None for k in ("negative label", "corrupt", "directory")}}
+    args = []
+    for a in map(str, argv):
+        for k, v in subs.items():
+            if k in a: a = a.replace(k, v if v is not None else str(_bad_set(tmp_path, k[1:-1])))
+        args.append(a)
+    rc, _, err = run_dd(capsys, *args)
+    assert rc == 2 and err.count("\n") == 1 and err.startswith("dd: error: ") and msg in err, (rc, err)
+    assert not (tmp_path / "o").exists()                  # nothing written
+
+
+def test_ctrl_c_says_how_to_resume(capsys, tmp_path, monkeypatch):
+    import dd_nb.methods
+    def interrupted(*a, **k): raise KeyboardInterrupt
+    monkeypatch.setattr(dd_nb.methods, "distill", interrupted)
+    rc, _, err = run_dd(capsys, "distill", "--method", "dm", "--ipc", 1, "--out", tmp_path / "o", "--param", f"checkpoint={tmp_path}/ck.pt")
+    assert rc == 130 and err.count("\n") == 1 and "interrupted" in err and f"checkpoint={tmp_path}/ck.pt" in err
+    rc, _, err = run_dd(capsys, "distill", "--method", "dm", "--ipc", 1, "--out", tmp_path / "o")
+    assert rc == 130 and "--param checkpoint=PATH" in err
+
+
+def test_reproduce_writes_only_under_runs(tmp_path, capfd):
+    "A non-published profile writes its tables under results/runs/<profile>/, and the kernel's noise stays out of the log."
+    import json
+    (tmp_path / "nbs").mkdir(); (tmp_path / "experiments").mkdir(); (tmp_path / "experiments" / "tiny.yaml").write_text("smoke: {}\n")
+    cell = lambda src, tags=(): {"cell_type": "code", "execution_count": None, "id": f"c{len(src)}", "metadata": {"tags": list(tags)},
+                                 "outputs": [], "source": src}
+    nb = {"cells": [cell('out = "../results"\nfigs = "../figures"', ["parameters"]),
+                    cell("from pathlib import Path\nimport warnings\nwarnings.warn('`torch.jit.script` is deprecated. x', FutureWarning)\n"
+                         "Path(out).mkdir(parents=True, exist_ok=True); (Path(out)/'t.csv').write_text('a\\n1\\n')")],
+          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}, "nbformat": 4, "nbformat_minor": 5}
+    (tmp_path / "nbs" / "tiny.ipynb").write_text(json.dumps(nb))
+    ran = cli.run_notebook("tiny", "smoke", tmp_path, log_output=True)
+    assert (tmp_path / "results" / "runs" / "smoke" / "t.csv").exists() and not (tmp_path / "results" / "t.csv").exists()
+    log = capfd.readouterr()
+    outputs = json.dumps([c["outputs"] for c in json.loads(ran.read_text())["cells"]])
+    assert "without encryption" not in log.err + log.out and "jit.script" not in outputs

@@ -14,7 +14,9 @@ def test_results_notebook_smoke(notebook, tmp_path):
     assert written, f"{notebook} wrote no table or figure"
     if notebook == "50_evaluation":
         t = pd.read_csv(tmp_path / "results" / "baselines.csv")
-        assert list(t.columns) == ["method", "IPC 1", "IPC 10"]
+        assert list(t.columns) == ["method", "IPC 1", "LRS IPC 1", "ARS IPC 1", "IPC 10", "LRS IPC 10", "ARS IPC 10"]
+        scores = t.loc[t.method != "full dataset", ["LRS IPC 1", "ARS IPC 1", "LRS IPC 10", "ARS IPC 10"]].astype(float)
+        assert ((scores >= 0) & (scores <= 1)).all().all()          # DD-Ranking's scores live in [0, 1]
         assert t["method"].tolist() == ["random", "herding", "full dataset"]
         assert (tmp_path / "figures" / "baselines_samples.png").stat().st_size > 1000
     if notebook == "20_diffusion":
