@@ -25,8 +25,8 @@ from .train import accuracy, default_epochs, get_protocol, normalize, reference_
 
 # %% auto #0
 __all__ = ['LGD_WINDOW', 'learnability', 'LearnabilityGuidance', 'validation_split', 'train_learner', 'stage_plan', 'merge_sets',
-           'lgd', 'increment_indices', 'redundancy', 'plot_redundancy', 'true_class_prob', 'cartography',
-           'difficulty_js', 'plot_cartography']
+           'run_record', 'check_run', 'lgd', 'increment_indices', 'redundancy', 'plot_redundancy', 'true_class_prob',
+           'cartography', 'difficulty_js', 'plot_cartography']
 
 # %% ../nbs/30_lgd.ipynb #981750dc
 def learnability(learner: nn.Module, reference: nn.Module, images, labels, mean, std, lam: float = 0.5) -> torch.Tensor:
@@ -148,6 +148,26 @@ def _test_split(dataset):
     try: return load_dataset(dataset.name, "test", size=dataset.im_size[-1])
     except (ValueError, FileNotFoundError, TypeError): return None   # a dataset without a loadable test split: no incremental accuracy
 
+def run_record(args: dict) -> dict:
+    "A resume folder's identity: every parameter but ipc (a run may grow), progress and resume; data by content."
+    import hashlib, json
+    def ident(v):
+        if isinstance(v, ImageDataset): return v.digest()
+        if isinstance(v, DistilledSet): return hashlib.sha256(v.images.numpy().tobytes() + v.labels.numpy().tobytes()).hexdigest()
+        return v
+    return json.loads(json.dumps({k: ident(v) for k, v in args.items() if k not in ("ipc", "progress", "resume")}, sort_keys=True, default=str))
+
+def check_run(path, run: dict):
+    "Refuse to resume a folder that belongs to a run with other parameters; record this run's on first use."
+    import json
+    from dd_nb.core import atomic_write_text
+    path = Path(path)
+    if path.exists():
+        saved = json.loads(path.read_text())
+        diff = {k: (saved.get(k), v) for k, v in run.items() if saved.get(k) != v}
+        if diff: raise ValueError(f"{path.parent} is the resume folder of a run with other parameters (saved vs now: {diff}); pass another resume=")
+    else: atomic_write_text(path, json.dumps(run, sort_keys=True, indent=1))
+
 @register_method("lgd")
 def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit", pretrained=None, checkpoint=None,
         backend_kw: dict | None = None, class_map=None, seed_method: str = "igd", seed_ipc: int = 10, seed_params: dict | None = None,
@@ -157,6 +177,7 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
         patience: int = 300, finetune_epochs: int = 300, eval_every: int = 10, val_per_class: int = 10, batch_size: int = 64,
         resume=None, progress: bool = True) -> DistilledSet:
     "LGD (seed 002): a seed set grown by stages sampled with learnability + deviation guidance, best of K by learnability."
+    run = run_record(locals())                                         # first line: every parameter exactly as given
     plan = stage_plan(ipc, seed_ipc, stage_ipc)
     if not (isinstance(candidates, int) and candidates >= 1): raise ValueError(f"candidates={candidates!r}; K must be an int >= 1 (paper: 3)")
     if lam < 0: raise ValueError(f"lam={lam}; lambda must be >= 0 (paper: 0.5)")
@@ -169,7 +190,7 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
     guided_steps(steps, window)
     DeviationGuidance(memory_size=memory_size)
     folder = Path(resume) if resume is not None else None
-    if folder is not None: folder.mkdir(parents=True, exist_ok=True)
+    if folder is not None: folder.mkdir(parents=True, exist_ok=True); check_run(folder/"run.json", run)
     bk = _load_backend(dataset, backend, pretrained, checkpoint, backend_kw)
     cm = _class_map(class_map, bk, dataset)
     gen_kw = dict(backend=backend, pretrained=pretrained, checkpoint=checkpoint, backend_kw=backend_kw, class_map=class_map,
