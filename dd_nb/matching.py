@@ -21,10 +21,9 @@ from .influence import inverse_hvp, loss_at, grad_dot
 
 # %% auto #0
 __all__ = ['DC_LOOPS', 'IDC_DISTANCES', 'IDC_SETTINGS', 'IDC_DEFAULT', 'PDD_BASES', 'GradientMatch', 'mean_embedding_distance',
-           'embedding_match_loss', 'dc_loops', 'LastGood', 'Checkpoint', 'data_digest', 'weight_fn_params',
-           'gradient_matching', 'dc', 'dsa_method', 'distribution_matching', 'multi_formation_decode',
-           'multi_formation_encode', 'l1_distance', 'mse_distance', 'idc_matched_params', 'idc_image_lr', 'IDCMatch',
-           'idc', 'stage_sizes', 'pdd']
+           'embedding_match_loss', 'dc_loops', 'LastGood', 'Checkpoint', 'weight_fn_params', 'gradient_matching', 'dc',
+           'dsa_method', 'distribution_matching', 'multi_formation_decode', 'multi_formation_encode', 'l1_distance',
+           'mse_distance', 'idc_matched_params', 'idc_image_lr', 'IDCMatch', 'idc', 'stage_sizes', 'pdd']
 
 # %% ../nbs/05_matching.ipynb #7db382a1
 from .influence import layerwise_distance, dc_match_loss   # DC's distance and loss live with the influence code
@@ -147,11 +146,6 @@ def _new_net(arch, ds, device, prepare_net=None):
     if prepare_net: prepare_net(net)
     return net
 
-def data_digest(ds) -> str:
-    "A short digest of a dataset's images and labels (a checkpoint of noisy digits must not resume on clean digits)."
-    import hashlib
-    return hashlib.sha1(ds.images.numpy().tobytes() + ds.labels.numpy().tobytes()).hexdigest()[:12]
-
 def weight_fn_params(weight_fn):
     "What a weight_fn declares about itself (IWD: tau, sign, ...), for the checkpoint's run identity."
     return None if weight_fn is None else getattr(weight_fn, "params", "custom")
@@ -167,7 +161,7 @@ def gradient_matching(ds: ImageDataset, ipc: int, seed: int = 0, iterations: int
     opt_img = torch.optim.SGD([x_syn], lr=lr_img, momentum=0.5)
     outer, inner = dc_loops(ipc); strategy = dsa_strategy_for(ds); mean, std = ds.mean, ds.std
     aug_seed = seed * 1_000_003; guard = LastGood(name, ds, ipc, seed, y_syn, failed_to)
-    ck, start = Checkpoint(checkpoint, save_every, method=name, dataset=ds.name, data=data_digest(ds), ipc=ipc, seed=seed, arch=arch,
+    ck, start = Checkpoint(checkpoint, save_every, method=name, dataset=ds.name, data=ds.digest(), ipc=ipc, seed=seed, arch=arch,
                            lr_img=lr_img, lr_net=lr_net, batch_real=batch_real, use_dsa=use_dsa, prepare_net=prepare_net is not None,
                            weights=weight_fn_params(weight_fn)), 0
     if (st := ck.load()) is not None: start, aug_seed = _restore(st, iterations, x_syn, opt_img, g)
@@ -220,7 +214,7 @@ def distribution_matching(dataset: ImageDataset, ipc: int, seed: int = 0, iterat
     opt_img = torch.optim.SGD([x_syn], lr=lr_img, momentum=0.5)
     strategy = dsa_strategy_for(ds); mean, std = ds.mean, ds.std; aug_seed = seed * 1_000_003
     guard = LastGood("dm", ds, ipc, seed, y_syn, failed_to)
-    ck, start = Checkpoint(checkpoint, save_every, method="dm", dataset=ds.name, data=data_digest(ds), ipc=ipc, seed=seed, arch=arch,
+    ck, start = Checkpoint(checkpoint, save_every, method="dm", dataset=ds.name, data=ds.digest(), ipc=ipc, seed=seed, arch=arch,
                            lr_img=lr_img, batch_real=batch_real, prepare_net=prepare_net is not None, weights=weight_fn_params(weight_fn)), 0
     if (st := ck.load()) is not None: start, aug_seed = _restore(st, iterations, x_syn, opt_img, g)
     state = lambda: dict(x=x_syn.detach(), opt=opt_img.state_dict(), rng=_rng_state(g), aug_seed=aug_seed)
@@ -338,7 +332,7 @@ def idc(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 2000, 
     g_h = torch.Generator().manual_seed(seed + 17)                       # IWD's Hessian batches: own stream, so
     def real_batch(n, gen=g):                                            # tau = inf leaves the base's draws alone
         i = torch.randint(len(ds), (n,), generator=gen); return x_all[i].to(device), y_all[i].to(device)
-    ck, start = Checkpoint(checkpoint, save_every, method="idc", dataset=ds.name, data=data_digest(ds), ipc=ipc, seed=seed, arch=arch,
+    ck, start = Checkpoint(checkpoint, save_every, method="idc", dataset=ds.name, data=ds.digest(), ipc=ipc, seed=seed, arch=arch,
                            factor=factor, inner_loop=inner_loop, net_steps=net_steps, fix_iter=fix_iter, lr_img=lr_img, metric=metric,
                            lr_net=lr_net, batch_real=batch_real, h_batch=h_batch, bias=bias, fc=fc, prepare_net=prepare_net is not None,
                            weights=weight_fn_params(weight_fn)), 0
