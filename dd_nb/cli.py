@@ -10,13 +10,14 @@ from pathlib import Path
 from .core import project_root
 
 # %% auto #0
-__all__ = ['PROFILES', 'PUBLISHED', 'QUIET', 'KERNEL_ARGS', 'INCLUDE', 'EXPECTED', 'load_profile', 'results_notebooks',
-           'output_dirs', 'quiet', 'run_notebook', 'render_readme', 'UsageError', 'build_parser', 'parse_value',
-           'parse_params', 'check_out', 'check_evaluate_args', 'main']
+__all__ = ['PROFILES', 'PUBLISHED', 'COMMITTED', 'QUIET', 'KERNEL_ARGS', 'INCLUDE', 'EXPECTED', 'load_profile',
+           'results_notebooks', 'output_dirs', 'quiet', 'run_notebook', 'render_readme', 'UsageError', 'build_parser',
+           'parse_value', 'parse_params', 'check_out', 'check_evaluate_args', 'main']
 
 # %% ../nbs/60_reproduce.ipynb #e0e2eb0c
-PROFILES = ("smoke", "embedded", "paper")
+PROFILES = ("smoke", "embedded", "fashion", "paper")
 PUBLISHED = "embedded"   # the profile that produced the committed results/ tables and figures/
+COMMITTED = {"fashion": "fashion"}   # other profiles whose tables are committed, under results/<dir> and figures/<dir>
 
 def load_profile(notebook: str, profile: str, root=None) -> dict:
     "The parameters of `profile` for `notebook` from experiments/<notebook>.yaml."
@@ -34,6 +35,7 @@ def output_dirs(profile: str, root=None) -> tuple:
     "(tables, figures) a profile writes: results/ and figures/ for the published profile, results/runs/<profile>/ otherwise."
     root = Path(root or project_root())
     if profile == PUBLISHED: return root/"results", root/"figures"
+    if profile in COMMITTED: return root/"results"/COMMITTED[profile], root/"figures"/COMMITTED[profile]
     return root/"results"/"runs"/profile, root/"results"/"runs"/profile/"figures"
 
 # Messages nobody running `dd` can act on: torch's own use of jit.script, tqdm looking for ipywidgets, diffusers asking

@@ -16,8 +16,9 @@ from .models import get_network
 from .train import get_protocol, default_epochs, train_classifier, accuracy, reference_model
 
 # %% auto #0
-__all__ = ['EvalResult', 'check_run_args', 'check_set', 'check_compatible', 'evaluate', 'full_data_reference',
-           'cross_architecture', 'plot_distilled_grid']
+__all__ = ['PUBLISHED', 'PAPER_BUDGET', 'PAPER_EVAL_EPOCHS', 'EvalResult', 'check_run_args', 'check_set', 'check_compatible',
+           'evaluate', 'full_data_reference', 'cross_architecture', 'baseline_cells', 'cell_params', 'baseline_cell',
+           'run_baseline_cells', 'full_data_curve', 'budget_fraction', 'plot_distilled_grid']
 
 # %% ../nbs/50_evaluation.ipynb #7b581c1e
 @dataclass
@@ -104,6 +105,79 @@ def full_data_reference(dataset="digits", arch: str = "convnet3", protocol: str 
 def cross_architecture(distilled: DistilledSet, dataset="digits", archs=("convnet3", "resnetap10"), **kw) -> dict:
     "`evaluate` the same distilled set on several architectures: {arch: EvalResult}."
     return {a: evaluate(distilled, dataset, arch=a, **kw) for a in archs}
+
+# %% ../nbs/50_evaluation.ipynb #a74b5c83
+def _accepts(fn, name) -> bool:
+    import inspect
+    return name in inspect.signature(fn).parameters
+
+def baseline_cells(methods, ipcs, seeds, single_seed=("herding",)) -> list:
+    "The (method, ipc, seed) cells of a table, IPC by IPC; `single_seed` methods get the first seed only."
+    return [(m, ipc, s) for ipc in ipcs for m in methods for s in (list(seeds)[:1] if m in single_seed else seeds)]
+
+def cell_params(method_params: dict | None, method: str, ipc: int) -> dict:
+    "A method's parameters at an IPC: `method_params[method]` updated by `method_params[f'{method} ipc{ipc}']`."
+    mp = method_params or {}
+    return {**mp.get(method, {}), **mp.get(f"{method} ipc{ipc}", {})}
+
+def baseline_cell(store, train, test, method, ipc, seed, params=None, arch="convnet3", protocol="dc", runs=5, epochs=300,
+                  eval_seed=0, **overrides) -> dict:
+    "One cell, computed once per store: {'accs', 'digest', 'distill_s', 'eval_s'} (seconds of the first computation)."
+    import time
+    from dd_nb.methods import get_method
+    from dd_nb.results import set_digest
+    params = dict(params or {})
+    if _accepts(get_method(method), "progress"): params.setdefault("progress", False)
+    def compute():
+        t0 = time.time(); s = store.distilled(method, train, ipc, seed, **params); t1 = time.time()
+        accs = evaluate(s, (train, test), arch, protocol, runs, seed=eval_seed, epochs=epochs, progress=False, **overrides).accs
+        return dict(accs=accs, digest=set_digest(s), distill_s=t1 - t0, eval_s=time.time() - t1)
+    return store.memo("cell", [method, ipc, seed, params, arch, protocol, runs, epochs, eval_seed, overrides], compute)
+
+def run_baseline_cells(store, train, test, cells, method_params=None, part=(0, 1), progress=True, **kw) -> dict:
+    "{(method, ipc, seed): cell} for this process's share of `cells` (`part=(i, n)`: cells i, i+n, ...)."
+    i, n = part
+    if not (0 <= i < n): raise ValueError(f"part={part!r}; valid: (i, n) with 0 <= i < n")
+    mine = list(cells)[i::n]
+    bar = tqdm(mine, desc=f"cells {i + 1}/{n}", disable=not progress)
+    out = {}
+    for m, ipc, s in bar:
+        bar.set_postfix_str(f"{m} IPC {ipc} seed {s}")
+        out[(m, ipc, s)] = baseline_cell(store, train, test, m, ipc, s, cell_params(method_params, m, ipc), **kw)
+    return out
+
+def full_data_curve(dataset, arch: str = "convnet3", protocol: str = "dc", epochs: int = 10, seed: int = 0, root=None,
+                    size=None, progress=True, **overrides) -> list:
+    "Test accuracy after every epoch of one `arch` trained on the whole training split (the reference and its plateau)."
+    train, test = _splits(dataset, size, root)
+    proto = get_protocol(protocol, **{"batch_size": 128, **overrides})
+    with seeded_rng(seed): net = get_network(arch, train.channels, train.num_classes, train.im_size)
+    _, hist = train_classifier(net, train.images, train.labels, proto, epochs, train.mean, train.std, train.num_classes,
+                               flip_ok=train.flip_ok, seed=seed, progress=progress, eval_every=1,
+                               eval_fn=lambda m: accuracy(m, test.images, test.labels, train.mean, train.std))
+    return hist
+
+# %% ../nbs/50_evaluation.ipynb #cac4c918
+PUBLISHED = {   # dataset -> {(method, ipc): (mean %, std %, source)}; ipc None is the whole-dataset row
+    "fashion-mnist": {
+        ("random", 1): (51.4, 3.8, "DC Tab. 1*"), ("random", 10): (73.8, 0.7, "DC Tab. 1*"),
+        ("herding", 1): (67.0, 1.9, "DC Tab. 1*"), ("herding", 10): (71.1, 0.7, "DC Tab. 1*"),
+        ("dc", 1): (70.5, 0.6, "DC Tab. 1"), ("dc", 10): (82.3, 0.4, "DC Tab. 1"),
+        ("dsa", 1): (70.6, 0.6, "DSA Tab. 1"), ("dsa", 10): (84.6, 0.3, "DSA Tab. 1"),
+        ("full", None): (93.5, 0.1, "DC Tab. 1*"),
+    },
+}
+# what the papers ran: outer iterations x real images per class per matching step (DC/DSA: Iteration=1000,
+# batch_real=256, the same (outer, inner) loops per IPC as ours; DM: Iteration=20000, batch_real=256), and evaluation epochs
+PAPER_BUDGET = {"dc": dict(iterations=1000, batch_real=256), "dsa": dict(iterations=1000, batch_real=256),
+                "dm": dict(iterations=20000, batch_real=256)}
+PAPER_EVAL_EPOCHS = {"random": 300, "herding": 300, "dc": 300, "dsa": 1000, "dm": 1000}
+
+def budget_fraction(method: str, params: dict) -> float | None:
+    "Our distillation budget as a fraction of the paper's (iterations x batch_real), None for selection methods."
+    ref = PAPER_BUDGET.get(method)
+    if ref is None: return None
+    return params.get("iterations", ref["iterations"]) * params.get("batch_real", ref["batch_real"]) / (ref["iterations"] * ref["batch_real"])
 
 # %% ../nbs/50_evaluation.ipynb #e5dcb4d8
 def plot_distilled_grid(sets: dict, classes=None, max_per_class: int = 10):
