@@ -11,11 +11,14 @@ from .core import project_root
 
 # %% auto #0
 __all__ = ['PROFILES', 'PUBLISHED', 'COMMITTED', 'QUIET', 'KERNEL_ARGS', 'INCLUDE', 'EXPECTED', 'load_profile',
-           'results_notebooks', 'output_dirs', 'quiet', 'run_notebook', 'render_readme', 'UsageError', 'build_parser',
-           'parse_value', 'parse_params', 'check_out', 'check_evaluate_args', 'main']
+           'results_notebooks', 'run_dir', 'output_dirs', 'quiet', 'run_notebook', 'code_digest', 'package_digest',
+           'dataset_digest', 'fingerprint', 'record_path', 'read_record', 'is_fresh', 'render_html', 'run_and_record',
+           'write_index', 'missing_inputs', 'reproduce', 'write_times', 'provenance', 'render_readme', 'write_record',
+           'info_text', 'UsageError', 'build_parser', 'parse_value', 'parse_params', 'check_out', 'check_evaluate_args',
+           'main']
 
 # %% ../nbs/60_reproduce.ipynb #e0e2eb0c
-PROFILES = ("smoke", "embedded", "fashion", "paper")
+PROFILES = ("smoke", "demo", "embedded", "fashion", "paper")
 PUBLISHED = "embedded"   # the profile that produced the committed results/ tables and figures/
 COMMITTED = {"fashion": "fashion"}   # other profiles whose tables are committed, under results/<dir> and figures/<dir>
 
@@ -30,6 +33,10 @@ def load_profile(notebook: str, profile: str, root=None) -> dict:
 def results_notebooks(root=None) -> list:
     "Names of the notebooks that have a profile file in experiments/ (those with a Results section)."
     return sorted(p.stem for p in (Path(root or project_root())/"experiments").glob("*.yaml"))
+
+def run_dir(profile: str, root=None) -> Path:
+    "Where a profile's executed notebooks, their HTML pages and run records go: results/runs/<profile>/."
+    return Path(root or project_root())/"results"/"runs"/profile
 
 def output_dirs(profile: str, root=None) -> tuple:
     "(tables, figures) a profile writes: results/ and figures/ for the published profile, results/runs/<profile>/ otherwise."
@@ -59,25 +66,242 @@ def run_notebook(notebook: str, profile: str = "smoke", root=None, extra: dict |
     if not nb.exists(): raise FileNotFoundError(f"no notebook {nb}; known: {', '.join(results_notebooks(root))}")
     tables, figs = output_dirs(profile, root)
     params = {**load_profile(notebook, profile, root), "out": str(tables), "figs": str(figs), **(extra or {})}
-    out = root/"results"/"runs"/f"{notebook}.{profile}.ipynb"; out.parent.mkdir(parents=True, exist_ok=True)
+    out = run_dir(profile, root)/f"{notebook}.ipynb"; out.parent.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(str(nb), str(out), parameters=params, cwd=str(root/"nbs"), kernel_name="python3", language="python",
                         log_output=log_output, progress_bar=False, extra_arguments=KERNEL_ARGS)
     return out
+
+# %% ../nbs/60_reproduce.ipynb #5fbad096
+import hashlib, time
+
+def _sha(b: bytes) -> str: return hashlib.sha256(b).hexdigest()[:16]
+
+def code_digest(notebook_path) -> str:
+    "A digest of a notebook's code cells (outputs, metadata and markdown do not count)."
+    nb = json.loads(Path(notebook_path).read_text())
+    return _sha(json.dumps(["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+                            for c in nb["cells"] if c["cell_type"] == "code"]).encode())
+
+def package_digest(root=None) -> str:
+    "A digest of the package's code: every dd_nb/*.py by name and content."
+    pkg = Path(root or project_root())/"dd_nb"
+    return _sha(b"".join(p.name.encode() + p.read_bytes() for p in sorted(pkg.glob("*.py"))))
+
+def dataset_digest(params: dict) -> str | None:
+    "The content digest of the dataset a profile names (None when it names none or it is not on this machine)."
+    name = params.get("dataset")
+    if not name: return None
+    from dd_nb.data import load_dataset
+    try: return load_dataset(name, "train", root=params.get("root"), size=params.get("size")).digest()
+    except (OSError, ValueError) as e: return f"unavailable: {type(e).__name__}"
+
+def fingerprint(notebook: str, profile: str, root=None) -> dict:
+    "Everything a results notebook's run depends on; an equal fingerprint and a successful last run mean fresh."
+    import dd_nb
+    root = Path(root or project_root()); params = load_profile(notebook, profile, root)
+    return dict(notebook=notebook, profile=profile, code=code_digest(root/"nbs"/f"{notebook}.ipynb"), params=params,
+                version=dd_nb.__version__, package=package_digest(root), data=dataset_digest(params))
+
+def record_path(notebook: str, profile: str, root=None) -> Path:
+    "A run's record: results/runs/<profile>/<notebook>.record.json."
+    return run_dir(profile, root)/f"{notebook}.record.json"
+
+def read_record(notebook: str, profile: str, root=None) -> dict | None:
+    "The last run's record, or None."
+    f = record_path(notebook, profile, root)
+    return json.loads(f.read_text()) if f.exists() else None
+
+def is_fresh(notebook: str, profile: str, root=None) -> bool:
+    "True when the last run succeeded, its executed notebook exists and its fingerprint is unchanged."
+    rec = read_record(notebook, profile, root)
+    return bool(rec and rec.get("status") == "ok" and (run_dir(profile, root)/f"{notebook}.ipynb").exists()
+                and rec.get("fingerprint") == json.loads(json.dumps(fingerprint(notebook, profile, root))))
+
+# %% ../nbs/60_reproduce.ipynb #ccefca5b
+def render_html(executed) -> Path:
+    "The executed notebook as a standalone HTML page next to it (figures inline as data URIs)."
+    import nbformat
+    from nbconvert import HTMLExporter
+    from dd_nb.core import atomic_write_text
+    executed = Path(executed)
+    body, _ = HTMLExporter(template_name="lab", embed_images=True).from_notebook_node(nbformat.read(executed, as_version=4))
+    return atomic_write_text(executed.with_suffix(".html"), body)
+
+def _written_since(profile, root, t0) -> list:
+    "Tables and figures the run wrote (modified after it started), relative to the project root."
+    return sorted(str(p.relative_to(root)) for d in output_dirs(profile, root) if d.exists()
+                  for p in d.iterdir() if p.suffix in (".csv", ".md", ".png") and p.stat().st_mtime >= t0 - 1)
+
+def _peak_rss_mb() -> float:
+    import resource
+    r = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss   # the papermill kernels are this process's children
+    return round(r / 1024, 1)                                     # Linux reports KiB
+
+def run_and_record(notebook: str, profile: str, root=None, log_output=False) -> dict:
+    "Run one results notebook, render it and write its record; a failure is recorded (with its cell), not raised."
+    import platform, datetime
+    import torch, dd_nb
+    root = Path(root or project_root())
+    fp = fingerprint(notebook, profile, root)
+    rec = dict(fingerprint=fp, started=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+               versions=dict(dd_nb=dd_nb.__version__, torch=torch.__version__, python=platform.python_version()),
+               machine=dict(cpus=os.cpu_count(), cuda=torch.cuda.is_available()))
+    t0 = time.time()
+    try:
+        out = run_notebook(notebook, profile, root, log_output=log_output)
+        rec.update(status="ok", executed=out.name)
+    except Exception as e:                      # papermill's PapermillExecutionError names the cell; others are set-up errors
+        rec.update(status="failed", error=f"{getattr(e, 'ename', type(e).__name__)}: {' '.join(str(getattr(e, 'evalue', e)).split())[:300]}",
+                   cell=getattr(e, "cell_index", None))
+        out = run_dir(profile, root)/f"{notebook}.ipynb"
+    rec.update(wall_s=round(time.time() - t0, 1), peak_rss_mb=_peak_rss_mb(), written=_written_since(profile, root, t0))
+    if out.exists(): rec["html"] = render_html(out).name       # a failed run's page shows where it stopped
+    from dd_nb.core import atomic_write_text
+    atomic_write_text(record_path(notebook, profile, root), json.dumps(rec, indent=1, default=str))
+    return rec
+
+# %% ../nbs/60_reproduce.ipynb #f5ce5ac7
+def write_index(root=None) -> Path:
+    "results/index.html: every rendered run of every profile with its date, version, wall time and status."
+    import html
+    from dd_nb.core import atomic_write_text
+    root = Path(root or project_root()); rows = []
+    for f in sorted((root/"results"/"runs").glob("*/*.record.json")):
+        r = json.loads(f.read_text()); fp = r["fingerprint"]
+        page = f.parent/r["html"] if r.get("html") else None
+        link = f'<a href="{html.escape(str(page.relative_to(root/"results")))}">{html.escape(fp["notebook"])}</a>' if page else html.escape(fp["notebook"])
+        status = "ok" if r["status"] == "ok" else f'failed: {html.escape(r.get("error", ""))}'
+        rows.append(f"<tr><td>{html.escape(fp['profile'])}</td><td>{link}</td><td>{html.escape(r['started'])}</td>"
+                    f"<td>{html.escape(fp['version'])}</td><td>{r['wall_s']:.0f} s</td><td>{status}</td></tr>")
+    page = ("<!doctype html><html><head><meta charset='utf-8'><title>dd_nb results</title></head><body>"
+            "<h1>dd_nb: executed results notebooks</h1><table border='1' cellpadding='4'>"
+            "<tr><th>profile</th><th>notebook</th><th>started (UTC)</th><th>dd_nb</th><th>wall time</th><th>status</th></tr>"
+            + "".join(rows) + "</table></body></html>\n")
+    return atomic_write_text(root/"results"/"index.html", page)
+
+def missing_inputs(notebook: str, profile: str, root=None) -> list:
+    "What a notebook's profile needs and this machine lacks (dataset files, pretrained weights), each with where to put it."
+    from dd_nb.data import LAYOUTS, load_dataset
+    root = Path(root or project_root()); p = load_profile(notebook, profile, root); out = []
+    at = lambda v: (root/"nbs"/v).resolve() if v else None           # the notebooks run in nbs/: their paths are relative to it
+    if (name := p.get("dataset")):
+        try: load_dataset(name, "test", root=at(p.get("root")), size=p.get("size"))
+        except (OSError, ValueError) as e:
+            where = f"under {at(p['root'])}" if p.get("root") else "(the profile names no root)"
+            out.append(f"dataset {name!r} {where}: {LAYOUTS.get(name, '')} ({type(e).__name__})".replace(" ()", ""))
+    for key in ("pretrained", "checkpoint"):
+        v = p.get(key)
+        if isinstance(v, str) and ("/" in v or v.startswith(".")) and not at(v).exists():
+            out.append(f"{key} weights: nothing at {at(v)} (a diffusers folder saved with save_pretrained, e.g. facebook/DiT-XL-2-256)")
+    return out
+
+def reproduce(profile: str = "embedded", notebooks=None, force: bool = False, root=None, log=None, log_output=False) -> list:
+    "Run (or skip, when fresh) each results notebook under `profile`; a progress line each; the records, in order."
+    log = log or (lambda s: print(s, flush=True))
+    root = Path(root or project_root()); names = list(notebooks or results_notebooks(root))
+    unknown = [n for n in names if not (root/"nbs"/f"{n}.ipynb").exists()]
+    if unknown: raise ValueError(f"unknown notebook(s) {', '.join(unknown)}; known: {', '.join(results_notebooks(root))}")
+    missing = {n: m for n in names if (m := missing_inputs(n, profile, root))}
+    for n, m in missing.items(): log(f"{n} [{profile}] cannot run here; missing:\n" + "\n".join(f"  - {x}" for x in m))
+    recs, t0 = [], time.time()
+    for k, nb in enumerate(names, 1):
+        if nb in missing:
+            recs.append(dict(fingerprint=dict(notebook=nb, profile=profile), status="missing inputs", error="; ".join(missing[nb]), skipped=True))
+            continue
+        if not force and is_fresh(nb, profile, root):
+            rec = dict(read_record(nb, profile, root), skipped=True); log(f"[{k}/{len(names)}] {nb} [{profile}]: fresh, skipped (--force reruns)")
+        else:
+            log(f"[{k}/{len(names)}] {nb} [{profile}] ...")
+            rec = run_and_record(nb, profile, root, log_output=log_output)
+            log(f"    {rec['status']} in {rec['wall_s']:.0f} s" + (f": cell {rec.get('cell')}: {rec['error']}" if rec["status"] != "ok" else ""))
+        recs.append(rec)
+    write_index(root)
+    failed = [r["fingerprint"]["notebook"] for r in recs if r["status"] != "ok"]
+    log(f"{len(recs) - len(failed)} of {len(recs)} notebooks ok in {time.time() - t0:.0f} s" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return recs
+
+def write_times(recs: list, path, root=None) -> Path:
+    "A Markdown table of each notebook's wall time in this invocation (skipped ones say so) and the total, written atomically."
+    import datetime
+    from dd_nb.core import atomic_write_text
+    rows = [f"| `{r['fingerprint']['notebook']}` | {'skipped (fresh)' if r.get('skipped') and r['status'] == 'ok' else r['status']} | "
+            f"{'-' if r.get('skipped') else format(r['wall_s'], '.0f')} |" for r in recs]
+    ran = [r for r in recs if not r.get("skipped")]
+    total = sum(r["wall_s"] for r in ran)
+    text = ("| notebook | status | wall time (s) |\n|:--|:--|--:|\n" + "\n".join(rows) + f"\n| **total** | | **{total:.0f}** |\n\n"
+            f"Profile `{recs[0]['fingerprint']['profile'] if recs else '?'}`, {len(ran)} of {len(recs)} notebooks run, {os.cpu_count()} cores, "
+            f"{datetime.date.today().isoformat()}, timed by `dd reproduce --times` (wall time of each papermill run).\n")
+    return atomic_write_text(Path(root or project_root())/path, text)
 
 # %% ../nbs/60_reproduce.ipynb #066f968c
 import re
 INCLUDE = re.compile(r"^<!-- include: (?P<path>[\w./-]+) -->$", re.M)
 
+def provenance(table: str, root=None) -> str:
+    "Where a committed table comes from: notebook, profile, date, dd_nb version and the rendered page, as one line."
+    root = Path(root or project_root()); name = Path(table).name
+    csv = str(Path(table).with_suffix(".csv"))
+    for f in sorted((root/"results"/"runs").glob("*/*.record.json")):   # a run record that wrote it
+        r = json.loads(f.read_text()); fp = r["fingerprint"]
+        if r.get("status") == "ok" and (table in r.get("written", []) or csv in r.get("written", [])):
+            page = f"results/runs/{fp['profile']}/{r['html']}" if r.get("html") else None
+            return (f"_(`{csv}`: `nbs/{fp['notebook']}.ipynb`, profile `{fp['profile']}`, run {r['started'][:10]}, dd_nb {fp['version']}"
+                    + (f"; rendered: [{page}]({page})" if page else "") + ")_")
+    for nbf in sorted((root/"results"/"runs").glob("**/*.ipynb")):     # a run from before records: its papermill metadata
+        text = nbf.read_text()
+        if PUBLISHED in nbf.name + str(nbf.parent.name) and (f"'{name[:-3]}'" in text or f'\\"{name[:-3]}\\"' in text):
+            pm = json.loads(text)["metadata"].get("papermill", {})
+            page = nbf.with_suffix(".html")
+            return (f"_(`{csv}`: `{nbf.relative_to(root)}`, profile `{PUBLISHED}`, run {str(pm.get('start_time', '?'))[:10]}, dd_nb version not recorded"
+                    + (f"; rendered: [{page.relative_to(root)}]({page.relative_to(root)})" if page.exists() else "") + ")_")
+    return f"_(from {table})_"
+
 def render_readme(root=None) -> Path:
-    "Write README.md from nbs/index.ipynb, expanding `<!-- include: PATH -->` lines with the file at PATH."
+    "Write README.md from nbs/index.ipynb, expanding `<!-- include: PATH -->` lines with the file at PATH and its provenance."
     from execnb.nbio import read_nb
     from dd_nb.core import atomic_write_text
     root = Path(root or project_root())
     cells = [c.source for c in read_nb(root/"nbs"/"index.ipynb").cells if c.cell_type == "markdown"]
     def expand(m):
         f = root/m["path"]
-        return (f.read_text().strip() + "\n\n_(from " + m["path"] + ")_") if f.exists() else f"_{m['path']} not written yet: run `make demo`_"
+        if not f.exists(): return f"_{m['path']} not written yet: run `make demo`_"
+        return f.read_text().strip() + "\n\n" + (provenance(m["path"], root) if f.suffix == ".md" and "results/" in m["path"] else f"_(from {m['path']})_")
     return atomic_write_text(root/"README.md", INCLUDE.sub(expand, "\n\n".join(cells)) + "\n")
+
+# %% ../nbs/60_reproduce.ipynb #b618a15c
+def _set_file(path) -> Path:
+    "The .safetensors file of a set given as a file or as the folder `dd distill` wrote."
+    p = Path(path)
+    return p/"distilled.safetensors" if p.is_dir() else p
+
+def write_record(set_path, kind: str, params: dict, t0: float, **extra) -> Path:
+    "Write <set>.<kind>.json next to a set: parameters, versions, machine, wall time, peak memory (and `extra`)."
+    import datetime, platform, resource
+    import torch, dd_nb
+    from dd_nb.core import atomic_write_text
+    wall = time.time() - t0
+    rec = dict(kind=kind, params=params, finished=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+               wall_s=round(wall, 2), peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+               versions=dict(dd_nb=dd_nb.__version__, torch=torch.__version__, python=platform.python_version()),
+               machine=dict(cpus=os.cpu_count(), threads=torch.get_num_threads(), cuda=torch.cuda.is_available()), **extra)
+    if "n_images" in extra: rec["s_per_image"] = round(wall / max(extra["n_images"], 1), 4)
+    f = _set_file(set_path); out = f.with_name(f"{f.stem}.{kind}.json")
+    atomic_write_text(out, json.dumps(rec, indent=1, default=str)); return out
+
+def info_text(path) -> str:
+    "`dd info`: a set's size, classes, metadata and the records next to it."
+    from dd_nb.core import DistilledSet
+    f = _set_file(path)
+    if not f.exists(): raise FileNotFoundError(f"no distilled set at {path} (looked for {f})")
+    ds = DistilledSet.load(f)
+    lines = [f"{f}: {len(ds)} images {tuple(ds.images.shape[1:])}, {int(ds.labels.max()) + 1} classes, IPC {ds.ipc}"]
+    lines += [f"  {k}: {json.dumps(v, default=str)[:200]}" for k, v in sorted(ds.meta.items())]
+    for r in sorted(f.parent.glob(f"{f.stem}.*.json")):
+        rec = json.loads(r.read_text())
+        lines.append(f"record {r.name}: {rec.get('kind')} finished {rec.get('finished')}, {rec.get('wall_s')} s, peak {rec.get('peak_rss_mb')} MB, "
+                     f"dd_nb {rec.get('versions', {}).get('dd_nb')}, torch {rec.get('versions', {}).get('torch')}")
+        lines.append(f"  params: {json.dumps(rec.get('params'), default=str)}" + (f"; result: {json.dumps(rec['result'])}" if "result" in rec else ""))
+    return "\n".join(lines)
 
 # %% ../nbs/60_reproduce.ipynb #54b2927a
 class UsageError(ValueError):
@@ -136,11 +360,16 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     red.add_argument("--epochs", type=int, default=None, help="override the protocol's epochs")
     red.add_argument("--dataset", default=None, help="dataset whose normalisation is used (default: the one in the set's metadata)")
     red.add_argument("--figure", default=None, help="heatmap path (default: <set>_redundancy.png next to the set)")
+    inf = sub.add_parser("info", help="a distilled set's metadata and the run records next to it")
+    inf.add_argument("path", help="a folder or .safetensors written by dd distill")
     sub.add_parser("readme", help="regenerate README.md from nbs/index.ipynb and the latest results")
     r = sub.add_parser("reproduce", help="run the results notebooks with papermill under a profile")
     r.add_argument("--profile", default="embedded", choices=PROFILES,
                    help=f"{PUBLISHED} writes results/ and figures/; the others write under results/runs/<profile>/")
     r.add_argument("--notebooks", nargs="*", default=None, help="notebook names (default: every one with experiments/<name>.yaml)")
+    r.add_argument("--verbose", action="store_true", help="stream each notebook's cell output to the terminal")
+    r.add_argument("--times", default=None, metavar="PATH", help="also write a table of each notebook's wall time to PATH (e.g. results/demo_time.md)")
+    r.add_argument("--force", action="store_true", help="rerun notebooks whose last run is fresh (same code, parameters, package and data)")
     return p
 
 #| export
@@ -225,8 +454,11 @@ def _evaluate(args, nets, protos):
     print(f"evaluating {args.path}: {args.runs} run(s) x {epochs} epochs x {len(ds)} images ({args.arch}, {args.protocol} "
           f"protocol); this may take minutes", flush=True)
     size = ds.images.shape[-1]
+    t0 = time.time()
     res = evaluate(ds, (load_dataset(name, "train", args.root, size), load_dataset(name, "test", args.root, size)),
                    args.arch, args.protocol, args.runs, args.seed, epochs=args.epochs, progress=True)
+    write_record(_set_file(args.path), "evaluate", dict(dataset=name, arch=args.arch, protocol=args.protocol, runs=args.runs,
+                 epochs=epochs, seed=args.seed), t0, result=dict(mean=res.mean, std=res.std, accs=res.accs))
     print(f"{args.path}: {res.fmt()} % ({args.arch}, {args.protocol}, last epoch, {args.runs} runs; accs {[round(100 * a, 2) for a in res.accs]})")
     if args.scores:                                            # DD-Ranking's label- and augmentation-robust scores
         from dd_nb.ranking import dd_ranking_scores
@@ -253,17 +485,23 @@ def _run(args, nets, protos):
     if args.cmd == "distill":
         from dd_nb.methods import distill
         out, params = check_out(args.out), parse_params(args.param)
+        t0 = time.time()
         ds = distill(args.method, args.dataset, args.ipc, seed=args.seed, root=args.root, size=args.size, **params)
-        path = ds.save(out); print(f"wrote {ds} to {path}")
+        path = ds.save(out)
+        rec = write_record(path, "distill", dict(method=args.method, dataset=args.dataset, ipc=args.ipc, seed=args.seed, root=args.root,
+                                                 size=args.size, params=params), t0, n_images=len(ds))
+        print(f"wrote {ds} to {path} (record: {rec.name})")
     elif args.cmd == "methods": print(_methods_text(args.name))
     elif args.cmd == "evaluate": _evaluate(args, nets, protos)
     elif args.cmd == "redundancy": _redundancy(args)
     elif args.cmd == "readme": print(f"wrote {render_readme()}")
+    elif args.cmd == "info": print(info_text(args.path))
     elif args.cmd == "reproduce":
         tables, figs = output_dirs(args.profile)
         print(f"profile {args.profile}: tables to {tables}, figures to {figs}")
-        for nb in args.notebooks or results_notebooks():
-            print(f"running {nb} [{args.profile}] ..."); print(f"  -> {run_notebook(nb, args.profile, log_output=True)}")
+        recs = reproduce(args.profile, args.notebooks, args.force, log_output=args.verbose)
+        if args.times: print(f"wrote {write_times(recs, args.times)}")
+        if any(r["status"] != "ok" for r in recs): return 1
 
 # expected failures (bad input, missing or unreadable files, non-finite values) end in one line; anything else is a bug
 EXPECTED = (ValueError, TypeError, OSError, FloatingPointError)
@@ -276,9 +514,9 @@ def main(argv=None):
     try:
         args = build_parser(_method_in(argv)).parse_args(argv)
         _, _, nets, protos = _registries()
-        _run(args, nets, protos)
+        rc = _run(args, nets, protos)
     except EXPECTED as e:
         print(f"dd: error: {_one_line(e)}", file=sys.stderr); return 2
     except KeyboardInterrupt:
         print(f"dd: interrupted; {_resume_hint(args)}", file=sys.stderr); return 130
-    return 0
+    return rc or 0

@@ -1,26 +1,70 @@
-"Papermill smoke runs: every results notebook (one with experiments/<name>.yaml) runs on its smoke profile."
+"""`dd reproduce --profile smoke` in the test suite: every results notebook runs on its smoke profile and leaves its
+executed copy, an HTML page that parses and whose figures decode, and a record; its tables land in results/runs/smoke/."""
+import base64, io, json, shutil
+from html.parser import HTMLParser
+
 import pandas as pd
 import pytest
+from PIL import Image
 
-from dd_nb.cli import results_notebooks, run_notebook
+from dd_nb.cli import main, output_dirs, read_record, results_notebooks, run_dir
 from conftest import ROOT
 
 
+@pytest.fixture(scope="module")
+def smoke():
+    "One `dd reproduce --profile smoke --force` over every results notebook (rc, tables dir, figures dir)."
+    tables, figs = output_dirs("smoke", ROOT)
+    shutil.rmtree(run_dir("smoke", ROOT), ignore_errors=True)      # every table below is written by this run
+    rc = main(["reproduce", "--profile", "smoke", "--force"])
+    return rc, tables, figs
+
+
+class _Images(HTMLParser):
+    "The src of every <img> in a page."
+    def __init__(self): super().__init__(); self.srcs = []
+    def handle_starttag(self, tag, attrs):
+        if tag == "img": self.srcs.append(dict(attrs).get("src", ""))
+
+
+def test_every_notebook_ok(smoke):
+    rc, _, _ = smoke
+    failed = {n: read_record(n, "smoke", ROOT).get("error") for n in results_notebooks(ROOT) if read_record(n, "smoke", ROOT)["status"] != "ok"}
+    assert rc == 0 and not failed, failed
+    index = (ROOT / "results" / "index.html").read_text()
+    HTMLParser().feed(index)
+    assert all(f"runs/smoke/{n}.html" in index for n in results_notebooks(ROOT))
+
+
 @pytest.mark.parametrize("notebook", results_notebooks(ROOT))
-def test_results_notebook_smoke(notebook, tmp_path):
-    out = run_notebook(notebook, "smoke", ROOT, extra={"out": str(tmp_path / "results"), "figs": str(tmp_path / "figures")})
-    assert out.exists()
-    written = list((tmp_path / "results").glob("*.csv")) + list((tmp_path / "figures").glob("*.png"))
-    assert written, f"{notebook} wrote no table or figure"
+def test_results_notebook_smoke(notebook, smoke):
+    _, tables, figs = smoke
+    rec = read_record(notebook, "smoke", ROOT)
+    assert rec["status"] == "ok", rec.get("error")
+    executed = run_dir("smoke", ROOT) / f"{notebook}.ipynb"
+    pngs = sum("image/png" in o.get("data", {}) for c in json.loads(executed.read_text())["cells"] for o in c.get("outputs", []))
+    page = _Images(); page.feed((run_dir("smoke", ROOT) / rec["html"]).read_text())
+    data = [s for s in page.srcs if s.startswith("data:image/png;base64,")]
+    assert len(data) >= pngs, f"{notebook}: {pngs} figures in the notebook, {len(data)} inline in its page"
+    for s in data:                                                   # every embedded figure decodes as an image
+        im = Image.open(io.BytesIO(base64.b64decode(s.split(",", 1)[1]))); im.verify()
+    assert rec["wall_s"] > 0 and rec["fingerprint"]["profile"] == "smoke"
     if notebook == "50_evaluation":
-        t = pd.read_csv(tmp_path / "results" / "baselines.csv")
+        t = pd.read_csv(tables / "baselines.csv")
         assert list(t.columns) == ["method", "IPC 1", "LRS IPC 1", "ARS IPC 1", "IPC 10", "LRS IPC 10", "ARS IPC 10"]
         scores = t.loc[t.method != "full dataset", ["LRS IPC 1", "ARS IPC 1", "LRS IPC 10", "ARS IPC 10"]].astype(float)
         assert ((scores >= 0) & (scores <= 1)).all().all()          # DD-Ranking's scores live in [0, 1]
         assert t["method"].tolist() == ["random", "herding", "full dataset"]
-        assert (tmp_path / "figures" / "baselines_samples.png").stat().st_size > 1000
+        assert (figs / "baselines_samples.png").stat().st_size > 1000
     if notebook == "20_diffusion":
-        q = pd.read_csv(tmp_path / "results" / "tiny_dit_quality.csv")
+        q = pd.read_csv(tables / "tiny_dit_quality.csv")
         assert {"cfg", "accuracy", "pairwise_ratio", "nn_ratio", "copies"} <= set(q.columns)
-        d = pd.read_csv(tmp_path / "results" / "tiny_dit_diversity.csv")
+        d = pd.read_csv(tables / "tiny_dit_diversity.csv")
         assert sorted(d["cls"]) == list(range(10)) and d["nn_train_samples"].gt(0).all()
+
+
+def test_fresh_runs_are_skipped(smoke, capsys):
+    "Right after the smoke run nothing changed, so a second `dd reproduce` skips every notebook."
+    assert main(["reproduce", "--profile", "smoke", "--notebooks", "50_evaluation", "10_influence"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("fresh, skipped") == 2, out
