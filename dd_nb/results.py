@@ -31,12 +31,14 @@ class ResultStore:
         f = self.path/f"{self.prefix}{name}_{self.key(name, params)}.json"
         if f.exists(): return json.loads(f.read_text())
         v = fn(); atomic_write_text(f, json.dumps(v)); return v
-    def distilled(self, method: str, train, ipc: int, seed: int, tag: str = "", **params) -> DistilledSet:
+    def distilled(self, method: str, train, ipc: int, seed: int, tag: str = "", resume_as: str | None = None, **params) -> DistilledSet:
         "`distill(method, train, ipc, seed, **params)` once per (tag, method, ipc, seed, params), then loaded."
         from dd_nb.methods import distill
         f = self.path/f"{method}{'_' + tag if tag else ''}_ipc{ipc}_s{seed}_{self.key(method, *([tag] if tag else []), ipc, seed, params)}.safetensors"
         if f.exists(): return DistilledSet.load(f)
-        s = distill(method, train, ipc, seed=seed, **params); s.save(f); return s
+        # resume_as: the method's resume-folder parameter, pointed next to the set file (not part of the key)
+        extra = {resume_as: str(f.with_suffix("")) + "_run"} if resume_as else {}
+        s = distill(method, train, ipc, seed=seed, **params, **extra); s.save(f); return s
     def __repr__(self): return f"ResultStore({str(self.path)!r}, scope={self.scope})"
 
 # %% ../nbs/06_results.ipynb #28684a32
@@ -52,9 +54,9 @@ def paired_ci(diffs, level: float = 0.95) -> tuple:
 def fmt_ci(diffs) -> str:
     "A paired difference as '+m [lo, hi]' in points, or '+m (one seed: no interval)'."
     m, lo, hi = paired_ci(diffs)
+    if not np.any(diffs): return "0 (the same accuracy in every seed: e.g. the same images)"
     return f"{m:+.1f} (one seed: no interval)" if np.isnan(lo) else f"{m:+.1f} [{lo:+.1f}, {hi:+.1f}]"
 
 def fmt_accs(accs) -> str:
     "Accuracies as 'mean ± std' in percent (population std, as the papers print it)."
-    a = 100 * np.asarray(accs, dtype=float)
-    return f"{a.mean():.1f} ± {a.std():.1f}"
+    return f"{100 * np.mean(accs):.1f} ± {100 * np.std(accs):.1f}"

@@ -23,7 +23,7 @@ from .diffusion import MemoryGuidance, guided_sample, guided_steps
 __all__ = ['SEED_SCHEME', 'dist_info', 'dist_backend', 'local_device', 'init_dist', 'barrier', 'rank0_first', 'class_shard',
            'image_seed', 'record_path', 'save_record', 'load_record', 'merge_records', 'sharded_generate',
            'diffusion_generator', 'method_generator', 'sharded_method', 'sharded_map', 'sharded_evaluate',
-           'class_patch_scores', 'sharded_patch_scores']
+           'class_patch_scores', 'sharded_patch_scores', 'main']
 
 # %% ../nbs/61_shard.ipynb #8d2d2cf1
 def dist_info() -> tuple:
@@ -39,13 +39,22 @@ def local_device() -> torch.device:
     "This rank's device: cuda:$LOCAL_RANK when CUDA is available, else the CPU."
     return torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}") if torch.cuda.is_available() else torch.device("cpu")
 
+def _attempt_store(rank: int, world: int, timeout):
+    "torchrun's store, its keys prefixed by the restart count: a restarted group must not read the dead group's addresses."
+    agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"   # the agent hosts it; else rank 0 does, as env:// does
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world, is_master=not agent and rank == 0,
+                          timeout=timeout, multi_tenant=not agent)
+    return dist.PrefixStore(f"dd_nb/attempt_{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
+
 def init_dist(backend: str | None = None, timeout_s: float = 1800) -> tuple:
     "Join the process group torchrun describes (env://; gloo on CPU, nccl on GPU), once; a lone process stays alone. Returns (rank, world_size)."
     if dist.is_available() and not dist.is_initialized() and int(os.environ.get("WORLD_SIZE", 1)) > 1:
         if "MASTER_ADDR" not in os.environ: raise RuntimeError("WORLD_SIZE > 1 but MASTER_ADDR is unset: launch with torchrun, which sets both")
         backend = backend or dist_backend()
         if backend == "nccl": torch.cuda.set_device(local_device())
-        dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s))
+        rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+        dist.init_process_group(backend, store=_attempt_store(rank, world, timedelta(seconds=timeout_s)), rank=rank,
+                                world_size=world, timeout=timedelta(seconds=timeout_s))
     return dist_info()
 
 def barrier():
@@ -121,10 +130,11 @@ def merge_records(out_dir, classes, per_class: int, seed: int, num_classes: int,
     "Every record in (class, index) order as one DistilledSet, saved to out_dir/set.safetensors; missing records raise."
     out, classes = Path(out_dir), sorted(int(c) for c in classes)
     keys = [(c, i, image_seed(seed, c, i, num_classes)) for c in classes for i in range(per_class)]
-    missing = [f"c{c}_i{i}" for c, i, _ in keys if not record_path(out, c, i).exists()]
+    recs = [load_record(record_path(out, c, i), c, i, s) for c, i, s in keys]
+    missing = [f"c{c}_i{i}" for (c, i, _), r in zip(keys, recs) if r is None]
     if missing: raise FileNotFoundError(f"{len(missing)} records missing in {out}/records (e.g. {missing[:4]}): a rank did not finish; "
                                         "run the same command again to make only those")
-    images = [load_record(record_path(out, c, i), c, i, s)["image"] for c, i, s in keys]
+    images = [r["image"] for r in recs]
     ds = DistilledSet(torch.stack(images), torch.tensor([c for c, _, _ in keys]), meta=dict(meta or {}, seeds=[s for *_, s in keys]))
     ds.save(out/"set.safetensors")
     return ds
@@ -281,3 +291,21 @@ def sharded_patch_scores(backend, dataset: ImageDataset, out_dir=None, **kw) -> 
     scores, offsets = torch.zeros(len(dataset)), torch.zeros(len(dataset), 2, dtype=torch.long)
     for r in per.values(): scores[r["index"]], offsets[r["index"]] = r["scores"].float(), r["offsets"].long()
     return scores, offsets
+
+# %% ../nbs/61_shard.ipynb #0ddb26b1
+import sys
+
+def main(argv=None):
+    "`python -m dd_nb.shard METHOD --ipc N --out DIR ...` under torchrun: `sharded_method`, then rank 0 says where the set is."
+    import argparse
+    from dd_nb.cli import parse_params
+    ap = argparse.ArgumentParser(prog="python -m dd_nb.shard", description="a generator sharded by class over the torchrun ranks")
+    ap.add_argument("method", choices=["dit", "igd"]); ap.add_argument("--dataset", default="digits")
+    ap.add_argument("--ipc", type=int, required=True); ap.add_argument("--out", required=True); ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a method parameter (repeatable)")
+    a = ap.parse_args(argv)
+    s = sharded_method(a.method, a.dataset, a.ipc, a.out, a.seed, progress=True, **parse_params(a.param))
+    if s is not None: print(f"wrote {s} to {Path(a.out)/'set.safetensors'}")
+    return 0
+
+if __name__ == "__main__" and "ipykernel" not in sys.modules: sys.exit(main())   # not when a notebook kernel runs this cell

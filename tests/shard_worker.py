@@ -3,7 +3,7 @@
 python tests/shard_worker.py OUT LOGDIR [MARKER]   (positional: torchrun would take --options for its own)
 Every generate_one call is logged to LOGDIR/r<rank>_a<restart>.txt before it runs. Given MARKER, the rank owning
 class 1 exits in the middle of its run (making image (1, 1)) the first time, and writes MARKER so a restart lives."""
-import argparse, os
+import argparse, json, os
 from pathlib import Path
 
 from dd_nb import shard
@@ -30,4 +30,6 @@ def logged(c, i, seed, history):
 
 meta = dict(method="igd", dataset=ds.name, ipc=IPC, seed=SEED, params=run["params"])
 out = shard.sharded_generate(logged, range(ds.num_classes), IPC, args.out, SEED, ds.num_classes, run, meta)
+done = shard.sharded_map(lambda k: [k, rank], range(6))          # per-key work, gathered on every rank
+if rank == 0: (Path(args.out)/"map.json").write_text(json.dumps(list(done.values())))
 print(f"rank {rank}/{world} done" + (f": {len(out)} images" if out is not None else ""))

@@ -1,0 +1,74 @@
+"Sharded generation (61_shard): 2 gloo processes under torchrun make the single process's set byte for byte; a rank that dies is resumed from its records."
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from dd_nb.core import DistilledSet
+from dd_nb.shard import record_path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKER = str(ROOT / "tests" / "shard_worker.py")
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def _run(cmd, timeout=240):
+    p = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-5000:]
+    return p
+
+
+def _torchrun(*args, restarts=0):
+    return _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                 "--max-restarts", str(restarts), "--monitor-interval", "0.2", WORKER, *map(str, args)])
+
+
+def _calls(log_dir: Path) -> dict:
+    "{(rank, attempt): [(class, index), ...]} of every generate_one call the workers logged."
+    out = {}
+    for f in sorted(log_dir.glob("r*_a*.txt")):
+        r, a = f.stem[1:].split("_a")
+        out[int(r), int(a)] = [tuple(map(int, line.split())) for line in f.read_text().splitlines()]
+    return out
+
+
+def _stats(out: Path) -> dict:
+    return {f.name: (f.stat().st_ino, f.stat().st_mtime_ns) for f in (out / "records").glob("c*_i*.safetensors")}
+
+
+def test_two_ranks_match_one_process_and_resume(tmp_path):
+    a, b = tmp_path / "A", tmp_path / "B"
+    # (a) one plain process (world size 1): the reference set
+    _run([sys.executable, WORKER, a, tmp_path / "logA"])
+    ref = DistilledSet.load(a / "set.safetensors")
+    assert ref.images.shape == (20, 1, 16, 16) and ref.labels.tolist() == [c for c in range(10) for _ in range(2)]
+    assert json.loads((a / "map.json").read_text()) == [[k, 0] for k in range(6)]
+
+    # (b) two gloo ranks; rank 1 (classes 1, 3, 5, 7, 9) dies making image (1, 1) and torchrun restarts the group once
+    _torchrun(b, tmp_path / "logB", tmp_path / "marker", restarts=1)
+    assert (tmp_path / "marker").exists(), "rank 1 never died: the restart path was not exercised"
+    calls = _calls(tmp_path / "logB")
+    assert calls[1, 0] == [(1, 0), (1, 1)]                       # died in its second image
+    assert calls[1, 1] == [(1, 1)] + [(c, i) for c in (3, 5, 7, 9) for i in range(2)]   # (1, 0) was read back, not redone
+    rank0 = calls[0, 0] + calls.get((0, 1), [])
+    assert sorted(set(rank0)) == [(c, i) for c in (0, 2, 4, 6, 8) for i in range(2)]
+    assert len(rank0) - len(set(rank0)) <= 1                      # at most the image rank 0 was killed in is redone
+    assert (b / "set.safetensors").read_bytes() == (a / "set.safetensors").read_bytes()
+    assert json.loads((b / "map.json").read_text()) == [[k, k % 2] for k in range(6)]   # sharded_map: round-robin, gathered
+    got = DistilledSet.load(b / "set.safetensors")
+    assert torch.equal(got.images, ref.images) and torch.equal(got.labels, ref.labels)
+
+    # (c) a rank's later records lost (7, 1) and (9, 1): a rerun makes those two only, from the records before them
+    before = _stats(b)
+    for c in (7, 9): record_path(b, c, 1).unlink()
+    (b / "set.safetensors").unlink()
+    _torchrun(b, tmp_path / "logC")
+    assert _calls(tmp_path / "logC") == {(1, 0): [(7, 1), (9, 1)]}
+    after = _stats(b)
+    lost = {"c7_i1.safetensors", "c9_i1.safetensors"}
+    assert {k: v for k, v in after.items() if k not in lost} == {k: v for k, v in before.items() if k not in lost}
+    assert set(after) == set(before)
+    assert (b / "set.safetensors").read_bytes() == (a / "set.safetensors").read_bytes()
