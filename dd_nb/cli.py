@@ -146,7 +146,7 @@ def run_and_record(notebook: str, profile: str, root=None, log_output=False) -> 
     rec = dict(fingerprint=fp, started=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                versions=dict(dd_nb=dd_nb.__version__, torch=torch.__version__, python=platform.python_version()),
                machine=dict(cpus=os.cpu_count(), cuda=torch.cuda.is_available()))
-    t0 = time.time()
+    t0, before = time.time(), _peak_rss_mb()
     try:
         out = run_notebook(notebook, profile, root, log_output=log_output)
         rec.update(status="ok", executed=out.name)
@@ -154,7 +154,9 @@ def run_and_record(notebook: str, profile: str, root=None, log_output=False) -> 
         rec.update(status="failed", error=f"{getattr(e, 'ename', type(e).__name__)}: {' '.join(str(getattr(e, 'evalue', e)).split())[:300]}",
                    cell=getattr(e, "cell_index", None))
         out = run_dir(profile, root)/f"{notebook}.ipynb"
-    rec.update(wall_s=round(time.time() - t0, 1), peak_rss_mb=_peak_rss_mb(), written=_written_since(profile, root, t0))
+    after = _peak_rss_mb()                      # the largest child so far: this kernel's peak only if it grew
+    rec.update(wall_s=round(time.time() - t0, 1), written=_written_since(profile, root, t0),
+               **({"peak_rss_mb": after} if after > before else {"peak_rss_mb_at_most": before}))
     if out.exists(): rec["html"] = render_html(out).name       # a failed run's page shows where it stopped
     from dd_nb.core import atomic_write_text
     atomic_write_text(record_path(notebook, profile, root), json.dumps(rec, indent=1, default=str))
@@ -221,16 +223,20 @@ def reproduce(profile: str = "embedded", notebooks=None, force: bool = False, ro
     return recs
 
 def write_times(recs: list, path, root=None) -> Path:
-    "A Markdown table of each notebook's wall time in this invocation (skipped ones say so) and the total, written atomically."
+    "A Markdown table of each notebook's latest run (start, status, wall time; fresh ones skipped now say so) and the total."
     import datetime
     from dd_nb.core import atomic_write_text
-    rows = [f"| `{r['fingerprint']['notebook']}` | {'skipped (fresh)' if r.get('skipped') and r['status'] == 'ok' else r['status']} | "
-            f"{'-' if r.get('skipped') else format(r['wall_s'], '.0f')} |" for r in recs]
-    ran = [r for r in recs if not r.get("skipped")]
-    total = sum(r["wall_s"] for r in ran)
-    text = ("| notebook | status | wall time (s) |\n|:--|:--|--:|\n" + "\n".join(rows) + f"\n| **total** | | **{total:.0f}** |\n\n"
-            f"Profile `{recs[0]['fingerprint']['profile'] if recs else '?'}`, {len(ran)} of {len(recs)} notebooks run, {os.cpu_count()} cores, "
-            f"{datetime.date.today().isoformat()}, timed by `dd reproduce --times` (wall time of each papermill run).\n")
+    def status(r):
+        if r["status"] != "ok": return r["status"]
+        return f"ok{' (fresh: skipped now)' if r.get('skipped') else ''}"
+    timed = [r for r in recs if "wall_s" in r]
+    rows = [f"| `{r['fingerprint']['notebook']}` | {r.get('started', '-').replace('T', ' ')[:16]} | {status(r)} | "
+            f"{format(r['wall_s'], '.0f') if 'wall_s' in r else '-'} |" for r in recs]
+    text = ("| notebook | started (UTC) | status | wall time (s) |\n|:--|:--|:--|--:|\n" + "\n".join(rows)
+            + f"\n| **total** | | | **{sum(r['wall_s'] for r in timed):.0f}** |\n\n"
+            f"Profile `{recs[0]['fingerprint']['profile'] if recs else '?'}`: each notebook's latest run (papermill wall time; a fresh "
+            f"notebook is skipped and keeps the time of the run that made it), {os.cpu_count()} cores, written "
+            f"{datetime.date.today().isoformat()} by `dd reproduce --times`.\n")
     return atomic_write_text(Path(root or project_root())/path, text)
 
 # %% ../nbs/60_reproduce.ipynb #066f968c
