@@ -293,12 +293,14 @@ def sharded_patch_scores(backend, dataset: ImageDataset, out_dir=None, **kw) -> 
     return scores, offsets
 
 # %% ../nbs/61_shard.ipynb #0ddb26b1
+#| eval: false
 import sys
 
 def main(argv=None):
     "`python -m dd_nb.shard METHOD --ipc N --out DIR ...` under torchrun: `sharded_method`, then rank 0 says where the set is."
     import argparse
-    from dd_nb.cli import parse_params
+    from dd_nb.cli import parse_params, quiet
+    quiet()                                      # diffusers' note about `accelerate`, as in `dd`
     ap = argparse.ArgumentParser(prog="python -m dd_nb.shard", description="a generator sharded by class over the torchrun ranks")
     ap.add_argument("method", choices=["dit", "igd"]); ap.add_argument("--dataset", default="digits")
     ap.add_argument("--ipc", type=int, required=True); ap.add_argument("--out", required=True); ap.add_argument("--seed", type=int, default=0)
@@ -308,4 +310,4 @@ def main(argv=None):
     if s is not None: print(f"wrote {s} to {Path(a.out)/'set.safetensors'}")
     return 0
 
-if __name__ == "__main__" and "ipykernel" not in sys.modules: sys.exit(main())   # not when a notebook kernel runs this cell
+if __name__ == "__main__" and "ipykernel" not in sys.modules: sys.exit(main())   # `python -m dd_nb.shard`, not a Jupyter kernel
