@@ -184,7 +184,13 @@ def write_index(root=None) -> Path:
 def missing_inputs(notebook: str, profile: str, root=None) -> list:
     "What a notebook's profile needs and this machine lacks (dataset files, pretrained weights), each with where to put it."
     from dd_nb.data import LAYOUTS, load_dataset
+    import yaml, torch
     root = Path(root or project_root()); p = load_profile(notebook, profile, root); out = []
+    f = root/"experiments"/f"{notebook}.yaml"
+    if f.exists() and profile not in (yaml.safe_load(f.read_text()) or {}):
+        return [f"a `{profile}` block in experiments/{notebook}.yaml (the notebook has no such profile yet)"]
+    if profile == "paper" and not torch.cuda.is_available():
+        out.append("a CUDA GPU: the paper profile runs the papers' settings (days on a CPU); torch sees none here")
     at = lambda v: (root/"nbs"/v).resolve() if v else None           # the notebooks run in nbs/: their paths are relative to it
     if (name := p.get("dataset")):
         try: load_dataset(name, "test", root=at(p.get("root")), size=p.get("size"))
@@ -218,8 +224,10 @@ def reproduce(profile: str = "embedded", notebooks=None, force: bool = False, ro
             log(f"    {rec['status']} in {rec['wall_s']:.0f} s" + (f": cell {rec.get('cell')}: {rec['error']}" if rec["status"] != "ok" else ""))
         recs.append(rec)
     write_index(root)
-    failed = [r["fingerprint"]["notebook"] for r in recs if r["status"] != "ok"]
-    log(f"{len(recs) - len(failed)} of {len(recs)} notebooks ok in {time.time() - t0:.0f} s" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    failed = [r["fingerprint"]["notebook"] for r in recs if r["status"] == "failed"]
+    lacking = [r["fingerprint"]["notebook"] for r in recs if r["status"] == "missing inputs"]
+    log(f"{len(recs) - len(failed) - len(lacking)} of {len(recs)} notebooks ok in {time.time() - t0:.0f} s"
+        + (f"; failed: {', '.join(failed)}" if failed else "") + (f"; not run, inputs missing (listed above): {', '.join(lacking)}" if lacking else ""))
     return recs
 
 def write_times(recs: list, path, root=None) -> Path:
