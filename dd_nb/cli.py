@@ -278,7 +278,9 @@ def render_readme(root=None) -> Path:
     cells = [c.source for c in read_nb(root/"nbs"/"index.ipynb").cells if c.cell_type == "markdown"]
     def expand(m):
         f = root/m["path"]
-        if not f.exists(): return f"_{m['path']} not written yet: run `make demo`_"
+        if not f.exists():
+            prof = next((p for p, d in COMMITTED.items() if m["path"].startswith(f"results/{d}/")), PUBLISHED)
+            return f"_{m['path']} not written yet: `dd reproduce --profile {prof}` writes it_"
         return f.read_text().strip() + "\n\n" + (provenance(m["path"], root) if f.suffix == ".md" and "results/" in m["path"] else f"_(from {m['path']})_")
     return atomic_write_text(root/"README.md", INCLUDE.sub(expand, "\n\n".join(cells)) + "\n")
 
