@@ -285,29 +285,24 @@ def render_readme(root=None) -> Path:
     return atomic_write_text(root/"README.md", INCLUDE.sub(expand, "\n\n".join(cells)) + "\n")
 
 # %% ../nbs/60_reproduce.ipynb #b618a15c
-def _set_file(path) -> Path:
-    "The .safetensors file of a set given as a file or as the folder `dd distill` wrote."
-    p = Path(path)
-    return p/"distilled.safetensors" if p.is_dir() else p
-
 def write_record(set_path, kind: str, params: dict, t0: float, **extra) -> Path:
     "Write <set>.<kind>.json next to a set: parameters, versions, machine, wall time, peak memory (and `extra`)."
     import datetime, platform, resource
     import torch, dd_nb
-    from dd_nb.core import atomic_write_text
+    from dd_nb.core import atomic_write_text, _file
     wall = time.time() - t0
     rec = dict(kind=kind, params=params, finished=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                wall_s=round(wall, 2), peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                versions=dict(dd_nb=dd_nb.__version__, torch=torch.__version__, python=platform.python_version()),
                machine=dict(cpus=os.cpu_count(), threads=torch.get_num_threads(), cuda=torch.cuda.is_available()), **extra)
     if "n_images" in extra: rec["s_per_image"] = round(wall / max(extra["n_images"], 1), 4)
-    f = _set_file(set_path); out = f.with_name(f"{f.stem}.{kind}.json")
+    f = _file(set_path); out = f.with_name(f"{f.stem}.{kind}.json")
     atomic_write_text(out, json.dumps(rec, indent=1, default=str)); return out
 
 def info_text(path) -> str:
     "`dd info`: a set's size, classes, metadata and the records next to it."
-    from dd_nb.core import DistilledSet
-    f = _set_file(path)
+    from dd_nb.core import DistilledSet, _file
+    f = _file(path)
     if not f.exists(): raise FileNotFoundError(f"no distilled set at {path} (looked for {f})")
     ds = DistilledSet.load(f)
     lines = [f"{f}: {len(ds)} images {tuple(ds.images.shape[1:])}, {int(ds.labels.max()) + 1} classes, IPC {ds.ipc}"]
@@ -473,7 +468,7 @@ def _evaluate(args, nets, protos):
     t0 = time.time()
     res = evaluate(ds, (load_dataset(name, "train", args.root, size), load_dataset(name, "test", args.root, size)),
                    args.arch, args.protocol, args.runs, args.seed, epochs=args.epochs, progress=True)
-    write_record(_set_file(args.path), "evaluate", dict(dataset=name, arch=args.arch, protocol=args.protocol, runs=args.runs,
+    write_record(args.path, "evaluate", dict(dataset=name, arch=args.arch, protocol=args.protocol, runs=args.runs,
                  epochs=epochs, seed=args.seed), t0, result=dict(mean=res.mean, std=res.std, accs=res.accs))
     print(f"{args.path}: {res.fmt()} % ({args.arch}, {args.protocol}, last epoch, {args.runs} runs; accs {[round(100 * a, 2) for a in res.accs]})")
     if args.scores:                                            # DD-Ranking's label- and augmentation-robust scores
