@@ -53,6 +53,10 @@ class ImageDataset:
     def subset(self, idx) -> "ImageDataset":
         "A new dataset holding only the images at `idx`."
         return ImageDataset(self.images[idx], self.labels[idx], self.classes, self.name, self.flip_ok)
+    def first_per_class(self, n: int) -> "ImageDataset":
+        "The first `n` images of every class, class by class (the whole dataset for n=0): a smaller split that stays the same."
+        if n < 0: raise ValueError(f"n={n}; valid: 0 (every image) or a positive count per class")
+        return self.subset(torch.cat([self.indices_of(c)[:n] for c in range(self.num_classes)])) if n else self
     def digest(self) -> str:
         "sha256 of the content (image and label shapes and bytes, class names): caches of derived models key on it."
         h = hashlib.sha256(json.dumps([list(self.images.shape), list(self.labels.shape), [str(c) for c in self.classes]]).encode())

@@ -24,8 +24,8 @@ __all__ = ['SAMPLERS', 'DTYPES', 'BACKENDS', 'DIT_SCHEDULER', 'TINY_DIT', 'TINY_
            'SDBackend', 'load_sd', 'GuidanceContext', 'step_rule', 'rho_eq9', 'rho_igd_code', 'rho_fixed',
            'GuidanceTerm', 'FnGuidance', 'MemoryGuidance', 'predict_clean', 'guided_steps', 'initial_noise',
            'cfg_output', 'cfg_eps', 'DiTDDPM', 'SamplerConfig', 'guided_sample', 'tiny_random_dit_pipeline',
-           'diffusion_features', 'Normalized', 'train_digit_classifier', 'classify_accuracy', 'sample_diversity',
-           'sample_quality', 'sample_grid']
+           'diffusion_features', 'Normalized', 'train_judge', 'classify_accuracy', 'sample_diversity', 'sample_quality',
+           'sample_grid']
 
 # %% ../nbs/20_diffusion.ipynb #e8f911cd
 @runtime_checkable
@@ -472,7 +472,7 @@ def train_tiny_dit(size=8, steps=4000, batch=64, lr=1e-3, seed=0, p_uncond=0.1, 
 @register_backend("tiny-dit")
 def load_tiny_dit(steps=4000, batch=64, size=8, lr=1e-3, seed=0, p_uncond=0.1, ema_decay=0.999, dataset="digits",
                   out_size=16, train=True, device=None, path=None, progress=True, dtype=None) -> DiTBackend:
-    "The tiny pixel DiT on digits: cached weights, trained first when missing and `train=True`."
+    "The tiny pixel DiT trained on `dataset` (digits by default): cached weights, trained first when missing and `train=True`."
     from diffusers import DiTTransformer2DModel
     as_dtype(dtype)
     path = Path(path) if path is not None else tiny_dit_dir(size, steps, batch, seed, lr, p_uncond, ema_decay, dataset)
@@ -967,10 +967,10 @@ class Normalized(torch.nn.Module):
         self.register_buffer("mean", mean.view(1, -1, 1, 1)); self.register_buffer("std", std.view(1, -1, 1, 1))
     def forward(self, x): return self.net((x - self.mean) / self.std)
 
-def train_digit_classifier(epochs: int = 5, seed: int = 0, size: int = 16):
-    "The ConvNet-3 judge: train.reference_model on the real digits (cached); returns (judge on [0,1] images, test accuracy)."
+def train_judge(dataset: str = "digits", epochs: int = 5, seed: int = 0, size: int | None = 16):
+    "The ConvNet-3 judge: train.reference_model on a dataset's real training split (cached); returns (judge on [0,1] images, test accuracy)."
     from dd_nb.train import reference_model
-    tr, te = load_dataset("digits", "train", size=size), load_dataset("digits", "test", size=size)
+    tr, te = load_dataset(dataset, "train", size=size), load_dataset(dataset, "test", size=size)
     judge = Normalized(reference_model(tr, "convnet3", epochs=epochs, seed=seed, progress=False), tr.mean, tr.std).eval()
     return judge, classify_accuracy(judge, te.images, te.labels)
 
@@ -998,10 +998,11 @@ def sample_diversity(samples, labels, train, test):
     df["nn_ratio"] = df.nn_train_samples / df.nn_train_real
     return df.round(4)
 
-def sample_quality(backend, judge, cfgs=(0, 1, 2, 4), per_class: int = 20, steps: int = 50, seed: int = 0, size: int = 16):
+def sample_quality(backend, judge, cfgs=(0, 1, 2, 4), per_class: int = 20, steps: int = 50, seed: int = 0, size: int | None = 16,
+                   dataset: str = "digits"):
     "Judge accuracy, diversity and memorisation of class-conditional samples for each CFG scale (a DataFrame)."
     import pandas as pd
-    train, test = load_dataset("digits", "train", size=size), load_dataset("digits", "test", size=size)
+    train, test = load_dataset(dataset, "train", size=size), load_dataset(dataset, "test", size=size)
     classes = torch.arange(backend.num_classes).repeat_interleave(per_class)
     rows = []
     for cfg in cfgs:

@@ -1,32 +1,56 @@
 """Fill the cells of 50_evaluation's published comparison in several processes before the notebook reads them.
 
-    python scripts/fill_baselines.py --profile fashion --part 0 2 &   # one process per core, one thread each
-    python scripts/fill_baselines.py --profile fashion --part 1 2 &
-    dd reproduce --notebooks 50_evaluation --profile fashion          # reads the stored cells, writes the table
+    python scripts/fill_baselines.py --profile fashion &   # start one per core (OMP_NUM_THREADS=1 each)
+    python scripts/fill_baselines.py --profile fashion &
+    dd reproduce --notebooks 50_evaluation --profile fashion   # reads the stored cells, writes the table
 
-Every cell is stored by what it depends on (`ResultStore("baselines", dataset, version)`), so the processes share
-nothing but the store and each one resumes where it stopped. Part 0 also trains the full-data reference curve, the
-last part the protocol-check rows.
+The processes share one queue: each task (a table cell, a protocol-check row, the full-data curve) is claimed by creating
+`<store>/claims/<task>` (exclusive create; a claim whose process has died is taken over), so every core stays busy until
+the queue is empty. Every result is stored by what it depends on (`ResultStore("baselines", dataset, version)`), so a
+killed run resumes where it stopped. Tasks run IPC by IPC, the protocol checks and the full-data curve right after the
+IPC 1 cells: they decide whether the other rows can be trusted.
 """
-import argparse
+import argparse, os
 from dd_nb import __version__
 from dd_nb.cli import load_profile
 from dd_nb.data import load_dataset
-from dd_nb.evaluation import baseline_cells, run_baseline_cells, full_data_curve
+from dd_nb.evaluation import baseline_cells, baseline_cell, cell_params, full_data_curve
 from dd_nb.results import ResultStore
 
+def claim(folder, name) -> bool:
+    "True if this process now owns task `name` (its claim file holds our pid; a dead owner's claim is taken over)."
+    folder.mkdir(parents=True, exist_ok=True)
+    f = folder/name
+    for _ in range(2):
+        try:
+            fd = os.open(f, os.O_CREAT | os.O_EXCL | os.O_WRONLY); os.write(fd, str(os.getpid()).encode()); os.close(fd)
+            return True
+        except FileExistsError:
+            try: os.kill(int(f.read_text() or 0), 0); return False   # owner alive
+            except (ProcessLookupError, ValueError): f.unlink(missing_ok=True)   # owner died: take the task over
+            except FileNotFoundError: pass
+    return False
+
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-ap.add_argument("--profile", default="fashion"); ap.add_argument("--part", nargs=2, type=int, default=[0, 1], metavar=("I", "N"))
+ap.add_argument("--profile", default="fashion")
 a = ap.parse_args()
 p = load_profile("50_evaluation", a.profile)
 if not p.get("compare_published"): raise SystemExit(f"profile {a.profile!r} of 50_evaluation has no published comparison")
-i, n = a.part
 train, test = load_dataset(p["dataset"], "train"), load_dataset(p["dataset"], "test")
 store = ResultStore("baselines", p["dataset"], __version__)
 kw = dict(arch=p.get("arch", "convnet3"), protocol=p["protocol"], runs=p["runs"], epochs=p["epochs"], eval_seed=p.get("seed", 0))
-run_baseline_cells(store, train, test, baseline_cells(p["methods"], p["ipcs"], p["seeds"]), p.get("method_params", {}), part=(i, n), **kw)
-if i == n - 1 and p.get("check_protocol"):
-    run_baseline_cells(store, train, test, baseline_cells(["random"], p["ipcs"], p["seeds"][:1]), **kw, **p["check_protocol"])
-if i == 0:
-    store.memo("full_curve", [kw["arch"], kw["protocol"], p["full_epochs"], kw["eval_seed"]],
-               lambda: full_data_curve((train, test), kw["arch"], kw["protocol"], p["full_epochs"], kw["eval_seed"]))
+mp, check = p.get("method_params", {}), p.get("check_protocol") or {}
+
+def cell(m, ipc, s, **over): return lambda: baseline_cell(store, train, test, m, ipc, s, cell_params(mp, m, ipc), **kw, **over)
+def curve(): return store.memo("full_curve", [kw["arch"], kw["protocol"], p["full_epochs"], kw["eval_seed"]],
+                               lambda: full_data_curve((train, test), kw["arch"], kw["protocol"], p["full_epochs"], kw["eval_seed"]))
+tasks = []
+for n_ipc, ipc in enumerate(p["ipcs"]):
+    tasks += [(f"{m}_ipc{ipc}_s{s}", cell(m, ipc, s)) for m, i, s in baseline_cells(p["methods"], [ipc], p["seeds"])]
+    if check: tasks.append((f"check_random_ipc{ipc}", cell("random", ipc, p["seeds"][0], **check)))
+    if n_ipc == 0: tasks.append(("full_curve", curve))
+claims = store.path/"claims"/a.profile
+for name, run in tasks:
+    if claim(claims, name):
+        print(f"[{os.getpid()}] {name}", flush=True); run()
+print(f"[{os.getpid()}] queue empty", flush=True)
