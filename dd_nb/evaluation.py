@@ -121,21 +121,21 @@ def cell_params(method_params: dict | None, method: str, ipc: int) -> dict:
     return {**mp.get(method, {}), **mp.get(f"{method} ipc{ipc}", {})}
 
 def baseline_cell(store, train, test, method, ipc, seed, params=None, arch="convnet3", protocol="dc", runs=5, epochs=300,
-                  eval_seed=0, **overrides) -> dict:
-    "One cell, computed once per store: {'accs', 'digest', 'distill_s', 'eval_s'} (seconds of the first computation)."
+                  eval_seed=0, compute=True, **overrides) -> dict | None:
+    "One cell, computed once per store: {'accs', 'digest', 'distill_s', 'eval_s'} (seconds of the first computation); compute=False: None if not stored."
     import time
     from dd_nb.methods import get_method
     from dd_nb.results import set_digest
     params = dict(params or {})
     if _accepts(get_method(method), "progress"): params.setdefault("progress", False)
-    def compute():
+    def run():
         t0 = time.time(); s = store.distilled(method, train, ipc, seed, **params); t1 = time.time()
         accs = evaluate(s, (train, test), arch, protocol, runs, seed=eval_seed, epochs=epochs, progress=False, **overrides).accs
         return dict(accs=accs, digest=set_digest(s), distill_s=t1 - t0, eval_s=time.time() - t1)
-    return store.memo("cell", [method, ipc, seed, params, arch, protocol, runs, epochs, eval_seed, overrides], compute)
+    return store.memo("cell", [method, ipc, seed, params, arch, protocol, runs, epochs, eval_seed, overrides], run if compute else None)
 
-def run_baseline_cells(store, train, test, cells, method_params=None, part=(0, 1), progress=True, **kw) -> dict:
-    "{(method, ipc, seed): cell} for this process's share of `cells` (`part=(i, n)`: cells i, i+n, ...)."
+def run_baseline_cells(store, train, test, cells, method_params=None, part=(0, 1), progress=True, compute=True, **kw) -> dict:
+    "{(method, ipc, seed): cell} for this process's share of `cells` (`part=(i, n)`: cells i, i+n, ...); compute=False: the stored ones only."
     i, n = part
     if not (0 <= i < n): raise ValueError(f"part={part!r}; valid: (i, n) with 0 <= i < n")
     mine = list(cells)[i::n]
@@ -143,7 +143,8 @@ def run_baseline_cells(store, train, test, cells, method_params=None, part=(0, 1
     out = {}
     for m, ipc, s in bar:
         bar.set_postfix_str(f"{m} IPC {ipc} seed {s}")
-        out[(m, ipc, s)] = baseline_cell(store, train, test, m, ipc, s, cell_params(method_params, m, ipc), **kw)
+        c = baseline_cell(store, train, test, m, ipc, s, cell_params(method_params, m, ipc), compute=compute, **kw)
+        if c is not None: out[(m, ipc, s)] = c
     return out
 
 def full_data_curve(dataset, arch: str = "convnet3", protocol: str = "dc", epochs: int = 10, seed: int = 0, root=None,

@@ -26,10 +26,11 @@ class ResultStore:
     def key(self, *parts) -> str:
         "A 16-hex key of the scope and `parts` (JSON, sorted keys; anything else by its str)."
         return hashlib.sha256(json.dumps([*self.scope, *parts], sort_keys=True, default=str).encode()).hexdigest()[:16]
-    def memo(self, name: str, params, fn):
-        "fn() the first time for (name, params), the stored JSON value afterwards."
+    def memo(self, name: str, params, fn=None):
+        "fn() the first time for (name, params), the stored JSON value afterwards; fn=None: the stored value or None (nothing computed)."
         f = self.path/f"{self.prefix}{name}_{self.key(name, params)}.json"
         if f.exists(): return json.loads(f.read_text())
+        if fn is None: return None
         v = fn(); atomic_write_text(f, json.dumps(v)); return v
     def distilled(self, method: str, train, ipc: int, seed: int, tag: str = "", resume_as: str | None = None, **params) -> DistilledSet:
         "`distill(method, train, ipc, seed, **params)` once per (tag, method, ipc, seed, params), then loaded."
