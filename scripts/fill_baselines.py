@@ -5,52 +5,65 @@
     dd reproduce --notebooks 50_evaluation --profile fashion   # reads the stored cells, writes the table
 
 The processes share one queue: each task (a table cell, a protocol-check row, the full-data curve) is claimed by creating
-`<store>/claims/<task>` (exclusive create; a claim whose process has died is taken over), so every core stays busy until
-the queue is empty. Every result is stored by what it depends on (`ResultStore("baselines", dataset, version)`), so a
-killed run resumes where it stopped. Tasks run IPC by IPC, the protocol checks and the full-data curve right after the
-IPC 1 cells: they decide whether the other rows can be trusted.
+`<store>/claims/<profile>/<task>` (exclusive create; a claim whose process has died is taken over), so every core stays
+busy until the queue is empty. Every result is stored by what it depends on (`ResultStore("baselines", dataset,
+version)`), so a killed run resumes where it stopped. Tasks run IPC by IPC, the protocol checks and the full-data curve
+right after the IPC 1 cells: they decide whether the other rows can be trusted.
 """
 import argparse, os
-from dd_nb import __version__
-from dd_nb.cli import load_profile
-from dd_nb.data import load_dataset
-from dd_nb.evaluation import baseline_cells, baseline_cell, cell_params, full_data_curve
-from dd_nb.results import ResultStore
+from pathlib import Path
 
-def claim(folder, name) -> bool:
+
+def claim(folder: Path, name: str) -> bool:
     "True if this process now owns task `name` (its claim file holds our pid; a dead owner's claim is taken over)."
     folder.mkdir(parents=True, exist_ok=True)
     f = folder/name
     for _ in range(2):
         try:
-            fd = os.open(f, os.O_CREAT | os.O_EXCL | os.O_WRONLY); os.write(fd, str(os.getpid()).encode()); os.close(fd)
+            fd = os.open(f, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            os.write(fd, str(os.getpid()).encode()); os.close(fd)
             return True
         except FileExistsError:
-            try: os.kill(int(f.read_text() or 0), 0); return False   # owner alive
-            except (ProcessLookupError, ValueError): f.unlink(missing_ok=True)   # owner died: take the task over
-            except FileNotFoundError: pass
+            try:
+                os.kill(int(f.read_text() or 0), 0); return False          # the owner is alive
+            except (ProcessLookupError, ValueError): f.unlink(missing_ok=True)   # the owner died: take the task over
+            except FileNotFoundError: pass                                 # released meanwhile: try again
     return False
 
-ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-ap.add_argument("--profile", default="fashion")
-a = ap.parse_args()
-p = load_profile("50_evaluation", a.profile)
-if not p.get("compare_published"): raise SystemExit(f"profile {a.profile!r} of 50_evaluation has no published comparison")
-train, test = load_dataset(p["dataset"], "train"), load_dataset(p["dataset"], "test")
-store = ResultStore("baselines", p["dataset"], __version__)
-kw = dict(arch=p.get("arch", "convnet3"), protocol=p["protocol"], runs=p["runs"], epochs=p["epochs"], eval_seed=p.get("seed", 0))
-mp, check = p.get("method_params", {}), p.get("check_protocol") or {}
 
-def cell(m, ipc, s, **over): return lambda: baseline_cell(store, train, test, m, ipc, s, cell_params(mp, m, ipc), **kw, **over)
-def curve(): return store.memo("full_curve", [kw["arch"], kw["protocol"], p["full_epochs"], kw["eval_seed"]],
-                               lambda: full_data_curve((train, test), kw["arch"], kw["protocol"], p["full_epochs"], kw["eval_seed"]))
-tasks = []
-for n_ipc, ipc in enumerate(p["ipcs"]):
-    tasks += [(f"{m}_ipc{ipc}_s{s}", cell(m, ipc, s)) for m, i, s in baseline_cells(p["methods"], [ipc], p["seeds"])]
-    if check: tasks.append((f"check_random_ipc{ipc}", cell("random", ipc, p["seeds"][0], **check)))
-    if n_ipc == 0: tasks.append(("full_curve", curve))
-claims = store.path/"claims"/a.profile
-for name, run in tasks:
-    if claim(claims, name):
-        print(f"[{os.getpid()}] {name}", flush=True); run()
-print(f"[{os.getpid()}] queue empty", flush=True)
+def tasks(p: dict, store, train, test) -> list:
+    "[(name, thunk)] of a profile: every cell IPC by IPC, the protocol check of each IPC, the full curve after IPC 1."
+    from dd_nb.evaluation import baseline_cells, baseline_cell, cell_params, full_data_curve
+    kw = dict(arch=p.get("arch", "convnet3"), protocol=p["protocol"], runs=p["runs"], epochs=p["epochs"], eval_seed=p.get("seed", 0))
+    mp, check = p.get("method_params", {}), p.get("check_protocol") or {}
+    def cell(m, ipc, s, **over): return lambda: baseline_cell(store, train, test, m, ipc, s, cell_params(mp, m, ipc), **kw, **over)
+    def curve(): return store.memo("full_curve", [kw["arch"], kw["protocol"], p["full_epochs"], kw["eval_seed"]],
+                                   lambda: full_data_curve((train, test), kw["arch"], kw["protocol"], p["full_epochs"], kw["eval_seed"]))
+    out = []
+    for n_ipc, ipc in enumerate(p["ipcs"]):
+        out += [(f"{m}_ipc{ipc}_s{s}", cell(m, ipc, s)) for m, i, s in baseline_cells(p["methods"], [ipc], p["seeds"])]
+        if check: out.append((f"check_random_ipc{ipc}", cell("random", ipc, p["seeds"][0], **check)))
+        if n_ipc == 0: out.append(("full_curve", curve))
+    return out
+
+
+def main(argv=None):
+    from dd_nb import __version__
+    from dd_nb.cli import load_profile
+    from dd_nb.data import load_dataset
+    from dd_nb.results import ResultStore
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", default="fashion")
+    a = ap.parse_args(argv)
+    p = load_profile("50_evaluation", a.profile)
+    if not p.get("compare_published"): raise SystemExit(f"profile {a.profile!r} of 50_evaluation has no published comparison")
+    train, test = load_dataset(p["dataset"], "train"), load_dataset(p["dataset"], "test")
+    store = ResultStore("baselines", p["dataset"], __version__)
+    claims = store.path/"claims"/a.profile
+    for name, run in tasks(p, store, train, test):
+        if claim(claims, name):
+            print(f"[{os.getpid()}] {name}", flush=True); run()
+    print(f"[{os.getpid()}] queue empty", flush=True)
+
+
+if __name__ == "__main__": main()
