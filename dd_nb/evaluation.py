@@ -18,7 +18,7 @@ from .train import get_protocol, default_epochs, train_classifier, accuracy, ref
 # %% auto #0
 __all__ = ['PUBLISHED', 'PAPER_BUDGET', 'PAPER_EVAL_EPOCHS', 'EvalResult', 'check_run_args', 'check_set', 'check_compatible',
            'evaluate', 'full_data_reference', 'cross_architecture', 'baseline_cells', 'cell_params', 'baseline_cell',
-           'run_baseline_cells', 'full_data_curve', 'budget_fraction', 'plot_distilled_grid']
+           'run_baseline_cells', 'full_data_curve', 'full_curve_cell', 'budget_fraction', 'plot_distilled_grid']
 
 # %% ../nbs/50_evaluation.ipynb #7b581c1e
 @dataclass
@@ -157,6 +157,12 @@ def full_data_curve(dataset, arch: str = "convnet3", protocol: str = "dc", epoch
                                flip_ok=train.flip_ok, seed=seed, progress=progress, eval_every=1,
                                eval_fn=lambda m: accuracy(m, test.images, test.labels, train.mean, train.std))
     return hist
+
+def full_curve_cell(store, train, test, arch="convnet3", protocol="dc", epochs=10, seed=0, compute=True, **overrides) -> list | None:
+    "`full_data_curve` stored once per store (protocol `overrides` enter the key only when given); compute=False: None if not stored."
+    key = [arch, protocol, epochs, seed] + ([overrides] if overrides else [])   # the key the curve had before overrides existed
+    return store.memo("full_curve", key, (lambda: full_data_curve((train, test), arch, protocol, epochs, seed, progress=False, **overrides))
+                      if compute else None)
 
 # %% ../nbs/50_evaluation.ipynb #cac4c918
 PUBLISHED = {   # dataset -> {(method, ipc): (mean %, std %, source)}; ipc None is the whole-dataset row

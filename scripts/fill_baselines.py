@@ -4,10 +4,10 @@
     python scripts/fill_baselines.py --profile fashion &
     dd reproduce --notebooks 50_evaluation --profile fashion   # reads the stored cells, writes the table
 
-The processes share one queue: each task (a table cell, a protocol-check row, the full-data curve) is claimed by creating
+The processes share one queue: each task (a table cell, a protocol-check row, the full-data curves) is claimed by creating
 `<store>/claims/<profile>/<task>` (exclusive create; a claim whose process has died is taken over), so every core stays
 busy until the queue is empty. Every result is stored by what it depends on (`ResultStore("baselines", dataset,
-version)`), so a killed run resumes where it stopped. Tasks run IPC by IPC, the protocol checks and the full-data curve
+version)`), so a killed run resumes where it stopped. Tasks run IPC by IPC, the protocol checks and the full-data curves (under both protocols)
 right after the IPC 1 cells: they decide whether the other rows can be trusted.
 """
 import argparse, os
@@ -32,18 +32,17 @@ def claim(folder: Path, name: str) -> bool:
 
 
 def tasks(p: dict, store, train, test) -> list:
-    "[(name, thunk)] of a profile: every cell IPC by IPC, the protocol check of each IPC, the full curve after IPC 1."
-    from dd_nb.evaluation import baseline_cells, baseline_cell, cell_params, full_data_curve
+    "[(name, thunk)] of a profile: every cell IPC by IPC, the protocol check of each IPC, the full curves after IPC 1."
+    from dd_nb.evaluation import baseline_cells, baseline_cell, cell_params, full_curve_cell
     kw = dict(arch=p.get("arch", "convnet3"), protocol=p["protocol"], runs=p["runs"], epochs=p["epochs"], eval_seed=p.get("seed", 0))
     mp, check = p.get("method_params", {}), p.get("check_protocol") or {}
     def cell(m, ipc, s, **over): return lambda: baseline_cell(store, train, test, m, ipc, s, cell_params(mp, m, ipc), **kw, **over)
-    def curve(): return store.memo("full_curve", [kw["arch"], kw["protocol"], p["full_epochs"], kw["eval_seed"]],
-                                   lambda: full_data_curve((train, test), kw["arch"], kw["protocol"], p["full_epochs"], kw["eval_seed"]))
+    def curve(**over): return lambda: full_curve_cell(store, train, test, kw["arch"], kw["protocol"], p["full_epochs"], kw["eval_seed"], **over)
     out = []
     for n_ipc, ipc in enumerate(p["ipcs"]):
         out += [(f"{m}_ipc{ipc}_s{s}", cell(m, ipc, s)) for m, i, s in baseline_cells(p["methods"], [ipc], p["seeds"])]
         if check: out.append((f"check_random_ipc{ipc}", cell("random", ipc, p["seeds"][0], **check)))
-        if n_ipc == 0: out.append(("full_curve", curve))
+        if n_ipc == 0: out += [("full_curve", curve())] + ([("check_full_curve", curve(**check))] if check else [])
     return out
 
 

@@ -20,11 +20,11 @@ def test_claim_once_and_take_over_dead_owner(tmp_path):
 
 
 def test_task_order():
-    "IPC 1 cells, then the protocol check and the full curve, then IPC 10: the rows that decide trust come first."
+    "IPC 1 cells, then the protocol check and the full curves (both protocols), then IPC 10: the rows that decide trust come first."
     fb = _script()
     p = dict(methods=["random", "herding", "dc"], ipcs=[1, 10], seeds=[0, 1], protocol="dc", runs=1, epochs=1,
              full_epochs=1, check_protocol={"aug": "none"})
     names = [n for n, _ in fb.tasks(p, store=None, train=None, test=None)]
     assert names == ["random_ipc1_s0", "random_ipc1_s1", "herding_ipc1_s0", "dc_ipc1_s0", "dc_ipc1_s1", "check_random_ipc1",
-                     "full_curve", "random_ipc10_s0", "random_ipc10_s1", "herding_ipc10_s0", "dc_ipc10_s0", "dc_ipc10_s1",
+                     "full_curve", "check_full_curve", "random_ipc10_s0", "random_ipc10_s1", "herding_ipc10_s0", "dc_ipc10_s0", "dc_ipc10_s1",
                      "check_random_ipc10"]
