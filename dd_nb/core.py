@@ -152,6 +152,8 @@ class DistilledSet:
         if self.images.ndim != 4: raise ValueError(f"images must be (N,C,H,W), got shape {tuple(self.images.shape)}")
         if len(self.labels) != len(self.images):
             raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
+        if len(self.labels) and int(self.labels.min()) < 0:
+            raise ValueError(f"labels must be class indices >= 0, got {int(self.labels.min())}")
         if not torch.isfinite(self.images).all(): raise ValueError("images contain NaN or inf; refusing to build a DistilledSet")
         if self.soft_labels is not None: self.soft_labels = self.soft_labels.detach().float().cpu()
 
