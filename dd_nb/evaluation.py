@@ -16,9 +16,10 @@ from .models import get_network
 from .train import get_protocol, default_epochs, train_classifier, accuracy, reference_model
 
 # %% auto #0
-__all__ = ['PUBLISHED', 'PAPER_BUDGET', 'PAPER_EVAL_EPOCHS', 'EvalResult', 'check_run_args', 'check_set', 'check_compatible',
-           'evaluate', 'full_data_reference', 'cross_architecture', 'baseline_cells', 'cell_params', 'baseline_cell',
-           'run_baseline_cells', 'full_data_curve', 'full_curve_cell', 'budget_fraction', 'plot_distilled_grid']
+__all__ = ['PUBLISHED', 'PAPER_BUDGET', 'PAPER_EVAL_EPOCHS', 'EvalResult', 'train_test_splits', 'check_run_args', 'check_set',
+           'check_compatible', 'evaluate', 'full_data_reference', 'cross_architecture', 'baseline_cells', 'cell_params',
+           'baseline_cell', 'run_baseline_cells', 'full_data_curve', 'full_curve_cell', 'budget_fraction',
+           'plot_distilled_grid']
 
 # %% ../nbs/50_evaluation.ipynb #7b581c1e
 @dataclass
@@ -35,7 +36,7 @@ class EvalResult:
         "mean ± std in percent, as tables print it."
         return f"{100 * self.mean:.1f} ± {100 * self.std:.1f}"
 
-def _splits(dataset, size, root=None):
+def train_test_splits(dataset, size=None, root=None):
     "(train, test) ImageDatasets for a name or a (train, test) pair."
     if isinstance(dataset, tuple): return dataset
     if isinstance(dataset, ImageDataset):
@@ -78,7 +79,7 @@ def evaluate(distilled: DistilledSet, dataset="digits", arch: str = "convnet3", 
     check_run_args(runs, epochs, report, eval_every, arch)
     check_set(distilled)
     proto = get_protocol(protocol, **protocol_overrides)            # an unknown protocol or field fails here, before data loads
-    train, test = _splits(dataset, distilled.images.shape[-1], root)
+    train, test = train_test_splits(dataset, distilled.images.shape[-1], root)
     check_compatible(distilled, train)
     epochs = default_epochs(proto, distilled.ipc) if epochs is None else epochs
     teacher = reference_model(train, arch, seed=seed) if proto.soft else None
@@ -97,7 +98,7 @@ def evaluate(distilled: DistilledSet, dataset="digits", arch: str = "convnet3", 
 def full_data_reference(dataset="digits", arch: str = "convnet3", protocol: str = "hard", runs: int = 5, seed: int = 0,
                         epochs: int = 100, root=None, size=None, progress=True, **overrides) -> EvalResult:
     "Accuracy of `arch` trained on the full real training split to its plateau (the tables' 'Full' row)."
-    train, test = _splits(dataset, size, root)
+    train, test = train_test_splits(dataset, size, root)
     full = DistilledSet(train.images, train.labels)
     overrides.setdefault("batch_size", 128)
     return evaluate(full, (train, test), arch, protocol, runs, seed, epochs=epochs, progress=progress, **overrides)
@@ -150,7 +151,7 @@ def run_baseline_cells(store, train, test, cells, method_params=None, part=(0, 1
 def full_data_curve(dataset, arch: str = "convnet3", protocol: str = "dc", epochs: int = 10, seed: int = 0, root=None,
                     size=None, progress=True, **overrides) -> list:
     "Test accuracy after every epoch of one `arch` trained on the whole training split (the reference and its plateau)."
-    train, test = _splits(dataset, size, root)
+    train, test = train_test_splits(dataset, size, root)
     proto = get_protocol(protocol, **{"batch_size": 128, **overrides})
     with seeded_rng(seed): net = get_network(arch, train.channels, train.num_classes, train.im_size)
     _, hist = train_classifier(net, train.images, train.labels, proto, epochs, train.mean, train.std, train.num_classes,

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 
 from .core import DistilledSet, seeded_rng
-from .evaluation import EvalResult, evaluate, full_data_reference, check_compatible, _splits
+from .evaluation import EvalResult, evaluate, full_data_reference, check_compatible, train_test_splits
 from .methods import distill
 from .train import Protocol, PROTOCOLS, get_protocol, train_classifier
 
@@ -132,7 +132,7 @@ def dd_ranking_scores(distilled: DistilledSet, dataset="digits", arch: str = "co
     if ars and not augmentation_can_be_off(protocol):
         raise NotImplementedError(f"ARS needs protocol {protocol!r} with aug={NO_AUG!r} to train without augmentation, but "
                                   f"dd_nb.train still augments with it; pass ars=False or add aug={NO_AUG!r} to the training loop")
-    train, test = _splits(dataset, distilled.images.shape[-1], root)
+    train, test = train_test_splits(dataset, distilled.images.shape[-1], root)
     check_compatible(distilled, train)
     ipc = _ipc_of(distilled, train.num_classes)
     if full is not None: _check_full(full, runs, arch, hard_protocol)
