@@ -153,7 +153,7 @@ class DistilledSet:
         if len(self.labels) != len(self.images):
             raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
         if len(self.labels) and int(self.labels.min()) < 0:
-            raise ValueError(f"labels must be class indices >= 0, got {int(self.labels.min())}")
+            raise ValueError(f"negative label {int(self.labels.min())}; valid: class indices >= 0")
         if not torch.isfinite(self.images).all(): raise ValueError("images contain NaN or inf; refusing to build a DistilledSet")
         if self.soft_labels is not None: self.soft_labels = self.soft_labels.detach().float().cpu()
 

@@ -127,7 +127,13 @@ def test_param_tau_inf(capsys, tmp_path):
 def _bad_set(tmp_path, kind):
     "A path to a set that `dd evaluate` must refuse."
     if kind == "negative label":
-        DistilledSet(torch.rand(2, 1, 16, 16), torch.tensor([0, -1]), meta={"dataset": "digits"}).save(tmp_path / "neg"); return tmp_path / "neg"
+        # DistilledSet refuses negative labels when built, so the file is written as another tool might write it
+        from safetensors import safe_open
+        from safetensors.torch import load_file, save_file
+        DistilledSet(torch.rand(2, 1, 16, 16), torch.tensor([0, 1]), meta={"dataset": "digits"}).save(tmp_path / "neg")
+        f = tmp_path / "neg" / "distilled.safetensors"
+        with safe_open(str(f), "pt") as h: header = h.metadata()
+        save_file({**load_file(str(f)), "labels": torch.tensor([0, -1])}, str(f), metadata=header); return tmp_path / "neg"
     if kind == "corrupt":
         (tmp_path / "c").mkdir(); (tmp_path / "c" / "distilled.safetensors").write_bytes(b"\x07" * 64); return tmp_path / "c"
     (tmp_path / "d.safetensors").mkdir(); return tmp_path / "d.safetensors"          # a directory where a file belongs
