@@ -49,6 +49,7 @@ def tasks(p: dict, store, train, test) -> list:
 def main(argv=None):
     from dd_nb import __version__
     from dd_nb.cli import load_profile
+    from dd_nb.core import project_root
     from dd_nb.data import load_dataset
     from dd_nb.results import ResultStore
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -56,7 +57,8 @@ def main(argv=None):
     a = ap.parse_args(argv)
     p = load_profile("50_evaluation", a.profile)
     if not p.get("compare_published"): raise SystemExit(f"profile {a.profile!r} of 50_evaluation has no published comparison")
-    train, test = load_dataset(p["dataset"], "train"), load_dataset(p["dataset"], "test")
+    root = (project_root()/"nbs"/p["root"]).resolve() if p.get("root") else None   # a profile's root is relative to nbs/
+    train, test = load_dataset(p["dataset"], "train", root=root), load_dataset(p["dataset"], "test", root=root)
     store = ResultStore("baselines", p["dataset"], __version__)
     claims = store.path/"claims"/a.profile
     for name, run in tasks(p, store, train, test):
