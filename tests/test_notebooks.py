@@ -68,3 +68,16 @@ def test_fresh_runs_are_skipped(smoke, capsys):
     assert main(["reproduce", "--profile", "smoke", "--notebooks", "50_evaluation", "10_influence"]) == 0
     out = capsys.readouterr().out
     assert out.count("fresh, skipped") == 2, out
+
+
+@pytest.mark.parametrize("notebook", results_notebooks(ROOT))
+def test_parameters_seen_by_papermill(notebook):
+    "papermill infers every line of the parameters cell, and every profile sets only those (a typo would be ignored)."
+    import re, nbformat, papermill, yaml
+    path = ROOT / "nbs" / f"{notebook}.ipynb"
+    cell = next(c for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
+    declared = [m.group(1) for line in cell.source.splitlines() if (m := re.match(r"(\w+)\s*:", line))]
+    assert list(papermill.inspect_notebook(str(path))) == declared     # else --help-notebook hides it and papermill warns
+    profiles = yaml.safe_load((ROOT / "experiments" / f"{notebook}.yaml").read_text())
+    unknown = {p: sorted(set(v or {}) - set(declared)) for p, v in profiles.items() if set(v or {}) - set(declared)}
+    assert not unknown, unknown
