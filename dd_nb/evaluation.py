@@ -149,21 +149,22 @@ def run_baseline_cells(store, train, test, cells, method_params=None, part=(0, 1
     return out
 
 def full_data_curve(dataset, arch: str = "convnet3", protocol: str = "dc", epochs: int = 10, seed: int = 0, root=None,
-                    size=None, progress=True, **overrides) -> list:
-    "Test accuracy after every epoch of one `arch` trained on the whole training split (the reference and its plateau)."
+                    size=None, progress=True, resume=None, **overrides) -> list:
+    "Test accuracy after every epoch of one `arch` trained on the whole training split (the reference and its plateau); `resume`: a file that lets a killed run continue from its last epoch."
     train, test = train_test_splits(dataset, size, root)
     proto = get_protocol(protocol, **{"batch_size": 128, **overrides})
     with seeded_rng(seed): net = get_network(arch, train.channels, train.num_classes, train.im_size)
     _, hist = train_classifier(net, train.images, train.labels, proto, epochs, train.mean, train.std, train.num_classes,
-                               flip_ok=train.flip_ok, seed=seed, progress=progress, eval_every=1,
+                               flip_ok=train.flip_ok, seed=seed, progress=progress, eval_every=1, resume=resume,
                                eval_fn=lambda m: accuracy(m, test.images, test.labels, train.mean, train.std))
     return hist
 
 def full_curve_cell(store, train, test, arch="convnet3", protocol="dc", epochs=10, seed=0, compute=True, **overrides) -> list | None:
     "`full_data_curve` stored once per store (protocol `overrides` enter the key only when given); compute=False: None if not stored."
     key = [arch, protocol, epochs, seed] + ([overrides] if overrides else [])   # the key the curve had before overrides existed
-    return store.memo("full_curve", key, (lambda: full_data_curve((train, test), arch, protocol, epochs, seed, progress=False, **overrides))
-                      if compute else None)
+    partial = store.path/f"{store.prefix}full_curve_{store.key('full_curve', key)}.partial.pt"   # the epochs done so far
+    return store.memo("full_curve", key, (lambda: full_data_curve((train, test), arch, protocol, epochs, seed, progress=False,
+                                                                  resume=partial, **overrides)) if compute else None)
 
 # %% ../nbs/50_evaluation.ipynb #cac4c918
 PUBLISHED = {   # dataset -> {(method, ipc): (mean %, std %, source)}; ipc None is the whole-dataset row

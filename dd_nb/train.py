@@ -87,10 +87,28 @@ def _augment(x, y, protocol, num_classes, flip_ok, step_seed, tf):
     if protocol.aug == "cutmix" and len(x) > 1: return cutmix(num_classes)(x, y)
     return x, F.one_hot(y, num_classes).float()
 
+def _rng_states(g, device) -> dict:
+    import random, numpy as np
+    return dict(g=g.get_state(), torch=torch.get_rng_state(), np=np.random.get_state(), py=random.getstate(),
+                **({"cuda": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}))
+
+def _set_rng_states(st, g, device):
+    import random, numpy as np
+    g.set_state(st["g"]); torch.set_rng_state(st["torch"]); np.random.set_state(st["np"]); random.setstate(st["py"])
+    if "cuda" in st and device.type == "cuda": torch.cuda.set_rng_state(st["cuda"], device)
+
+def _load_epoch_state(path, key: str):
+    "The state saved after an epoch if `path` holds one for exactly `key`, else None (absent, foreign or corrupt: start over)."
+    from pathlib import Path
+    if not Path(path).exists(): return None
+    try: st = torch.load(path, map_location="cpu", weights_only=False)   # our own file: it holds NumPy's and Python's RNG states
+    except Exception: return None
+    return st if isinstance(st, dict) and st.get("key") == key else None
+
 def train_classifier(model: nn.Module, images, labels, protocol: Protocol, epochs: int, mean, std, num_classes: int,
                      flip_ok=True, teacher: nn.Module | None = None, seed=0, device=None, progress=False,
-                     eval_fn=None, eval_every=0):
-    "Train `model` on (images, labels) with a protocol; returns the model and the accuracies `eval_fn` reported."
+                     eval_fn=None, eval_every=0, resume=None):
+    "Train `model` on (images, labels) with a protocol; returns the model and the accuracies `eval_fn` reported. `resume`: a file for the state after each epoch, so a killed run continues from its last epoch (removed at the end)."
     if epochs < 1: raise ValueError(f"epochs={epochs}; need at least 1")
     if protocol.soft and teacher is None: raise ValueError("the soft protocol needs a teacher network")
     device = torch.device(device or default_device())
@@ -102,8 +120,15 @@ def train_classifier(model: nn.Module, images, labels, protocol: Protocol, epoch
                else torch.optim.SGD(model.parameters(), lr=protocol.lr, momentum=protocol.momentum, weight_decay=protocol.weight_decay))
         tf = train_transform(images.shape[-1], flip=flip_ok)
         if teacher is not None: teacher.to(device).eval()
-        g = torch.Generator().manual_seed(seed); history = []
-        bar = tqdm(range(epochs), desc=f"train {protocol.name}", disable=not progress, leave=False)
+        g = torch.Generator().manual_seed(seed); history = []; start = 0
+        if resume is not None:   # what the saved state must match: the run's settings, the data and the network's size
+            key = canonical_json(dict(protocol=asdict(protocol), epochs=epochs, seed=seed, flip_ok=flip_ok, n=len(images),
+                                      data=float(images.double().sum()), labels=int(labels.sum()),
+                                      params=sum(p.numel() for p in model.parameters()), eval=bool(eval_fn and eval_every)))
+            if (st := _load_epoch_state(resume, key)) is not None:
+                model.load_state_dict(st["model"]); opt.load_state_dict(st["opt"]); history, start = st["history"], st["epoch"]
+                _set_rng_states(st["rng"], g, device)
+        bar = tqdm(range(start, epochs), desc=f"train {protocol.name}", disable=not progress, leave=False, initial=start, total=epochs)
         for epoch in bar:
             for pg in opt.param_groups: pg["lr"] = protocol.lr * lr_factor(protocol.schedule, epoch, epochs)
             perm = torch.randperm(len(images), generator=g).to(device)
@@ -122,6 +147,13 @@ def train_classifier(model: nn.Module, images, labels, protocol: Protocol, epoch
             if progress: bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)    # the last batch's loss, per epoch
             if eval_fn is not None and eval_every and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
                 history.append(eval_fn(model)); model.train()
+            if resume is not None and epoch + 1 < epochs:
+                from dd_nb.core import atomic_write
+                st = dict(key=key, epoch=epoch + 1, history=history, model=model.state_dict(), opt=opt.state_dict(), rng=_rng_states(g, device))
+                atomic_write(resume, lambda t: torch.save(st, t))        # a kill mid-write leaves the previous epoch's state
+        if resume is not None:
+            from pathlib import Path
+            Path(resume).unlink(missing_ok=True)
         return model.eval(), history
 
 # %% ../nbs/03_train.ipynb #f7dc04c6
