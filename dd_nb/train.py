@@ -105,6 +105,14 @@ def _load_epoch_state(path, key: str):
     except Exception: return None
     return st if isinstance(st, dict) and st.get("key") == key else None
 
+def _resume_key(model, images, labels, protocol, epochs, seed, flip_ok, evals: bool) -> str:
+    "What a saved epoch state must match: the run's settings, the data's bytes and the network's size."
+    import hashlib
+    # a hash of the bytes, not a float sum: a sum's last bits depend on the thread count, and a resume may use another
+    data = hashlib.sha256(images.detach().cpu().contiguous().numpy().tobytes() + labels.detach().cpu().numpy().tobytes()).hexdigest()
+    return canonical_json(dict(protocol=asdict(protocol), epochs=epochs, seed=seed, flip_ok=flip_ok, data=data, evals=evals,
+                               params=sum(p.numel() for p in model.parameters())))
+
 def train_classifier(model: nn.Module, images, labels, protocol: Protocol, epochs: int, mean, std, num_classes: int,
                      flip_ok=True, teacher: nn.Module | None = None, seed=0, device=None, progress=False,
                      eval_fn=None, eval_every=0, resume=None):
@@ -121,10 +129,8 @@ def train_classifier(model: nn.Module, images, labels, protocol: Protocol, epoch
         tf = train_transform(images.shape[-1], flip=flip_ok)
         if teacher is not None: teacher.to(device).eval()
         g = torch.Generator().manual_seed(seed); history = []; start = 0
-        if resume is not None:   # what the saved state must match: the run's settings, the data and the network's size
-            key = canonical_json(dict(protocol=asdict(protocol), epochs=epochs, seed=seed, flip_ok=flip_ok, n=len(images),
-                                      data=float(images.double().sum()), labels=int(labels.sum()),
-                                      params=sum(p.numel() for p in model.parameters()), eval=bool(eval_fn and eval_every)))
+        if resume is not None:
+            key = _resume_key(model, images, labels, protocol, epochs, seed, flip_ok, bool(eval_fn and eval_every))
             if (st := _load_epoch_state(resume, key)) is not None:
                 model.load_state_dict(st["model"]); opt.load_state_dict(st["opt"]); history, start = st["history"], st["epoch"]
                 _set_rng_states(st["rng"], g, device)
