@@ -5,6 +5,7 @@
 # %% ../nbs/03_train.ipynb #1239308a
 from __future__ import annotations
 import math
+from pathlib import Path
 from dataclasses import asdict, dataclass, replace
 
 import torch
@@ -12,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .core import seeded_rng, default_device, canonical_json
+from .core import seeded_rng, default_device, canonical_json, atomic_write
 from .data import ImageDataset, dsa, train_transform, cutmix, DSA_STRATEGY
 
 # %% auto #0
@@ -99,7 +100,6 @@ def _set_rng_states(st, g, device):
 
 def _load_epoch_state(path, key: str):
     "The state saved after an epoch if `path` holds one for exactly `key`, else None (absent, foreign or corrupt: start over)."
-    from pathlib import Path
     if not Path(path).exists(): return None
     try: st = torch.load(path, map_location="cpu", weights_only=False)   # our own file: it holds NumPy's and Python's RNG states
     except Exception: return None
@@ -154,12 +154,9 @@ def train_classifier(model: nn.Module, images, labels, protocol: Protocol, epoch
             if eval_fn is not None and eval_every and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
                 history.append(eval_fn(model)); model.train()
             if resume is not None and epoch + 1 < epochs:
-                from dd_nb.core import atomic_write
                 st = dict(key=key, epoch=epoch + 1, history=history, model=model.state_dict(), opt=opt.state_dict(), rng=_rng_states(g, device))
                 atomic_write(resume, lambda t: torch.save(st, t))        # a kill mid-write leaves the previous epoch's state
-        if resume is not None:
-            from pathlib import Path
-            Path(resume).unlink(missing_ok=True)
+        if resume is not None: Path(resume).unlink(missing_ok=True)
         return model.eval(), history
 
 # %% ../nbs/03_train.ipynb #f7dc04c6
