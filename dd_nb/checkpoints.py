@@ -4,7 +4,7 @@
 
 # %% ../nbs/21_checkpoints.ipynb #9bd65afe
 from __future__ import annotations
-import hashlib, json
+import hashlib, json, math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,11 +21,11 @@ from .models import get_network
 from .train import lr_factor, normalize
 
 # %% auto #0
-__all__ = ['TRAJECTORY_FORMAT', 'SELECTION_FORMAT', 'SIMILARITIES', 'dataset_key', 'trajectory_settings', 'trajectory_dir',
-           'epoch_lrs', 'initial_network', 'train_epoch', 'check_norm_maps', 'train_surrogate_trajectory', 'Trajectory',
-           'load_trajectory', 'class_averaged_gradients', 'check_threshold', 'gradient_similarity',
-           'filter_checkpoints', 'select_by_gradient_similarity', 'regular_selection', 'load_selection',
-           'select_checkpoints']
+__all__ = ['TRAJECTORY_FORMAT', 'SURROGATE_AUGMENTS', 'PCA_EIGVAL', 'PCA_EIGVEC', 'SELECTION_FORMAT', 'SIMILARITIES',
+           'dataset_key', 'trajectory_settings', 'trajectory_dir', 'epoch_lrs', 'initial_network', 'augment_images',
+           'train_epoch', 'check_norm_maps', 'train_surrogate_trajectory', 'Trajectory', 'load_trajectory',
+           'class_averaged_gradients', 'check_threshold', 'gradient_similarity', 'filter_checkpoints',
+           'select_by_gradient_similarity', 'regular_selection', 'load_selection', 'select_checkpoints']
 
 # %% ../nbs/21_checkpoints.ipynb #ba5e621a
 TRAJECTORY_FORMAT = "dd_nb.Trajectory/1"
@@ -36,8 +36,10 @@ def dataset_key(ds: ImageDataset) -> dict:
     return dict(name=ds.name, n=len(ds), shape=list(ds.images.shape[1:]), num_classes=ds.num_classes,
                 labels=hashlib.sha1(ds.labels.numpy().tobytes()).hexdigest()[:16], pixel_sum=float(f"{pix:.10g}"))
 
+SURROGATE_AUGMENTS = ("none", "imagenet")   # "imagenet": the IGD authors' train_ckpts augmentation (see augment_images)
+
 def trajectory_settings(dataset: ImageDataset, arch="convnet6", epochs=50, lr=1e-2, seed=0, batch_size=256,
-                        momentum=0.9, weight_decay=5e-4, schedule="constant") -> dict:
+                        momentum=0.9, weight_decay=5e-4, schedule="constant", augment="none") -> dict:
     "Every setting that decides a surrogate trajectory (its cache key), checked before any work starts."
     if epochs < 1: raise ValueError(f"epochs={epochs}; need at least 1")
     if not lr > 0: raise ValueError(f"lr={lr}; must be positive")
@@ -45,8 +47,11 @@ def trajectory_settings(dataset: ImageDataset, arch="convnet6", epochs=50, lr=1e
     if not 0 <= momentum < 1: raise ValueError(f"momentum={momentum}; valid: 0 <= momentum < 1")
     if weight_decay < 0: raise ValueError(f"weight_decay={weight_decay}; must be >= 0")
     lr_factor(schedule, 0, epochs)  # an unknown schedule raises here, naming the valid ones
-    return dict(arch=arch, epochs=int(epochs), lr=float(lr), seed=int(seed), batch_size=int(batch_size), momentum=float(momentum),
-                weight_decay=float(weight_decay), schedule=schedule, dataset=dataset_key(dataset))
+    if augment not in SURROGATE_AUGMENTS: raise ValueError(f"augment={augment!r}; valid: {', '.join(SURROGATE_AUGMENTS)}")
+    s = dict(arch=arch, epochs=int(epochs), lr=float(lr), seed=int(seed), batch_size=int(batch_size), momentum=float(momentum),
+             weight_decay=float(weight_decay), schedule=schedule, dataset=dataset_key(dataset))
+    if augment != "none": s["augment"] = augment   # only when set: the keys of unaugmented trajectories stay as they were
+    return s
 
 def _hash(d: dict) -> str: return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -72,13 +77,60 @@ def _cpu_state(net: nn.Module) -> dict: return {k: v.detach().cpu().contiguous()
 
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator: return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
-def train_epoch(net: nn.Module, opt, dataset: ImageDataset, epoch: int, seed: int, batch_size: int, mean, std, device) -> float:
-    "One epoch of SGD on the standardised real images, in an order drawn from (seed, epoch) alone; returns the mean loss."
-    net.train(); perm = torch.randperm(len(dataset), generator=_epoch_generator(seed, epoch))
+# ImageNet's RGB principal components (AlexNet's lighting noise), as the IGD authors' transform_imagenet passes them
+PCA_EIGVAL = (0.2175, 0.0188, 0.0045)
+PCA_EIGVEC = ((-0.5675, 0.7192, 0.4009), (-0.5808, -0.0045, -0.8140), (-0.5836, -0.6948, 0.4203))
+
+def _u(g, lo, hi) -> float: return lo + (hi - lo) * torch.rand(1, generator=g).item()
+
+def _crop_box(h: int, w: int, g, scale=(0.5, 1.0), ratio=(3 / 4, 4 / 3)):
+    "RandomResizedCrop's box (torchvision's rule: 10 tries of area and log-ratio, else a centre crop)."
+    for _ in range(10):
+        area, ar = h * w * _u(g, *scale), math.exp(_u(g, math.log(ratio[0]), math.log(ratio[1])))
+        cw, ch = round(math.sqrt(area * ar)), round(math.sqrt(area / ar))
+        if 0 < cw <= w and 0 < ch <= h:
+            i, j = (int(torch.randint(0, n, (1,), generator=g)) for n in (h - ch + 1, w - cw + 1))
+            return i, j, ch, cw
+    r = w / h
+    ch, cw = (round(w / ratio[0]), w) if r < ratio[0] else ((h, round(h * ratio[1])) if r > ratio[1] else (h, w))
+    return (h - ch) // 2, (w - cw) // 2, ch, cw
+
+def _jitter(x, g, strength: float = 0.4):
+    "The authors' ColorJitter: brightness, contrast, saturation in a random order, each img.lerp(target, U(-s, s))."
+    for k in torch.randperm(3, generator=g).tolist():
+        a = _u(g, -strength, strength)
+        gray = (x * x.new_tensor([0.299, 0.587, 0.114])[:, None, None]).sum(0, keepdim=True) if len(x) == 3 else x
+        if k == 0: x = x.lerp(torch.zeros_like(x), a)                       # brightness
+        elif k == 1: x = x.lerp(gray.mean().expand_as(x), a)                  # contrast
+        elif len(x) == 3: x = x.lerp(gray.expand_as(x), a)                    # saturation (colour images only)
+    return x
+
+def augment_images(images, kind: str, generator: torch.Generator):
+    "Per-image training augmentation drawn from `generator`: 'none', or 'imagenet' (RandomResizedCrop 0.5-1, flip, jitter 0.4, PCA lighting 0.1)."
+    if kind == "none": return images
+    if kind not in SURROGATE_AUGMENTS: raise ValueError(f"augment={kind!r}; valid: {', '.join(SURROGATE_AUGMENTS)}")
+    out, (h, w) = [], images.shape[-2:]
+    for x in images:
+        i, j, ch, cw = _crop_box(h, w, generator)
+        x = F.interpolate(x[None, :, i:i + ch, j:j + cw], size=(h, w), mode="bilinear", antialias=True, align_corners=False)[0]
+        if torch.rand(1, generator=generator).item() < 0.5: x = x.flip(-1)
+        x = _jitter(x, generator)
+        if len(x) == 3:   # lighting: a random mix of the principal components, added to every pixel (no clamp, as theirs)
+            alpha = torch.randn(3, generator=generator) * 0.1
+            x = x + (torch.tensor(PCA_EIGVEC) * alpha * torch.tensor(PCA_EIGVAL)).sum(1).to(x)[:, None, None]
+        out.append(x)
+    return torch.stack(out)
+
+def train_epoch(net: nn.Module, opt, dataset: ImageDataset, epoch: int, seed: int, batch_size: int, mean, std, device,
+                augment: str = "none") -> float:
+    "One epoch of SGD on the standardised real images, order and augmentation drawn from (seed, epoch) alone; the mean loss."
+    gen = _epoch_generator(seed, epoch)
+    net.train(); perm = torch.randperm(len(dataset), generator=gen)
     total = 0.0
     for b, i in enumerate(range(0, len(perm), batch_size)):
         idx = perm[i:i + batch_size]
-        loss = F.cross_entropy(net(normalize(dataset.images[idx].to(device), mean, std)), dataset.labels[idx].to(device))
+        x = augment_images(dataset.images[idx].to(device), augment, gen)
+        loss = F.cross_entropy(net(normalize(x, mean, std)), dataset.labels[idx].to(device))
         if not torch.isfinite(loss): raise FloatingPointError(f"non-finite training loss at epoch {epoch}, batch {b}")
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
         total += loss.item() * len(idx)
@@ -125,9 +177,9 @@ def _write_index(folder: Path, settings: dict, network: dict, mean, std, done: i
 
 def train_surrogate_trajectory(dataset: ImageDataset, arch="convnet6", epochs=50, lr=1e-2, seed=0, batch_size=256, out=None,
                                progress=True, momentum=0.9, weight_decay=5e-4, schedule="constant", stop_after=None,
-                               device=None) -> Path:
+                               device=None, augment="none") -> Path:
     "Train a surrogate on the real data with SGD, saving theta_0..theta_E and each epoch's rate; an interrupted run resumes exactly."
-    settings = trajectory_settings(dataset, arch, epochs, lr, seed, batch_size, momentum, weight_decay, schedule)
+    settings = trajectory_settings(dataset, arch, epochs, lr, seed, batch_size, momentum, weight_decay, schedule, augment)
     if stop_after is not None and stop_after < 0: raise ValueError(f"stop_after={stop_after}; valid: None or >= 0")
     folder = Path(out) if out is not None else trajectory_dir(settings)
     old = json.loads((folder/"trajectory.json").read_text()) if (folder/"trajectory.json").exists() else None
@@ -147,7 +199,7 @@ def train_surrogate_trajectory(dataset: ImageDataset, arch="convnet6", epochs=50
     stop = epochs if stop_after is None else min(epochs, start + stop_after)
     for epoch in tqdm(range(start, stop), initial=start, total=epochs, desc=f"surrogate {arch}", disable=not progress, leave=False):
         for pg in opt.param_groups: pg["lr"] = lr * lr_factor(schedule, epoch, epochs)
-        losses.append(train_epoch(net, opt, dataset, epoch, seed, batch_size, mean, std, device))
+        losses.append(train_epoch(net, opt, dataset, epoch, seed, batch_size, mean, std, device, augment))
         atomic_write(folder/_ckpt_name(epoch + 1), lambda f: save_file(_cpu_state(net), f))
         _save_resume(resume, net, opt, epoch + 1, losses, settings)
         _write_index(folder, settings, network, mean, std, epoch + 1, losses)
@@ -190,9 +242,11 @@ def load_trajectory(path, allow_partial: bool = False):
     return traj, traj.lrs
 
 # %% ../nbs/21_checkpoints.ipynb #dd1252ee
-def class_averaged_gradients(net: nn.Module, dataset: ImageDataset, chunk: int = 256, mean=None, std=None, device=None):
-    "E_c[mean grad l_c(X_c; theta)] as a vector (P,) and the per-class mean gradients G_c (C, P), class by class in chunks."
+def class_averaged_gradients(net: nn.Module, dataset: ImageDataset, chunk: int = 256, mean=None, std=None, device=None,
+                             per_class: int = 0):
+    "E_c[mean grad l_c(X_c; theta)] as a vector (P,) and G_c (C, P) over each class's first `per_class` images (0: all), in chunks."
     if chunk < 1: raise ValueError(f"chunk={chunk}; need at least 1")
+    if not (isinstance(per_class, int) and per_class >= 0): raise ValueError(f"per_class={per_class!r}; need an int >= 0 (0: every image)")
     counts = dataset.class_counts()
     if (counts == 0).any(): raise ValueError(f"class {int((counts == 0).nonzero()[0])} has no images: its mean gradient is undefined")
     device = device or default_device(); net = net.to(device).eval()
@@ -202,7 +256,7 @@ def class_averaged_gradients(net: nn.Module, dataset: ImageDataset, chunk: int =
     G = torch.zeros(dataset.num_classes, sum(p.numel() for p in params), dtype=dtype)
     with torch.enable_grad():
         for c in range(dataset.num_classes):
-            idx = dataset.indices_of(c)
+            idx = dataset.indices_of(c)[:per_class or None]   # the authors' G_c: the class's first grad_ipc images, in folder order
             acc = [torch.zeros_like(p) for p in params]
             for s in range(0, len(idx), chunk):
                 x = normalize(dataset.images[idx[s:s + chunk]].to(device, dtype), mean, std)
@@ -269,8 +323,8 @@ def load_selection(path) -> dict:
     return {**meta, "class_grads": load_file(str(stem.with_suffix(".safetensors")))["class_grads"], "path": stem.with_suffix(".json")}
 
 def select_checkpoints(trajectory_path, dataset: ImageDataset, threshold: float = 0.7, similarity: str = "mean_gradient",
-                       chunk: int = 256, out=None, progress=True, device=None) -> dict:
-    "Alg. 2 on a saved trajectory: kept indices, their lrs, every cosine and G_c of each kept checkpoint, saved and returned."
+                       chunk: int = 256, out=None, progress=True, device=None, per_class: int = 0) -> dict:
+    "Alg. 2 on a saved trajectory: kept indices, their lrs, every cosine and G_c (first `per_class` images, 0: all), saved."
     threshold = check_threshold(threshold)
     if similarity not in SIMILARITIES: raise ValueError(f"unknown similarity {similarity!r}; valid: {', '.join(SIMILARITIES)}")
     traj, lrs = load_trajectory(trajectory_path)
@@ -279,6 +333,7 @@ def select_checkpoints(trajectory_path, dataset: ImageDataset, threshold: float 
         raise ValueError(f"dataset ({dataset.channels} channels, {dataset.im_size[-1]} px, {dataset.num_classes} classes) does not fit "
                          f"the surrogate ({n['channels']} channels, {n['im_size']} px, {n['num_classes']} classes)")
     settings = dict(threshold=threshold, similarity=similarity, dataset=dataset_key(dataset), trajectory=traj.meta["settings"])
+    if per_class: settings["per_class"] = int(per_class)   # only when set: saved selections of every image keep their names
     stem = Path(out or trajectory_path)/f"selection_{_hash(settings)}"
     if stem.with_suffix(".json").exists():
         saved = load_selection(stem)
@@ -286,7 +341,7 @@ def select_checkpoints(trajectory_path, dataset: ImageDataset, threshold: float 
     current = {}
     def grads():
         for e in range(len(traj)):
-            current["g"], current["G"] = class_averaged_gradients(traj.network(e), dataset, chunk, traj.mean, traj.std, device)
+            current["g"], current["G"] = class_averaged_gradients(traj.network(e), dataset, chunk, traj.mean, traj.std, device, per_class)
             yield current["G"] if similarity == "per_class" else current["g"]
     kept, cosines, class_grads = [], [], []
     for t, s, keep in tqdm(filter_checkpoints(grads(), threshold), total=len(traj), desc="Alg. 2", disable=not progress, leave=False):

@@ -9,7 +9,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['NETWORKS', 'instance_norm', 'ShapeChecked', 'ConvNet', 'BasicBlock', 'ResNet', 'get_network', 'has_batchnorm']
+__all__ = ['NETWORKS', 'IM_SIZES', 'instance_norm', 'ShapeChecked', 'ConvNet', 'BasicBlock', 'ResNet', 'get_network',
+           'has_batchnorm']
 
 # %% ../nbs/02_models.ipynb #505ab4f5
 def instance_norm(c: int) -> nn.Module:
@@ -87,13 +88,16 @@ NETWORKS = {
     "resnet18_bn": lambda c, n, s: ResNet(c, n, s, blocks=(2, 2, 2, 2), norm="batch"),
 }
 
+IM_SIZES = (16, 512)   # smallest and largest side: 16 px digits up to DiT's 512 px (IGD's surrogate ran at 256)
+
 def get_network(name: str, channels: int, num_classes: int, im_size) -> nn.Module:
     "Build a registered network for (channels, im_size x im_size) inputs and `num_classes` outputs."
     if name not in NETWORKS: raise ValueError(f"unknown network {name!r}; known: {', '.join(NETWORKS)}")
     if isinstance(im_size, (tuple, list)):
         if im_size[0] != im_size[-1]: raise ValueError(f"im_size={tuple(im_size)}: networks take square images")
         im_size = im_size[-1]
-    if not (16 <= im_size <= 224): raise ValueError(f"im_size={im_size} unsupported; valid: 16 to 224")
+    lo, hi = IM_SIZES
+    if not (lo <= im_size <= hi): raise ValueError(f"im_size={im_size} unsupported; valid: {lo} to {hi}")
     if channels not in (1, 3): raise ValueError(f"channels={channels}; valid: 1 (grey) or 3 (RGB)")
     if num_classes < 2: raise ValueError(f"num_classes={num_classes}; need at least 2")
     return NETWORKS[name](channels, num_classes, im_size)
