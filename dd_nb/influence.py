@@ -12,11 +12,11 @@ from torch.func import functional_call, jvp, vmap
 from .models import has_batchnorm
 
 # %% auto #0
-__all__ = ['IHVP_SOLVERS', 'select_params', 'flat_params', 'unflatten', 'project', 'per_sample_grads', 'per_sample_loss',
-           'grad_dot', 'loss_at', 'flat_grad', 'make_hvp', 'hessian', 'ConvergenceWarning', 'cg_solve', 'lissa_solve',
-           'inverse_hvp', 'influence_on_test', 'self_influence', 'fit_newton', 'tracin', 'class_mean_grads',
-           'tracin_class', 'distillation_influence', 'distillation_influence_implicit', 'layerwise_distance',
-           'dc_match_loss', 'dm_match_loss', 'flip_labels', 'plot_extremes']
+__all__ = ['IHVP_SOLVERS', 'DENSE_MAX_PARAMS', 'select_params', 'flat_params', 'unflatten', 'project', 'per_sample_grads',
+           'per_sample_loss', 'grad_dot', 'loss_at', 'flat_grad', 'make_hvp', 'hessian', 'ConvergenceWarning',
+           'cg_solve', 'lissa_solve', 'inverse_hvp', 'influence_on_test', 'self_influence', 'fit_newton', 'tracin',
+           'class_mean_grads', 'tracin_class', 'distillation_influence', 'distillation_influence_implicit',
+           'layerwise_distance', 'dc_match_loss', 'dm_match_loss', 'flip_labels', 'plot_extremes']
 
 # %% ../nbs/10_influence.ipynb #9c4434d8
 def select_params(model: nn.Module, params=None) -> dict:
@@ -279,15 +279,17 @@ def lissa_solve(hvp, b, scale: float = 10.0, depth: int = 1000, tol: float = 1e-
     return x / scale
 
 IHVP_SOLVERS = ("exact", "cg", "lissa")
+DENSE_MAX_PARAMS = 5_000   # above this no dense Hessian is formed: 'exact' refuses, fit_newton takes CG Newton steps
 
 def inverse_hvp(f, theta, b, method: str = "cg", damping: float = 0.0, **kw) -> torch.Tensor:
     "(H + damping I)^-1 b for the Hessian H of f at theta; b is (P,) or (P, m); method 'exact', 'cg' or 'lissa'."
     if method not in IHVP_SOLVERS: raise ValueError(f"unknown ihvp method {method!r}; valid: {', '.join(IHVP_SOLVERS)}")
     if damping < 0: raise ValueError(f"damping={damping}; valid: >= 0")
     if method == "exact":
-        max_params = kw.get("max_params", 20_000)
-        if theta.numel() > max_params:
-            raise ValueError(f"ihvp='exact' materialises a {theta.numel()}^2 Hessian (> max_params={max_params}); use 'cg' or 'lissa'")
+        max_params = kw.get("max_params", DENSE_MAX_PARAMS)
+        if theta.numel() > max_params:   # refuse rather than switch: the caller asked for exact numbers
+            raise ValueError(f"ihvp='exact' materialises a {theta.numel()}^2 Hessian (> max_params={max_params}, "
+                             "P Hessian-vector products and P^2 floats); use 'cg' or 'lissa' on default_device()")
         return torch.linalg.solve(hessian(f, theta, damping), b)
     hvp = make_hvp(f, theta, damping)
     solve = (lambda c: cg_solve(hvp, c, **kw)) if method == "cg" else (lambda c: lissa_solve(hvp, c, **kw))
@@ -313,7 +315,9 @@ def self_influence(model: nn.Module, loss_fn, train, ihvp: str = "exact", dampin
 
 def fit_newton(model: nn.Module, loss_fn, x, y, l2: float = 0.0, steps: int = 50, tol: float = 1e-12, H=None,
                warmup: int = 100) -> nn.Module:
-    "Minimise loss_fn(model(x), y) + l2/2 ||theta||^2 to machine precision: L-BFGS warm-up, then Newton (small convex models)."
+    "Minimise loss_fn(model(x), y) + l2/2 ||theta||^2 to machine precision: L-BFGS warm-up, then Newton (convex models)."
+    # Above DENSE_MAX_PARAMS parameters it switches to Newton-CG: each step solves H s = g by conjugate gradient on
+    # Hessian-vector products (on the model's device), never forming the P x P Hessian.
     params = select_params(model)
     if H is None and warmup:   # cheap first-order start so that only one or two dense Hessians are needed
         ps = list(params.values())
@@ -325,12 +329,17 @@ def fit_newton(model: nn.Module, loss_fn, x, y, l2: float = 0.0, steps: int = 50
     f, theta = loss_at(model, loss_fn, x, y)
     obj = lambda t: f(t) + l2 / 2 * (t ** 2).sum()
     L = None if H is None else torch.linalg.cholesky(H)   # a given H is factored once and reused (chord method)
+    dense = H is not None or theta.numel() <= DENSE_MAX_PARAMS
     for _ in range(steps):
         g = flat_grad(obj, theta)
         if g.norm() <= tol: break
-        if L is None and g.norm() < 1e-6: L = torch.linalg.cholesky(hessian(obj, theta))   # close enough: freeze H
-        if L is not None: theta = theta - torch.cholesky_solve(g[:, None], L)[:, 0]; continue
-        step, t, f0 = torch.linalg.solve(hessian(obj, theta), g), 1.0, obj(theta)
+        if dense and L is None and g.norm() < 1e-6: L = torch.linalg.cholesky(hessian(obj, theta))   # close: freeze H
+        if L is not None:
+            theta = theta - torch.cholesky_solve(g[:, None], L)[:, 0]
+            continue
+        if dense: step = torch.linalg.solve(hessian(obj, theta), g)
+        else: step = cg_solve(make_hvp(obj, theta), g, tol=1e-12, max_iter=2_000, warn_rtol=None)
+        t, f0 = 1.0, obj(theta)
         while obj(theta - t * step) > f0 and t > 1e-8: t /= 2   # backtrack: Newton can overshoot far from the optimum
         theta = theta - t * step
     with torch.no_grad():

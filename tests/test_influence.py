@@ -77,3 +77,25 @@ def test_unknown_param_names_are_listed():
     net = nn.Linear(3, 2)
     with pytest.raises(ValueError, match="valid: \\['weight', 'bias'\\]"):
         select_params(net, ["nope"])
+
+
+def test_large_models_get_no_dense_hessian(monkeypatch):
+    "Above DENSE_MAX_PARAMS: ihvp='exact' refuses (naming the count), fit_newton reaches the optimum by Newton-CG alone."
+    import dd_nb.influence as inf
+    from dd_nb.core import default_device
+    dev = torch.device(__import__("os").environ.get("DD_NB_DEVICE", str(default_device())))
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(60, 600, generator=g, dtype=torch.float64).to(dev), torch.randint(0, 10, (60,), generator=g).to(dev)
+    net = nn.Linear(600, 10).double().to(dev)     # 6,010 parameters
+    assert sum(p.numel() for p in net.parameters()) > inf.DENSE_MAX_PARAMS
+
+    def no_dense(*a, **k):
+        raise AssertionError("a dense Hessian was formed")
+    monkeypatch.setattr(inf, "hessian", no_dense)
+    m = fit_newton(net, F.cross_entropy, x, y, l2=0.01)
+    f, th = loss_at(m, F.cross_entropy, x, y)
+    assert inf.flat_grad(lambda t: f(t) + 0.005 * (t ** 2).sum(), th).norm() < 1e-10
+    with pytest.raises(ValueError, match="6010\\^2 Hessian"):
+        inverse_hvp(f, th, th, "exact", damping=0.01)
+    s = self_influence(m, F.cross_entropy, (x[:3], y[:3]), ihvp="cg", damping=0.01)
+    assert s.shape == (3,) and (s > 0).all()
