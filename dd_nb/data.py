@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #452d6f51
 from __future__ import annotations
-import gzip, hashlib, json, os, zlib
+import functools, gzip, hashlib, json, os, zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,10 +13,12 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['DIGITS_SPLIT_SEED', 'FASHION_MNIST_DIR', 'FASHION_MNIST_FILES', 'FASHION_MNIST_CLASSES', 'IDX_DTYPES', 'CLASS_SPLITS',
-           'TORCHVISION', 'FOLDER_SIZES', 'LAYOUTS', 'DATASETS', 'DSA_OPS', 'DSA_STRATEGY', 'ImageDataset',
-           'load_digits_split', 'parse_idx', 'read_idx', 'write_idx', 'fashion_mnist_files', 'load_fashion_mnist',
-           'load_dataset', 'ParamDiffAug', 'dsa', 'dsa_strategy_for', 'train_transform', 'cutmix']
+__all__ = ['DIGITS_SPLIT_SEED', 'FASHION_MNIST_DIR', 'FASHION_MNIST_FILES', 'FASHION_MNIST_CLASSES', 'IDX_DTYPES',
+           'IMAGENET_WNIDS', 'CLASS_SPLITS', 'SUBSET_SOURCES', 'FASTAI_RELEASES', 'TORCHVISION', 'FOLDER_SIZES',
+           'LAYOUTS', 'DATASETS', 'DSA_OPS', 'DSA_STRATEGY', 'ImageDataset', 'load_digits_split', 'parse_idx',
+           'read_idx', 'write_idx', 'fashion_mnist_files', 'load_fashion_mnist', 'imagenet_class_index', 'decode_image',
+           'LazyImages', 'FolderDataset', 'load_dataset', 'ParamDiffAug', 'dsa', 'dsa_strategy_for', 'train_transform',
+           'cutmix']
 
 # %% ../nbs/01_data.ipynb #c6794046
 @dataclass
@@ -27,6 +29,8 @@ class ImageDataset:
     classes: list
     name: str = ""
     flip_ok: bool = True          # digits are not mirror-symmetric: flips are turned off for them
+    class_map: list | None = None  # ImageNet-1K index of each class (ImageNet subsets, ImageNet-1K), else None
+    source: str | None = None      # the release read: 'imagenet', 'fastai-imagenette2', ... (ImageNet data), else None
 
     def __len__(self): return len(self.labels)
     def __repr__(self): return f"ImageDataset({self.name!r}, {len(self)} images {tuple(self.images.shape[1:])}, {self.num_classes} classes)"
@@ -52,7 +56,7 @@ class ImageDataset:
         return torch.bincount(self.labels, minlength=self.num_classes)
     def subset(self, idx) -> "ImageDataset":
         "A new dataset holding only the images at `idx`."
-        return ImageDataset(self.images[idx], self.labels[idx], self.classes, self.name, self.flip_ok)
+        return ImageDataset(self.images[idx], self.labels[idx], self.classes, self.name, self.flip_ok, self.class_map, self.source)
     def first_per_class(self, n: int) -> "ImageDataset":
         "The first `n` images of every class, class by class (the whole dataset for n=0): a smaller split that stays the same."
         if n < 0: raise ValueError(f"n={n}; valid: 0 (every image) or a positive count per class")
@@ -157,15 +161,133 @@ def load_fashion_mnist(split: str = "train", root=None, size: int | None = None)
     return ImageDataset(_resize(images, size) if size else images, torch.from_numpy(y.astype(np.int64)),
                         list(FASHION_MNIST_CLASSES), "fashion-mnist", flip_ok=True)
 
+# %% ../nbs/01_data.ipynb #a1e0c002
+IMAGENET_WNIDS = tuple("""
+n01440764 n01443537 n01484850 n01491361 n01494475 n01496331 n01498041 n01514668 n01514859 n01518878
+n01530575 n01531178 n01532829 n01534433 n01537544 n01558993 n01560419 n01580077 n01582220 n01592084
+n01601694 n01608432 n01614925 n01616318 n01622779 n01629819 n01630670 n01631663 n01632458 n01632777
+n01641577 n01644373 n01644900 n01664065 n01665541 n01667114 n01667778 n01669191 n01675722 n01677366
+n01682714 n01685808 n01687978 n01688243 n01689811 n01692333 n01693334 n01694178 n01695060 n01697457
+n01698640 n01704323 n01728572 n01728920 n01729322 n01729977 n01734418 n01735189 n01737021 n01739381
+n01740131 n01742172 n01744401 n01748264 n01749939 n01751748 n01753488 n01755581 n01756291 n01768244
+n01770081 n01770393 n01773157 n01773549 n01773797 n01774384 n01774750 n01775062 n01776313 n01784675
+n01795545 n01796340 n01797886 n01798484 n01806143 n01806567 n01807496 n01817953 n01818515 n01819313
+n01820546 n01824575 n01828970 n01829413 n01833805 n01843065 n01843383 n01847000 n01855032 n01855672
+n01860187 n01871265 n01872401 n01873310 n01877812 n01882714 n01883070 n01910747 n01914609 n01917289
+n01924916 n01930112 n01943899 n01944390 n01945685 n01950731 n01955084 n01968897 n01978287 n01978455
+n01980166 n01981276 n01983481 n01984695 n01985128 n01986214 n01990800 n02002556 n02002724 n02006656
+n02007558 n02009229 n02009912 n02011460 n02012849 n02013706 n02017213 n02018207 n02018795 n02025239
+n02027492 n02028035 n02033041 n02037110 n02051845 n02056570 n02058221 n02066245 n02071294 n02074367
+n02077923 n02085620 n02085782 n02085936 n02086079 n02086240 n02086646 n02086910 n02087046 n02087394
+n02088094 n02088238 n02088364 n02088466 n02088632 n02089078 n02089867 n02089973 n02090379 n02090622
+n02090721 n02091032 n02091134 n02091244 n02091467 n02091635 n02091831 n02092002 n02092339 n02093256
+n02093428 n02093647 n02093754 n02093859 n02093991 n02094114 n02094258 n02094433 n02095314 n02095570
+n02095889 n02096051 n02096177 n02096294 n02096437 n02096585 n02097047 n02097130 n02097209 n02097298
+n02097474 n02097658 n02098105 n02098286 n02098413 n02099267 n02099429 n02099601 n02099712 n02099849
+n02100236 n02100583 n02100735 n02100877 n02101006 n02101388 n02101556 n02102040 n02102177 n02102318
+n02102480 n02102973 n02104029 n02104365 n02105056 n02105162 n02105251 n02105412 n02105505 n02105641
+n02105855 n02106030 n02106166 n02106382 n02106550 n02106662 n02107142 n02107312 n02107574 n02107683
+n02107908 n02108000 n02108089 n02108422 n02108551 n02108915 n02109047 n02109525 n02109961 n02110063
+n02110185 n02110341 n02110627 n02110806 n02110958 n02111129 n02111277 n02111500 n02111889 n02112018
+n02112137 n02112350 n02112706 n02113023 n02113186 n02113624 n02113712 n02113799 n02113978 n02114367
+n02114548 n02114712 n02114855 n02115641 n02115913 n02116738 n02117135 n02119022 n02119789 n02120079
+n02120505 n02123045 n02123159 n02123394 n02123597 n02124075 n02125311 n02127052 n02128385 n02128757
+n02128925 n02129165 n02129604 n02130308 n02132136 n02133161 n02134084 n02134418 n02137549 n02138441
+n02165105 n02165456 n02167151 n02168699 n02169497 n02172182 n02174001 n02177972 n02190166 n02206856
+n02219486 n02226429 n02229544 n02231487 n02233338 n02236044 n02256656 n02259212 n02264363 n02268443
+n02268853 n02276258 n02277742 n02279972 n02280649 n02281406 n02281787 n02317335 n02319095 n02321529
+n02325366 n02326432 n02328150 n02342885 n02346627 n02356798 n02361337 n02363005 n02364673 n02389026
+n02391049 n02395406 n02396427 n02397096 n02398521 n02403003 n02408429 n02410509 n02412080 n02415577
+n02417914 n02422106 n02422699 n02423022 n02437312 n02437616 n02441942 n02442845 n02443114 n02443484
+n02444819 n02445715 n02447366 n02454379 n02457408 n02480495 n02480855 n02481823 n02483362 n02483708
+n02484975 n02486261 n02486410 n02487347 n02488291 n02488702 n02489166 n02490219 n02492035 n02492660
+n02493509 n02493793 n02494079 n02497673 n02500267 n02504013 n02504458 n02509815 n02510455 n02514041
+n02526121 n02536864 n02606052 n02607072 n02640242 n02641379 n02643566 n02655020 n02666196 n02667093
+n02669723 n02672831 n02676566 n02687172 n02690373 n02692877 n02699494 n02701002 n02704792 n02708093
+n02727426 n02730930 n02747177 n02749479 n02769748 n02776631 n02777292 n02782093 n02783161 n02786058
+n02787622 n02788148 n02790996 n02791124 n02791270 n02793495 n02794156 n02795169 n02797295 n02799071
+n02802426 n02804414 n02804610 n02807133 n02808304 n02808440 n02814533 n02814860 n02815834 n02817516
+n02823428 n02823750 n02825657 n02834397 n02835271 n02837789 n02840245 n02841315 n02843684 n02859443
+n02860847 n02865351 n02869837 n02870880 n02871525 n02877765 n02879718 n02883205 n02892201 n02892767
+n02894605 n02895154 n02906734 n02909870 n02910353 n02916936 n02917067 n02927161 n02930766 n02939185
+n02948072 n02950826 n02951358 n02951585 n02963159 n02965783 n02966193 n02966687 n02971356 n02974003
+n02977058 n02978881 n02979186 n02980441 n02981792 n02988304 n02992211 n02992529 n02999410 n03000134
+n03000247 n03000684 n03014705 n03016953 n03017168 n03018349 n03026506 n03028079 n03032252 n03041632
+n03042490 n03045698 n03047690 n03062245 n03063599 n03063689 n03065424 n03075370 n03085013 n03089624
+n03095699 n03100240 n03109150 n03110669 n03124043 n03124170 n03125729 n03126707 n03127747 n03127925
+n03131574 n03133878 n03134739 n03141823 n03146219 n03160309 n03179701 n03180011 n03187595 n03188531
+n03196217 n03197337 n03201208 n03207743 n03207941 n03208938 n03216828 n03218198 n03220513 n03223299
+n03240683 n03249569 n03250847 n03255030 n03259280 n03271574 n03272010 n03272562 n03290653 n03291819
+n03297495 n03314780 n03325584 n03337140 n03344393 n03345487 n03347037 n03355925 n03372029 n03376595
+n03379051 n03384352 n03388043 n03388183 n03388549 n03393912 n03394916 n03400231 n03404251 n03417042
+n03424325 n03425413 n03443371 n03444034 n03445777 n03445924 n03447447 n03447721 n03450230 n03452741
+n03457902 n03459775 n03461385 n03467068 n03476684 n03476991 n03478589 n03481172 n03482405 n03483316
+n03485407 n03485794 n03492542 n03494278 n03495258 n03496892 n03498962 n03527444 n03529860 n03530642
+n03532672 n03534580 n03535780 n03538406 n03544143 n03584254 n03584829 n03590841 n03594734 n03594945
+n03595614 n03598930 n03599486 n03602883 n03617480 n03623198 n03627232 n03630383 n03633091 n03637318
+n03642806 n03649909 n03657121 n03658185 n03661043 n03662601 n03666591 n03670208 n03673027 n03676483
+n03680355 n03690938 n03691459 n03692522 n03697007 n03706229 n03709823 n03710193 n03710637 n03710721
+n03717622 n03720891 n03721384 n03724870 n03729826 n03733131 n03733281 n03733805 n03742115 n03743016
+n03759954 n03761084 n03763968 n03764736 n03769881 n03770439 n03770679 n03773504 n03775071 n03775546
+n03776460 n03777568 n03777754 n03781244 n03782006 n03785016 n03786901 n03787032 n03788195 n03788365
+n03791053 n03792782 n03792972 n03793489 n03794056 n03796401 n03803284 n03804744 n03814639 n03814906
+n03825788 n03832673 n03837869 n03838899 n03840681 n03841143 n03843555 n03854065 n03857828 n03866082
+n03868242 n03868863 n03871628 n03873416 n03874293 n03874599 n03876231 n03877472 n03877845 n03884397
+n03887697 n03888257 n03888605 n03891251 n03891332 n03895866 n03899768 n03902125 n03903868 n03908618
+n03908714 n03916031 n03920288 n03924679 n03929660 n03929855 n03930313 n03930630 n03933933 n03935335
+n03937543 n03938244 n03942813 n03944341 n03947888 n03950228 n03954731 n03956157 n03958227 n03961711
+n03967562 n03970156 n03976467 n03976657 n03977966 n03980874 n03982430 n03983396 n03991062 n03992509
+n03995372 n03998194 n04004767 n04005630 n04008634 n04009552 n04019541 n04023962 n04026417 n04033901
+n04033995 n04037443 n04039381 n04040759 n04041544 n04044716 n04049303 n04065272 n04067472 n04069434
+n04070727 n04074963 n04081281 n04086273 n04090263 n04099969 n04111531 n04116512 n04118538 n04118776
+n04120489 n04125021 n04127249 n04131690 n04133789 n04136333 n04141076 n04141327 n04141975 n04146614
+n04147183 n04149813 n04152593 n04153751 n04154565 n04162706 n04179913 n04192698 n04200800 n04201297
+n04204238 n04204347 n04208210 n04209133 n04209239 n04228054 n04229816 n04235860 n04238763 n04239074
+n04243546 n04251144 n04252077 n04252225 n04254120 n04254680 n04254777 n04258138 n04259630 n04263257
+n04264628 n04265275 n04266014 n04270147 n04273569 n04275548 n04277352 n04285008 n04286575 n04296562
+n04310018 n04311004 n04311174 n04317175 n04325704 n04326547 n04328186 n04330267 n04332243 n04335435
+n04336792 n04344873 n04346328 n04347754 n04350905 n04355338 n04355933 n04356056 n04357314 n04366367
+n04367480 n04370456 n04371430 n04371774 n04372370 n04376876 n04380533 n04389033 n04392985 n04398044
+n04399382 n04404412 n04409515 n04417672 n04418357 n04423845 n04428191 n04429376 n04435653 n04442312
+n04443257 n04447861 n04456115 n04458633 n04461696 n04462240 n04465501 n04467665 n04476259 n04479046
+n04482393 n04483307 n04485082 n04486054 n04487081 n04487394 n04493381 n04501370 n04505470 n04507155
+n04509417 n04515003 n04517823 n04522168 n04523525 n04525038 n04525305 n04532106 n04532670 n04536866
+n04540053 n04542943 n04548280 n04548362 n04550184 n04552348 n04553703 n04554684 n04557648 n04560804
+n04562935 n04579145 n04579432 n04584207 n04589890 n04590129 n04591157 n04591713 n04592741 n04596742
+n04597913 n04599235 n04604644 n04606251 n04612504 n04613696 n06359193 n06596364 n06785654 n06794110
+n06874185 n07248320 n07565083 n07579787 n07583066 n07584110 n07590611 n07613480 n07614500 n07615774
+n07684084 n07693725 n07695742 n07697313 n07697537 n07711569 n07714571 n07714990 n07715103 n07716358
+n07716906 n07717410 n07717556 n07718472 n07718747 n07720875 n07730033 n07734744 n07742313 n07745940
+n07747607 n07749582 n07753113 n07753275 n07753592 n07754684 n07760859 n07768694 n07802026 n07831146
+n07836838 n07860988 n07871810 n07873807 n07875152 n07880968 n07892512 n07920052 n07930864 n07932039
+n09193705 n09229709 n09246464 n09256479 n09288635 n09332890 n09399592 n09421951 n09428293 n09468604
+n09472597 n09835506 n10148035 n10565667 n11879895 n11939491 n12057211 n12144580 n12267677 n12620546
+n12768682 n12985857 n12998815 n13037406 n13040303 n13044778 n13052670 n13054560 n13133613 n15075141
+""".split())   # ImageNet-1K's 1000 wnids, sorted: the position of a wnid is its standard class index
+_IMAGENET_INDEX = {w: i for i, w in enumerate(IMAGENET_WNIDS)}
+
+def imagenet_class_index(wnids) -> list:
+    "The ImageNet-1K class index (0-999) of each wnid; a name that is not one of the 1000 wnids fails, naming it."
+    bad = [w for w in wnids if w not in _IMAGENET_INDEX]
+    if bad: raise ValueError(f"{bad[:3]}{'...' if len(bad) > 3 else ''} not ImageNet-1K wnids; valid: the 1000 in IMAGENET_WNIDS "
+                             f"({IMAGENET_WNIDS[0]} ... {IMAGENET_WNIDS[-1]})")
+    return [_IMAGENET_INDEX[w] for w in wnids]
+
 # %% ../nbs/01_data.ipynb #6486f2ad
-CLASS_SPLITS = {
-    "imagenette": ["n01440764", "n02102040", "n02979186", "n03000684", "n03028079",
-                   "n03394916", "n03417042", "n03425413", "n03445777", "n03888605"],
-    "imagewoof": ["n02086240", "n02087394", "n02088364", "n02089973", "n02093754",
-                  "n02096294", "n02099601", "n02105641", "n02111889", "n02115641"],
+CLASS_SPLITS = {   # ImageNet subsets: their wnids, in the order of their label indices
+    "imagenette": ["n01440764", "n02102040", "n02979186", "n03000684", "n03028079",      # fast.ai's ImageNette, Minimax's
+                   "n03394916", "n03417042", "n03425413", "n03445777", "n03888257"],     # misc/class_nette.txt
+    "imagewoof": ["n02086240", "n02087394", "n02088364", "n02089973", "n02093754",       # fast.ai's ImageWoof (Minimax's
+                  "n02096294", "n02099601", "n02105641", "n02111889", "n02115641"],      # class_woof.txt: same 10, other order)
+    "imageidc": ["n02869837", "n01749939", "n02488291", "n02107142", "n13037406",        # IDC's ImageNet-10: the first 10
+                 "n02091831", "n04517823", "n04589890", "n03062245", "n01773797"],       # lines of its misc/class100.txt
 }
+SUBSET_SOURCES = ("imagenet", "fastai")   # an ImageNet train/val root, or fast.ai's release of the subset
+FASTAI_RELEASES = {"imagenette": "imagenette2", "imagewoof": "imagewoof2"}
 TORCHVISION = {"cifar10": ("CIFAR10", 32), "cifar100": ("CIFAR100", 32), "svhn": ("SVHN", 32)}
-FOLDER_SIZES = {"imagenette": 128, "imagewoof": 128, "imagenet1k": 128, "food101": 128}
+FOLDER_SIZES = {"imagenette": 128, "imagewoof": 128, "imageidc": 128, "imagenet1k": 128, "food101": 128}
+_SUBSET_LAYOUT = ("<root>/{{train,val}}/<wnid>/*.JPEG holding the 10 {} wnids: an ImageNet train/val root (source='imagenet') "
+                  "or fast.ai's {} folder (source='fastai')")
 LAYOUTS = {
     "fashion-mnist": "<root>/{train,t10k}-images-idx3-ubyte and <root>/{train,t10k}-labels-idx1-ubyte, raw or .gz (default root: "
                      "Debian's dataset-fashion-mnist in /usr/share/datasets/fashion-mnist)",
@@ -173,9 +295,10 @@ LAYOUTS = {
     "cifar100": "<root>/cifar-100-python/",
     "svhn": "<root>/train_32x32.mat and <root>/test_32x32.mat",
     "food101": "<root>/food-101/images/<class>/*.jpg and <root>/food-101/meta/{train,test}.json",
-    "imagenette": "<root>/{train,val}/<wnid>/*.JPEG (an ImageNet-style tree holding the 10 ImageNette wnids)",
-    "imagewoof": "<root>/{train,val}/<wnid>/*.JPEG (an ImageNet-style tree holding the 10 ImageWoof wnids)",
-    "imagenet1k": "<root>/{train,val}/<wnid>/*.JPEG",
+    "imagenette": _SUBSET_LAYOUT.format("ImageNette", "imagenette2"),
+    "imagewoof": _SUBSET_LAYOUT.format("ImageWoof", "imagewoof2"),
+    "imageidc": "<root>/{train,val}/<wnid>/*.JPEG holding the 10 ImageIDC wnids (an ImageNet train/val root)",
+    "imagenet1k": "<root>/{train,val}/<wnid>/*.JPEG (val sorted into one folder per wnid)",
     "folder": "<path>/{train,test or val}/<class>/<image> or <path>/<class>/<image>",
 }
 DATASETS = ["digits", "fashion-mnist", *TORCHVISION, *FOLDER_SIZES, "folder:<path>"]
@@ -184,14 +307,21 @@ def _missing(name, root, err=None):
     return FileNotFoundError(f"dataset {name!r} not found under root={str(root)!r}; expected {LAYOUTS[name]}. "
                              f"dd_nb never downloads: place the files there and pass root=." + (f" ({err})" if err else ""))
 
+@functools.lru_cache(maxsize=8)
+def _image_tf(size: int):
+    "PIL image -> (3, size, size) float in [0, 1]: shortest edge resized to `size` (antialiased), then a center crop."
+    from torchvision.transforms import v2
+    return v2.Compose([v2.ToImage(), v2.Resize(size, antialias=True), v2.CenterCrop(size), v2.ToDtype(torch.float32, scale=True)])
+
 def _to_tensor_dataset(ds, size, name, classes, max_items=None) -> ImageDataset:
     "Materialise a torchvision dataset of PIL images into an ImageDataset, resized and center-cropped to `size`."
-    from torchvision.transforms import v2
-    tf = v2.Compose([v2.ToImage(), v2.Resize(size, antialias=True), v2.CenterCrop(size), v2.ToDtype(torch.float32, scale=True)])
+    tf = _image_tf(size)
     xs, ys = [], []
     from tqdm.auto import tqdm
     for i in tqdm(range(len(ds)), desc=f"loading {name}", disable=len(ds) < 5000):
-        img, y = ds[i]; xs.append(tf(img.convert("RGB"))); ys.append(y)
+        img, y = ds[i]
+        xs.append(tf(img.convert("RGB")))
+        ys.append(y)
     return ImageDataset(torch.stack(xs), torch.tensor(ys), classes, name)
 
 def _load_torchvision(name, split, root, size):
@@ -207,34 +337,171 @@ def _load_torchvision(name, split, root, size):
         x, y, classes = torch.tensor(ds.data).permute(0, 3, 1, 2).float() / 255, torch.tensor(ds.targets), list(ds.classes)
     return ImageDataset(_resize(x, size or native), y.long(), classes, name)
 
-def _split_dir(path: Path, split: str) -> Path:
+# %% ../nbs/01_data.ipynb #a1e0c006
+def decode_image(path, size: int) -> torch.Tensor:
+    "One image file as (3, size, size) float in [0, 1]: read as ImageFolder reads it (PIL, RGB), shortest edge to `size`, center crop."
+    from PIL import Image
+    with open(path, "rb") as f:
+        img = Image.open(f)
+        img = img.convert("RGB")
+    return _image_tf(int(size))(img)
+
+def _positions(n: int, idx) -> torch.Tensor:
+    "The positions `idx` selects among n items, as a tensor index would (int, slice, list, long tensor or bool mask)."
+    if isinstance(idx, tuple): raise IndexError(f"index {idx!r}: a lazily decoded split takes one index (images, not pixels)")
+    if isinstance(idx, np.ndarray): idx = torch.from_numpy(idx)
+    return torch.arange(n)[idx].reshape(-1)
+
+class LazyImages:
+    "A FolderDataset's images as an (N, 3, size, size) stand-in: `images[idx]` decodes just those files; nothing is kept."
+    dtype, device, ndim = torch.float32, torch.device("cpu"), 4
+
+    def __init__(self, paths, size: int):
+        self.paths, self.size = list(paths), int(size)
+    def __len__(self): return len(self.paths)
+    def __repr__(self): return f"LazyImages({len(self)} files decoded per access to 3x{self.size}x{self.size})"
+    @property
+    def shape(self): return torch.Size((len(self.paths), 3, self.size, self.size))
+    def __getitem__(self, idx) -> torch.Tensor:
+        if isinstance(idx, (int, np.integer)) or (torch.is_tensor(idx) and idx.ndim == 0 and not idx.is_floating_point()
+                                                  and idx.dtype != torch.bool):
+            return decode_image(self.paths[int(idx)], self.size)
+        pos = _positions(len(self), idx).tolist()
+        if not pos: return torch.empty(0, 3, self.size, self.size)
+        return torch.stack([decode_image(self.paths[i], self.size) for i in pos])
+    def __getattr__(self, name):   # only reached for names the class lacks: say why, instead of a bare AttributeError
+        raise AttributeError(f"LazyImages has no {name!r}: the split is decoded per access and never held in memory; index it "
+                             "(images[idx]), iterate dataset.loader(batch_size, workers), or dataset.to_memory() a small split")
+
+class FolderDataset(ImageDataset):
+    "An image-folder split decoded per access, never held in memory: ImageDataset's interface, a torch Dataset, loader()."
+    STAT_IMAGES = 512   # mean/std are estimated from at most this many images, spread evenly over the split
+
+    def __init__(self, samples, classes, name: str = "", size: int = 128, flip_ok: bool = True, class_map=None,
+                 source=None, root=None):
+        samples = list(samples)
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1: raise ValueError(f"size={size!r}; valid: an int >= 1")
+        self.paths, self.size, self.root = [str(p) for p, _ in samples], size, None if root is None else str(root)
+        labels = torch.tensor([int(y) for _, y in samples], dtype=torch.long)
+        bad = labels[(labels < 0) | (labels >= len(classes))]
+        if len(bad): raise ValueError(f"label {int(bad[0])} out of range for {len(classes)} classes; valid: 0 to {len(classes) - 1}")
+        super().__init__(LazyImages(self.paths, size), labels, list(classes), name, flip_ok, class_map, source)
+        self._stats = None
+
+    def __repr__(self):
+        return f"FolderDataset({self.name!r}, {len(self)} images decoded per access to {tuple(self.images.shape[1:])}, {self.num_classes} classes)"
+    def __getitem__(self, i: int) -> tuple:
+        "(image (3, size, size), label) of item i: the torch Dataset protocol, for DataLoader workers."
+        return decode_image(self.paths[i], self.size), self.labels[i]
+
+    def _mean_std(self) -> tuple:
+        if self._stats is None:
+            if len(self) == 0: raise ValueError(f"{self!r} is empty: no mean or std")
+            idx = torch.linspace(0, len(self) - 1, min(len(self), self.STAT_IMAGES)).round().long().unique()
+            x = self.images[idx]
+            self._stats = (x.mean((0, 2, 3)), x.std((0, 2, 3)).nan_to_num(0).clamp_min(1e-3))
+        return self._stats
+    @property
+    def mean(self): return self._mean_std()[0]
+    @property
+    def std(self): return self._mean_std()[1]
+
+    def subset(self, idx) -> "FolderDataset":
+        "A new lazily decoded dataset holding only the files at `idx`."
+        pos = _positions(len(self), idx).tolist()
+        return FolderDataset([(self.paths[i], int(self.labels[i])) for i in pos], self.classes, self.name, self.size,
+                             self.flip_ok, self.class_map, self.source, self.root)
+
+    def loader(self, batch_size: int = 256, workers: int = 0, shuffle: bool = False, seed: int = 0, drop_last: bool = False):
+        "A DataLoader of (images (B, 3, size, size), labels (B,)) decoded by `workers` processes (0: this one); shuffled from `seed`."
+        from torch.utils.data import DataLoader
+        for k, v, lo in (("batch_size", batch_size, 1), ("workers", workers, 0)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo: raise ValueError(f"{k}={v!r}; valid: an int >= {lo}")
+        g = torch.Generator().manual_seed(int(seed)) if shuffle else None
+        return DataLoader(self, batch_size=batch_size, shuffle=shuffle, num_workers=workers, generator=g, drop_last=drop_last)
+
+    def to_memory(self, workers: int = 0, progress: bool | None = None) -> ImageDataset:
+        "Decode every image into an ImageDataset held in memory (for a split that fits)."
+        from tqdm.auto import tqdm
+        xs = [x for x, _ in tqdm(self.loader(256, workers), desc=f"loading {self.name}", leave=False,
+                                 disable=not progress if progress is not None else len(self) < 5000)]
+        images = torch.cat(xs) if xs else torch.empty(0, 3, self.size, self.size)
+        return ImageDataset(images, self.labels.clone(), list(self.classes), self.name, self.flip_ok, self.class_map, self.source)
+
+    def digest(self) -> str:
+        "sha256 of the file list (paths under root, labels, byte sizes, mtimes), classes and size: the pixels are not read."
+        head = dict(kind="folder", size=self.size, classes=[str(c) for c in self.classes], class_map=self.class_map, n=len(self))
+        h = hashlib.sha256(json.dumps(head, sort_keys=True).encode())
+        for p, y in zip(self.paths, self.labels.tolist()):
+            st = os.stat(p)
+            rel = os.path.relpath(p, self.root) if self.root else p
+            h.update(f"{rel}\0{y}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        return h.hexdigest()
+
+# %% ../nbs/01_data.ipynb #a1e0c007
+def _split_dir(path: Path, split: str, strict: bool = False, name: str = "folder") -> Path:
+    "The split's folder (test falls back to val and back); a bare <path>/<class>/ tree serves every split unless `strict`."
     names = {"train": ["train"], "test": ["test", "val"], "val": ["val", "test"]}.get(split, [split])
     for n in names:
         if (path/n).is_dir(): return path/n
+    if strict: raise _missing(name, path, f"no {' or '.join(f'{n}/' for n in names)} folder for split {split!r}")
     return path
 
-def _load_folder(name, split, root, size):
-    from torchvision.datasets import ImageFolder
+def _class_dirs(d: Path) -> list:
+    return sorted(p.name for p in d.iterdir() if p.is_dir())
+
+def _check_not_flat(name: str, d: Path, present: list):
+    "ImageNet's raw val split is flat (val/*.JPEG, labels in a separate file): say how to lay it out instead of 'no classes'."
+    if present: return
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+    n = sum(1 for p in d.iterdir() if p.is_file() and p.name.lower().endswith(IMG_EXTENSIONS))
+    if n: raise FileNotFoundError(
+        f"dataset {name!r}: {d} holds {n} images directly and no class folders, as ImageNet's raw val split does (its labels "
+        f"live in a separate file). dd_nb reads {d}/<wnid>/*.JPEG: sort the images into one folder per wnid (e.g. from the "
+        f"devkit's ground truth), then pass the same root.")
+
+def _subset_source(name: str, root: Path, d: Path, present: list, source) -> str:
+    "Which release an ImageNet subset is read from: as `source` names it, or detected (None): fast.ai's marker file, else extra classes."
+    extra = [c for c in present if c not in CLASS_SPLITS[name]]
+    release = FASTAI_RELEASES.get(name)
+    if source == "fastai":
+        if release is None: raise ValueError(f"source='fastai' for {name!r}: fast.ai released {', '.join(FASTAI_RELEASES)} only; "
+                                             f"valid for {name!r}: source='imagenet' (an ImageNet train/val root)")
+        if extra: raise ValueError(f"source='fastai' but {d} holds {len(extra)} class folders besides {name}'s 10 (e.g. {extra[0]}): "
+                                   f"an ImageNet root? valid: source='imagenet' for an ImageNet root")
+        return f"fastai-{release}"
+    if source == "imagenet": return "imagenet"
+    if release and (root/f"noisy_{name}.csv").is_file(): return f"fastai-{release}"   # shipped in fast.ai's archives
+    return "imagenet" if extra else "unknown"
+
+def _load_folder(name, split, root, size, source=None, lazy=False):
+    "An ImageFolder-style split (ImageNet subsets, ImageNet-1K, folder:<path>) as a FolderDataset, decoded now unless `lazy`."
+    from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
     if name == "food101":
         import torchvision.datasets as tvd
         try: ds = tvd.Food101(root, split="train" if split == "train" else "test", download=False)
         except (RuntimeError, FileNotFoundError, OSError) as e: raise _missing(name, root, e) from None
-        return _to_tensor_dataset(ds, size, name, list(ds.classes))
+        return _to_tensor_dataset(ds, size or FOLDER_SIZES[name], name, list(ds.classes))
+    kind = name if name in LAYOUTS else "folder"
     path = Path(root) if root is not None else None
-    if path is None or not path.is_dir(): raise _missing(name if name in LAYOUTS else "folder", root)
-    d = _split_dir(path, split)
-    wanted = CLASS_SPLITS.get(name)
-    present = sorted(p.name for p in d.iterdir() if p.is_dir())
-    if wanted is not None:
-        missing = [w for w in wanted if w not in present]
-        if missing: raise _missing(name, d, f"missing class folders {missing[:3]}{'...' if len(missing) > 3 else ''}")
-    if not present: raise _missing(name if name in LAYOUTS else "folder", d, "no class folders")
-    keep = wanted or present
-    ds = ImageFolder(str(d), is_valid_file=None)
-    # ImageFolder sorts classes; re-index to the split's order and drop classes outside it
-    remap = {ds.class_to_idx[c]: i for i, c in enumerate(keep)}
-    ds.samples = [(p, remap[y]) for p, y in ds.samples if y in remap]
-    return _to_tensor_dataset(ds, size or FOLDER_SIZES.get(name, 128), name, list(keep))
+    if path is None or not path.is_dir(): raise _missing(kind, root)
+    d = _split_dir(path, split, strict=kind != "folder", name=kind)
+    present = _class_dirs(d)
+    _check_not_flat(kind, d, present)
+    class_map = tag = None
+    if name in CLASS_SPLITS or name == "imagenet1k":
+        train = path/"train"   # ImageNet-1K: the train split's classes label every split
+        keep = CLASS_SPLITS[name] if name in CLASS_SPLITS else _class_dirs(train) if train.is_dir() else present
+        missing = [w for w in keep if w not in present]
+        if missing: raise _missing(name, d, f"missing wnid folders {missing[:3]}{'...' if len(missing) > 3 else ''}")
+        class_map = imagenet_class_index(keep)
+        tag = _subset_source(name, path, d, present, source) if name in CLASS_SPLITS else "imagenet"
+    else: keep = present
+    if not keep: raise _missing(kind, d, "no class folders")
+    try: samples = make_dataset(str(d), {c: i for i, c in enumerate(keep)}, extensions=IMG_EXTENSIONS)
+    except FileNotFoundError as e: raise _missing(kind, d, e) from None
+    ds = FolderDataset(samples, keep, name, size or FOLDER_SIZES.get(name, 128), True, class_map, tag, path)
+    return ds if lazy else ds.to_memory()
 
 # %% ../nbs/01_data.ipynb #d9231504
 def _check_root(name, root):
@@ -245,19 +512,41 @@ def _check_root(name, root):
     if not isinstance(root, (str, os.PathLike)):
         raise ValueError(f"root={root!r} ({type(root).__name__}) for dataset {name!r}; root must be a folder path (str or Path)")
 
-def load_dataset(name: str = "digits", split: str = "train", root=None, size: int | None = None) -> ImageDataset:
-    "Load a split of a named dataset (see `DATASETS`) into memory; never downloads."
+def _check_source_lazy(name: str, source, lazy):
+    "`lazy` only for image-folder datasets, `source` only for ImageNet data; returns `source` as 'imagenet', 'fastai' or None."
+    if lazy is not None and not isinstance(lazy, bool): raise ValueError(f"lazy={lazy!r}; valid: None, True or False")
+    if lazy and not (name.startswith("folder:") or (name in FOLDER_SIZES and name != "food101")):
+        raise ValueError(f"lazy=True for dataset {name!r}: only image-folder datasets ("
+                         f"{', '.join(n for n in FOLDER_SIZES if n != 'food101')}, folder:<path>) decode per access")
+    if source is not None and not isinstance(source, str): raise ValueError(f"source={source!r}; valid: None or a name (str)")
+    if source is not None and name == "imagenet1k" and source != "imagenet":
+        raise ValueError(f"source={source!r} for dataset 'imagenet1k'; valid: None or 'imagenet'")
+    if source is not None and name not in CLASS_SPLITS and name != "imagenet1k":
+        raise ValueError(f"source={source!r} for dataset {name!r}; source applies to the ImageNet subsets "
+                         f"({', '.join(CLASS_SPLITS)}) only: leave it None")
+    tags = {"unknown": None, **{f"fastai-{r}": "fastai" for n, r in FASTAI_RELEASES.items() if n == name}}
+    if source is not None and source not in SUBSET_SOURCES and source not in tags:
+        raise ValueError(f"unknown source {source!r} for {name!r}; valid: None (detect), "
+                         f"{', '.join(map(repr, (*SUBSET_SOURCES, *tags)))} (a dataset's recorded source)")
+    return tags.get(source, source)
+
+def load_dataset(name: str = "digits", split: str = "train", root=None, size: int | None = None, source: str | None = None,
+                 lazy: bool | None = None) -> ImageDataset:
+    "Load a split of a named dataset (see `DATASETS`); never downloads. ImageNet-1K (others with lazy=True) is decoded per access."
+    if not isinstance(name, str): raise ValueError(f"dataset {name!r}; valid: a name, one of {', '.join(DATASETS)}")
     if split not in ("train", "test", "val"): raise ValueError(f"unknown split {split!r}; valid: 'train', 'test', 'val'")
     if size is not None and not (8 <= size <= 512): raise ValueError(f"size={size} out of range; valid: 8 to 512")
+    source = _check_source_lazy(name, source, lazy)
+    lazy = name == "imagenet1k" if lazy is None else lazy    # ImageNet-1K at 128 px is ~252 GB as float32: never in memory
     if name == "digits": return load_digits_split("test" if split == "val" else split, size or 16)
     if name == "fashion-mnist": return load_fashion_mnist(split, root, size)
     if name in TORCHVISION or name in FOLDER_SIZES: _check_root(name, root)
     if name in TORCHVISION: return _load_torchvision(name, split, root, size)
-    if name in FOLDER_SIZES: return _load_folder(name, split, root, size)
+    if name in FOLDER_SIZES: return _load_folder(name, split, root, size, source, lazy)
     if name.startswith("folder:"):
-        if not name[len("folder:"):]: raise ValueError(f"dataset {name!r} names no folder; write folder:<path>, <path> laid out as {LAYOUTS['folder']}")
-        ds = _load_folder("folder", split, name[len("folder:"):], size)
-        ds.name = name; return ds
+        if not name[len("folder:"):]:
+            raise ValueError(f"dataset {name!r} names no folder; write folder:<path>, <path> laid out as {LAYOUTS['folder']}")
+        return _load_folder(name, split, name[len("folder:"):], size, None, lazy)
     raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
 
 # %% ../nbs/01_data.ipynb #925f7626
