@@ -465,8 +465,6 @@ def _subset_source(name: str, root: Path, d: Path, present: list, source) -> str
     extra = [c for c in present if c not in CLASS_SPLITS[name]]
     release = FASTAI_RELEASES.get(name)
     if source == "fastai":
-        if release is None: raise ValueError(f"source='fastai' for {name!r}: fast.ai released {', '.join(FASTAI_RELEASES)} only; "
-                                             f"valid for {name!r}: source='imagenet' (an ImageNet train/val root)")
         if extra: raise ValueError(f"source='fastai' but {d} holds {len(extra)} class folders besides {name}'s 10 (e.g. {extra[0]}): "
                                    f"an ImageNet root? valid: source='imagenet' for an ImageNet root")
         return f"fastai-{release}"
@@ -524,6 +522,9 @@ def _check_source_lazy(name: str, source, lazy):
     if source is not None and name not in CLASS_SPLITS and name != "imagenet1k":
         raise ValueError(f"source={source!r} for dataset {name!r}; source applies to the ImageNet subsets "
                          f"({', '.join(CLASS_SPLITS)}) only: leave it None")
+    if source == "fastai" and name not in FASTAI_RELEASES:
+        raise ValueError(f"source='fastai' for {name!r}: fast.ai released {', '.join(FASTAI_RELEASES)} only; "
+                         f"valid for {name!r}: source='imagenet' (an ImageNet train/val root)")
     tags = {"unknown": None, **{f"fastai-{r}": "fastai" for n, r in FASTAI_RELEASES.items() if n == name}}
     if source is not None and source not in SUBSET_SOURCES and source not in tags:
         raise ValueError(f"unknown source {source!r} for {name!r}; valid: None (detect), "
