@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
 from .core import DistilledSet, atomic_write, atomic_write_text, canonical_json, canonical_safetensors
-from .data import ImageDataset, load_dataset
+from .data import SUBSET_SOURCES, ImageDataset, load_dataset
 from .diffusion import MemoryGuidance, guided_sample, guided_steps
 
 # %% auto #0
@@ -231,9 +231,10 @@ def method_generator(method: str, dataset: ImageDataset, params: dict | None = N
                               p.get("guidance_batch_size"))
     return gen, run
 
-def sharded_method(method: str, dataset, ipc: int, out_dir, seed: int = 0, progress: bool = False, **params) -> DistilledSet | None:
+def sharded_method(method: str, dataset, ipc: int, out_dir, seed: int = 0, progress: bool = False, root=None, size=None,
+                   source=None, **params) -> DistilledSet | None:
     "Method 'dit' or 'igd' sharded by class over the torchrun ranks, resumable; rank 0 returns the set (out_dir/set.safetensors)."
-    ds = dataset if isinstance(dataset, ImageDataset) else load_dataset(dataset, "train")
+    ds = dataset if isinstance(dataset, ImageDataset) else load_dataset(dataset, "train", root=root, size=size, source=source)
     init_dist()
     gen, run = rank0_first(method_generator, method, ds, params, progress)   # a missing tiny DiT or surrogate is trained once
     meta = dict(method=method, dataset=ds.name, ipc=ipc, seed=seed, params=run["params"], classes=list(ds.classes), im_size=list(ds.im_size))
@@ -297,16 +298,21 @@ def sharded_patch_scores(backend, dataset: ImageDataset, out_dir=None, **kw) -> 
 import sys
 
 def main(argv=None):
-    "`python -m dd_nb.shard METHOD --ipc N --out DIR ...` under torchrun: `sharded_method`, then rank 0 says where the set is."
+    "`python -m dd_nb.shard METHOD --ipc N --out DIR [--dataset D --root R --size S] ...` under torchrun: `sharded_method`, then rank 0 says where the set is."
     import argparse
     from dd_nb.cli import parse_params, quiet
     quiet()                                      # diffusers' note about `accelerate`, as in `dd`
     ap = argparse.ArgumentParser(prog="python -m dd_nb.shard", description="a generator sharded by class over the torchrun ranks")
     ap.add_argument("method", choices=["dit", "igd"]); ap.add_argument("--dataset", default="digits")
     ap.add_argument("--ipc", type=int, required=True); ap.add_argument("--out", required=True); ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--root", default=None, help="local folder holding the dataset (never downloaded)")
+    ap.add_argument("--size", type=int, default=None, help="image size (default: the dataset's)")
+    ap.add_argument("--source", default=None, choices=list(SUBSET_SOURCES),
+                    help="ImageNet subsets: an ImageNet root or fast.ai's release (default: detected)")
     ap.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a method parameter (repeatable)")
     a = ap.parse_args(argv)
-    s = sharded_method(a.method, a.dataset, a.ipc, a.out, a.seed, progress=True, **parse_params(a.param))
+    s = sharded_method(a.method, a.dataset, a.ipc, a.out, a.seed, progress=True, root=a.root, size=a.size, source=a.source,
+                       **parse_params(a.param))
     if s is not None: print(f"wrote {s} to {Path(a.out)/'set.safetensors'}")
     return 0
 

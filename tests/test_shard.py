@@ -72,3 +72,60 @@ def test_two_ranks_match_one_process_and_resume(tmp_path):
     assert {k: v for k, v in after.items() if k not in lost} == {k: v for k, v in before.items() if k not in lost}
     assert set(after) == set(before)
     assert (b / "set.safetensors").read_bytes() == (a / "set.safetensors").read_bytes()
+
+
+
+class _Stop(Exception):
+    "Raised by a stand-in to end a command once the call under test has been seen."
+
+
+def test_main_passes_root_size_and_source_to_load_dataset(tmp_path, monkeypatch):
+    "`python -m dd_nb.shard ... --root R --size S --source imagenet`: the parser takes them and load_dataset receives them."
+    import pytest
+    import dd_nb.shard as shard
+    seen = []
+
+    def fake_load(*args, **kw):
+        seen.append((args, kw))
+        raise _Stop
+
+    monkeypatch.setattr(shard, "load_dataset", fake_load)
+    argv = ["igd", "--dataset", "imagenette", "--root", str(tmp_path / "imagenet"), "--size", "64", "--source", "imagenet",
+            "--ipc", "2", "--out", str(tmp_path / "out"), "--param", "steps=4"]
+    with pytest.raises(_Stop):
+        shard.main(argv)
+    assert seen == [(("imagenette", "train"), {"root": str(tmp_path / "imagenet"), "size": 64, "source": "imagenet"})]
+    seen.clear()
+    with pytest.raises(_Stop):                                      # without them: the defaults, as before
+        shard.main(["dit", "--ipc", "1", "--out", str(tmp_path / "out2")])
+    assert seen == [(("digits", "train"), {"root": None, "size": None, "source": None})]
+    seen.clear()
+    for bad in (["--size", "big"], ["--source", "hub"]):
+        with pytest.raises(SystemExit):                             # argparse rejects them before any work
+            shard.main(["dit", "--ipc", "1", "--out", str(tmp_path / "out3"), *bad])
+    assert not seen
+
+
+def test_main_loads_an_imagenet_layout_tree(tmp_path, monkeypatch):
+    "--root and --size reach a real load: an ImageNette tree under the real wnids arrives at 16 px with its class_map."
+    import numpy as np
+    import PIL.Image
+    import pytest
+    import dd_nb.shard as shard
+    from dd_nb.data import CLASS_SPLITS
+    for w in CLASS_SPLITS["imagenette"]:
+        (tmp_path / "nette" / "train" / w).mkdir(parents=True)
+        PIL.Image.fromarray(np.full((30, 40, 3), 7, np.uint8)).save(tmp_path / "nette" / "train" / w / "a.JPEG")
+    got = []
+
+    def fake_rank0_first(fn, method, ds, params, progress):   # the generator would load a backend: stop before it
+        got.append(ds)
+        raise _Stop
+
+    monkeypatch.setattr(shard, "rank0_first", fake_rank0_first)
+    with pytest.raises(_Stop):
+        shard.main(["dit", "--dataset", "imagenette", "--root", str(tmp_path / "nette"), "--size", "16", "--ipc", "1",
+                    "--out", str(tmp_path / "out")])
+    (ds,) = got
+    assert ds.images.shape == (10, 3, 16, 16) and ds.source == "unknown"
+    assert ds.class_map == [0, 217, 482, 491, 497, 566, 569, 571, 574, 701]
