@@ -56,7 +56,8 @@ class ImageDataset:
         return torch.bincount(self.labels, minlength=self.num_classes)
     def subset(self, idx) -> "ImageDataset":
         "A new dataset holding only the images at `idx`."
-        return ImageDataset(self.images[idx], self.labels[idx], self.classes, self.name, self.flip_ok, self.class_map, self.source)
+        return ImageDataset(self.images[idx], self.labels[idx], self.classes, self.name, self.flip_ok, self.class_map,
+                            self.source)
     def first_per_class(self, n: int) -> "ImageDataset":
         "The first `n` images of every class, class by class (the whole dataset for n=0): a smaller split that stays the same."
         if n < 0: raise ValueError(f"n={n}; valid: 0 (every image) or a positive count per class")
@@ -269,25 +270,29 @@ _IMAGENET_INDEX = {w: i for i, w in enumerate(IMAGENET_WNIDS)}
 def imagenet_class_index(wnids) -> list:
     "The ImageNet-1K class index (0-999) of each wnid; a name that is not one of the 1000 wnids fails, naming it."
     bad = [w for w in wnids if w not in _IMAGENET_INDEX]
-    if bad: raise ValueError(f"{bad[:3]}{'...' if len(bad) > 3 else ''} not ImageNet-1K wnids; valid: the 1000 in IMAGENET_WNIDS "
-                             f"({IMAGENET_WNIDS[0]} ... {IMAGENET_WNIDS[-1]})")
+    if bad:
+        raise ValueError(f"{bad[:3]}{'...' if len(bad) > 3 else ''} not ImageNet-1K wnids; valid: the 1000 in "
+                         f"IMAGENET_WNIDS ({IMAGENET_WNIDS[0]} ... {IMAGENET_WNIDS[-1]})")
     return [_IMAGENET_INDEX[w] for w in wnids]
 
 # %% ../nbs/01_data.ipynb #6486f2ad
 CLASS_SPLITS = {   # ImageNet subsets: their wnids, in the order of their label indices
-    "imagenette": ["n01440764", "n02102040", "n02979186", "n03000684", "n03028079",      # fast.ai's ImageNette, Minimax's
-                   "n03394916", "n03417042", "n03425413", "n03445777", "n03888257"],     # misc/class_nette.txt
-    "imagewoof": ["n02086240", "n02087394", "n02088364", "n02089973", "n02093754",       # fast.ai's ImageWoof (Minimax's
-                  "n02096294", "n02099601", "n02105641", "n02111889", "n02115641"],      # class_woof.txt: same 10, other order)
-    "imageidc": ["n02869837", "n01749939", "n02488291", "n02107142", "n13037406",        # IDC's ImageNet-10: the first 10
-                 "n02091831", "n04517823", "n04589890", "n03062245", "n01773797"],       # lines of its misc/class100.txt
+    # fast.ai's ImageNette = Minimax's misc/class_nette.txt (the parachute is n03888257, ImageNet class 701)
+    "imagenette": ["n01440764", "n02102040", "n02979186", "n03000684", "n03028079",
+                   "n03394916", "n03417042", "n03425413", "n03445777", "n03888257"],
+    # fast.ai's ImageWoof, sorted (Minimax's misc/class_woof.txt lists the same 10 in another order)
+    "imagewoof": ["n02086240", "n02087394", "n02088364", "n02089973", "n02093754",
+                  "n02096294", "n02099601", "n02105641", "n02111889", "n02115641"],
+    # IDC's ImageNet-10: the first 10 lines of its misc/class100.txt, in that order (Minimax: --spec none --nclass 10)
+    "imageidc": ["n02869837", "n01749939", "n02488291", "n02107142", "n13037406",
+                 "n02091831", "n04517823", "n04589890", "n03062245", "n01773797"],
 }
 SUBSET_SOURCES = ("imagenet", "fastai")   # an ImageNet train/val root, or fast.ai's release of the subset
 FASTAI_RELEASES = {"imagenette": "imagenette2", "imagewoof": "imagewoof2"}
 TORCHVISION = {"cifar10": ("CIFAR10", 32), "cifar100": ("CIFAR100", 32), "svhn": ("SVHN", 32)}
 FOLDER_SIZES = {"imagenette": 128, "imagewoof": 128, "imageidc": 128, "imagenet1k": 128, "food101": 128}
-_SUBSET_LAYOUT = ("<root>/{{train,val}}/<wnid>/*.JPEG holding the 10 {} wnids: an ImageNet train/val root (source='imagenet') "
-                  "or fast.ai's {} folder (source='fastai')")
+_SUBSET_LAYOUT = ("<root>/{{train,val}}/<wnid>/*.JPEG holding the 10 {} wnids: an ImageNet train/val root "
+                  "(source='imagenet') or fast.ai's {} folder (source='fastai')")
 LAYOUTS = {
     "fashion-mnist": "<root>/{train,t10k}-images-idx3-ubyte and <root>/{train,t10k}-labels-idx1-ubyte, raw or .gz (default root: "
                      "Debian's dataset-fashion-mnist in /usr/share/datasets/fashion-mnist)",
@@ -311,7 +316,8 @@ def _missing(name, root, err=None):
 def _image_tf(size: int):
     "PIL image -> (3, size, size) float in [0, 1]: shortest edge resized to `size` (antialiased), then a center crop."
     from torchvision.transforms import v2
-    return v2.Compose([v2.ToImage(), v2.Resize(size, antialias=True), v2.CenterCrop(size), v2.ToDtype(torch.float32, scale=True)])
+    return v2.Compose([v2.ToImage(), v2.Resize(size, antialias=True), v2.CenterCrop(size),
+                       v2.ToDtype(torch.float32, scale=True)])
 
 def _to_tensor_dataset(ds, size, name, classes, max_items=None) -> ImageDataset:
     "Materialise a torchvision dataset of PIL images into an ImageDataset, resized and center-cropped to `size`."
@@ -339,7 +345,7 @@ def _load_torchvision(name, split, root, size):
 
 # %% ../nbs/01_data.ipynb #a1e0c006
 def decode_image(path, size: int) -> torch.Tensor:
-    "One image file as (3, size, size) float in [0, 1]: read as ImageFolder reads it (PIL, RGB), shortest edge to `size`, center crop."
+    "An image file as (3, size, size) in [0, 1], read as ImageFolder reads it: shortest edge to `size`, center crop."
     from PIL import Image
     with open(path, "rb") as f:
         img = Image.open(f)
@@ -348,12 +354,13 @@ def decode_image(path, size: int) -> torch.Tensor:
 
 def _positions(n: int, idx) -> torch.Tensor:
     "The positions `idx` selects among n items, as a tensor index would (int, slice, list, long tensor or bool mask)."
-    if isinstance(idx, tuple): raise IndexError(f"index {idx!r}: a lazily decoded split takes one index (images, not pixels)")
+    if isinstance(idx, tuple):
+        raise IndexError(f"index {idx!r}: a lazily decoded split takes one index (images, not pixels)")
     if isinstance(idx, np.ndarray): idx = torch.from_numpy(idx)
     return torch.arange(n)[idx].reshape(-1)
 
 class LazyImages:
-    "A FolderDataset's images as an (N, 3, size, size) stand-in: `images[idx]` decodes just those files; nothing is kept."
+    "A FolderDataset's images as an (N, 3, size, size) stand-in: `images[idx]` decodes just those files, keeps nothing."
     dtype, device, ndim = torch.float32, torch.device("cpu"), 4
 
     def __init__(self, paths, size: int):
@@ -370,26 +377,31 @@ class LazyImages:
         if not pos: return torch.empty(0, 3, self.size, self.size)
         return torch.stack([decode_image(self.paths[i], self.size) for i in pos])
     def __getattr__(self, name):   # only reached for names the class lacks: say why, instead of a bare AttributeError
-        raise AttributeError(f"LazyImages has no {name!r}: the split is decoded per access and never held in memory; index it "
-                             "(images[idx]), iterate dataset.loader(batch_size, workers), or dataset.to_memory() a small split")
+        raise AttributeError(f"LazyImages has no {name!r}: the split is decoded per access and never held in memory; "
+                             "index it (images[idx]), iterate dataset.loader(batch_size, workers), or "
+                             "dataset.to_memory() a small split")
 
 class FolderDataset(ImageDataset):
-    "An image-folder split decoded per access, never held in memory: ImageDataset's interface, a torch Dataset, loader()."
+    "An image-folder split decoded per access, never held in memory: ImageDataset's interface, a Dataset, loader()"
     STAT_IMAGES = 512   # mean/std are estimated from at most this many images, spread evenly over the split
 
     def __init__(self, samples, classes, name: str = "", size: int = 128, flip_ok: bool = True, class_map=None,
                  source=None, root=None):
         samples = list(samples)
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1: raise ValueError(f"size={size!r}; valid: an int >= 1")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"size={size!r}; valid: an int >= 1")
         self.paths, self.size, self.root = [str(p) for p, _ in samples], size, None if root is None else str(root)
         labels = torch.tensor([int(y) for _, y in samples], dtype=torch.long)
         bad = labels[(labels < 0) | (labels >= len(classes))]
-        if len(bad): raise ValueError(f"label {int(bad[0])} out of range for {len(classes)} classes; valid: 0 to {len(classes) - 1}")
+        if len(bad):
+            raise ValueError(f"label {int(bad[0])} out of range for {len(classes)} classes; "
+                             f"valid: 0 to {len(classes) - 1}")
         super().__init__(LazyImages(self.paths, size), labels, list(classes), name, flip_ok, class_map, source)
         self._stats = None
 
     def __repr__(self):
-        return f"FolderDataset({self.name!r}, {len(self)} images decoded per access to {tuple(self.images.shape[1:])}, {self.num_classes} classes)"
+        n, shape = len(self), tuple(self.images.shape[1:])
+        return f"FolderDataset({self.name!r}, {n} images decoded per access to {shape}, {self.num_classes} classes)"
     def __getitem__(self, i: int) -> tuple:
         "(image (3, size, size), label) of item i: the torch Dataset protocol, for DataLoader workers."
         return decode_image(self.paths[i], self.size), self.labels[i]
@@ -412,13 +424,16 @@ class FolderDataset(ImageDataset):
         return FolderDataset([(self.paths[i], int(self.labels[i])) for i in pos], self.classes, self.name, self.size,
                              self.flip_ok, self.class_map, self.source, self.root)
 
-    def loader(self, batch_size: int = 256, workers: int = 0, shuffle: bool = False, seed: int = 0, drop_last: bool = False):
-        "A DataLoader of (images (B, 3, size, size), labels (B,)) decoded by `workers` processes (0: this one); shuffled from `seed`."
+    def loader(self, batch_size: int = 256, workers: int = 0, shuffle: bool = False, seed: int = 0,
+               drop_last: bool = False):
+        "A DataLoader of (images, labels) batches decoded by `workers` processes (0: this one), shuffled from `seed`."
         from torch.utils.data import DataLoader
         for k, v, lo in (("batch_size", batch_size, 1), ("workers", workers, 0)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo: raise ValueError(f"{k}={v!r}; valid: an int >= {lo}")
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                raise ValueError(f"{k}={v!r}; valid: an int >= {lo}")
         g = torch.Generator().manual_seed(int(seed)) if shuffle else None
-        return DataLoader(self, batch_size=batch_size, shuffle=shuffle, num_workers=workers, generator=g, drop_last=drop_last)
+        return DataLoader(self, batch_size=batch_size, shuffle=shuffle, num_workers=workers, generator=g,
+                          drop_last=drop_last)
 
     def to_memory(self, workers: int = 0, progress: bool | None = None) -> ImageDataset:
         "Decode every image into an ImageDataset held in memory (for a split that fits)."
@@ -426,11 +441,13 @@ class FolderDataset(ImageDataset):
         xs = [x for x, _ in tqdm(self.loader(256, workers), desc=f"loading {self.name}", leave=False,
                                  disable=not progress if progress is not None else len(self) < 5000)]
         images = torch.cat(xs) if xs else torch.empty(0, 3, self.size, self.size)
-        return ImageDataset(images, self.labels.clone(), list(self.classes), self.name, self.flip_ok, self.class_map, self.source)
+        return ImageDataset(images, self.labels.clone(), list(self.classes), self.name, self.flip_ok, self.class_map,
+                            self.source)
 
     def digest(self) -> str:
-        "sha256 of the file list (paths under root, labels, byte sizes, mtimes), classes and size: the pixels are not read."
-        head = dict(kind="folder", size=self.size, classes=[str(c) for c in self.classes], class_map=self.class_map, n=len(self))
+        "sha256 of the file list (paths under root, labels, byte sizes, mtimes), classes and size; no pixel is read."
+        head = dict(kind="folder", size=self.size, classes=[str(c) for c in self.classes], class_map=self.class_map,
+                    n=len(self))
         h = hashlib.sha256(json.dumps(head, sort_keys=True).encode())
         for p, y in zip(self.paths, self.labels.tolist()):
             st = os.stat(p)
@@ -440,7 +457,7 @@ class FolderDataset(ImageDataset):
 
 # %% ../nbs/01_data.ipynb #a1e0c007
 def _split_dir(path: Path, split: str, strict: bool = False, name: str = "folder") -> Path:
-    "The split's folder (test falls back to val and back); a bare <path>/<class>/ tree serves every split unless `strict`."
+    "The split's folder (test falls back to val, val to test); a bare <path>/<class>/ tree serves all unless `strict`"
     names = {"train": ["train"], "test": ["test", "val"], "val": ["val", "test"]}.get(split, [split])
     for n in names:
         if (path/n).is_dir(): return path/n
@@ -451,29 +468,30 @@ def _class_dirs(d: Path) -> list:
     return sorted(p.name for p in d.iterdir() if p.is_dir())
 
 def _check_not_flat(name: str, d: Path, present: list):
-    "ImageNet's raw val split is flat (val/*.JPEG, labels in a separate file): say how to lay it out instead of 'no classes'."
+    "ImageNet's raw val split is flat (val/*.JPEG, labels in a separate file): say how to lay it out, not 'no classes'."
     if present: return
     from torchvision.datasets.folder import IMG_EXTENSIONS
     n = sum(1 for p in d.iterdir() if p.is_file() and p.name.lower().endswith(IMG_EXTENSIONS))
     if n: raise FileNotFoundError(
-        f"dataset {name!r}: {d} holds {n} images directly and no class folders, as ImageNet's raw val split does (its labels "
-        f"live in a separate file). dd_nb reads {d}/<wnid>/*.JPEG: sort the images into one folder per wnid (e.g. from the "
-        f"devkit's ground truth), then pass the same root.")
+        f"dataset {name!r}: {d} holds {n} images directly and no class folders, as ImageNet's raw val split does "
+        f"(its labels live in a separate file). dd_nb reads {d}/<wnid>/*.JPEG: sort the images into one folder per "
+        f"wnid (e.g. from the devkit's ground truth), then pass the same root.")
 
 def _subset_source(name: str, root: Path, d: Path, present: list, source) -> str:
-    "Which release an ImageNet subset is read from: as `source` names it, or detected (None): fast.ai's marker file, else extra classes."
+    "The release an ImageNet subset is read from: as `source` names it, or detected (fast.ai's marker, other classes)."
     extra = [c for c in present if c not in CLASS_SPLITS[name]]
     release = FASTAI_RELEASES.get(name)
     if source == "fastai":
-        if extra: raise ValueError(f"source='fastai' but {d} holds {len(extra)} class folders besides {name}'s 10 (e.g. {extra[0]}): "
-                                   f"an ImageNet root? valid: source='imagenet' for an ImageNet root")
+        if extra:
+            raise ValueError(f"source='fastai' but {d} holds {len(extra)} class folders besides {name}'s 10 "
+                             f"(e.g. {extra[0]}): an ImageNet root? valid: source='imagenet' for an ImageNet root")
         return f"fastai-{release}"
     if source == "imagenet": return "imagenet"
     if release and (root/f"noisy_{name}.csv").is_file(): return f"fastai-{release}"   # shipped in fast.ai's archives
     return "imagenet" if extra else "unknown"
 
 def _load_folder(name, split, root, size, source=None, lazy=False):
-    "An ImageFolder-style split (ImageNet subsets, ImageNet-1K, folder:<path>) as a FolderDataset, decoded now unless `lazy`."
+    "An ImageFolder-style split (ImageNet subsets, ImageNet-1K, folder:<path>): a FolderDataset, decoded unless `lazy`"
     from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
     if name == "food101":
         import torchvision.datasets as tvd
@@ -511,12 +529,14 @@ def _check_root(name, root):
         raise ValueError(f"root={root!r} ({type(root).__name__}) for dataset {name!r}; root must be a folder path (str or Path)")
 
 def _check_source_lazy(name: str, source, lazy):
-    "`lazy` only for image-folder datasets, `source` only for ImageNet data; returns `source` as 'imagenet', 'fastai' or None."
-    if lazy is not None and not isinstance(lazy, bool): raise ValueError(f"lazy={lazy!r}; valid: None, True or False")
+    "`lazy` only for image-folder datasets, `source` only for ImageNet data; returns 'imagenet', 'fastai' or None."
+    if lazy is not None and not isinstance(lazy, bool):
+        raise ValueError(f"lazy={lazy!r}; valid: None, True or False")
     if lazy and not (name.startswith("folder:") or (name in FOLDER_SIZES and name != "food101")):
         raise ValueError(f"lazy=True for dataset {name!r}: only image-folder datasets ("
                          f"{', '.join(n for n in FOLDER_SIZES if n != 'food101')}, folder:<path>) decode per access")
-    if source is not None and not isinstance(source, str): raise ValueError(f"source={source!r}; valid: None or a name (str)")
+    if source is not None and not isinstance(source, str):
+        raise ValueError(f"source={source!r}; valid: None or a name (str)")
     if source is not None and name == "imagenet1k" and source != "imagenet":
         raise ValueError(f"source={source!r} for dataset 'imagenet1k'; valid: None or 'imagenet'")
     if source is not None and name not in CLASS_SPLITS and name != "imagenet1k":
@@ -531,14 +551,14 @@ def _check_source_lazy(name: str, source, lazy):
                          f"{', '.join(map(repr, (*SUBSET_SOURCES, *tags)))} (a dataset's recorded source)")
     return tags.get(source, source)
 
-def load_dataset(name: str = "digits", split: str = "train", root=None, size: int | None = None, source: str | None = None,
-                 lazy: bool | None = None) -> ImageDataset:
-    "Load a split of a named dataset (see `DATASETS`); never downloads. ImageNet-1K (others with lazy=True) is decoded per access."
+def load_dataset(name: str = "digits", split: str = "train", root=None, size: int | None = None,
+                 source: str | None = None, lazy: bool | None = None) -> ImageDataset:
+    "Load a split of a named dataset (see `DATASETS`); never downloads. ImageNet-1K (or lazy=True) decodes per access."
     if not isinstance(name, str): raise ValueError(f"dataset {name!r}; valid: a name, one of {', '.join(DATASETS)}")
     if split not in ("train", "test", "val"): raise ValueError(f"unknown split {split!r}; valid: 'train', 'test', 'val'")
     if size is not None and not (8 <= size <= 512): raise ValueError(f"size={size} out of range; valid: 8 to 512")
     source = _check_source_lazy(name, source, lazy)
-    lazy = name == "imagenet1k" if lazy is None else lazy    # ImageNet-1K at 128 px is ~252 GB as float32: never in memory
+    lazy = name == "imagenet1k" if lazy is None else lazy    # ImageNet-1K as float32 does not fit in memory
     if name == "digits": return load_digits_split("test" if split == "val" else split, size or 16)
     if name == "fashion-mnist": return load_fashion_mnist(split, root, size)
     if name in TORCHVISION or name in FOLDER_SIZES: _check_root(name, root)
@@ -546,7 +566,8 @@ def load_dataset(name: str = "digits", split: str = "train", root=None, size: in
     if name in FOLDER_SIZES: return _load_folder(name, split, root, size, source, lazy)
     if name.startswith("folder:"):
         if not name[len("folder:"):]:
-            raise ValueError(f"dataset {name!r} names no folder; write folder:<path>, <path> laid out as {LAYOUTS['folder']}")
+            raise ValueError(f"dataset {name!r} names no folder; write folder:<path>, <path> laid out as "
+                             f"{LAYOUTS['folder']}")
         return _load_folder(name, split, name[len("folder:"):], size, None, lazy)
     raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
 
