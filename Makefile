@@ -50,3 +50,10 @@ check-clean: $(STAMP)
 
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(PY) $$f; done
+
+# every paper path on CPU stand-ins (dd_nb.standin: tiny random weights and generated data in the paper's file formats,
+# written once to .cache/standin/, which the `standin` profiles name); needs no GPU, weights or datasets
+.PHONY: standin
+standin: $(STAMP)
+	$(PY) -m dd_nb.standin $(CURDIR)/.cache/standin
+	OMP_NUM_THREADS=1 $(VENV)/bin/dd reproduce --profile standin
