@@ -14,9 +14,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 # %% auto #0
-__all__ = ['FORMAT', 'seed_everything', 'seeded_rng', 'default_device', 'project_root', 'cache_root', 'cache_dir', 'atomic_write',
-           'atomic_write_text', 'write_table', 'savefig', 'canonical_json', 'canonical_safetensors', 'DistilledSet',
-           'to_image_folder', 'from_image_folder']
+__all__ = ['FORMAT', 'seed_everything', 'seeded_rng', 'default_device', 'model_device', 'project_root', 'cache_root', 'cache_dir',
+           'atomic_write', 'atomic_write_text', 'write_table', 'savefig', 'canonical_json', 'canonical_safetensors',
+           'DistilledSet', 'to_image_folder', 'from_image_folder']
 
 # %% ../nbs/00_core.ipynb #c356a1f6
 def seed_everything(seed: int = 0) -> torch.Generator:
@@ -35,8 +35,20 @@ def seeded_rng(seed: int, device=None):
         finally: random.setstate(py); np.random.set_state(npy)
 
 def default_device() -> torch.device:
-    "The accelerator when one is present, else the CPU (never hard-code a device)."
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    "$DD_NB_DEVICE when set (cpu, cuda, cuda:1, ...), else the accelerator when one is present, else the CPU."
+    name = os.environ.get("DD_NB_DEVICE", "").strip()
+    if not name: return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try: device = torch.device(name)
+    except RuntimeError: raise ValueError(f"DD_NB_DEVICE={name!r} is not a device; valid: cpu, cuda, cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"DD_NB_DEVICE={name!r} but torch sees no CUDA device; valid here: cpu")
+    return device
+
+def model_device(model) -> torch.device:
+    "The device of a model's first parameter (or buffer): where its inputs must go. The CPU for a model without either."
+    for t in model.parameters(): return t.device
+    for t in model.buffers(): return t.device
+    return torch.device("cpu")
 
 # %% ../nbs/00_core.ipynb #bf53b79a
 def project_root() -> Path:

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .core import atomic_write, cache_dir, default_device
+from .core import atomic_write, cache_dir, default_device, model_device
 from .data import load_dataset
 
 # %% auto #0
@@ -179,8 +179,11 @@ def _scheduler_config(path: Path) -> dict:
     return json.loads(_need(path/"scheduler"/"scheduler_config.json", "scheduler/scheduler_config.json").read_text())
 
 def _ready(backend, dtype=None):
-    "Cast the backend's networks to `dtype` and run one tiny forward, so a dtype the device cannot run fails here."
+    "Freeze and cast the loaded networks to `dtype`, then run one tiny forward, so a dtype the device cannot run fails here."
     dtype = as_dtype(dtype)
+    # guidance differentiates w.r.t. the latents only: frozen weights keep no graph for weight gradients (DiT-XL/2: GBs)
+    for m in (getattr(backend, k, None) for k in ("net", "vae", "text_encoder")):
+        if m is not None: m.requires_grad_(False)
     if dtype != backend.dtype:
         for m in (getattr(backend, k, None) for k in ("net", "vae", "text_encoder")):
             if m is not None: m.to(dtype)
@@ -427,34 +430,37 @@ def _save_final(out: Path, ema, meta):
 
 # %% ../nbs/20_diffusion.ipynb #12378984
 def train_tiny_dit(size=8, steps=4000, batch=64, lr=1e-3, seed=0, p_uncond=0.1, ema_decay=0.999,
-                   ckpt_every=250, dataset="digits", progress=True) -> Path:
-    "Train (or resume, or reuse from the cache) a tiny class-conditional pixel DiT on `dataset`; return its folder."
+                   ckpt_every=250, dataset="digits", progress=True, device=None) -> Path:
+    "Train (or resume, or reuse from the cache) a tiny class-conditional pixel DiT on `dataset` on `device`; return its folder."
+    # every draw comes from a per-step CPU generator and is moved to `device`: the batches are the same on any device
     from diffusers import DiTTransformer2DModel, DDPMScheduler
     out = tiny_dit_dir(size, steps, batch, seed, lr, p_uncond, ema_decay, dataset)
     if (out/"dd_nb.json").exists(): return out
+    device = torch.device(device or default_device())
     ds = load_dataset(dataset, "train", size=size)
-    x_all, y_all = ds.images * 2 - 1, ds.labels
+    x_all, y_all = (ds.images * 2 - 1).to(device), ds.labels.to(device)
     nc = len(ds.classes)
     with torch.random.fork_rng(devices=[]):  # a seeded init that leaves the caller's global generator alone
         torch.manual_seed(seed)
         model = disable_block_label_dropout(DiTTransformer2DModel(**{**TINY_DIT, "sample_size": size, "in_channels": x_all.shape[1],
                                            "out_channels": x_all.shape[1], "num_embeds_ada_norm": nc}))
+    model = model.to(device)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     sched = DDPMScheduler(**TINY_SCHEDULER)
     ckpt, step = out.with_name(out.name + ".ckpt.pt"), 0
     if ckpt.exists():  # resume after an interruption
-        st = torch.load(ckpt, weights_only=True)
+        st = torch.load(ckpt, map_location=device, weights_only=True)
         model.load_state_dict(st["model"]); ema.load_state_dict(st["ema"]); opt.load_state_dict(st["opt"]); step = st["step"]
     model.train(); t0 = time.time()
     bar = tqdm(total=steps, initial=step, desc="tiny-dit", disable=not progress)
     while step < steps:
         g = torch.Generator().manual_seed(seed * 1_000_003 + step)  # per-step generator: resuming is exact
-        idx = torch.randint(len(x_all), (batch,), generator=g)
+        idx = torch.randint(len(x_all), (batch,), generator=g).to(device)
         x0, y = x_all[idx], y_all[idx].clone()
-        y[torch.rand(batch, generator=g) < p_uncond] = nc  # drop the label once per sample (null index = nc)
-        t = torch.randint(sched.config.num_train_timesteps, (batch,), generator=g)
-        noise = torch.randn(x0.shape, generator=g)
+        y[(torch.rand(batch, generator=g) < p_uncond).to(device)] = nc  # drop the label once per sample (null index = nc)
+        t = torch.randint(sched.config.num_train_timesteps, (batch,), generator=g).to(device)
+        noise = torch.randn(x0.shape, generator=g).to(device)
         loss = F.mse_loss(model(sched.add_noise(x0, noise, t), timestep=t, class_labels=y).sample, noise)
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
         step += 1
@@ -463,7 +469,7 @@ def train_tiny_dit(size=8, steps=4000, batch=64, lr=1e-3, seed=0, p_uncond=0.1, 
         if step % ckpt_every == 0 and step < steps: _save_ckpt(ckpt, model, ema, opt, step)
     bar.close()
     meta = dict(kind="tiny-dit", **tiny_dit_recipe(size, steps, batch, seed, lr, p_uncond, ema_decay, dataset),
-                null_class=nc, num_classes=nc, train_seconds=round(time.time() - t0, 1))
+                null_class=nc, num_classes=nc, train_seconds=round(time.time() - t0, 1), device=device.type)
     _save_final(out, ema, meta)
     if ckpt.exists(): ckpt.unlink()
     return out
@@ -478,7 +484,7 @@ def load_tiny_dit(steps=4000, batch=64, size=8, lr=1e-3, seed=0, p_uncond=0.1, e
     path = Path(path) if path is not None else tiny_dit_dir(size, steps, batch, seed, lr, p_uncond, ema_decay, dataset)
     if not (path/"dd_nb.json").exists():
         if not train: raise FileNotFoundError(f"no trained tiny DiT at {path}; run train_tiny_dit(...) or pass train=True")
-        path = train_tiny_dit(size, steps, batch, lr, seed, p_uncond, ema_decay, dataset=dataset, progress=progress)
+        path = train_tiny_dit(size, steps, batch, lr, seed, p_uncond, ema_decay, dataset=dataset, progress=progress, device=device)
     tr = disable_block_label_dropout(DiTTransformer2DModel.from_pretrained(path/"transformer"))
     return _ready(DiTBackend(tr.to(device or default_device()), _scheduler_config(path), vae=None, out_size=out_size), dtype)
 
@@ -610,9 +616,11 @@ class GuidanceTerm:
     def commit(self, ctx: GuidanceContext):
         "Called once per kept image batch with the final latents (ctx.z0) and classes; memory terms store them."
     def scale(self, grad, eps, alpha_bar) -> torch.Tensor:
-        "rho_t per image, shaped to broadcast against the latents."
-        rho = STEP_RULES[self.rule](self.k, grad, eps, alpha_bar)
-        return rho.reshape(-1, *([1] * (grad.ndim - 1))).to(grad.dtype)
+        "rho_t per image in float32, shaped to broadcast against the latents."
+        # in fp16 the norms underflow (a square below 6e-8 is 0) and clamp_min(1e-12) rounds to 0: rho = inf, a NaN latent
+        ab = alpha_bar.float() if torch.is_tensor(alpha_bar) else float(alpha_bar)
+        rho = STEP_RULES[self.rule](self.k, grad.float(), eps.float(), ab)
+        return rho.float().reshape(-1, *([1] * (grad.ndim - 1)))
 
 @dataclass
 class FnGuidance(GuidanceTerm):
@@ -841,6 +849,15 @@ def _guided_output(backend, sched, z, t, i, cond, classes, index, sc, info):
         outs.append(out.detach())
     return torch.cat(outs), [torch.cat(g) for g in grads], ab
 
+def _shift(term, grad, eps, alpha_bar, step: int, steps: int, index):
+    "rho_t * grad G in float32, cast to the latents' dtype; a non-finite shift stops sampling, naming the step and term."
+    rg = term.scale(grad, eps, alpha_bar) * grad.float()
+    bad = ~torch.isfinite(rg.flatten(1)).all(1)
+    if bad.any():
+        raise FloatingPointError(f"guidance term {type(term).__name__} gave a non-finite shift at loop step {step} "
+                                 f"(t={steps - 1 - step}) for images {index[bad.cpu()].tolist()} of this call")
+    return rg.to(grad.dtype)
+
 def _sample_batch(backend, z, classes, index, gens, sc: SamplerConfig, info):
     "Denoise one batch of starting latents to clean latents; guidance inside the window."
     sched = make_scheduler(backend, sc.scheduler)
@@ -851,7 +868,7 @@ def _sample_batch(backend, z, classes, index, gens, sc: SamplerConfig, info):
         if i in sc.guided:
             out, grads, ab = _guided_output(backend, sched, z, t, i, cond, classes, index, sc, info)
             eps = out[:, :C]
-            shifts = [(term, term.scale(g, eps, ab) * g) for term, g in zip(sc.terms, grads)]
+            shifts = [(term, _shift(term, g, eps, ab, i, sc.steps, index)) for term, g in zip(sc.terms, grads)]
         else:
             with torch.no_grad(): out, shifts = cfg_output(backend, sched.scale_model_input(z, t), t, cond, sc.cfg, sc.cfg_channels), []
         eps = out[:, :C]
@@ -904,7 +921,10 @@ def guided_sample(backend, classes, guidance=(), steps: int = 50, window=None, c
         z, x = torch.cat(zs), _decode(backend, torch.cat(zs), batch_size)
         keep = list(range(0, len(items), candidates))
         if candidates > 1:
-            scores = torch.as_tensor(select(x, torch.tensor([classes[i] for i, _ in items]))).float().reshape(-1, candidates)
+            # the contract: select(images, classes) gets the decoded candidates on the CPU (float32 in [0, 1]) and their
+            # classes (a CPU LongTensor); it moves them to its own networks and returns one score per image (higher: kept)
+            with torch.no_grad(): scores = select(x, torch.tensor([classes[i] for i, _ in items]))
+            scores = torch.as_tensor(scores).detach().float().cpu().reshape(-1, candidates)
             if not torch.isfinite(scores).all(): raise FloatingPointError(f"select returned non-finite scores for images {rnd}")
             keep = [r * candidates + int(b) for r, b in enumerate(scores.argmax(1))]
             info["scores"] += scores.tolist()
@@ -964,7 +984,8 @@ class Normalized(torch.nn.Module):
     "A classifier that takes images in [0,1] and standardises them with the training set's statistics first."
     def __init__(self, net, mean, std):
         super().__init__(); self.net = net
-        self.register_buffer("mean", mean.view(1, -1, 1, 1)); self.register_buffer("std", std.view(1, -1, 1, 1))
+        dev = model_device(net)   # the statistics live where the network does
+        self.register_buffer("mean", mean.view(1, -1, 1, 1).to(dev)); self.register_buffer("std", std.view(1, -1, 1, 1).to(dev))
     def forward(self, x): return self.net((x - self.mean) / self.std)
 
 def train_judge(dataset: str = "digits", epochs: int = 5, seed: int = 0, size: int | None = 16):
@@ -975,8 +996,11 @@ def train_judge(dataset: str = "digits", epochs: int = 5, seed: int = 0, size: i
     return judge, classify_accuracy(judge, te.images, te.labels)
 
 def classify_accuracy(net, images, labels) -> float:
-    "Fraction of images the classifier labels correctly."
-    with torch.no_grad(): return (net.eval()(images).argmax(1) == labels).float().mean().item()
+    "Fraction of images the classifier labels correctly (the images go to the classifier's device, 512 at a time)."
+    dev, net = model_device(net), net.eval()
+    with torch.no_grad():
+        pred = torch.cat([net(images[s:s + 512].to(dev)).argmax(1).cpu() for s in range(0, len(images), 512)])
+    return (pred == torch.as_tensor(labels).cpu()).float().mean().item()
 
 def _rms_dist(a, b):
     "Root-mean-square pixel distance between every row of a and every row of b."

@@ -15,7 +15,7 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 from safetensors.torch import load_file, save_file
 
-from .core import DistilledSet, atomic_write, atomic_write_text, default_device
+from .core import DistilledSet, atomic_write, atomic_write_text, default_device, model_device
 from .data import ImageDataset, load_dataset, train_transform
 from .diffusion import GuidanceTerm, guided_steps
 from .igd import DeviationGuidance, _class_map, _load_backend, _window, generate_set, scaled_gamma
@@ -62,9 +62,11 @@ class LearnabilityGuidance(GuidanceTerm):
         "Dataset labels of backend classes."
         return classes if self.label_of is None else self.label_of.to(classes.device)[classes]
     def score(self, images, classes) -> torch.Tensor:
-        "L of decoded images (used for selection too)."
-        x = images if self.im_size is None else _fit_size(images, self.im_size)
-        return learnability(self.learner, self.reference, x.float(), self.labels(torch.as_tensor(classes)), self.mean, self.std, self.lam)
+        "L of decoded images on the learner's device (selection passes CPU images: they are moved, the networks never are)."
+        dev = model_device(self.learner)
+        x = images.to(dev) if self.im_size is None else _fit_size(images.to(dev), self.im_size)
+        y = self.labels(torch.as_tensor(classes, device=dev))
+        return learnability(self.learner, self.reference, x.float(), y, self.mean, self.std, self.lam)
     def loss(self, ctx):
         "-L of every image of the guided batch."
         return -self.score(ctx.x0, ctx.classes)
@@ -144,9 +146,16 @@ def _check_seed_set(seed_set, dataset: ImageDataset, seed_ipc: int) -> Distilled
 
 def _save_net(path, net): atomic_write(path, lambda f: save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, f))
 
-def _test_split(dataset):
-    try: return load_dataset(dataset.name, "test", size=dataset.im_size[-1])
+def _test_split(dataset, root=None):
+    "The test split of `dataset` (read from `root` for datasets kept in files), or None where it has none."
+    try: return load_dataset(dataset.name, "test", root=root, size=dataset.im_size[-1])
     except (ValueError, FileNotFoundError, TypeError): return None   # a dataset without a loadable test split: no incremental accuracy
+
+def _encode(backend, images, batch_size: int = 64):
+    "Latents of images in [0, 1] on the backend's device, without a graph, `batch_size` at a time (memory: one chunk's decode)."
+    with torch.no_grad():
+        return torch.cat([backend.encode(_fit_size(images[s:s + batch_size], backend.out_size).to(backend.device))
+                          for s in range(0, len(images), batch_size)])
 
 def run_record(args: dict) -> dict:
     "A resume folder's identity: every parameter but ipc (a run may grow), progress and resume; data by content."
@@ -175,9 +184,12 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
         memory_size: int = 64, window=LGD_WINDOW, steps: int = 50, scheduler: str = "ddpm", cfg: float = 4.0, cfg_channels=None,
         seed_set=None, learner: str = "resnetap10", reference: str | None = None, reference_epochs: int = 30, max_epochs: int = 2000,
         patience: int = 300, finetune_epochs: int = 300, eval_every: int = 10, val_per_class: int = 10, batch_size: int = 64,
-        resume=None, progress: bool = True) -> DistilledSet:
+        guidance_batch_size: int | None = None, root=None, resume=None, progress: bool = True) -> DistilledSet:
     "LGD (seed 002): a seed set grown by stages sampled with learnability + deviation guidance, best of K by learnability."
-    run = run_record(locals())                                         # first line: every parameter exactly as given
+    # guidance_batch_size: images per guided micro-batch (None: batch_size). At DiT-XL/2's shape every guided image holds
+    # its own DiT + VAE + learner graph; 10 classes x K=3 candidates in one micro-batch need about 80 GB.
+    # root: the dataset's folder, to read its test split for each stage's test accuracy (ImageNette, CIFAR-10, ...)
+    run = run_record({k: v for k, v in locals().items() if k not in ("guidance_batch_size", "root")})   # how, not what
     plan = stage_plan(ipc, seed_ipc, stage_ipc)
     if not (isinstance(candidates, int) and candidates >= 1): raise ValueError(f"candidates={candidates!r}; K must be an int >= 1 (paper: 3)")
     if lam < 0: raise ValueError(f"lam={lam}; lambda must be >= 0 (paper: 0.5)")
@@ -204,10 +216,10 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
         S = METHODS[seed_method](dataset, seed_ipc, seed, **({**gen_kw, **p} if seed_method != "random" else p))
         if seed_file is not None: S.save(seed_file)
     label_of = torch.full((bk.num_classes,), -1, dtype=torch.long); label_of[torch.tensor(cm)] = torch.arange(dataset.num_classes)
-    ref_net = reference_model(dataset, reference or learner, epochs=reference_epochs, seed=0, progress=False).to(bk.device)   # theta_ref (cached)
-    val, test = validation_split(dataset, val_per_class, seed), _test_split(dataset)
+    ref_net = reference_model(dataset, reference or learner, epochs=reference_epochs, seed=0, progress=False, device=bk.device)  # theta_ref
+    val, test = validation_split(dataset, val_per_class, seed), _test_split(dataset, root)
     dev = DeviationGuidance(k=scaled_gamma(bk.latent_shape, 50.0) if gamma is None else gamma, memory_size=memory_size)
-    dev.remember(bk.encode(_fit_size(S.images, bk.out_size).to(bk.device)), torch.tensor(cm)[S.labels])
+    dev.remember(_encode(bk, S.images, batch_size), torch.tensor(cm)[S.labels])
     stages, t0 = [], time.perf_counter()
     def learner_after(k, S):
         "The EMA learner trained on S (cached in the resume folder) and its record."
@@ -230,7 +242,7 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
         run = dict(method="lgd", stage=k, backend=backend, backend_kw=backend_kw, pretrained=str(pretrained), checkpoint=str(checkpoint),
                    w=w, lam=lam, rule=rule, gamma=dev.k, learner=learner, seed_method=seed_method, seed_ipc=seed_ipc)
         new = generate_set(dataset, stage_ipc, (seed + 1) * 1000 + k, bk, [lg, dev], class_map, steps, window, cfg, scheduler,
-                           cfg_channels, batch_size, None, folder/f"stage{k}.pt" if folder else None, run, progress,
+                           cfg_channels, batch_size, guidance_batch_size, folder/f"stage{k}.pt" if folder else None, run, progress,
                            candidates=candidates, select=lg.score)
         S = merge_sets(S, new)
     net, log = learner_after(len(plan) - 1, S)   # the incremental evaluation of the final set

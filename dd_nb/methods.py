@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .core import DistilledSet, seed_everything
+from .core import DistilledSet, model_device, seed_everything
 from .data import ImageDataset, load_dataset
 
 # %% auto #0
@@ -200,7 +200,9 @@ PARAM_DECLS = {
         patience=_p("int", "epochs without validation improvement before stopping", min=1),
         finetune_epochs=_p("int", "cosine fine-tune epochs after the plateau", min=0),
         eval_every=_p("int", "epochs between validation checks", min=1),
-        val_per_class=_p("int", "real images per class held out for validation", min=1)),
+        val_per_class=_p("int", "real images per class held out for validation", min=1),
+        guidance_batch_size=_p("int", "images per guided micro-batch (default: batch_size; DiT-XL/2: a few)", min=1),
+        root=_p("path", "the dataset's folder, to read its test split for each stage's accuracy")),
     "patch": dict(
         layout=_p("str", "stitch several patches per image or keep one", choices=("auto", "stitched", "single")),
         patch_size=_p("int", "patch side in pixels (default: from the layout)", min=1),
@@ -341,11 +343,12 @@ def herding(dataset: ImageDataset, ipc: int, seed: int = 0, arch: str = "convnet
     "Herding in the feature space of a network trained on the real data."
     from dd_nb.train import reference_model, normalize
     net = reference_model(dataset, arch, epochs=feature_epochs, seed=seed)
-    idx = []
-    with torch.no_grad():
+    dev, idx = model_device(net), []
+    with torch.no_grad():   # the images go to the network's device, the features come back to the CPU
         for c in range(dataset.num_classes):
             ci = dataset.indices_of(c)
-            f = torch.cat([net.features(normalize(dataset.images[ci[i:i + 512]], dataset.mean, dataset.std)) for i in range(0, len(ci), 512)])
+            f = torch.cat([net.features(normalize(dataset.images[ci[i:i + 512]].to(dev), dataset.mean, dataset.std)).cpu()
+                           for i in range(0, len(ci), 512)])
             idx.append(ci[herding_order(f, ipc)])
     idx = torch.cat(idx)
     return DistilledSet(dataset.images[idx], dataset.labels[idx], meta={"indices": idx.tolist()})

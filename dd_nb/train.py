@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .core import seeded_rng, default_device, canonical_json, atomic_write
+from .core import seeded_rng, default_device, model_device, canonical_json, atomic_write
 from .data import ImageDataset, dsa, train_transform, cutmix, DSA_STRATEGY
 
 # %% auto #0
@@ -69,9 +69,10 @@ def normalize(x, mean, std):
     return (x - mean.to(x.device).view(1, -1, 1, 1)) / std.to(x.device).view(1, -1, 1, 1)
 
 @torch.no_grad()
-def predict(model, images, mean, std, batch_size=512, device=None) -> torch.Tensor:
-    "Logits of `model` on `images` (in [0,1]), in eval mode."
-    device = device or default_device(); model.eval().to(device)
+def predict(model, images, mean, std, batch_size=512) -> torch.Tensor:
+    "Logits (on the CPU) of `model` on `images` (in [0,1]), in eval mode: the images go to the model's device, the model stays."
+    device = model_device(model)
+    model.eval()
     return torch.cat([model(normalize(images[i:i + batch_size].to(device), mean, std)).cpu()
                       for i in range(0, len(images), batch_size)])
 
@@ -116,7 +117,9 @@ def _resume_key(model, images, labels, protocol, epochs, seed, flip_ok, evals: b
 def train_classifier(model: nn.Module, images, labels, protocol: Protocol, epochs: int, mean, std, num_classes: int,
                      flip_ok=True, teacher: nn.Module | None = None, seed=0, device=None, progress=False,
                      eval_fn=None, eval_every=0, resume=None):
-    "Train `model` on (images, labels) with a protocol; returns the model and the accuracies `eval_fn` reported. `resume`: a file for the state after each epoch, so a killed run continues from its last epoch (removed at the end)."
+    "Train `model` on `device` (moved there, default: default_device()) with a protocol; returns it there and what `eval_fn` reported."
+    # `resume`: a file for the state after each epoch, so a killed run continues from its last epoch (removed at the end).
+    # The teacher is the caller's and stays where it is: its inputs go to its device and its outputs come back.
     if epochs < 1: raise ValueError(f"epochs={epochs}; need at least 1")
     if protocol.soft and teacher is None: raise ValueError("the soft protocol needs a teacher network")
     device = torch.device(device or default_device())
@@ -127,7 +130,8 @@ def train_classifier(model: nn.Module, images, labels, protocol: Protocol, epoch
         opt = (torch.optim.AdamW(model.parameters(), lr=protocol.lr, weight_decay=protocol.weight_decay) if protocol.optimizer == "adamw"
                else torch.optim.SGD(model.parameters(), lr=protocol.lr, momentum=protocol.momentum, weight_decay=protocol.weight_decay))
         tf = train_transform(images.shape[-1], flip=flip_ok)
-        if teacher is not None: teacher.to(device).eval()
+        if teacher is not None: teacher.eval()
+        teacher_device = model_device(teacher) if teacher is not None else None
         g = torch.Generator().manual_seed(seed); history = []; start = 0
         if resume is not None:
             key = _resume_key(model, images, labels, protocol, epochs, seed, flip_ok, bool(eval_fn and eval_every))
@@ -144,7 +148,7 @@ def train_classifier(model: nn.Module, images, labels, protocol: Protocol, epoch
                 x = normalize(x, mean, std)
                 logits = model(x)
                 if protocol.soft:
-                    with torch.no_grad(): t = F.softmax(teacher(x) / protocol.temperature, 1)
+                    with torch.no_grad(): t = F.softmax(teacher(x.to(teacher_device)).to(device) / protocol.temperature, 1)
                     loss = F.kl_div(F.log_softmax(logits / protocol.temperature, 1), t, reduction="batchmean") * protocol.temperature ** 2
                 else:
                     loss = torch.sum(-target * F.log_softmax(logits, 1), 1).mean()
@@ -162,11 +166,12 @@ def train_classifier(model: nn.Module, images, labels, protocol: Protocol, epoch
 # %% ../nbs/03_train.ipynb #f7dc04c6
 REFERENCE_PROTOCOL = dict(aug="crop", schedule="cosine", batch_size=128)   # overrides of "hard": no CutMix, cosine
 
-def reference_key(dataset: ImageDataset, arch: str, epochs: int, seed: int, protocol: Protocol) -> dict:
-    "Everything a reference model's weights depend on (the cache key of `reference_model`)."
+def reference_key(dataset: ImageDataset, arch: str, epochs: int, seed: int, protocol: Protocol, device=None) -> dict:
+    "Everything a reference model's weights depend on (the cache key of `reference_model`), the training device's type included."
     import dd_nb
+    device = torch.device(device or default_device())
     return dict(data=dataset.digest(), flip_ok=dataset.flip_ok, arch=arch, epochs=epochs, seed=seed, protocol=asdict(protocol),
-                dd_nb=dd_nb.__version__, torch=torch.__version__, threads=torch.get_num_threads(), device=default_device().type)
+                dd_nb=dd_nb.__version__, torch=torch.__version__, threads=torch.get_num_threads(), device=device.type)
 
 def _reference_file(dataset, key: dict):
     import hashlib
@@ -185,22 +190,27 @@ def _load_reference(f, key: dict):
             return {k: h.get_tensor(k) for k in h.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError): return None   # a truncated or foreign file is retrained and replaced, never trusted
 
-def reference_model(dataset: ImageDataset, arch: str = "convnet3", epochs: int = 5, seed: int = 0, progress=True) -> nn.Module:
-    "A network trained on the full real `dataset` from `seed` alone; cached under cache_dir() by all it depends on."
+def reference_model(dataset: ImageDataset, arch: str = "convnet3", epochs: int = 5, seed: int = 0, progress=True,
+                    device=None) -> nn.Module:
+    "A network trained on the real `dataset` from `seed` alone (cached by all it depends on), in eval mode on `device`."
+    # `device` (default: default_device()) is where it trains and where it is returned, fresh or read from the cache alike.
     from safetensors.torch import save
     from dd_nb.core import atomic_write
     from dd_nb.models import get_network
     if not isinstance(epochs, int) or epochs < 1: raise ValueError(f"epochs={epochs!r}; need an int >= 1")
     if not isinstance(seed, int): raise ValueError(f"seed={seed!r}; need an int")
+    device = torch.device(device or default_device())
     with seeded_rng(seed):  # the initial weights come from `seed`, not from whatever ran before
         net = get_network(arch, dataset.channels, dataset.num_classes, dataset.im_size)
     proto = get_protocol("hard", **REFERENCE_PROTOCOL)
-    key = reference_key(dataset, arch, epochs, seed, proto); f = _reference_file(dataset, key)
+    key = reference_key(dataset, arch, epochs, seed, proto, device)
+    f = _reference_file(dataset, key)
     sd = _load_reference(f, key)
     if sd is not None:
-        net.load_state_dict(sd); return net.eval()
+        net.load_state_dict(sd)
+        return net.to(device).eval()
     net, _ = train_classifier(net, dataset.images, dataset.labels, proto, epochs, dataset.mean, dataset.std,
-                              dataset.num_classes, flip_ok=dataset.flip_ok, seed=seed, progress=progress)
+                              dataset.num_classes, flip_ok=dataset.flip_ok, seed=seed, device=device, progress=progress)
     sd = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     data = save(sd, metadata={"key": canonical_json(key)})
     atomic_write(f, lambda t: open(t, "wb").write(data))
