@@ -234,7 +234,9 @@ def method_generator(method: str, dataset: ImageDataset, params: dict | None = N
 def sharded_method(method: str, dataset, ipc: int, out_dir, seed: int = 0, progress: bool = False, root=None, size=None,
                    source=None, **params) -> DistilledSet | None:
     "Method 'dit' or 'igd' sharded by class over the torchrun ranks, resumable; rank 0 returns the set (out_dir/set.safetensors)."
-    ds = dataset if isinstance(dataset, ImageDataset) else load_dataset(dataset, "train", root=root, size=size, source=source)
+    ds = dataset
+    if not isinstance(ds, ImageDataset):
+        ds = load_dataset(dataset, "train", root=root, size=size, source=source)
     init_dist()
     gen, run = rank0_first(method_generator, method, ds, params, progress)   # a missing tiny DiT or surrogate is trained once
     meta = dict(method=method, dataset=ds.name, ipc=ipc, seed=seed, params=run["params"], classes=list(ds.classes), im_size=list(ds.im_size))
@@ -298,7 +300,7 @@ def sharded_patch_scores(backend, dataset: ImageDataset, out_dir=None, **kw) -> 
 import sys
 
 def main(argv=None):
-    "`python -m dd_nb.shard METHOD --ipc N --out DIR [--dataset D --root R --size S] ...` under torchrun: `sharded_method`, then rank 0 says where the set is."
+    "`python -m dd_nb.shard METHOD --ipc N --out DIR [--dataset D --root R --size S]` under torchrun: `sharded_method`."
     import argparse
     from dd_nb.cli import parse_params, quiet
     quiet()                                      # diffusers' note about `accelerate`, as in `dd`
@@ -311,8 +313,8 @@ def main(argv=None):
                     help="ImageNet subsets: an ImageNet root or fast.ai's release (default: detected)")
     ap.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a method parameter (repeatable)")
     a = ap.parse_args(argv)
-    s = sharded_method(a.method, a.dataset, a.ipc, a.out, a.seed, progress=True, root=a.root, size=a.size, source=a.source,
-                       **parse_params(a.param))
+    s = sharded_method(a.method, a.dataset, a.ipc, a.out, a.seed, progress=True, root=a.root, size=a.size,
+                       source=a.source, **parse_params(a.param))
     if s is not None: print(f"wrote {s} to {Path(a.out)/'set.safetensors'}")
     return 0
 
