@@ -28,9 +28,13 @@ demo: $(STAMP)
 	$(VENV)/bin/dd readme
 	@cat results/demo_time.md
 
-# the papers' settings (a GPU, the datasets and weights): lists what is missing and where to put it before any work
+# the papers' settings, then 40_patch on ImageWoof. Before any work it lists, per notebook, what is missing and where to
+# put it: a CUDA GPU (only for the notebooks that need one), the dataset and the release it reads (ImageNet's classes or
+# fast.ai's), the weights folder's parts (model_index.json, config and weights of each part; an original DiT .pt and the
+# VAE it needs, sd-vae-ft-mse via backend_kw vae); it logs which VAE decodes
 reproduce-paper: $(STAMP)
 	$(VENV)/bin/dd reproduce --profile paper
+	$(VENV)/bin/dd reproduce --profile paper-imagewoof --notebooks 40_patch
 
 test: $(STAMP) check-clean test-nbs test-py
 

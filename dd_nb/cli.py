@@ -10,15 +10,18 @@ from pathlib import Path
 from .core import project_root
 
 # %% auto #0
-__all__ = ['PROFILES', 'PUBLISHED', 'COMMITTED', 'QUIET', 'KERNEL_ARGS', 'INCLUDE', 'EXPECTED', 'load_profile',
+__all__ = ['PROFILES', 'PUBLISHED', 'COMMITTED', 'QUIET', 'KERNEL_ARGS', 'PAPER_GPU', 'WEIGHT_FILES', 'PIPELINE_PARTS',
+           'PIPELINE_FILES', 'PIPELINE_NAMES', 'VAE_NEEDED', 'RELEASES', 'INCLUDE', 'EXPECTED', 'load_profile',
            'results_notebooks', 'run_dir', 'output_dirs', 'quiet', 'run_notebook', 'code_digest', 'package_digest',
            'dataset_digest', 'fingerprint', 'record_path', 'read_record', 'is_fresh', 'render_html', 'run_and_record',
-           'write_index', 'missing_inputs', 'reproduce', 'write_times', 'provenance', 'render_readme', 'write_record',
-           'info_text', 'UsageError', 'build_parser', 'parse_value', 'parse_params', 'check_out', 'check_evaluate_args',
-           'main']
+           'write_index', 'component_problems', 'pipeline_problems', 'weight_inputs', 'dataset_release', 'input_notes',
+           'missing_inputs', 'reproduce', 'write_times', 'provenance', 'render_readme', 'write_record', 'info_text',
+           'UsageError', 'build_parser', 'parse_value', 'parse_params', 'check_out', 'check_evaluate_args', 'main']
 
 # %% ../nbs/60_reproduce.ipynb #e0e2eb0c
-PROFILES = ("smoke", "demo", "embedded", "fashion", "paper")
+PROFILES = ("smoke", "demo", "embedded", "fashion", "paper", "paper-imagewoof", "paper-code", "standin")
+# paper-imagewoof: 40_patch's paper settings on ImageWoof; paper-code: 22_igd as the authors' released code samples;
+# standin: every paper path on CPU stand-ins (tiny weights and data in the same formats)
 PUBLISHED = "embedded"   # the profile that produced the committed results/ tables and figures/
 COMMITTED = {"fashion": "fashion"}   # other profiles whose tables are committed, under results/<dir> and figures/<dir>
 
@@ -181,27 +184,109 @@ def write_index(root=None) -> Path:
             + "".join(rows) + "</table></body></html>\n")
     return atomic_write_text(root/"results"/"index.html", page)
 
+PAPER_GPU = {   # why a notebook's paper profiles need a CUDA GPU; the others (50_evaluation) run on a CPU, slowly
+    "10_influence": "float64 Newton-CG and one conjugate-gradient solve per training point over 30,730 parameters",
+    "11_iwd": "CIFAR-10 distillation with five base methods, thousands of iterations each, five seeds",
+    "20_diffusion": "20,000 DiT training steps at batch 256",
+    "21_checkpoints": "ConvNet-6 trained on ImageNette at 256 px and per-class gradients at every checkpoint",
+    "22_igd": "DiT-XL/2 sampling with influence-guidance gradients",
+    "30_lgd": "DiT-XL/2 sampling with learnability guidance and incremental training",
+    "40_patch": "Stable Diffusion v1.5 over every training image and ResNet-18 evaluation at 256 px",
+}
+WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin", "model.safetensors", "pytorch_model.bin")
+PIPELINE_PARTS = {"dit": ("transformer", "vae"), "sd": ("unet", "vae", "text_encoder")}   # what each loader reads
+PIPELINE_FILES = {"dit": (), "sd": ("tokenizer/vocab.json", "tokenizer/merges.txt", "scheduler/scheduler_config.json")}
+PIPELINE_NAMES = {"dit": "a DiTPipeline.save_pretrained folder, e.g. facebook/DiT-XL-2-256",
+                  "sd": "a StableDiffusionPipeline.save_pretrained folder, e.g. stable-diffusion-v1-5"}
+VAE_NEEDED = ("a VAE for the original .pt checkpoint, which holds the DiT transformer only: name an AutoencoderKL folder "
+              "in the profile's backend_kw as {vae: <folder>}; sd-vae-ft-mse (stabilityai/sd-vae-ft-mse saved with "
+              "save_pretrained) is the one the IGD authors sample with")
+
+def component_problems(folder) -> list:
+    "What a diffusers/transformers model folder lacks for from_pretrained: config.json and a weights file (or its shard index)."
+    d = Path(folder)
+    out = [] if (d/"config.json").is_file() else [f"{d.name}/config.json"]
+    if not any((d/w).is_file() or (d/f"{w}.index.json").is_file() for w in WEIGHT_FILES):
+        out.append(f"{d.name}/ weights ({' or '.join(WEIGHT_FILES[:3])})")
+    return out
+
+def pipeline_problems(backend, folder, parts=None) -> list:
+    "What a save_pretrained folder lacks for `backend`'s loader: model_index.json and every part it reads, each named."
+    d = Path(folder)
+    if not d.is_dir(): return ["the folder itself" if not d.exists() else "a folder (this is a file)"]
+    whole = parts is None                      # the whole pipeline (else only `parts`, e.g. the vae/ next to a .pt)
+    parts = PIPELINE_PARTS.get(backend, ()) if whole else parts
+    out = ["model_index.json"] if whole and not (d/"model_index.json").is_file() else []
+    for part in parts: out += component_problems(d/part)
+    return out + [f for f in PIPELINE_FILES.get(backend, ()) if whole and not (d/f).is_file()]
+
+def weight_inputs(p: dict, at) -> list:
+    "The weights a profile names that are absent or incomplete, each with what the loader needs from them."
+    backend, pre, ckpt = p.get("backend"), p.get("pretrained") or None, p.get("checkpoint") or None
+    vae, out = (p.get("backend_kw") or {}).get("vae"), []
+    if pre and ("/" in pre or pre.startswith(".")):
+        parts = ("vae",) if ckpt and backend == "dit" and not vae else (() if ckpt else None)   # a .pt brings the transformer
+        if probs := pipeline_problems(backend, at(pre), parts):
+            out.append(f"pretrained weights at {at(pre)}: missing {', '.join(probs)} "
+                       f"({PIPELINE_NAMES.get(backend, 'a diffusers folder saved with save_pretrained, e.g. facebook/DiT-XL-2-256')})")
+    if ckpt:
+        if not at(ckpt).is_file():
+            out.append(f"checkpoint: no file at {at(ckpt)} (an original DiT .pt, e.g. DiT-XL-2-256x256.pt of facebookresearch/DiT)")
+        if backend == "dit" and not vae and not pre: out.append(VAE_NEEDED)
+    if vae and (probs := component_problems(at(vae))):
+        out.append(f"VAE at {at(vae)} (backend_kw vae): missing {', '.join(probs)} (an AutoencoderKL folder, e.g. sd-vae-ft-mse)")
+    return out
+
+RELEASES = {"digits": "scikit-learn's digits (embedded)", "fashion-mnist": "Fashion-MNIST (Zalando's IDX files)",
+            "cifar10": "CIFAR-10, python version (cifar-10-python.tar.gz)", "cifar100": "CIFAR-100, python version",
+            "svhn": "SVHN cropped digits (.mat)", "food101": "Food-101 (ETH Zurich)",
+            "imagenet1k": "ImageNet ILSVRC-2012 train/val in wnid folders"}
+
+def dataset_release(name: str, root=None, source=None) -> str:
+    "The release a profile's dataset is read from; an ImageNet subset by the tree at `root` (ImageNet's or fast.ai's)."
+    from dd_nb.data import CLASS_SPLITS
+    if name not in CLASS_SPLITS: return RELEASES.get(name, f"the ImageFolder tree {name[len('folder:'):]}"
+                                                      if name.startswith("folder:") else name)
+    fastai = {"imagenette": "imagenette2", "imagewoof": "imagewoof2"}.get(name, "")
+    d = Path(root)/"train" if root else None
+    n = sum(1 for c in d.iterdir() if c.is_dir()) if d is not None and d.is_dir() else 0
+    if source == "imagenet" or (source is None and n > len(CLASS_SPLITS[name])):
+        return f"ImageNet ILSVRC-2012's {len(CLASS_SPLITS[name])} {name} classes (read from the ImageNet tree at {root})"
+    if source == "fastai" or n: return f"a tree of {name}'s classes only at {root}: fast.ai's {fastai or 'release'}"
+    return f"{name}: ImageNet ILSVRC-2012's classes or fast.ai's {fastai or 'release'}; nothing at {root} yet"
+
+def input_notes(notebook: str, profile: str, root=None) -> list:
+    "What a profile will read, for the log: the dataset release and, for a DiT, which VAE decodes."
+    root = Path(root or project_root()); p = load_profile(notebook, profile, root); out = []
+    at = lambda v: (root/"nbs"/v).resolve() if v else None
+    if (name := p.get("dataset")): out.append(f"dataset {name}: {dataset_release(name, at(p.get('root')), p.get('source'))}")
+    vae, pre = (p.get("backend_kw") or {}).get("vae"), p.get("pretrained")
+    if p.get("backend") == "dit" and vae: out.append(f"VAE: {at(vae)} (backend_kw vae)")
+    elif p.get("backend") == "dit" and pre:
+        out.append(f"VAE: {pre}/vae (the hub's DiT-XL-2 folders ship sd-vae-ft-ema; the IGD authors decode with "
+                   f"sd-vae-ft-mse: set backend_kw {{vae: <folder>}} to match them)")
+    elif p.get("backend") == "sd": out.append(f"VAE: {pre}/vae (the pipeline's own)")
+    return out
+
 def missing_inputs(notebook: str, profile: str, root=None) -> list:
-    "What a notebook's profile needs and this machine lacks (dataset files, pretrained weights), each with where to put it."
+    "What a notebook's profile needs and this machine lacks (a GPU, dataset files, weights), each with where to put it."
     from dd_nb.data import LAYOUTS, load_dataset
     import yaml, torch
     root = Path(root or project_root()); p = load_profile(notebook, profile, root); out = []
     f = root/"experiments"/f"{notebook}.yaml"
     if f.exists() and profile not in (yaml.safe_load(f.read_text()) or {}):
         return [f"a `{profile}` block in experiments/{notebook}.yaml (the notebook has no such profile yet)"]
-    if profile == "paper" and not torch.cuda.is_available():
-        out.append("a CUDA GPU: the paper profile runs the papers' settings (days on a CPU); torch sees none here")
+    if profile.startswith("paper") and notebook in PAPER_GPU and not torch.cuda.is_available():
+        out.append(f"a CUDA GPU ({PAPER_GPU[notebook]}: days on a CPU); torch sees none here")
     at = lambda v: (root/"nbs"/v).resolve() if v else None           # the notebooks run in nbs/: their paths are relative to it
     if (name := p.get("dataset")):
-        try: load_dataset(name, "test", root=at(p.get("root")), size=p.get("size"))
+        kw = {"source": p["source"]} if p.get("source") else {}
+        try: load_dataset(name, "test", root=at(p.get("root")), size=p.get("size"), **kw)
         except (OSError, ValueError) as e:
             where = f"under {at(p['root'])}" if p.get("root") else "(the profile names no root)"
-            out.append(f"dataset {name!r} {where}: {LAYOUTS.get(name, '')} ({type(e).__name__})".replace(" ()", ""))
-    for key in ("pretrained", "checkpoint"):
-        v = p.get(key)
-        if isinstance(v, str) and ("/" in v or v.startswith(".")) and not at(v).exists():
-            out.append(f"{key} weights: nothing at {at(v)} (a diffusers folder saved with save_pretrained, e.g. facebook/DiT-XL-2-256)")
-    return out
+            out.append(f"dataset {name!r} {where}: {LAYOUTS.get(name, '')}; release: "
+                       f"{dataset_release(name, at(p.get('root')), p.get('source'))} ({type(e).__name__})")
+    return out + weight_inputs(p, at)
 
 def reproduce(profile: str = "embedded", notebooks=None, force: bool = False, root=None, log=None, log_output=False) -> list:
     "Run (or skip, when fresh) each results notebook under `profile`; a progress line each; the records, in order."
@@ -211,6 +296,9 @@ def reproduce(profile: str = "embedded", notebooks=None, force: bool = False, ro
     if unknown: raise ValueError(f"unknown notebook(s) {', '.join(unknown)}; known: {', '.join(results_notebooks(root))}")
     missing = {n: m for n in names if (m := missing_inputs(n, profile, root))}
     for n, m in missing.items(): log(f"{n} [{profile}] cannot run here; missing:\n" + "\n".join(f"  - {x}" for x in m))
+    if profile.startswith("paper"):   # which releases and VAEs the runs will use, next to what they lack
+        for n in names:
+            if (notes := input_notes(n, profile, root)): log(f"{n} [{profile}] reads:\n" + "\n".join(f"  - {x}" for x in notes))
     recs, t0 = [], time.time()
     for k, nb in enumerate(names, 1):
         if nb in missing:

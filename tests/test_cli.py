@@ -204,3 +204,106 @@ def test_reproduce_writes_only_under_runs(tmp_path, capfd):
     log = capfd.readouterr()
     outputs = json.dumps([c["outputs"] for c in json.loads(ran.read_text())["cells"]])
     assert "without encryption" not in log.err + log.out and "jit.script" not in outputs
+
+
+def _paper_project(root, blocks):
+    "A throw-away project whose experiments/<notebook>.yaml hold the given paper-profile blocks."
+    import yaml
+    (root / "nbs").mkdir(exist_ok=True)
+    (root / "experiments").mkdir(exist_ok=True)
+    for nb, block in blocks.items():
+        (root / "nbs" / f"{nb}.ipynb").write_text("{}")
+        (root / "experiments" / f"{nb}.yaml").write_text(yaml.safe_dump({"paper": block, "standin": {}}))
+    return root
+
+
+def _touch(root, *names):
+    for n in names:
+        (root / n).parent.mkdir(parents=True, exist_ok=True)
+        (root / n).write_text("{}")
+
+
+def test_reproduce_paper_checks_what_a_dit_folder_holds(tmp_path, monkeypatch):
+    "A DiTPipeline folder needs model_index.json and config + weights in transformer/ and vae/; the log names the VAE."
+    from dd_nb.cli import input_notes, missing_inputs
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    root = _paper_project(tmp_path, {"22_igd": dict(backend="dit", pretrained="../weights/DiT-XL-2-256")})
+    _touch(root / "weights" / "DiT-XL-2-256", "transformer/config.json", "vae/config.json")
+    (m,) = missing_inputs("22_igd", "paper", root)
+    for part in ("model_index.json", "transformer/ weights", "vae/ weights"):
+        assert part in m, m
+    assert "transformer/config.json" not in m and "DiTPipeline" in m
+    _touch(root / "weights" / "DiT-XL-2-256", "model_index.json", "transformer/diffusion_pytorch_model.safetensors",
+           "vae/diffusion_pytorch_model.safetensors")
+    assert missing_inputs("22_igd", "paper", root) == []
+    (note,) = input_notes("22_igd", "paper", root)
+    assert "sd-vae-ft-ema" in note and "sd-vae-ft-mse" in note and "backend_kw" in note
+
+
+def test_reproduce_paper_says_the_pt_route_needs_a_vae(tmp_path, monkeypatch):
+    "An original DiT .pt holds the transformer only: the check asks for a VAE folder (sd-vae-ft-mse, backend_kw vae)."
+    from dd_nb.cli import input_notes, missing_inputs
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    pt = dict(backend="dit", checkpoint="../weights/DiT-XL-2-256x256.pt")
+    root = _paper_project(tmp_path, {"22_igd": pt})
+    m = missing_inputs("22_igd", "paper", root)
+    assert len(m) == 2 and "no file at" in m[0] and "DiT-XL-2-256x256.pt" in m[0], m
+    assert "sd-vae-ft-mse" in m[1] and "backend_kw" in m[1] and "{vae: <folder>}" in m[1], m
+    _touch(root / "weights", "DiT-XL-2-256x256.pt", "sd-vae-ft-mse/config.json")
+    _paper_project(tmp_path, {"22_igd": dict(pt, backend_kw={"vae": "../weights/sd-vae-ft-mse"})})
+    (m,) = missing_inputs("22_igd", "paper", root)
+    assert m.startswith("VAE at") and "sd-vae-ft-mse/ weights" in m and "config.json" not in m.split("missing")[1], m
+    _touch(root / "weights", "sd-vae-ft-mse/diffusion_pytorch_model.safetensors")
+    assert missing_inputs("22_igd", "paper", root) == []
+    assert input_notes("22_igd", "paper", root) == [f"VAE: {(root / 'weights' / 'sd-vae-ft-mse').resolve()} (backend_kw vae)"]
+
+
+def test_reproduce_paper_checks_a_stable_diffusion_folder(tmp_path, monkeypatch):
+    "A StableDiffusionPipeline folder also needs its text encoder, tokenizer files and scheduler config."
+    from dd_nb.cli import missing_inputs
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    root = _paper_project(tmp_path, {"40_patch": dict(backend="sd", pretrained="../weights/sd15")})
+    w = "weights/sd15/"
+    _touch(root, *(w + f for f in ("model_index.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
+                                    "vae/config.json", "vae/diffusion_pytorch_model.safetensors", "text_encoder/config.json")))
+    (m,) = missing_inputs("40_patch", "paper", root)
+    for part in ("text_encoder/ weights", "tokenizer/vocab.json", "tokenizer/merges.txt", "scheduler/scheduler_config.json"):
+        assert part in m, m
+    assert "unet" not in m and "StableDiffusionPipeline" in m
+    _touch(root, *(w + f for f in ("text_encoder/model.safetensors", "tokenizer/vocab.json", "tokenizer/merges.txt",
+                                    "scheduler/scheduler_config.json")))
+    assert missing_inputs("40_patch", "paper", root) == []
+
+
+def test_reproduce_paper_needs_a_gpu_only_where_the_notebook_uses_one(tmp_path, monkeypatch):
+    "Without CUDA the paper profiles of GPU notebooks list a GPU (saying why); 50_evaluation and stand-ins do not."
+    from dd_nb.cli import missing_inputs
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    root = _paper_project(tmp_path, {"40_patch": {}, "10_influence": {}, "50_evaluation": {}})
+    (m,) = missing_inputs("40_patch", "paper", root)
+    assert m.startswith("a CUDA GPU (Stable Diffusion"), m
+    assert missing_inputs("10_influence", "paper", root)[0].startswith("a CUDA GPU (float64")
+    assert missing_inputs("50_evaluation", "paper", root) == []
+    assert missing_inputs("40_patch", "standin", root) == []
+
+
+def test_reproduce_paper_names_the_dataset_release(tmp_path, monkeypatch):
+    "ImageNette read from an ImageNet tree (more class folders) or from a tree of its 10 classes (fast.ai's imagenette2)."
+    from dd_nb.cli import input_notes, missing_inputs
+    from dd_nb.data import CLASS_SPLITS
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    root = _paper_project(tmp_path, {"40_patch": dict(dataset="imagenette", root="../data/imagenet", size=64)})
+    m = missing_inputs("40_patch", "paper", root)
+    assert len(m) == 1 and "dataset 'imagenette'" in m[0] and "release:" in m[0] and "imagenette2" in m[0], m
+    for w in ["n09999999", *CLASS_SPLITS["imagenette"]]:
+        (root / "data" / "imagenet" / "train" / w).mkdir(parents=True)
+    assert "ImageNet ILSVRC-2012's 10 imagenette classes" in input_notes("40_patch", "paper", root)[0]
+    (root / "data" / "imagenet" / "train" / "n09999999").rmdir()
+    assert "fast.ai's imagenette2" in input_notes("40_patch", "paper", root)[0]
+
+
+def test_paper_variant_profiles_are_known():
+    "40_patch's ImageWoof block, 22_igd's authors'-code block and the stand-ins are profiles `dd reproduce` accepts."
+    from dd_nb.cli import PROFILES, load_profile
+    assert {"paper-imagewoof", "paper-code", "standin"} <= set(PROFILES)
+    assert load_profile("40_patch", "paper-imagewoof")["dataset"] == "imagewoof"
