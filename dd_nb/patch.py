@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .core import DistilledSet, atomic_write, cache_dir
+from .core import DistilledSet, atomic_write, cache_dir, model_device
 from .data import ImageDataset
 from .diffusion import diffusion_features, get_backend, make_scheduler
 from .igd import _class_map, _load_backend
@@ -149,11 +149,14 @@ def classifier_windows(net, images, labels, mean, std, patch_size=None, batch_si
     cands, hw = candidate_offsets(images.shape[-2:], patch_size), images.shape[-2:]
     best_s, best_o = torch.full((len(images),), -math.inf), torch.zeros(len(images), 2, dtype=torch.long)
     net.eval()
+    dev = model_device(net)   # the images go to the network, never the network to the images; scores come back to the CPU
     for o in cands:
         offs = o.expand(len(images), 2)
         for s in range(0, len(images), batch_size):
-            x = resize(crop_patches(images[s:s + batch_size], offs[s:s + batch_size], patch_size), hw)
-            sc = -F.cross_entropy(net(normalize(x, mean, std)), labels[s:s + batch_size], reduction="none")
+            x = resize(crop_patches(images[s:s + batch_size].to(dev), offs[s:s + batch_size], patch_size), hw)
+            logits = net(normalize(x, mean, std))
+            y = labels[s:s + batch_size].to(logits.device)
+            sc = -F.cross_entropy(logits.float(), y, reduction="none").cpu()
             better = sc > best_s[s:s + batch_size]
             best_s[s:s + batch_size][better], best_o[s:s + batch_size][better] = sc[better], o
     return best_s, best_o
@@ -185,8 +188,10 @@ def patch_features(backend, patches, classes, t: int = DIFT_T, block=None, seed:
 def classifier_features(net, patches, mean, std, size, batch_size: int = 256) -> torch.Tensor:
     "A classifier's penultimate features (N, D) of every patch resized to its input `size` (Table 5's other clustering)."
     net.eval()
-    return torch.cat([net.features(normalize(resize(patches[s:s + batch_size], size), mean, std)).flatten(1)
-                      for s in range(0, len(patches), batch_size)])
+    dev = model_device(net)   # patches go to the network's device, features come back to the CPU
+    feats = [net.features(normalize(resize(patches[s:s + batch_size].to(dev), size), mean, std)).flatten(1).float().cpu()
+             for s in range(0, len(patches), batch_size)]
+    return torch.cat(feats)
 
 # %% ../nbs/40_patch.ipynb #d20325f0
 def rank_clusters(features, scores, n_clusters: int = 32, seed: int = 0) -> list:
@@ -382,9 +387,13 @@ def patch_bank(dataset, backend="tiny-dit", pretrained=None, checkpoint=None, ba
 
 # %% ../nbs/40_patch.ipynb #78e79dae
 @torch.no_grad()
-def teacher_soft_labels(teacher, images, mean, std, temperature: float = 1.0) -> torch.Tensor:
-    "The teacher's softened class probabilities softmax(T(x) / tau) of each image (FKD/RDED's target, eq. 7)."
-    return F.softmax(teacher.eval()(normalize(images, mean, std)) / temperature, 1)
+def teacher_soft_labels(teacher, images, mean, std, temperature: float = 1.0, batch_size: int = 256) -> torch.Tensor:
+    "The teacher's softened class probabilities softmax(T(x) / tau) of each image (FKD/RDED's target, eq. 7), on the CPU."
+    teacher.eval()
+    dev = model_device(teacher)   # the images go to the teacher's device; the teacher is never moved
+    probs = [F.softmax(teacher(normalize(images[s:s + batch_size].to(dev), mean, std)).float() / temperature, 1).cpu()
+             for s in range(0, len(images), batch_size)]
+    return torch.cat(probs)
 
 def _class_index(c, names: list):
     "Index of a class given by index or by name; None when the dataset has no such class."

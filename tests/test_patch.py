@@ -97,3 +97,61 @@ def test_stable_diffusion_and_dit_backends(tmp_path):
     assert dit.images.shape == (3, 3, 16, 16) and dit.meta["layout"] == "single"
     with pytest.raises(ValueError, match="class_map"):
         patch_select(toy16, 1, backend="dit", pretrained=str(tmp_path / "dit"), samples=2, soft_labels=False, cache=False, progress=False)
+
+
+class _Where(torch.nn.Module):
+    "Records the device its inputs arrive on and answers on the CPU, like a model that hands its results back."
+    def __init__(self, classes=3, dim=4):
+        super().__init__()
+        self.w, self.seen, self.classes, self.dim = torch.nn.Parameter(torch.zeros(1)), set(), classes, dim
+
+    def forward(self, x):
+        self.seen.add(x.device.type)
+        return torch.zeros(len(x), self.classes)
+
+    def features(self, x):
+        self.seen.add(x.device.type)
+        return torch.zeros(len(x), self.dim)
+
+
+def _no_move(*a, **k):
+    raise AssertionError("a caller's network was moved")
+
+
+def test_patch_networks_are_never_moved_and_get_images_on_their_device():
+    "classifier_windows, classifier_features and teacher_soft_labels send CPU images to the network's device (meta here)."
+    from dd_nb.patch import classifier_features, classifier_windows, teacher_soft_labels
+    toy = toy_rgb()
+    net = _Where().to("meta")
+    net.to = _no_move
+    s, off = classifier_windows(net, toy.images, toy.labels, toy.mean, toy.std, patch_size=24, batch_size=5)
+    assert net.seen == {"meta"} and s.device.type == "cpu" and off.shape == (len(toy), 2)
+    net.seen.clear()
+    f = classifier_features(net, toy.images, toy.mean, toy.std, (16, 16), batch_size=5)
+    assert net.seen == {"meta"} and f.shape == (len(toy), 4) and f.device.type == "cpu"
+    net.seen.clear()
+    p = teacher_soft_labels(net, toy.images, toy.mean, toy.std, temperature=4.0, batch_size=5)
+    assert net.seen == {"meta"} and p.device.type == "cpu"
+    torch.testing.assert_close(p, torch.full((len(toy), 3), 1 / 3))
+
+
+def test_patch_networks_on_the_test_device():
+    "A real ConvNet left on DD_NB_DEVICE (cpu unless set) scores, embeds and labels CPU images without being moved."
+    import os
+    from dd_nb.models import get_network
+    from dd_nb.patch import classifier_features, classifier_windows, teacher_soft_labels
+    toy = toy_rgb()
+    dev = torch.device(os.environ.get("DD_NB_DEVICE", "cpu"))
+    torch.manual_seed(0)
+    cpu_net = get_network("convnet3", 3, 3, (32, 32)).eval()
+    net = get_network("convnet3", 3, 3, (32, 32)).to(dev)
+    net.load_state_dict(cpu_net.state_dict())
+    net.to = _no_move
+    s, off = classifier_windows(net, toy.images, toy.labels, toy.mean, toy.std, patch_size=24)
+    s0, off0 = classifier_windows(cpu_net, toy.images, toy.labels, toy.mean, toy.std, patch_size=24)
+    torch.testing.assert_close(s, s0, atol=1e-4, rtol=1e-4)
+    f = classifier_features(net, toy.images, toy.mean, toy.std, (32, 32))
+    torch.testing.assert_close(f, classifier_features(cpu_net, toy.images, toy.mean, toy.std, (32, 32)), atol=1e-4, rtol=1e-4)
+    p = teacher_soft_labels(net, toy.images, toy.mean, toy.std)
+    assert p.device.type == "cpu" and next(net.parameters()).device.type == dev.type
+    torch.testing.assert_close(p.sum(1), torch.ones(len(toy)))
