@@ -4,7 +4,7 @@
 
 # %% ../nbs/22_igd.ipynb #c562fc74
 from __future__ import annotations
-import math, time, warnings
+import math, time
 from pathlib import Path
 from dataclasses import dataclass, replace
 
@@ -14,18 +14,19 @@ import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 from tqdm.auto import tqdm
 
-from .checkpoints import (check_threshold, class_averaged_gradients, load_trajectory, regular_selection,
-                          select_checkpoints, train_surrogate_trajectory)
+from .checkpoints import (SURROGATE_AUGMENTS, check_threshold, class_averaged_gradients, load_trajectory,
+                               regular_selection, select_checkpoints, train_surrogate_trajectory)
 from .core import DistilledSet, atomic_write, default_device
 from .data import ImageDataset
 from .diffusion import GuidanceTerm, MemoryGuidance, get_backend, guided_sample, guided_steps
 from .methods import register_method
-from .train import normalize
+from .train import default_epochs, get_protocol, normalize
 
 # %% auto #0
 __all__ = ['PAPER_GAMMA', 'PAPER_LATENT', 'RUN_FORMAT', 'Surrogate', 'default_surrogate', 'load_surrogate',
-           'per_sample_param_grads', 'surrogate_input', 'influence_loss', 'InfluenceGuidance', 'scaled_gamma',
-           'DeviationGuidance', 'generate_set', 'dit', 'igd_terms', 'igd', 'memory_similarity']
+           'per_sample_param_grads', 'surrogate_input', 'influence_loss', 'graph_bytes', 'InfluenceGuidance',
+           'scaled_gamma', 'DeviationGuidance', 'set_tf32', 'evaluation_epochs', 'generate_set', 'dit', 'igd_terms',
+           'igd', 'memory_similarity']
 
 # %% ../nbs/22_igd.ipynb #9cb895be
 @dataclass
@@ -55,21 +56,22 @@ def default_surrogate(im_size: int) -> str:
     return "convnet6" if im_size >= 64 else "convnet3"
 
 def load_surrogate(trajectory, dataset: ImageDataset, indices=None, threshold: float = 0.7, similarity: str = "mean_gradient",
-                   device=None, progress: bool = True) -> Surrogate:
-    "The checkpoints G_I guides with: Alg. 2's selection on a saved trajectory (default) or the given `indices`, with their G_c."
+                   device=None, progress: bool = True, per_class: int = 0) -> Surrogate:
+    "The checkpoints G_I guides with: Alg. 2's selection (default) or the given `indices`, G_c over `per_class` images (0: all)."
     traj, lrs = load_trajectory(trajectory)
     n = traj.meta["network"]
     if (dataset.channels, dataset.im_size[-1], dataset.num_classes) != (n["channels"], n["im_size"], n["num_classes"]):
         raise ValueError(f"the surrogate at {trajectory} takes {n['channels']} channels, {n['im_size']} px, {n['num_classes']} classes; "
                          f"the dataset has {dataset.channels}, {dataset.im_size[-1]} px, {dataset.num_classes}")
     if indices is None:
-        sel = select_checkpoints(trajectory, dataset, threshold, similarity, progress=progress, device=device)
+        sel = select_checkpoints(trajectory, dataset, threshold, similarity, progress=progress, device=device, per_class=per_class)
         indices, G = list(sel["kept"]), sel["class_grads"].float()
     else:
         indices = [int(i) for i in indices]
         if not indices or any(not 0 <= i < len(traj) for i in indices):
             raise ValueError(f"indices={indices}: need at least one checkpoint, each in [0, {len(traj) - 1}]")
-        G = torch.stack([class_averaged_gradients(traj.network(e), dataset, mean=traj.mean, std=traj.std, device=device)[1]
+        G = torch.stack([class_averaged_gradients(traj.network(e), dataset, mean=traj.mean, std=traj.std, device=device,
+                                                  per_class=per_class)[1]
                          for e in tqdm(indices, desc="G_c", disable=not progress, leave=False)]).float()
     net = traj.network()
     pn, bn = [k for k, _ in net.named_parameters()], [k for k, _ in net.named_buffers()]
@@ -97,13 +99,41 @@ def surrogate_input(surrogate: Surrogate, images) -> torch.Tensor:
 
 def influence_loss(surrogate: Surrogate, images, classes, chunk_size=None) -> torch.Tensor:
     "IGD eq. 7 per image: eta-weighted mean over the retained checkpoints of 1 - cos(G_c(theta_e), grad_theta l(x, c; theta_e))."
-    x = surrogate_input(surrogate, images.float())
-    y = torch.as_tensor(classes, device=x.device).long()
-    total = 0.0
+    dev = surrogate.mean.device   # the data goes to the surrogate's device
+    x_in = surrogate_input(surrogate, images.to(dev).float())
+    y = torch.as_tensor(classes, device=dev).long()
+    track = torch.is_grad_enabled() and x_in.requires_grad
+    # each checkpoint's double-backward graph starts at a detached copy of the input and is freed as soon as its input
+    # gradient is added up, so memory does not grow with the number of checkpoints
+    x = x_in.detach().requires_grad_(track)
+    value, g_x, w = x.new_zeros(len(x)), torch.zeros_like(x), sum(surrogate.lrs)
     for p, b, lr, G in zip(surrogate.params, surrogate.buffers, surrogate.lrs, surrogate.class_grads):
-        g = per_sample_param_grads(surrogate.net, p, b, x, y, chunk_size)
-        total = total + lr * (1 - F.cosine_similarity(g, G[y], dim=1))
-    return total / sum(surrogate.lrs)
+        with torch.set_grad_enabled(track):
+            g = per_sample_param_grads(surrogate.net, p, b, x, y, chunk_size)
+            term = (lr / w) * (1 - F.cosine_similarity(g, G[y], dim=1))
+        if track: g_x += torch.autograd.grad(term.sum(), x)[0]
+        value += term.detach()
+    if not track: return value
+    # the same value, with d(row i)/d(images) = the accumulated gradient of image i: the caller's single backward goes
+    # through surrogate_input and the decoder once (the bracket is exactly zero; images are independent of one another)
+    return value + ((x_in * g_x).flatten(1).sum(1) - (x_in.detach() * g_x).flatten(1).sum(1))
+
+def graph_bytes(*outputs) -> int:
+    "Bytes of the distinct tensors autograd still holds for a backward from `outputs` (freed graphs count 0)."
+    seen, storages, stack = set(), {}, [t.grad_fn for t in outputs if isinstance(t, torch.Tensor)]
+    while stack:
+        fn = stack.pop()
+        if fn is None or fn in seen: continue
+        seen.add(fn)
+        for name in dir(fn):
+            if not name.startswith("_saved_"): continue
+            try: v = getattr(fn, name)
+            except RuntimeError: continue   # already freed by a backward
+            for t in (v if isinstance(v, (tuple, list)) else [v]):
+                if isinstance(t, torch.Tensor) and t.layout == torch.strided:
+                    s = t.untyped_storage(); storages[(s.device, s.data_ptr())] = s.nbytes()
+        stack.extend(f for f, _ in fn.next_functions)
+    return sum(storages.values())
 
 @dataclass
 class InfluenceGuidance(GuidanceTerm):
@@ -153,6 +183,19 @@ class DeviationGuidance(MemoryGuidance):
 
 # %% ../nbs/22_igd.ipynb #9d77c0db
 RUN_FORMAT = "dd_nb.GenerationRun/1"
+
+def set_tf32(enabled: bool, device=None) -> bool:
+    "TF32 matmuls and cuDNN convolutions on, as the IGD authors' sample.py sets them, only when `device` is CUDA; True if set."
+    if not enabled or torch.device(device or default_device()).type != "cuda": return False
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    return True
+
+def evaluation_epochs(ipc: int, epochs=None, protocol: str = "hard") -> int:
+    "Training epochs of an evaluation: `epochs` when given, else the protocol's default_epochs at this IPC (the authors' rule)."
+    if epochs is None: return default_epochs(get_protocol(protocol), ipc)
+    if not (isinstance(epochs, int) and epochs >= 1): raise ValueError(f"epochs={epochs!r}; need an int >= 1 or None (the default)")
+    return epochs
 
 def _load_backend(dataset, backend, pretrained, checkpoint, backend_kw):
     kw = dict(backend_kw or {})
@@ -258,9 +301,16 @@ def igd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
         surrogate=None, surrogate_epochs: int = 50, surrogate_lr: float = 1e-2, surrogate_batch: int = 256,
         surrogate_seed: int = 0, trajectory=None, threshold: float = 0.7, selection="gradient",
         similarity: str = "mean_gradient", batch_size: int = 64, guidance_batch_size=None, resume=None,
-        progress: bool = True) -> DistilledSet:
+        progress: bool = True, grad_per_class: int = 0, surrogate_augment: str = "none",
+        max_checkpoints: int = 10) -> DistilledSet:
     "IGD (seed 001, Alg. 1): DiT sampling steered by influence (G_I) and deviation (G_D) guidance inside the window."
     _check_common(dataset, ipc, steps, cfg, batch_size)
+    if not (isinstance(max_checkpoints, int) and max_checkpoints >= 1):
+        raise ValueError(f"max_checkpoints={max_checkpoints!r}; need an int >= 1 (the most checkpoints G_I guides with)")
+    if not (isinstance(grad_per_class, int) and grad_per_class >= 0):
+        raise ValueError(f"grad_per_class={grad_per_class!r}; need an int >= 0 (real images per class behind G_c; 0: all)")
+    if surrogate_augment not in SURROGATE_AUGMENTS:
+        raise ValueError(f"surrogate_augment={surrogate_augment!r}; valid: {', '.join(SURROGATE_AUGMENTS)}")
     if not (influence or deviation): raise ValueError("influence=False and deviation=False guide nothing: use method 'dit'")
     if not k >= 0: raise ValueError(f"k={k}; the influence strength must be >= 0 (paper: 1 to 50)")
     if gamma is not None and not gamma >= 0: raise ValueError(f"gamma={gamma}; the deviation strength must be >= 0 (paper: 10 to 200)")
@@ -275,17 +325,19 @@ def igd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
     if influence:
         arch = surrogate or default_surrogate(dataset.im_size[-1])
         path = trajectory or train_surrogate_trajectory(dataset, arch, surrogate_epochs, surrogate_lr, surrogate_seed,
-                                                        surrogate_batch, progress=progress)
+                                                        surrogate_batch, progress=progress, augment=surrogate_augment)
         idx = None
         if selection == "regular":
             n = len(load_trajectory(path)[0])
-            idx = regular_selection(n, len(select_checkpoints(path, dataset, threshold, similarity, progress=progress)["kept"]))
+            kept = select_checkpoints(path, dataset, threshold, similarity, progress=progress, per_class=grad_per_class)["kept"]
+            idx = regular_selection(n, len(kept))
         elif isinstance(selection, (list, tuple)): idx = list(selection)
-        sur = load_surrogate(path, dataset, idx, threshold, similarity, bk.device, progress)
-        if len(sur) > 10:  # each kept checkpoint costs one per-sample double backward per guided step
-            warnings.warn(f"IGD guides with {len(sur)} checkpoints {sur.indices}: guidance time grows with each one. On a surrogate that "
-                          "has converged, successive gradients are nearly orthogonal and Alg. 2 keeps them all; fewer surrogate_epochs "
-                          "or an explicit selection=[epochs, ...] keep fewer")
+        sur = load_surrogate(path, dataset, idx, threshold, similarity, bk.device, progress, per_class=grad_per_class)
+        if len(sur) > max_checkpoints:  # each kept checkpoint costs one per-sample double backward per guided step
+            raise ValueError(f"IGD would guide with {len(sur)} checkpoints {sur.indices}, more than max_checkpoints={max_checkpoints}: "
+                             f"each costs a per-sample double backward at every guided step. Pass max_checkpoints={len(sur)} to "
+                             "use them all, or keep fewer: on a converged surrogate successive gradients are nearly orthogonal "
+                             "and Alg. 2 keeps every one, so fewer surrogate_epochs, a lower threshold or selection=[epochs] help")
         label_of = torch.full((bk.num_classes,), -1, dtype=torch.long); label_of[torch.tensor(cm)] = torch.arange(dataset.num_classes)
     terms = igd_terms(bk, sur, k, rule, gamma, memory_size, deviation_on, label_of, influence, deviation)
     run = dict(method="igd", backend=backend, pretrained=str(pretrained), checkpoint=str(checkpoint), backend_kw=backend_kw,
@@ -294,6 +346,9 @@ def igd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
                checkpoints=sur.indices if sur else None, checkpoint_lrs=sur.lrs if sur else None,
                trajectory=str(path) if influence else None, threshold=threshold,
                selection=selection if isinstance(selection, str) else list(selection), similarity=similarity)
+    # recorded only when set, so the resume states of runs made before these existed still match
+    run.update({k: v for k, v, d in (("grad_per_class", grad_per_class, 0), ("surrogate_augment", surrogate_augment, "none"))
+                if v != d})
     return generate_set(dataset, ipc, seed, bk, terms, cm, steps, window, cfg, scheduler, cfg_channels, batch_size,
                         guidance_batch_size, resume, run, progress)
 

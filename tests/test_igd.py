@@ -53,3 +53,123 @@ def test_igd_bad_input_fails_before_work(dd_bin, tmp_path):
         out = subprocess.run([dd_bin, "distill", "--method", "igd", "--ipc", "1", "--out", str(tmp_path / "x"),
                               "--param", param], capture_output=True, text=True, timeout=300)
         assert out.returncode == 2 and msg in out.stderr, (param, out.stderr)
+
+
+# --- issue 24: influence_loss's memory, the checkpoint cap, the authors' settings ---------------------------------------
+
+def _surrogate(K, im_size=16, seed=0):
+    "A ConvNet-3 surrogate of K checkpoints with random weights and G_c (memory and gradients depend on shapes only)."
+    import torch.nn.functional as F  # noqa: F401
+    from dd_nb.igd import Surrogate
+    from dd_nb.models import get_network
+    g = torch.Generator().manual_seed(seed)
+    net = get_network("convnet3", 1, 10, im_size).eval()
+    params = [{k: v.detach() + 0.01 * torch.randn(v.shape, generator=g) for k, v in net.named_parameters()} for _ in range(K)]
+    P = sum(v.numel() for v in params[0].values())
+    return Surrogate(net, params, [{} for _ in range(K)], [0.01] * K, torch.randn(K, 10, P, generator=g),
+                     torch.tensor([0.5]), torch.tensor([0.25]), list(range(K)), 1, im_size, 10)
+
+
+def _summed_form(s, images, classes):
+    "The former influence_loss: every checkpoint's term summed, one graph through all of them until the caller's backward."
+    import torch.nn.functional as F
+    from dd_nb.igd import per_sample_param_grads, surrogate_input
+    x, y, total = surrogate_input(s, images.float()), torch.as_tensor(classes).long(), 0.0
+    for p, b, lr, G in zip(s.params, s.buffers, s.lrs, s.class_grads):
+        total = total + lr * (1 - F.cosine_similarity(per_sample_param_grads(s.net, p, b, x, y), G[y], dim=1))
+    return total / sum(s.lrs)
+
+
+def test_influence_loss_value_and_latent_gradient_equal_the_summed_form():
+    from dd_nb.igd import influence_loss
+    torch.manual_seed(0)
+    s, dec = _surrogate(3), torch.nn.ConvTranspose2d(2, 1, 2, stride=2)   # a stand-in decoder: latents -> 16 px images
+    z, y = torch.randn(5, 2, 8, 8, requires_grad=True), torch.tensor([0, 3, 3, 7, 9])
+    new, old = influence_loss(s, torch.sigmoid(dec(z)), y), _summed_form(s, torch.sigmoid(dec(z)), y)
+    torch.testing.assert_close(new, old, rtol=1e-6, atol=1e-7)
+    gn, = torch.autograd.grad(new.sum(), z)
+    go, = torch.autograd.grad(old.sum(), z)
+    assert float((gn - go).norm() / go.norm()) < 1e-5 and go.abs().max() > 0
+
+
+def _graph_bytes(*outputs):
+    "Bytes of the distinct tensors autograd still holds for a backward from `outputs` (freed graphs count 0)."
+    seen, storages, stack = set(), {}, [t.grad_fn for t in outputs]
+    while stack:
+        fn = stack.pop()
+        if fn is None or fn in seen: continue
+        seen.add(fn)
+        for name in (n for n in dir(fn) if n.startswith("_saved_")):
+            try: v = getattr(fn, name)
+            except RuntimeError: continue
+            for t in (v if isinstance(v, (tuple, list)) else [v]):
+                if isinstance(t, torch.Tensor): storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        stack.extend(f for f, _ in fn.next_functions)
+    return sum(storages.values())
+
+
+def test_influence_loss_memory_does_not_grow_with_checkpoints(monkeypatch):
+    "Bytes autograd holds (saved tensors in the graph) at the peak and after the return: the same for 1 and 4 checkpoints."
+    from dd_nb import igd as igd_mod
+    real = igd_mod.per_sample_param_grads
+    def held(K):
+        outs, peak = [], [0]
+        def spy(*a, **kw):
+            g = real(*a, **kw); outs.append(g); peak[0] = max(peak[0], _graph_bytes(*outs)); return g
+        monkeypatch.setattr(igd_mod, "per_sample_param_grads", spy)
+        x = torch.rand(3, 1, 16, 16, requires_grad=True)
+        loss = igd_mod.influence_loss(_surrogate(K), x * 1.0, torch.tensor([1, 2, 3]))
+        monkeypatch.setattr(igd_mod, "per_sample_param_grads", real)
+        return peak[0], _graph_bytes(loss)
+    (p1, h1), (p4, h4) = held(1), held(4)
+    assert p1 > 0 and p4 <= 1.05 * p1, (p1, p4)          # the summed form holds all four graphs at its peak: 4x
+    assert h4 <= 1.05 * h1 and h4 < 0.2 * p1, (h1, h4, p1)  # after the return only the input's graph is left
+
+
+def test_igd_refuses_more_checkpoints_than_the_cap(tmp_path):
+    import pytest
+    from dd_nb.checkpoints import train_surrogate_trajectory
+    from dd_nb.data import load_dataset
+    from dd_nb.igd import igd
+    tr = load_dataset("digits")
+    small = tr.subset(torch.cat([tr.indices_of(c)[:5] for c in range(10)]))
+    path = train_surrogate_trajectory(small, arch="convnet3", epochs=3, batch_size=25, progress=False, out=tmp_path / "t")
+    long = train_surrogate_trajectory(small, arch="convnet3", epochs=10, batch_size=25, progress=False, out=tmp_path / "l")
+    kw = dict(backend_kw={"steps": 40, "batch": 16}, steps=10, window=(2, 7), trajectory=path, progress=False)
+    with pytest.raises(ValueError, match=r"4 checkpoints \[0, 1, 2, 3\], more than max_checkpoints=3.*max_checkpoints=4"):
+        igd(small, 1, selection=[0, 1, 2, 3], max_checkpoints=3, **kw)
+    with pytest.raises(ValueError, match="max_checkpoints=0"):
+        igd(small, 1, selection=[0, 1], max_checkpoints=0, **kw)
+    with pytest.raises(ValueError, match=r"11 checkpoints .* more than max_checkpoints=10"):   # the default cap (was a warning)
+        igd(small, 1, selection=list(range(11)), trajectory=long, **{k: v for k, v in kw.items() if k != "trajectory"})
+
+
+def test_evaluation_epochs_default_to_the_protocol_per_ipc():
+    import yaml
+    from pathlib import Path
+    from dd_nb.igd import evaluation_epochs
+    assert [evaluation_epochs(i) for i in (1, 10, 20, 50)] == [2000, 2000, 1500, 1500]   # the authors' ipc_epoch
+    assert evaluation_epochs(10, 300) == 300
+    profiles = yaml.safe_load((Path(__file__).parents[1] / "experiments" / "22_igd.yaml").read_text())
+    for name in ("paper", "paper-code"):   # the paper profiles never override default_epochs
+        assert profiles[name]["epochs"] is None, name
+        assert profiles[name]["size"] == 256 and profiles[name]["surrogate_batch"] == 64, name
+        assert profiles[name]["backend_kw"]["vae"].endswith("sd-vae-ft-mse") and profiles[name]["tf32"] is True, name
+    assert profiles["paper"]["scheduler"] == "ddim" and profiles["paper-code"]["scheduler"] == "dit-ddpm"
+    assert profiles["paper-code"]["cfg_channels"] == 3 and "cfg_channels" not in profiles["paper"]
+
+
+def test_surrogate_at_the_authors_size():
+    "ConvNet-6 on 256 px images, as the authors' define_model builds it (4 x 4 maps, 2048 features)."
+    from dd_nb.checkpoints import check_norm_maps
+    from dd_nb.models import get_network
+    net = get_network("convnet6", 3, 10, 256).eval()
+    assert net.feat_dim == 2048 and net(torch.rand(2, 3, 256, 256)).shape == (2, 10)
+    check_norm_maps(net, 3, 256, "convnet6")
+
+
+def test_tf32_only_on_cuda():
+    from dd_nb.igd import set_tf32
+    before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    assert set_tf32(True, "cpu") is False and set_tf32(False, "cpu") is False
+    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == before
