@@ -312,7 +312,9 @@ def distill(method: str, dataset, ipc: int, seed: int = 0, root=None, size=None,
     smallest = int(ds.class_counts().min())
     if ipc > smallest:
         raise ValueError(f"ipc={ipc} impossible for {ds.name!r}: valid 1 to {smallest} (its smallest class has {smallest} images)")
-    out = fn(ds, ipc, seed, **params)
+    # a method that reads more of the dataset's files (LGD: the test split of each stage) gets the root as well
+    takes_root = root is not None and "root" in inspect.signature(fn).parameters and "root" not in params
+    out = fn(ds, ipc, seed, **params, **({"root": root} if takes_root else {}))
     out.meta = {**out.meta, "method": method, "dataset": ds.name, "ipc": ipc, "seed": seed, "params": params,
                 "classes": list(ds.classes), "im_size": list(ds.im_size)}
     return out

@@ -6,6 +6,9 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")       # a hub lookup would otherwise retry for ~23 s before failing
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# the device every test that runs a model uses (dd_nb.core.default_device reads it): cpu unless set, so the same suite runs
+# on a GPU with `DD_NB_DEVICE=cuda make test`
+os.environ.setdefault("DD_NB_DEVICE", "cpu")
 ROOT = Path(__file__).resolve().parents[1]
 
 
