@@ -31,6 +31,7 @@ SIZE_KEYS = {
     "grad_per_class", "samples", "fig_seeds", "fig3_real", "evidence_images", "map_images", "fractions", "t_seeds",
     "t_ranges", "fig6_ipc", "ablation_runs", "guidance_batch_size", "memory_at", "patch_size", "fig_classes"}
 PATH_KEYS = {"root", "pretrained", "checkpoint", "vae"}
+MACHINE_KEYS = {"threads"}   # how many cores a run takes, not what it computes
 # notebooks whose standin path no smoke profile takes (ImageNet-layout data, the 1000-class DiT with a VAE, Stable
 # Diffusion); the CIFAR-10 ones wait on the CIFAR-10 loader (see test_cifar10_standin_loads)
 RUN = ["21_checkpoints", "22_igd", "30_lgd", "40_patch"]
@@ -141,7 +142,7 @@ def test_every_paper_profile_has_a_standin_twin(nb, assets):
     only_paper, only_twin = set(paper) - set(twin), set(twin) - set(paper)
     assert not only_paper and not only_twin, f"{nb}: keys only in paper {only_paper}, only in standin {only_twin}"
     for k, v in paper.items():
-        if k in SIZE_KEYS or k in PATH_KEYS: continue
+        if k in SIZE_KEYS | PATH_KEYS | MACHINE_KEYS: continue
         if k == "method_params": assert set(twin[k]) == set(v), (nb, k); continue
         if k == "backend_kw":
             free = PATH_KEYS | SIZE_KEYS | {"num_heads"}   # num_heads: an original .pt does not store it
