@@ -195,7 +195,8 @@ PAPER_GPU = {   # why a notebook's paper profiles need a CUDA GPU; the others (5
 }
 WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin", "model.safetensors", "pytorch_model.bin")
 PIPELINE_PARTS = {"dit": ("transformer", "vae"), "sd": ("unet", "vae", "text_encoder")}   # what each loader reads
-PIPELINE_FILES = {"dit": (), "sd": ("tokenizer/vocab.json", "tokenizer/merges.txt", "scheduler/scheduler_config.json")}
+PIPELINE_FILES = {"dit": (), "sd": (("tokenizer/tokenizer.json", "tokenizer/vocab.json+merges.txt"),   # either form
+                                    ("scheduler/scheduler_config.json",))}
 PIPELINE_NAMES = {"dit": "a DiTPipeline.save_pretrained folder, e.g. facebook/DiT-XL-2-256",
                   "sd": "a StableDiffusionPipeline.save_pretrained folder, e.g. stable-diffusion-v1-5"}
 VAE_NEEDED = ("a VAE for the original .pt checkpoint, which holds the DiT transformer only: name an AutoencoderKL folder "
@@ -218,7 +219,8 @@ def pipeline_problems(backend, folder, parts=None) -> list:
     parts = PIPELINE_PARTS.get(backend, ()) if whole else parts
     out = ["model_index.json"] if whole and not (d/"model_index.json").is_file() else []
     for part in parts: out += component_problems(d/part)
-    return out + [f for f in PIPELINE_FILES.get(backend, ()) if whole and not (d/f).is_file()]
+    def present(alt): return all((d/alt.split("/")[0]/f).is_file() for f in alt.split("/", 1)[1].split("+"))
+    return out + [" or ".join(alts) for alts in PIPELINE_FILES.get(backend, ()) if whole and not any(map(present, alts))]
 
 def weight_inputs(p: dict, at) -> list:
     "The weights a profile names that are absent or incomplete, each with what the loader needs from them."

@@ -267,11 +267,17 @@ def test_reproduce_paper_checks_a_stable_diffusion_folder(tmp_path, monkeypatch)
     _touch(root, *(w + f for f in ("model_index.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
                                     "vae/config.json", "vae/diffusion_pytorch_model.safetensors", "text_encoder/config.json")))
     (m,) = missing_inputs("40_patch", "paper", root)
-    for part in ("text_encoder/ weights", "tokenizer/vocab.json", "tokenizer/merges.txt", "scheduler/scheduler_config.json"):
+    for part in ("text_encoder/ weights", "tokenizer/tokenizer.json or tokenizer/vocab.json+merges.txt",
+                 "scheduler/scheduler_config.json"):
         assert part in m, m
     assert "unet" not in m and "StableDiffusionPipeline" in m
-    _touch(root, *(w + f for f in ("text_encoder/model.safetensors", "tokenizer/vocab.json", "tokenizer/merges.txt",
-                                    "scheduler/scheduler_config.json")))
+    _touch(root, *(w + f for f in ("text_encoder/model.safetensors", "tokenizer/vocab.json", "scheduler/scheduler_config.json")))
+    (m,) = missing_inputs("40_patch", "paper", root)      # vocab.json without merges.txt is no tokenizer
+    assert "tokenizer/" in m and "text_encoder" not in m, m
+    _touch(root, w + "tokenizer/merges.txt")
+    assert missing_inputs("40_patch", "paper", root) == []
+    (root / w / "tokenizer" / "merges.txt").unlink()
+    _touch(root, w + "tokenizer/tokenizer.json")          # what newer transformers save instead
     assert missing_inputs("40_patch", "paper", root) == []
 
 
