@@ -147,8 +147,9 @@ def _check_seed_set(seed_set, dataset: ImageDataset, seed_ipc: int) -> Distilled
 def _save_net(path, net): atomic_write(path, lambda f: save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, f))
 
 def _test_split(dataset, root=None):
-    "The test split of `dataset` (read from `root` for datasets kept in files), or None where it has none."
-    try: return load_dataset(dataset.name, "test", root=root, size=dataset.im_size[-1])
+    "The test split of `dataset` (from `root` for datasets kept in files, the same release), or None where it has none."
+    source = {"source": dataset.source} if getattr(dataset, "source", None) else {}   # ImageNet or fast.ai's ImageNette
+    try: return load_dataset(dataset.name, "test", root=root, size=dataset.im_size[-1], **source)
     except (ValueError, FileNotFoundError, TypeError): return None   # a dataset without a loadable test split: no incremental accuracy
 
 def _encode(backend, images, batch_size: int = 64):

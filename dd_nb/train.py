@@ -106,11 +106,17 @@ def _load_epoch_state(path, key: str):
     except Exception: return None
     return st if isinstance(st, dict) and st.get("key") == key else None
 
+def _lazy(images) -> bool:
+    "A split decoded per access (data.LazyImages), which is never moved to a device whole."
+    return not torch.is_tensor(images) and hasattr(images, "paths")
+
 def _resume_key(model, images, labels, protocol, epochs, seed, flip_ok, evals: bool) -> str:
     "What a saved epoch state must match: the run's settings, the data's bytes and the network's size."
     import hashlib
-    # a hash of the bytes, not a float sum: a sum's last bits depend on the thread count, and a resume may use another
-    data = hashlib.sha256(images.detach().cpu().contiguous().numpy().tobytes() + labels.detach().cpu().numpy().tobytes()).hexdigest()
+    # a hash of the bytes, not a float sum: a sum's last bits depend on the thread count, and a resume may use another;
+    # a lazily decoded split (ImageNet-1K) by its files, not by decoding every image
+    pixels = ("\n".join(images.paths) + f"@{images.size}").encode() if _lazy(images) else images.detach().cpu().contiguous().numpy().tobytes()
+    data = hashlib.sha256(pixels + labels.detach().cpu().numpy().tobytes()).hexdigest()
     return canonical_json(dict(protocol=asdict(protocol), epochs=epochs, seed=seed, flip_ok=flip_ok, data=data, evals=evals,
                                params=sum(p.numel() for p in model.parameters())))
 
@@ -126,7 +132,9 @@ def train_classifier(model: nn.Module, images, labels, protocol: Protocol, epoch
     # shuffling and DSA use their own generators; torchvision's crop and CutMix draw from torch's global one, which
     # seeded_rng seeds from `seed` for the loop and gives back to the caller untouched afterwards
     with seeded_rng(seed, device):
-        model.to(device).train(); images, labels = images.to(device), labels.to(device)
+        model.to(device).train()
+        # a lazily decoded split stays on disk: each batch is decoded and sent to the device on its own
+        images, labels = (images if _lazy(images) else images.to(device)), labels.to(device)
         opt = (torch.optim.AdamW(model.parameters(), lr=protocol.lr, weight_decay=protocol.weight_decay) if protocol.optimizer == "adamw"
                else torch.optim.SGD(model.parameters(), lr=protocol.lr, momentum=protocol.momentum, weight_decay=protocol.weight_decay))
         tf = train_transform(images.shape[-1], flip=flip_ok)
@@ -144,7 +152,8 @@ def train_classifier(model: nn.Module, images, labels, protocol: Protocol, epoch
             perm = torch.randperm(len(images), generator=g).to(device)
             for i in range(0, len(images), protocol.batch_size):
                 idx = perm[i:i + protocol.batch_size]
-                x, target = _augment(images[idx], labels[idx], protocol, num_classes, flip_ok, seed * 100003 + epoch * 1009 + i, tf)
+                xb = images[idx.cpu()].to(device) if _lazy(images) else images[idx]
+                x, target = _augment(xb, labels[idx], protocol, num_classes, flip_ok, seed * 100003 + epoch * 1009 + i, tf)
                 x = normalize(x, mean, std)
                 logits = model(x)
                 if protocol.soft:

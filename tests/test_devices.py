@@ -83,3 +83,23 @@ def test_lgd_stage_accuracy_with_root(tmp_path):
                        guidance_batch_size=4, progress=False)
     accs = [st["test_acc"] for st in s.meta["stages"]]
     assert len(accs) == 2 and all(a is not None and 0 <= a <= 1 for a in accs)
+
+
+def test_lazy_split_trains_like_the_same_split_in_memory(tmp_path, monkeypatch):
+    """A lazily decoded split (ImageNet-1K's kind) trains batch by batch and gives the weights of the same split in memory;
+    herding's reference model and features run on it."""
+    from dd_nb.all import distill
+    from dd_nb.train import get_protocol, train_classifier
+    monkeypatch.setenv("DD_NB_CACHE", str(tmp_path/"cache"))
+    root = _imagenette_tree(tmp_path/"imagenette", per_class=3, size=20)
+    lazy = load_dataset("imagenette", root=root, size=16, lazy=True)
+    eager = lazy.to_memory()
+    assert not torch.is_tensor(lazy.images) and torch.is_tensor(eager.images)
+    def trained(ds):
+        torch.manual_seed(0)
+        net = get_network("convnet3", 3, 10, 16)
+        net, _ = train_classifier(net, ds.images, ds.labels, get_protocol("hard", batch_size=8), 2, eager.mean, eager.std, 10)
+        return net
+    for a, b in zip(trained(lazy).state_dict().values(), trained(eager).state_dict().values()): assert torch.equal(a, b)
+    s = distill("herding", lazy, 1, feature_epochs=1)
+    assert s.images.shape == (10, 3, 16, 16) and s.labels.tolist() == list(range(10))
