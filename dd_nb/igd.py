@@ -26,7 +26,7 @@ from .train import default_epochs, get_protocol, normalize
 __all__ = ['PAPER_GAMMA', 'PAPER_LATENT', 'RUN_FORMAT', 'Surrogate', 'default_surrogate', 'load_surrogate',
            'per_sample_param_grads', 'surrogate_input', 'influence_loss', 'graph_bytes', 'InfluenceGuidance',
            'scaled_gamma', 'DeviationGuidance', 'set_tf32', 'evaluation_epochs', 'generate_set', 'dit', 'igd_terms',
-           'igd', 'memory_similarity']
+           'igd_surrogate', 'igd', 'memory_similarity']
 
 # %% ../nbs/22_igd.ipynb #9cb895be
 @dataclass
@@ -293,6 +293,29 @@ def igd_terms(backend, surrogate=None, k: float = 5.0, rule: str = "igd-code", g
         terms.append(DeviationGuidance(k=g, memory_size=memory_size, on=deviation_on))
     return terms
 
+def igd_surrogate(dataset: ImageDataset, backend, class_map: list, surrogate=None, surrogate_epochs: int = 50,
+                  surrogate_lr: float = 1e-2, surrogate_batch: int = 256, surrogate_seed: int = 0, trajectory=None,
+                  threshold: float = 0.7, selection="gradient", similarity: str = "mean_gradient", grad_per_class: int = 0,
+                  surrogate_augment: str = "none", max_checkpoints: int = 10, progress: bool = True) -> tuple:
+    "(Surrogate on the backend's device, backend class -> dataset class map, trajectory path): what G_I guides with in igd()."
+    arch = surrogate or default_surrogate(dataset.im_size[-1])
+    path = trajectory or train_surrogate_trajectory(dataset, arch, surrogate_epochs, surrogate_lr, surrogate_seed,
+                                                    surrogate_batch, progress=progress, augment=surrogate_augment)
+    idx = None
+    if selection == "regular":
+        kept = select_checkpoints(path, dataset, threshold, similarity, progress=progress, per_class=grad_per_class)["kept"]
+        idx = regular_selection(len(load_trajectory(path)[0]), len(kept))
+    elif isinstance(selection, (list, tuple)): idx = list(selection)
+    sur = load_surrogate(path, dataset, idx, threshold, similarity, backend.device, progress, per_class=grad_per_class)
+    if len(sur) > max_checkpoints:  # each kept checkpoint costs one per-sample double backward per guided step
+        raise ValueError(f"IGD would guide with {len(sur)} checkpoints {sur.indices}, more than max_checkpoints={max_checkpoints}: "
+                         f"each costs a per-sample double backward at every guided step. Pass max_checkpoints={len(sur)} to "
+                         "use them all, or keep fewer: on a converged surrogate successive gradients are nearly orthogonal "
+                         "and Alg. 2 keeps every one, so fewer surrogate_epochs, a lower threshold or selection=[epochs] help")
+    label_of = torch.full((backend.num_classes,), -1, dtype=torch.long)
+    label_of[torch.tensor(class_map)] = torch.arange(dataset.num_classes)
+    return sur, label_of, path
+
 @register_method("igd")
 def igd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit", pretrained=None, checkpoint=None,
         backend_kw: dict | None = None, class_map=None, k: float = 5.0, rule: str = "igd-code", gamma=None,
@@ -321,24 +344,11 @@ def igd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
     DeviationGuidance(k=gamma or 0.0, memory_size=memory_size, on=deviation_on)   # checks memory_size and deviation_on now
     bk = _load_backend(dataset, backend, pretrained, checkpoint, backend_kw)
     cm = _class_map(class_map, bk, dataset)
-    sur, label_of = None, None
+    sur, label_of, path = None, None, None
     if influence:
-        arch = surrogate or default_surrogate(dataset.im_size[-1])
-        path = trajectory or train_surrogate_trajectory(dataset, arch, surrogate_epochs, surrogate_lr, surrogate_seed,
-                                                        surrogate_batch, progress=progress, augment=surrogate_augment)
-        idx = None
-        if selection == "regular":
-            n = len(load_trajectory(path)[0])
-            kept = select_checkpoints(path, dataset, threshold, similarity, progress=progress, per_class=grad_per_class)["kept"]
-            idx = regular_selection(n, len(kept))
-        elif isinstance(selection, (list, tuple)): idx = list(selection)
-        sur = load_surrogate(path, dataset, idx, threshold, similarity, bk.device, progress, per_class=grad_per_class)
-        if len(sur) > max_checkpoints:  # each kept checkpoint costs one per-sample double backward per guided step
-            raise ValueError(f"IGD would guide with {len(sur)} checkpoints {sur.indices}, more than max_checkpoints={max_checkpoints}: "
-                             f"each costs a per-sample double backward at every guided step. Pass max_checkpoints={len(sur)} to "
-                             "use them all, or keep fewer: on a converged surrogate successive gradients are nearly orthogonal "
-                             "and Alg. 2 keeps every one, so fewer surrogate_epochs, a lower threshold or selection=[epochs] help")
-        label_of = torch.full((bk.num_classes,), -1, dtype=torch.long); label_of[torch.tensor(cm)] = torch.arange(dataset.num_classes)
+        sur, label_of, path = igd_surrogate(dataset, bk, cm, surrogate, surrogate_epochs, surrogate_lr, surrogate_batch,
+                                            surrogate_seed, trajectory, threshold, selection, similarity, grad_per_class,
+                                            surrogate_augment, max_checkpoints, progress)
     terms = igd_terms(bk, sur, k, rule, gamma, memory_size, deviation_on, label_of, influence, deviation)
     run = dict(method="igd", backend=backend, pretrained=str(pretrained), checkpoint=str(checkpoint), backend_kw=backend_kw,
                k=k, rule=rule, gamma=[t.k for t in terms if isinstance(t, DeviationGuidance)], memory_size=memory_size,
