@@ -33,8 +33,12 @@ SIZE_KEYS = {
 PATH_KEYS = {"root", "pretrained", "checkpoint", "vae"}
 MACHINE_KEYS = {"threads"}   # how many cores a run takes, not what it computes
 # notebooks whose standin path no smoke profile takes (ImageNet-layout data, the 1000-class DiT with a VAE, Stable
-# Diffusion); the CIFAR-10 ones wait on the CIFAR-10 loader (see test_cifar10_standin_loads)
-RUN = ["21_checkpoints", "22_igd", "30_lgd", "40_patch"]
+# Diffusion); the CIFAR-10 ones wait on the CIFAR-10 loader (see test_cifar10_standin_loads). On 2 shared cores
+# 21_checkpoints takes about 2 minutes and runs in the suite; 22_igd, 30_lgd and 40_patch take 10-20 minutes each, so
+# they run with DD_NB_STANDIN_RUNS=all (and in `make standin`); test_igd_and_lgd_run_on_the_dit_standin covers their
+# generation path in the suite
+RUN = ["21_checkpoints"]
+RUN_LONG = ["22_igd", "30_lgd", "40_patch"]
 
 
 @pytest.fixture(scope="module")
@@ -157,9 +161,30 @@ def test_every_paper_profile_has_a_standin_twin(nb, assets):
         assert (ROOT/"nbs"/p).resolve().exists(), f"{nb}: {k}={p} missing after write_standin"
 
 
-@pytest.mark.parametrize("nb", RUN)
+def test_igd_and_lgd_run_on_the_dit_standin(assets):
+    "IGD and LGD on DiT-XL/2's interface: 1000 classes through ImageNette's class_map, the VAE named apart, .pt too."
+    from dd_nb.all import distill
+    train = load_dataset("imagenette", root=assets/"imagenet", size=standin.STANDIN_SIZE, source="imagenet")
+    vae = {"vae": str(assets/"sd-vae-standin")}
+    gen = dict(backend="dit", pretrained=str(assets/"dit-xl-2-standin"), backend_kw=vae, class_map=train.class_map,
+               steps=3, cfg=4.0, progress=False)
+    igd = dict(window=(1, 2), surrogate_epochs=1, surrogate_batch=64, grad_per_class=2)
+    s = distill("igd", train, 1, seed=0, **gen, **igd)
+    assert s.images.shape == (10, 3, 64, 64) and s.labels.tolist() == list(range(10)) and torch.isfinite(s.images).all()
+    pt = dict(gen, pretrained=None, checkpoint=str(assets/"DiT-XL-2-standin.pt"),
+              backend_kw=dict(vae, num_heads=standin.STANDIN_DIT_HEADS))
+    assert distill("dit", train, 1, seed=0, **pt).images.shape == (10, 3, 64, 64)
+    s = distill("lgd", train, 2, seed=0, seed_ipc=1, stage_ipc=1, candidates=2, window=(1, 2), seed_params=igd,
+                learner="convnet6", reference_epochs=1, max_epochs=2, patience=1, finetune_epochs=1, eval_every=1,
+                val_per_class=2, root=str(assets/"imagenet"), **gen)
+    assert s.images.shape == (20, 3, 64, 64) and s.labels.bincount().tolist() == [2] * 10
+
+
+@pytest.mark.parametrize("nb", RUN + RUN_LONG)
 def test_standin_profile_runs(nb, assets, monkeypatch):
     "One notebook end to end on the stand-ins, as `dd reproduce --profile standin` runs it."
+    if nb in RUN_LONG and os.environ.get("DD_NB_STANDIN_RUNS") != "all":
+        pytest.skip(f"{nb} [standin] takes 10-20 minutes on 2 cores: DD_NB_STANDIN_RUNS=all runs it (or make standin)")
     if "standin" not in _profiles(nb): pytest.skip(f"experiments/{nb}.yaml has no standin profile yet")
     if "standin" not in cli.PROFILES: monkeypatch.setattr(cli, "PROFILES", (*cli.PROFILES, "standin"))
     assert cli.missing_inputs(nb, "standin", ROOT) == []
