@@ -47,10 +47,12 @@ def trajectory_settings(dataset: ImageDataset, arch="convnet6", epochs=50, lr=1e
     if not 0 <= momentum < 1: raise ValueError(f"momentum={momentum}; valid: 0 <= momentum < 1")
     if weight_decay < 0: raise ValueError(f"weight_decay={weight_decay}; must be >= 0")
     lr_factor(schedule, 0, epochs)  # an unknown schedule raises here, naming the valid ones
-    if augment not in SURROGATE_AUGMENTS: raise ValueError(f"augment={augment!r}; valid: {', '.join(SURROGATE_AUGMENTS)}")
-    s = dict(arch=arch, epochs=int(epochs), lr=float(lr), seed=int(seed), batch_size=int(batch_size), momentum=float(momentum),
-             weight_decay=float(weight_decay), schedule=schedule, dataset=dataset_key(dataset))
-    if augment != "none": s["augment"] = augment   # only when set: the keys of unaugmented trajectories stay as they were
+    if augment not in SURROGATE_AUGMENTS:
+        raise ValueError(f"augment={augment!r}; valid: {', '.join(SURROGATE_AUGMENTS)}")
+    s = dict(arch=arch, epochs=int(epochs), lr=float(lr), seed=int(seed), batch_size=int(batch_size),
+             momentum=float(momentum), weight_decay=float(weight_decay), schedule=schedule,
+             dataset=dataset_key(dataset))
+    if augment != "none": s["augment"] = augment   # only when set: unaugmented trajectories keep their keys
     return s
 
 def _hash(d: dict) -> str: return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
@@ -106,16 +108,17 @@ def _jitter(x, g, strength: float = 0.4):
     return x
 
 def augment_images(images, kind: str, generator: torch.Generator):
-    "Per-image training augmentation drawn from `generator`: 'none', or 'imagenet' (RandomResizedCrop 0.5-1, flip, jitter 0.4, PCA lighting 0.1)."
+    "Per-image augmentation from `generator`: 'none' or 'imagenet' (resized crop 0.5-1, flip, jitter, lighting)."
     if kind == "none": return images
     if kind not in SURROGATE_AUGMENTS: raise ValueError(f"augment={kind!r}; valid: {', '.join(SURROGATE_AUGMENTS)}")
     out, (h, w) = [], images.shape[-2:]
     for x in images:
         i, j, ch, cw = _crop_box(h, w, generator)
-        x = F.interpolate(x[None, :, i:i + ch, j:j + cw], size=(h, w), mode="bilinear", antialias=True, align_corners=False)[0]
+        x = F.interpolate(x[None, :, i:i + ch, j:j + cw], size=(h, w), mode="bilinear", antialias=True,
+                          align_corners=False)[0]
         if torch.rand(1, generator=generator).item() < 0.5: x = x.flip(-1)
         x = _jitter(x, generator)
-        if len(x) == 3:   # lighting: a random mix of the principal components, added to every pixel (no clamp, as theirs)
+        if len(x) == 3:   # lighting: a random mix of the principal components added to every pixel, unclamped
             alpha = torch.randn(3, generator=generator) * 0.1
             x = x + (torch.tensor(PCA_EIGVEC) * alpha * torch.tensor(PCA_EIGVAL)).sum(1).to(x)[:, None, None]
         out.append(x)
@@ -123,9 +126,10 @@ def augment_images(images, kind: str, generator: torch.Generator):
 
 def train_epoch(net: nn.Module, opt, dataset: ImageDataset, epoch: int, seed: int, batch_size: int, mean, std, device,
                 augment: str = "none") -> float:
-    "One epoch of SGD on the standardised real images, order and augmentation drawn from (seed, epoch) alone; the mean loss."
+    "One epoch of SGD on the standardised real images, order and augmentation from (seed, epoch) alone; the mean loss."
     gen = _epoch_generator(seed, epoch)
-    net.train(); perm = torch.randperm(len(dataset), generator=gen)
+    net.train()
+    perm = torch.randperm(len(dataset), generator=gen)
     total = 0.0
     for b, i in enumerate(range(0, len(perm), batch_size)):
         idx = perm[i:i + batch_size]
@@ -179,7 +183,8 @@ def train_surrogate_trajectory(dataset: ImageDataset, arch="convnet6", epochs=50
                                progress=True, momentum=0.9, weight_decay=5e-4, schedule="constant", stop_after=None,
                                device=None, augment="none") -> Path:
     "Train a surrogate on the real data with SGD, saving theta_0..theta_E and each epoch's rate; an interrupted run resumes exactly."
-    settings = trajectory_settings(dataset, arch, epochs, lr, seed, batch_size, momentum, weight_decay, schedule, augment)
+    settings = trajectory_settings(dataset, arch, epochs, lr, seed, batch_size, momentum, weight_decay, schedule,
+                                   augment)
     if stop_after is not None and stop_after < 0: raise ValueError(f"stop_after={stop_after}; valid: None or >= 0")
     folder = Path(out) if out is not None else trajectory_dir(settings)
     old = json.loads((folder/"trajectory.json").read_text()) if (folder/"trajectory.json").exists() else None
@@ -244,9 +249,10 @@ def load_trajectory(path, allow_partial: bool = False):
 # %% ../nbs/21_checkpoints.ipynb #dd1252ee
 def class_averaged_gradients(net: nn.Module, dataset: ImageDataset, chunk: int = 256, mean=None, std=None, device=None,
                              per_class: int = 0):
-    "E_c[mean grad l_c(X_c; theta)] as a vector (P,) and G_c (C, P) over each class's first `per_class` images (0: all), in chunks."
+    "E_c[mean grad l_c(X_c; theta)] (P,) and G_c (C, P) over each class's first `per_class` images (0: all), in chunks."
     if chunk < 1: raise ValueError(f"chunk={chunk}; need at least 1")
-    if not (isinstance(per_class, int) and per_class >= 0): raise ValueError(f"per_class={per_class!r}; need an int >= 0 (0: every image)")
+    if not (isinstance(per_class, int) and per_class >= 0):
+        raise ValueError(f"per_class={per_class!r}; need an int >= 0 (0: every image)")
     counts = dataset.class_counts()
     if (counts == 0).any(): raise ValueError(f"class {int((counts == 0).nonzero()[0])} has no images: its mean gradient is undefined")
     device = device or default_device(); net = net.to(device).eval()
@@ -256,7 +262,7 @@ def class_averaged_gradients(net: nn.Module, dataset: ImageDataset, chunk: int =
     G = torch.zeros(dataset.num_classes, sum(p.numel() for p in params), dtype=dtype)
     with torch.enable_grad():
         for c in range(dataset.num_classes):
-            idx = dataset.indices_of(c)[:per_class or None]   # the authors' G_c: the class's first grad_ipc images, in folder order
+            idx = dataset.indices_of(c)[:per_class or None]   # the authors' G_c: the first grad_ipc, in folder order
             acc = [torch.zeros_like(p) for p in params]
             for s in range(0, len(idx), chunk):
                 x = normalize(dataset.images[idx[s:s + chunk]].to(device, dtype), mean, std)
@@ -324,7 +330,7 @@ def load_selection(path) -> dict:
 
 def select_checkpoints(trajectory_path, dataset: ImageDataset, threshold: float = 0.7, similarity: str = "mean_gradient",
                        chunk: int = 256, out=None, progress=True, device=None, per_class: int = 0) -> dict:
-    "Alg. 2 on a saved trajectory: kept indices, their lrs, every cosine and G_c (first `per_class` images, 0: all), saved."
+    "Alg. 2 on a saved trajectory: kept indices, their lrs, every cosine, G_c (first `per_class` images), saved."
     threshold = check_threshold(threshold)
     if similarity not in SIMILARITIES: raise ValueError(f"unknown similarity {similarity!r}; valid: {', '.join(SIMILARITIES)}")
     traj, lrs = load_trajectory(trajectory_path)
@@ -333,7 +339,7 @@ def select_checkpoints(trajectory_path, dataset: ImageDataset, threshold: float 
         raise ValueError(f"dataset ({dataset.channels} channels, {dataset.im_size[-1]} px, {dataset.num_classes} classes) does not fit "
                          f"the surrogate ({n['channels']} channels, {n['im_size']} px, {n['num_classes']} classes)")
     settings = dict(threshold=threshold, similarity=similarity, dataset=dataset_key(dataset), trajectory=traj.meta["settings"])
-    if per_class: settings["per_class"] = int(per_class)   # only when set: saved selections of every image keep their names
+    if per_class: settings["per_class"] = int(per_class)   # only when set: selections over every image keep their names
     stem = Path(out or trajectory_path)/f"selection_{_hash(settings)}"
     if stem.with_suffix(".json").exists():
         saved = load_selection(stem)
@@ -341,7 +347,8 @@ def select_checkpoints(trajectory_path, dataset: ImageDataset, threshold: float 
     current = {}
     def grads():
         for e in range(len(traj)):
-            current["g"], current["G"] = class_averaged_gradients(traj.network(e), dataset, chunk, traj.mean, traj.std, device, per_class)
+            current["g"], current["G"] = class_averaged_gradients(traj.network(e), dataset, chunk, traj.mean, traj.std,
+                                                                  device, per_class)
             yield current["G"] if similarity == "per_class" else current["g"]
     kept, cosines, class_grads = [], [], []
     for t, s, keep in tqdm(filter_checkpoints(grads(), threshold), total=len(traj), desc="Alg. 2", disable=not progress, leave=False):

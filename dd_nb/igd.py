@@ -57,14 +57,15 @@ def default_surrogate(im_size: int) -> str:
 
 def load_surrogate(trajectory, dataset: ImageDataset, indices=None, threshold: float = 0.7, similarity: str = "mean_gradient",
                    device=None, progress: bool = True, per_class: int = 0) -> Surrogate:
-    "The checkpoints G_I guides with: Alg. 2's selection (default) or the given `indices`, G_c over `per_class` images (0: all)."
+    "The checkpoints G_I guides with: Alg. 2's (default) or the given `indices`, G_c over `per_class` images (0: all)."
     traj, lrs = load_trajectory(trajectory)
     n = traj.meta["network"]
     if (dataset.channels, dataset.im_size[-1], dataset.num_classes) != (n["channels"], n["im_size"], n["num_classes"]):
         raise ValueError(f"the surrogate at {trajectory} takes {n['channels']} channels, {n['im_size']} px, {n['num_classes']} classes; "
                          f"the dataset has {dataset.channels}, {dataset.im_size[-1]} px, {dataset.num_classes}")
     if indices is None:
-        sel = select_checkpoints(trajectory, dataset, threshold, similarity, progress=progress, device=device, per_class=per_class)
+        sel = select_checkpoints(trajectory, dataset, threshold, similarity, progress=progress, device=device,
+                                 per_class=per_class)
         indices, G = list(sel["kept"]), sel["class_grads"].float()
     else:
         indices = [int(i) for i in indices]
@@ -131,7 +132,8 @@ def graph_bytes(*outputs) -> int:
             except RuntimeError: continue   # already freed by a backward
             for t in (v if isinstance(v, (tuple, list)) else [v]):
                 if isinstance(t, torch.Tensor) and t.layout == torch.strided:
-                    s = t.untyped_storage(); storages[(s.device, s.data_ptr())] = s.nbytes()
+                    s = t.untyped_storage()
+                    storages[(s.device, s.data_ptr())] = s.nbytes()
         stack.extend(f for f, _ in fn.next_functions)
     return sum(storages.values())
 
@@ -185,16 +187,17 @@ class DeviationGuidance(MemoryGuidance):
 RUN_FORMAT = "dd_nb.GenerationRun/1"
 
 def set_tf32(enabled: bool, device=None) -> bool:
-    "TF32 matmuls and cuDNN convolutions on, as the IGD authors' sample.py sets them, only when `device` is CUDA; True if set."
+    "TF32 matmuls and cuDNN convolutions on (as the IGD authors' sample.py) only when `device` is CUDA; True if set."
     if not enabled or torch.device(device or default_device()).type != "cuda": return False
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     return True
 
 def evaluation_epochs(ipc: int, epochs=None, protocol: str = "hard") -> int:
-    "Training epochs of an evaluation: `epochs` when given, else the protocol's default_epochs at this IPC (the authors' rule)."
+    "Training epochs of an evaluation: `epochs` when given, else the protocol's default_epochs at this IPC."
     if epochs is None: return default_epochs(get_protocol(protocol), ipc)
-    if not (isinstance(epochs, int) and epochs >= 1): raise ValueError(f"epochs={epochs!r}; need an int >= 1 or None (the default)")
+    if not (isinstance(epochs, int) and epochs >= 1):
+        raise ValueError(f"epochs={epochs!r}; need an int >= 1 or None (the default)")
     return epochs
 
 def _load_backend(dataset, backend, pretrained, checkpoint, backend_kw):
@@ -295,23 +298,26 @@ def igd_terms(backend, surrogate=None, k: float = 5.0, rule: str = "igd-code", g
 
 def igd_surrogate(dataset: ImageDataset, backend, class_map: list, surrogate=None, surrogate_epochs: int = 50,
                   surrogate_lr: float = 1e-2, surrogate_batch: int = 256, surrogate_seed: int = 0, trajectory=None,
-                  threshold: float = 0.7, selection="gradient", similarity: str = "mean_gradient", grad_per_class: int = 0,
-                  surrogate_augment: str = "none", max_checkpoints: int = 10, progress: bool = True) -> tuple:
-    "(Surrogate on the backend's device, backend class -> dataset class map, trajectory path): what G_I guides with in igd()."
+                  threshold: float = 0.7, selection="gradient", similarity: str = "mean_gradient",
+                  grad_per_class: int = 0, surrogate_augment: str = "none", max_checkpoints: int = 10,
+                  progress: bool = True) -> tuple:
+    "What G_I guides with in igd(): (Surrogate on the backend's device, backend -> dataset class map, trajectory)."
     arch = surrogate or default_surrogate(dataset.im_size[-1])
     path = trajectory or train_surrogate_trajectory(dataset, arch, surrogate_epochs, surrogate_lr, surrogate_seed,
                                                     surrogate_batch, progress=progress, augment=surrogate_augment)
     idx = None
     if selection == "regular":
-        kept = select_checkpoints(path, dataset, threshold, similarity, progress=progress, per_class=grad_per_class)["kept"]
+        kept = select_checkpoints(path, dataset, threshold, similarity, progress=progress,
+                                  per_class=grad_per_class)["kept"]
         idx = regular_selection(len(load_trajectory(path)[0]), len(kept))
     elif isinstance(selection, (list, tuple)): idx = list(selection)
     sur = load_surrogate(path, dataset, idx, threshold, similarity, backend.device, progress, per_class=grad_per_class)
     if len(sur) > max_checkpoints:  # each kept checkpoint costs one per-sample double backward per guided step
-        raise ValueError(f"IGD would guide with {len(sur)} checkpoints {sur.indices}, more than max_checkpoints={max_checkpoints}: "
-                         f"each costs a per-sample double backward at every guided step. Pass max_checkpoints={len(sur)} to "
-                         "use them all, or keep fewer: on a converged surrogate successive gradients are nearly orthogonal "
-                         "and Alg. 2 keeps every one, so fewer surrogate_epochs, a lower threshold or selection=[epochs] help")
+        raise ValueError(f"IGD would guide with {len(sur)} checkpoints {sur.indices}, more than "
+                         f"max_checkpoints={max_checkpoints}: each costs a per-sample double backward at every guided "
+                         f"step. Pass max_checkpoints={len(sur)} to use them all, or keep fewer: on a converged "
+                         "surrogate successive gradients are nearly orthogonal and Alg. 2 keeps every one, so fewer "
+                         "surrogate_epochs, a lower threshold or selection=[epochs] help")
     label_of = torch.full((backend.num_classes,), -1, dtype=torch.long)
     label_of[torch.tensor(class_map)] = torch.arange(dataset.num_classes)
     return sur, label_of, path
@@ -329,9 +335,9 @@ def igd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
     "IGD (seed 001, Alg. 1): DiT sampling steered by influence (G_I) and deviation (G_D) guidance inside the window."
     _check_common(dataset, ipc, steps, cfg, batch_size)
     if not (isinstance(max_checkpoints, int) and max_checkpoints >= 1):
-        raise ValueError(f"max_checkpoints={max_checkpoints!r}; need an int >= 1 (the most checkpoints G_I guides with)")
+        raise ValueError(f"max_checkpoints={max_checkpoints!r}; need an int >= 1 (most checkpoints G_I guides with)")
     if not (isinstance(grad_per_class, int) and grad_per_class >= 0):
-        raise ValueError(f"grad_per_class={grad_per_class!r}; need an int >= 0 (real images per class behind G_c; 0: all)")
+        raise ValueError(f"grad_per_class={grad_per_class!r}; need an int >= 0 (real images per class of G_c; 0: all)")
     if surrogate_augment not in SURROGATE_AUGMENTS:
         raise ValueError(f"surrogate_augment={surrogate_augment!r}; valid: {', '.join(SURROGATE_AUGMENTS)}")
     if not (influence or deviation): raise ValueError("influence=False and deviation=False guide nothing: use method 'dit'")
@@ -346,9 +352,9 @@ def igd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
     cm = _class_map(class_map, bk, dataset)
     sur, label_of, path = None, None, None
     if influence:
-        sur, label_of, path = igd_surrogate(dataset, bk, cm, surrogate, surrogate_epochs, surrogate_lr, surrogate_batch,
-                                            surrogate_seed, trajectory, threshold, selection, similarity, grad_per_class,
-                                            surrogate_augment, max_checkpoints, progress)
+        sur, label_of, path = igd_surrogate(dataset, bk, cm, surrogate, surrogate_epochs, surrogate_lr,
+                                            surrogate_batch, surrogate_seed, trajectory, threshold, selection,
+                                            similarity, grad_per_class, surrogate_augment, max_checkpoints, progress)
     terms = igd_terms(bk, sur, k, rule, gamma, memory_size, deviation_on, label_of, influence, deviation)
     run = dict(method="igd", backend=backend, pretrained=str(pretrained), checkpoint=str(checkpoint), backend_kw=backend_kw,
                k=k, rule=rule, gamma=[t.k for t in terms if isinstance(t, DeviationGuidance)], memory_size=memory_size,
@@ -357,8 +363,8 @@ def igd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
                trajectory=str(path) if influence else None, threshold=threshold,
                selection=selection if isinstance(selection, str) else list(selection), similarity=similarity)
     # recorded only when set, so the resume states of runs made before these existed still match
-    run.update({k: v for k, v, d in (("grad_per_class", grad_per_class, 0), ("surrogate_augment", surrogate_augment, "none"))
-                if v != d})
+    extra = (("grad_per_class", grad_per_class, 0), ("surrogate_augment", surrogate_augment, "none"))
+    run.update({name: v for name, v, d in extra if v != d})
     return generate_set(dataset, ipc, seed, bk, terms, cm, steps, window, cfg, scheduler, cfg_channels, batch_size,
                         guidance_batch_size, resume, run, progress)
 
