@@ -174,3 +174,12 @@ def test_tf32_only_on_cuda():
     before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
     assert set_tf32(True, "cpu") is False and set_tf32(False, "cpu") is False
     assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == before
+
+
+def test_influence_loss_without_grad_builds_no_graph():
+    "Scoring a finished set (Fig. 2) needs only values: no graph is built and the values are those of the guided path."
+    from dd_nb.igd import influence_loss
+    s, x, y = _surrogate(2), torch.rand(4, 1, 16, 16), torch.tensor([0, 1, 2, 3])
+    with torch.no_grad(): v = influence_loss(s, x, y)
+    assert v.grad_fn is None and not v.requires_grad
+    torch.testing.assert_close(v, influence_loss(s, x.clone().requires_grad_(True), y).detach(), rtol=1e-6, atol=1e-7)
