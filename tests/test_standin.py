@@ -107,6 +107,8 @@ def test_dit_folder_and_original_pt_hold_one_model(assets):
 def test_sd_and_imagenet_tree_load(assets):
     from dd_nb.diffusion import get_backend, guided_sample
     names = [standin.IMAGENET_NAMES[w] for w in CLASS_SPLITS["imagenette"]]
+    tok = sorted(p.name for p in (assets/"sd-standin"/"tokenizer").iterdir())
+    assert tok == ["merges.txt", "tokenizer_config.json", "vocab.json"]           # as the hub's SD v1 folders
     sd = get_backend("sd", pretrained=assets/"sd-standin", class_names=names, device=default_device())
     assert sd.num_classes == 10 and sd.latent_shape_for(56) == (4, 28, 28)
     assert guided_sample(sd, [9], steps=2, cfg=4.0, seed=0, size=56).shape == (1, 3, 56, 56)
