@@ -211,6 +211,8 @@ def _load_backend(dataset, backend, pretrained, checkpoint, backend_kw):
 def _class_map(class_map, backend, dataset) -> list:
     "The backend class of every dataset class, checked."
     C = dataset.num_classes
+    if class_map is None and backend.num_classes != C and getattr(dataset, "class_map", None) is not None:
+        class_map = dataset.class_map   # an ImageNet subset read by load_dataset carries its classes' ImageNet indices
     if class_map is None:
         if backend.num_classes != C:
             raise ValueError(f"the backend has {backend.num_classes} classes and the dataset {C}: pass class_map=[backend class of each dataset class]")

@@ -183,7 +183,10 @@ PARAM_DECLS = {
         threshold=_p("float", "checkpoint-selection cosine threshold delta (Alg. 2)", gt=0, max=1),
         selection=_p("any", "'gradient' (Alg. 2), 'regular' or a list of epochs"),
         similarity=_p("str", "gradient similarity for checkpoint selection", choices=("mean_gradient", "per_class")),
-        guidance_batch_size=_p("int", "images per guidance-gradient batch (default: batch_size)", min=1)),
+        guidance_batch_size=_p("int", "images per guidance-gradient batch (default: batch_size)", min=1),
+        grad_per_class=_p("int", "real images per class behind G_c (0: all; the IGD authors: 200)", min=0),
+        surrogate_augment=_p("str", "surrogate training augmentation", choices=("none", "imagenet")),
+        max_checkpoints=_p("int", "most retained checkpoints G_I guides with (each: a double backward per guided step)", min=1)),
     "lgd": dict(
         seed_method=_p("str", "method that makes the seed set", choices=("igd", "dit", "random")),
         seed_ipc=_p("int", "images per class of the seed set", min=1),

@@ -193,19 +193,11 @@ def _method_defaults(method: str) -> dict:
     return {k: v.default for k, v in list(inspect.signature(get_method(method)).parameters.items())[3:] if v.default is not inspect.Parameter.empty}
 
 def _igd_surrogate(dataset, bk, cm, p, progress):
-    "IGD's surrogate and backend-to-dataset label map, built as igd() builds them."
-    from dd_nb.checkpoints import load_trajectory, regular_selection, select_checkpoints, train_surrogate_trajectory, check_threshold
-    from dd_nb.igd import default_surrogate, load_surrogate
-    threshold = check_threshold(p["threshold"])
-    path = p["trajectory"] or train_surrogate_trajectory(dataset, p["surrogate"] or default_surrogate(dataset.im_size[-1]), p["surrogate_epochs"],
-                                                         p["surrogate_lr"], p["surrogate_seed"], p["surrogate_batch"], progress=progress)
-    sel, idx = p["selection"], None
-    if sel == "regular":
-        idx = regular_selection(len(load_trajectory(path)[0]), len(select_checkpoints(path, dataset, threshold, p["similarity"], progress=progress)["kept"]))
-    elif isinstance(sel, (list, tuple)): idx = list(sel)
-    elif sel != "gradient": raise ValueError(f"selection={sel!r}; valid: 'gradient', 'regular' or a list of epochs")
-    sur = load_surrogate(path, dataset, idx, threshold, p["similarity"], bk.device, progress)
-    label_of = torch.full((bk.num_classes,), -1, dtype=torch.long); label_of[torch.tensor(cm)] = torch.arange(dataset.num_classes)
+    "IGD's surrogate, backend-to-dataset label map and trajectory: igd()'s own igd_surrogate with the run's parameters."
+    from dd_nb.igd import igd_surrogate
+    keys = ("surrogate", "surrogate_epochs", "surrogate_lr", "surrogate_batch", "surrogate_seed", "trajectory", "threshold",
+            "selection", "similarity", "grad_per_class", "surrogate_augment", "max_checkpoints")
+    sur, label_of, path = igd_surrogate(dataset, bk, cm, **{k: p[k] for k in keys}, progress=progress)
     return sur, label_of, str(path)
 
 def method_generator(method: str, dataset: ImageDataset, params: dict | None = None, progress: bool = False) -> tuple:

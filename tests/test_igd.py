@@ -1,6 +1,7 @@
 "IGD end to end through the `dd` command line: a killed run resumes to the same set; only the window's steps are guided."
 import json, os, signal, subprocess, time
 
+import pytest
 import torch
 
 from dd_nb.core import DistilledSet
@@ -183,3 +184,15 @@ def test_influence_loss_without_grad_builds_no_graph():
     with torch.no_grad(): v = influence_loss(s, x, y)
     assert v.grad_fn is None and not v.requires_grad
     torch.testing.assert_close(v, influence_loss(s, x.clone().requires_grad_(True), y).detach(), rtol=1e-6, atol=1e-7)
+
+
+def test_class_map_falls_back_to_the_datasets_imagenet_indices():
+    "A 1000-class backend on an ImageNet subset needs no class_map by hand: load_dataset records the ImageNet indices."
+    from types import SimpleNamespace
+    from dd_nb.igd import _class_map
+    ds = SimpleNamespace(num_classes=10, class_map=[0, 217, 482, 491, 497, 566, 569, 571, 574, 701])
+    assert _class_map(None, SimpleNamespace(num_classes=1000), ds) == ds.class_map
+    assert _class_map([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], SimpleNamespace(num_classes=1000), ds)[0] == 1   # a given map wins
+    assert _class_map(None, SimpleNamespace(num_classes=10), ds) == list(range(10))                 # same class count: itself
+    with pytest.raises(ValueError, match="pass class_map"):
+        _class_map(None, SimpleNamespace(num_classes=1000), SimpleNamespace(num_classes=10, class_map=None))
