@@ -193,18 +193,19 @@ PAPER_GPU = {   # why a notebook's paper profiles need a CUDA GPU; the others (5
     "30_lgd": "DiT-XL/2 sampling with learnability guidance and incremental training",
     "40_patch": "Stable Diffusion v1.5 over every training image and ResNet-18 evaluation at 256 px",
 }
-WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin", "model.safetensors", "pytorch_model.bin")
+WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin", "model.safetensors",
+                "pytorch_model.bin")
 PIPELINE_PARTS = {"dit": ("transformer", "vae"), "sd": ("unet", "vae", "text_encoder")}   # what each loader reads
 PIPELINE_FILES = {"dit": (), "sd": (("tokenizer/tokenizer.json", "tokenizer/vocab.json+merges.txt"),   # either form
                                     ("scheduler/scheduler_config.json",))}
 PIPELINE_NAMES = {"dit": "a DiTPipeline.save_pretrained folder, e.g. facebook/DiT-XL-2-256",
                   "sd": "a StableDiffusionPipeline.save_pretrained folder, e.g. stable-diffusion-v1-5"}
-VAE_NEEDED = ("a VAE for the original .pt checkpoint, which holds the DiT transformer only: name an AutoencoderKL folder "
-              "in the profile's backend_kw as {vae: <folder>}; sd-vae-ft-mse (stabilityai/sd-vae-ft-mse saved with "
-              "save_pretrained) is the one the IGD authors sample with")
+VAE_NEEDED = ("a VAE for the original .pt checkpoint, which holds the DiT transformer only: name an AutoencoderKL "
+              "folder in the profile's backend_kw as {vae: <folder>}; sd-vae-ft-mse (stabilityai/sd-vae-ft-mse "
+              "saved with save_pretrained) is the one the IGD authors sample with")
 
 def component_problems(folder) -> list:
-    "What a diffusers/transformers model folder lacks for from_pretrained: config.json and a weights file (or its shard index)."
+    "What a model folder lacks for from_pretrained: config.json and a weights file (or its shard index)."
     d = Path(folder)
     out = [] if (d/"config.json").is_file() else [f"{d.name}/config.json"]
     if not any((d/w).is_file() or (d/f"{w}.index.json").is_file() for w in WEIGHT_FILES):
@@ -220,23 +221,27 @@ def pipeline_problems(backend, folder, parts=None) -> list:
     out = ["model_index.json"] if whole and not (d/"model_index.json").is_file() else []
     for part in parts: out += component_problems(d/part)
     def present(alt): return all((d/alt.split("/")[0]/f).is_file() for f in alt.split("/", 1)[1].split("+"))
-    return out + [" or ".join(alts) for alts in PIPELINE_FILES.get(backend, ()) if whole and not any(map(present, alts))]
+    files = PIPELINE_FILES.get(backend, ()) if whole else ()
+    return out + [" or ".join(alts) for alts in files if not any(map(present, alts))]
 
 def weight_inputs(p: dict, at) -> list:
     "The weights a profile names that are absent or incomplete, each with what the loader needs from them."
     backend, pre, ckpt = p.get("backend"), p.get("pretrained") or None, p.get("checkpoint") or None
     vae, out = (p.get("backend_kw") or {}).get("vae"), []
     if pre and ("/" in pre or pre.startswith(".")):
-        parts = ("vae",) if ckpt and backend == "dit" and not vae else (() if ckpt else None)   # a .pt brings the transformer
+        # with a .pt the folder only lends its vae/ (none when backend_kw names one); else the whole pipeline
+        parts = ("vae",) if ckpt and backend == "dit" and not vae else (() if ckpt else None)
+        what = PIPELINE_NAMES.get(backend, "a diffusers folder saved with save_pretrained, e.g. facebook/DiT-XL-2-256")
         if probs := pipeline_problems(backend, at(pre), parts):
-            out.append(f"pretrained weights at {at(pre)}: missing {', '.join(probs)} "
-                       f"({PIPELINE_NAMES.get(backend, 'a diffusers folder saved with save_pretrained, e.g. facebook/DiT-XL-2-256')})")
+            out.append(f"pretrained weights at {at(pre)}: missing {', '.join(probs)} ({what})")
     if ckpt:
         if not at(ckpt).is_file():
-            out.append(f"checkpoint: no file at {at(ckpt)} (an original DiT .pt, e.g. DiT-XL-2-256x256.pt of facebookresearch/DiT)")
+            out.append(f"checkpoint: no file at {at(ckpt)} (an original DiT .pt, e.g. DiT-XL-2-256x256.pt of "
+                       "facebookresearch/DiT)")
         if backend == "dit" and not vae and not pre: out.append(VAE_NEEDED)
     if vae and (probs := component_problems(at(vae))):
-        out.append(f"VAE at {at(vae)} (backend_kw vae): missing {', '.join(probs)} (an AutoencoderKL folder, e.g. sd-vae-ft-mse)")
+        out.append(f"VAE at {at(vae)} (backend_kw vae): missing {', '.join(probs)} "
+                   "(an AutoencoderKL folder, e.g. sd-vae-ft-mse)")
     return out
 
 RELEASES = {"digits": "scikit-learn's digits (embedded)", "fashion-mnist": "Fashion-MNIST (Zalando's IDX files)",
@@ -253,7 +258,7 @@ def dataset_release(name: str, root=None, source=None) -> str:
     d = Path(root)/"train" if root else None
     n = sum(1 for c in d.iterdir() if c.is_dir()) if d is not None and d.is_dir() else 0
     if source == "imagenet" or (source is None and n > len(CLASS_SPLITS[name])):
-        return f"ImageNet ILSVRC-2012's {len(CLASS_SPLITS[name])} {name} classes (read from the ImageNet tree at {root})"
+        return f"ImageNet ILSVRC-2012's {len(CLASS_SPLITS[name])} {name} classes (read from the ImageNet tree {root})"
     if source == "fastai" or n: return f"a tree of {name}'s classes only at {root}: fast.ai's {fastai or 'release'}"
     return f"{name}: ImageNet ILSVRC-2012's classes or fast.ai's {fastai or 'release'}; nothing at {root} yet"
 
@@ -261,7 +266,8 @@ def input_notes(notebook: str, profile: str, root=None) -> list:
     "What a profile will read, for the log: the dataset release and, for a DiT, which VAE decodes."
     root = Path(root or project_root()); p = load_profile(notebook, profile, root); out = []
     at = lambda v: (root/"nbs"/v).resolve() if v else None
-    if (name := p.get("dataset")): out.append(f"dataset {name}: {dataset_release(name, at(p.get('root')), p.get('source'))}")
+    if (name := p.get("dataset")):
+        out.append(f"dataset {name}: {dataset_release(name, at(p.get('root')), p.get('source'))}")
     vae, pre = (p.get("backend_kw") or {}).get("vae"), p.get("pretrained")
     if p.get("backend") == "dit" and vae: out.append(f"VAE: {at(vae)} (backend_kw vae)")
     elif p.get("backend") == "dit" and pre:
@@ -300,7 +306,8 @@ def reproduce(profile: str = "embedded", notebooks=None, force: bool = False, ro
     for n, m in missing.items(): log(f"{n} [{profile}] cannot run here; missing:\n" + "\n".join(f"  - {x}" for x in m))
     if profile.startswith("paper"):   # which releases and VAEs the runs will use, next to what they lack
         for n in names:
-            if (notes := input_notes(n, profile, root)): log(f"{n} [{profile}] reads:\n" + "\n".join(f"  - {x}" for x in notes))
+            if (notes := input_notes(n, profile, root)):
+                log(f"{n} [{profile}] reads:\n" + "\n".join(f"  - {x}" for x in notes))
     recs, t0 = [], time.time()
     for k, nb in enumerate(names, 1):
         if nb in missing:

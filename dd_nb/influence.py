@@ -315,7 +315,7 @@ def self_influence(model: nn.Module, loss_fn, train, ihvp: str = "exact", dampin
 
 def fit_newton(model: nn.Module, loss_fn, x, y, l2: float = 0.0, steps: int = 50, tol: float = 1e-12, H=None,
                warmup: int = 100) -> nn.Module:
-    "Minimise loss_fn(model(x), y) + l2/2 ||theta||^2 to machine precision: L-BFGS warm-up, then Newton (convex models)."
+    "Minimise loss_fn(model(x), y) + l2/2 ||theta||^2 to machine precision: L-BFGS warm-up, then Newton (convex)."
     # Above DENSE_MAX_PARAMS parameters it switches to Newton-CG: each step solves H s = g by conjugate gradient on
     # Hessian-vector products (on the model's device), never forming the P x P Hessian.
     params = select_params(model)

@@ -149,7 +149,7 @@ def classifier_windows(net, images, labels, mean, std, patch_size=None, batch_si
     cands, hw = candidate_offsets(images.shape[-2:], patch_size), images.shape[-2:]
     best_s, best_o = torch.full((len(images),), -math.inf), torch.zeros(len(images), 2, dtype=torch.long)
     net.eval()
-    dev = model_device(net)   # the images go to the network, never the network to the images; scores come back to the CPU
+    dev = model_device(net)   # the images go to the network, never the network to the images; scores come back
     for o in cands:
         offs = o.expand(len(images), 2)
         for s in range(0, len(images), batch_size):
@@ -189,9 +189,9 @@ def classifier_features(net, patches, mean, std, size, batch_size: int = 256) ->
     "A classifier's penultimate features (N, D) of every patch resized to its input `size` (Table 5's other clustering)."
     net.eval()
     dev = model_device(net)   # patches go to the network's device, features come back to the CPU
-    feats = [net.features(normalize(resize(patches[s:s + batch_size].to(dev), size), mean, std)).flatten(1).float().cpu()
+    feats = [net.features(normalize(resize(patches[s:s + batch_size].to(dev), size), mean, std)).flatten(1)
              for s in range(0, len(patches), batch_size)]
-    return torch.cat(feats)
+    return torch.cat([f.float().cpu() for f in feats])
 
 # %% ../nbs/40_patch.ipynb #d20325f0
 def rank_clusters(features, scores, n_clusters: int = 32, seed: int = 0) -> list:
@@ -388,7 +388,7 @@ def patch_bank(dataset, backend="tiny-dit", pretrained=None, checkpoint=None, ba
 # %% ../nbs/40_patch.ipynb #78e79dae
 @torch.no_grad()
 def teacher_soft_labels(teacher, images, mean, std, temperature: float = 1.0, batch_size: int = 256) -> torch.Tensor:
-    "The teacher's softened class probabilities softmax(T(x) / tau) of each image (FKD/RDED's target, eq. 7), on the CPU."
+    "The teacher's softened class probabilities softmax(T(x) / tau) of each image (FKD/RDED's target, eq. 7), on CPU."
     teacher.eval()
     dev = model_device(teacher)   # the images go to the teacher's device; the teacher is never moved
     probs = [F.softmax(teacher(normalize(images[s:s + batch_size].to(dev), mean, std)).float() / temperature, 1).cpu()
