@@ -90,12 +90,15 @@ def package_digest(root=None) -> str:
     pkg = Path(root or project_root())/"dd_nb"
     return _sha(b"".join(p.name.encode() + p.read_bytes() for p in sorted(pkg.glob("*.py"))))
 
-def dataset_digest(params: dict) -> str | None:
+def dataset_digest(params: dict, root=None) -> str | None:
     "The content digest of the dataset a profile names (None when it names none or it is not on this machine)."
     name = params.get("dataset")
     if not name: return None
     from dd_nb.data import load_dataset
-    try: return load_dataset(name, "train", root=params.get("root"), size=params.get("size")).digest()
+    where = params.get("root")
+    if where and not Path(where).is_absolute():   # a profile's paths are relative to nbs/, where its notebook runs
+        where = Path(root or project_root())/"nbs"/where
+    try: return load_dataset(name, "train", root=where, size=params.get("size")).digest()
     except (OSError, ValueError) as e: return f"unavailable: {type(e).__name__}"
 
 def fingerprint(notebook: str, profile: str, root=None) -> dict:
@@ -103,7 +106,7 @@ def fingerprint(notebook: str, profile: str, root=None) -> dict:
     import dd_nb
     root = Path(root or project_root()); params = load_profile(notebook, profile, root)
     return dict(notebook=notebook, profile=profile, code=code_digest(root/"nbs"/f"{notebook}.ipynb"), params=params,
-                version=dd_nb.__version__, package=package_digest(root), data=dataset_digest(params))
+                version=dd_nb.__version__, package=package_digest(root), data=dataset_digest(params, root))
 
 def record_path(notebook: str, profile: str, root=None) -> Path:
     "A run's record: results/runs/<profile>/<notebook>.record.json."

@@ -330,12 +330,27 @@ def _to_tensor_dataset(ds, size, name, classes, max_items=None) -> ImageDataset:
         ys.append(y)
     return ImageDataset(torch.stack(xs), torch.tensor(ys), classes, name)
 
+def _present_cifar(cls_name: str):
+    "torchvision's CIFAR class reading the release's files with a presence check instead of their md5 sums."
+    # the md5 check refuses any copy of the layout that is not the original archive's bytes (a re-saved release, the
+    # stand-in of `dd_nb.standin`); the files are still read by torchvision, in the release's own format
+    import pickle, torchvision.datasets as tvd
+    class PresentCIFAR(getattr(tvd, cls_name)):
+        def _check_integrity(self) -> bool:
+            return all((Path(self.root)/self.base_folder/f).is_file() for f, _ in self.train_list + self.test_list)
+        def _load_meta(self):
+            path = Path(self.root)/self.base_folder/self.meta["filename"]
+            if not path.is_file(): raise RuntimeError(f"metadata file {path} not found")
+            with open(path, "rb") as f: self.classes = pickle.load(f, encoding="latin1")[self.meta["key"]]
+            self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+    return PresentCIFAR
+
 def _load_torchvision(name, split, root, size):
     import torchvision.datasets as tvd
     cls_name, native = TORCHVISION[name]
     try:
         if name == "svhn": ds = tvd.SVHN(root, split="train" if split == "train" else "test", download=False)
-        else: ds = getattr(tvd, cls_name)(root, train=split == "train", download=False)
+        else: ds = _present_cifar(cls_name)(root, train=split == "train", download=False)
     except (RuntimeError, FileNotFoundError, OSError) as e: raise _missing(name, root, e) from None
     if name == "svhn":
         x, y, classes = torch.tensor(ds.data).float() / 255, torch.tensor(ds.labels), [str(i) for i in range(10)]
