@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .core import seeded_rng, default_device, model_device, canonical_json, atomic_write
-from .data import ImageDataset, dsa, train_transform, cutmix, DSA_STRATEGY
+from .data import ImageDataset, LazyImages, dsa, train_transform, cutmix, DSA_STRATEGY
 
 # %% auto #0
 __all__ = ['PROTOCOLS', 'AUGMENTATIONS', 'HARD_EPOCHS', 'REFERENCE_PROTOCOL', 'Protocol', 'get_protocol', 'default_epochs',
@@ -106,16 +106,13 @@ def _load_epoch_state(path, key: str):
     except Exception: return None
     return st if isinstance(st, dict) and st.get("key") == key else None
 
-def _lazy(images) -> bool:
-    "A split decoded per access (data.LazyImages), which is never moved to a device whole."
-    return not torch.is_tensor(images) and hasattr(images, "paths")
-
 def _resume_key(model, images, labels, protocol, epochs, seed, flip_ok, evals: bool) -> str:
     "What a saved epoch state must match: the run's settings, the data's bytes and the network's size."
     import hashlib
     # a hash of the bytes, not a float sum: a sum's last bits depend on the thread count, and a resume may use another;
     # a lazily decoded split (ImageNet-1K) by its files, not by decoding every image
-    pixels = ("\n".join(images.paths) + f"@{images.size}").encode() if _lazy(images) else images.detach().cpu().contiguous().numpy().tobytes()
+    if isinstance(images, LazyImages): pixels = ("\n".join(images.paths) + f"@{images.size}").encode()
+    else: pixels = images.detach().cpu().contiguous().numpy().tobytes()
     data = hashlib.sha256(pixels + labels.detach().cpu().numpy().tobytes()).hexdigest()
     return canonical_json(dict(protocol=asdict(protocol), epochs=epochs, seed=seed, flip_ok=flip_ok, data=data, evals=evals,
                                params=sum(p.numel() for p in model.parameters())))
@@ -134,7 +131,8 @@ def train_classifier(model: nn.Module, images, labels, protocol: Protocol, epoch
     with seeded_rng(seed, device):
         model.to(device).train()
         # a lazily decoded split stays on disk: each batch is decoded and sent to the device on its own
-        images, labels = (images if _lazy(images) else images.to(device)), labels.to(device)
+        lazy = isinstance(images, LazyImages)
+        images, labels = (images if lazy else images.to(device)), labels.to(device)
         opt = (torch.optim.AdamW(model.parameters(), lr=protocol.lr, weight_decay=protocol.weight_decay) if protocol.optimizer == "adamw"
                else torch.optim.SGD(model.parameters(), lr=protocol.lr, momentum=protocol.momentum, weight_decay=protocol.weight_decay))
         tf = train_transform(images.shape[-1], flip=flip_ok)
@@ -152,7 +150,7 @@ def train_classifier(model: nn.Module, images, labels, protocol: Protocol, epoch
             perm = torch.randperm(len(images), generator=g).to(device)
             for i in range(0, len(images), protocol.batch_size):
                 idx = perm[i:i + protocol.batch_size]
-                xb = images[idx.cpu()].to(device) if _lazy(images) else images[idx]
+                xb = images[idx.cpu()].to(device) if lazy else images[idx]
                 x, target = _augment(xb, labels[idx], protocol, num_classes, flip_ok, seed * 100003 + epoch * 1009 + i, tf)
                 x = normalize(x, mean, std)
                 logits = model(x)
