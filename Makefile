@@ -38,12 +38,17 @@ reproduce-paper: $(STAMP)
 
 test: $(STAMP) check-clean test-nbs test-py
 
+# the results notebooks (those with experiments/<name>.yaml) are skipped here: tests/test_notebooks.py runs each of them
+# whole, every unit check included, under its smoke profile, so nbdev_test would only run their checks a second time
+RESULTS_NBS := $(subst $(eval) ,|,$(basename $(notdir $(wildcard experiments/*.yaml))))
+
 test-nbs: $(STAMP)
 	# one thread per worker: two workers with two threads each oversubscribe the two cores (10x slower)
-	OMP_NUM_THREADS=1 $(VENV)/bin/nbdev_test --n_workers 2
+	OMP_NUM_THREADS=1 $(VENV)/bin/nbdev_test --n_workers 2 --skip_file_re '^[_.]|^($(RESULTS_NBS))\.ipynb$$'
 
+# two pytest workers with one thread each, a test file per worker (the files' module fixtures are shared by their tests)
 test-py: $(STAMP)
-	$(VENV)/bin/pytest -q tests
+	OMP_NUM_THREADS=1 $(VENV)/bin/pytest -q -n 2 --dist loadfile tests
 
 # notebooks are the source: exporting and cleaning them must change nothing that is committed
 check-clean: $(STAMP)
