@@ -46,9 +46,10 @@ test-nbs: $(STAMP)
 	# one thread per worker: two workers with two threads each oversubscribe the two cores (10x slower)
 	OMP_NUM_THREADS=1 $(VENV)/bin/nbdev_test --n_workers 2 --skip_file_re '^[_.]|^($(RESULTS_NBS))\.ipynb$$'
 
-# two pytest workers with one thread each, a test file per worker (the files' module fixtures are shared by their tests)
+# two pytest workers with one thread each: a test file per worker (its module fixtures shared), the results notebooks' smoke
+# runs (tests/test_notebooks.py) one test each, so the workers share them (tests/conftest.py)
 test-py: $(STAMP)
-	OMP_NUM_THREADS=1 $(VENV)/bin/pytest -q -n 2 --dist loadfile tests
+	OMP_NUM_THREADS=1 $(VENV)/bin/pytest -q -n 2 --dist loadgroup tests
 
 # notebooks are the source: exporting and cleaning them must change nothing that is committed
 check-clean: $(STAMP)

@@ -20,3 +20,10 @@ def dd_bin():
     return str(exe)
 # the repository's own cache, as `make test` sets it (dd_nb's default is the user cache directory)
 os.environ.setdefault("DD_NB_CACHE", str(ROOT / ".cache"))
+
+
+def pytest_collection_modifyitems(config, items):
+    "Under `pytest -n 2 --dist loadgroup`: a test file's tests share one worker (and its module fixtures), except the"
+    # smoke runs of the results notebooks, one test each, which the two workers share
+    for item in items:
+        if item.path.name != "test_notebooks.py": item.add_marker(pytest.mark.xdist_group(item.path.name))
