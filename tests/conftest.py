@@ -23,7 +23,7 @@ os.environ.setdefault("DD_NB_CACHE", str(ROOT / ".cache"))
 
 
 def pytest_collection_modifyitems(config, items):
-    "Under `pytest -n 2 --dist loadgroup`: a test file's tests share one worker (and its module fixtures), except the"
-    # smoke runs of the results notebooks, one test each, which the two workers share
+    "Under `pytest -n 2 --dist loadgroup`: each test file on one worker (its module fixtures shared)."
+    # test_notebooks.py is left ungrouped: its smoke runs, one test per results notebook, are shared by the two workers
     for item in items:
         if item.path.name != "test_notebooks.py": item.add_marker(pytest.mark.xdist_group(item.path.name))

@@ -1,6 +1,7 @@
 """`dd reproduce --profile smoke` in the test suite: every results notebook runs on its smoke profile (one test each, so
-the two pytest workers share them) and leaves its executed copy, an HTML page that parses and whose figures decode, and a record; its tables land in results/runs/smoke/."""
-import base64, io, json, shutil
+the two pytest workers share them) and leaves its executed copy, an HTML page that parses and whose figures decode, and
+a record; its tables land in results/runs/smoke/."""
+import base64, io, json
 from html.parser import HTMLParser
 
 import pandas as pd
@@ -44,6 +45,7 @@ def test_results_notebook_smoke(notebook, capsys):
         im = Image.open(io.BytesIO(base64.b64decode(s.split(",", 1)[1]))); im.verify()
     assert rec["wall_s"] > 0 and rec["fingerprint"]["profile"] == "smoke"
     if notebook == "50_evaluation":
+        assert "results/runs/smoke/baselines.csv" in rec["written"], rec["written"]   # this run's table, not an old one
         t = pd.read_csv(tables / "baselines.csv")
         assert list(t.columns) == ["method", "IPC 1", "LRS IPC 1", "ARS IPC 1", "IPC 10", "LRS IPC 10", "ARS IPC 10"]
         scores = t.loc[t.method != "full dataset", ["LRS IPC 1", "ARS IPC 1", "LRS IPC 10", "ARS IPC 10"]].astype(float)
@@ -51,6 +53,7 @@ def test_results_notebook_smoke(notebook, capsys):
         assert t["method"].tolist() == ["random", "herding", "full dataset"]
         assert (figs / "baselines_samples.png").stat().st_size > 1000
     if notebook == "20_diffusion":
+        assert {f"results/runs/smoke/{t}.csv" for t in ("tiny_dit_quality", "tiny_dit_diversity")} <= set(rec["written"])
         q = pd.read_csv(tables / "tiny_dit_quality.csv")
         assert {"cfg", "accuracy", "pairwise_ratio", "nn_ratio", "copies"} <= set(q.columns)
         d = pd.read_csv(tables / "tiny_dit_diversity.csv")
