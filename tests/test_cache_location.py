@@ -43,17 +43,10 @@ def _assert_cache_at(where: Path, printed: Path):
         assert p.stat().st_mode & need == need, f"{p} is not group-readable ({oct(p.stat().st_mode)})"
 
 
-def test_nothing_is_written_into_the_working_directory(run):
-    _, cwd, _ = run
+def test_cache_location(run):
+    "One test for the one process (under xdist a module fixture can be rebuilt per test: 14 s each)."
+    tmp, cwd, printed = run
     assert list(cwd.iterdir()) == [], f"dd_nb wrote into the working directory: {list(cwd.iterdir())}"
-
-
-def test_cache_defaults_to_xdg_cache_home(run):
-    tmp, _, printed = run
-    _assert_cache_at(tmp/"xdg"/"dd_nb", printed[0])
+    _assert_cache_at(tmp/"xdg"/"dd_nb", printed[0])          # the default: $XDG_CACHE_HOME/dd_nb
     assert not (tmp/"home").exists()
-
-
-def test_dd_nb_cache_overrides_the_user_cache(run):
-    tmp, _, printed = run
-    _assert_cache_at(tmp/"mine", printed[1])
+    _assert_cache_at(tmp/"mine", printed[1])                 # DD_NB_CACHE overrides the user cache
