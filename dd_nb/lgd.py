@@ -147,10 +147,13 @@ def _check_seed_set(seed_set, dataset: ImageDataset, seed_ipc: int) -> Distilled
 def _save_net(path, net): atomic_write(path, lambda f: save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, f))
 
 def _test_split(dataset, root=None):
-    "The test split of `dataset` (from `root` for datasets kept in files, the same release), or None where it has none."
+    "The test split of `dataset` (from `root` for datasets kept in files, the same release); None where it has none and no root is named."
     source = {"source": dataset.source} if getattr(dataset, "source", None) else {}   # ImageNet or fast.ai's ImageNette
     try: return load_dataset(dataset.name, "test", root=root, size=dataset.im_size[-1], **source)
-    except (ValueError, FileNotFoundError, TypeError): return None   # a dataset without a loadable test split: no incremental accuracy
+    except (ValueError, FileNotFoundError, TypeError) as e:
+        # a root the caller named must hold the test split: else every stage's test_acc would be None and the results cells fail
+        if root is not None: raise ValueError(f"root={str(root)!r}: no test split of {dataset.name} loads from it ({e})") from e
+        return None   # a dataset without a loadable test split (none named): no incremental accuracy
 
 def _encode(backend, images, batch_size: int = 64):
     "Latents of images in [0, 1] on the backend's device, without a graph, `batch_size` at a time (memory: one chunk's decode)."
@@ -202,6 +205,7 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
     window = _window(window)
     guided_steps(steps, window)
     DeviationGuidance(memory_size=memory_size)
+    test = _test_split(dataset, root)   # before any work: a named root without the test split fails here
     folder = Path(resume) if resume is not None else None
     if folder is not None: folder.mkdir(parents=True, exist_ok=True); check_run(folder/"run.json", run)
     bk = _load_backend(dataset, backend, pretrained, checkpoint, backend_kw)
@@ -218,7 +222,7 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
         if seed_file is not None: S.save(seed_file)
     label_of = torch.full((bk.num_classes,), -1, dtype=torch.long); label_of[torch.tensor(cm)] = torch.arange(dataset.num_classes)
     ref_net = reference_model(dataset, reference or learner, epochs=reference_epochs, seed=0, progress=False, device=bk.device)  # theta_ref
-    val, test = validation_split(dataset, val_per_class, seed), _test_split(dataset, root)
+    val = validation_split(dataset, val_per_class, seed)
     dev = DeviationGuidance(k=scaled_gamma(bk.latent_shape, 50.0) if gamma is None else gamma, memory_size=memory_size)
     dev.remember(_encode(bk, S.images, batch_size), torch.tensor(cm)[S.labels])
     stages, t0 = [], time.perf_counter()

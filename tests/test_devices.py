@@ -67,6 +67,19 @@ def test_lgd_test_split_read_from_root(tmp_path):
     assert _test_split(train) is None                                  # without the root nothing can be found
     test = _test_split(train, root)
     assert test is not None and len(test) == 20 and test.im_size == (8, 8)
+    with pytest.raises(ValueError, match="root='.*nowhere'"):            # a named root that holds no test split
+        _test_split(train, tmp_path/"nowhere")
+
+
+def test_lgd_refuses_a_root_without_the_test_split_before_work(tmp_path, monkeypatch):
+    "The check runs before the backend loads or the seed set is made: a wrong root costs nothing."
+    from dd_nb import lgd as lgd_mod
+    root = _imagenette_tree(tmp_path/"imagenette")
+    train = load_dataset("imagenette", root=root, size=8)
+    def no_work(*a, **k): raise AssertionError("the backend was loaded before the root was checked")
+    monkeypatch.setattr(lgd_mod, "_load_backend", no_work)
+    with pytest.raises(ValueError, match="no test split of imagenette"):
+        lgd_mod.lgd(train, 2, seed_ipc=1, stage_ipc=1, root=str(tmp_path/"nowhere"), progress=False)
 
 
 def test_lgd_stage_accuracy_with_root(tmp_path):
