@@ -11,12 +11,13 @@ from .core import project_root
 
 # %% auto #0
 __all__ = ['PROFILES', 'PUBLISHED', 'COMMITTED', 'QUIET', 'KERNEL_ARGS', 'PAPER_GPU', 'WEIGHT_FILES', 'PIPELINE_PARTS',
-           'PIPELINE_FILES', 'PIPELINE_NAMES', 'VAE_NEEDED', 'RELEASES', 'INCLUDE', 'EXPECTED', 'load_profile',
-           'results_notebooks', 'run_dir', 'output_dirs', 'quiet', 'run_notebook', 'code_digest', 'package_digest',
-           'dataset_digest', 'fingerprint', 'record_path', 'read_record', 'is_fresh', 'render_html', 'run_and_record',
-           'write_index', 'component_problems', 'pipeline_problems', 'weight_inputs', 'dataset_release', 'input_notes',
-           'missing_inputs', 'reproduce', 'write_times', 'provenance', 'render_readme', 'write_record', 'info_text',
-           'UsageError', 'build_parser', 'parse_value', 'parse_params', 'check_out', 'check_evaluate_args', 'main']
+           'PIPELINE_FILES', 'PIPELINE_NAMES', 'VAE_NEEDED', 'RELEASES', 'INCLUDE', 'SEED_MAX', 'EXPECTED',
+           'load_profile', 'results_notebooks', 'run_dir', 'output_dirs', 'quiet', 'run_notebook', 'code_digest',
+           'package_digest', 'dataset_digest', 'fingerprint', 'record_path', 'read_record', 'is_fresh', 'render_html',
+           'run_and_record', 'write_index', 'component_problems', 'pipeline_problems', 'weight_inputs',
+           'dataset_release', 'input_notes', 'missing_inputs', 'reproduce', 'write_times', 'provenance',
+           'render_readme', 'write_record', 'info_text', 'UsageError', 'build_parser', 'parse_value', 'parse_params',
+           'check_out', 'check_evaluate_args', 'main']
 
 # %% ../nbs/60_reproduce.ipynb #e0e2eb0c
 PROFILES = ("smoke", "demo", "embedded", "fashion", "paper", "paper-imagewoof", "paper-code", "standin")
@@ -418,6 +419,18 @@ def info_text(path) -> str:
 class UsageError(ValueError):
     "A bad command line: `dd` reports it as one `dd: error:` line with exit status 2."
 
+SEED_MAX = 2**63 - 1   # torch.manual_seed takes a signed 64-bit seed
+
+def _int_arg(lo: int, hi: int | None = None):
+    "An argparse type: an integer in [lo, hi]; argparse names the flag in its error."
+    def parse(text):
+        try: v = int(text)
+        except ValueError: raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if v < lo or (hi is not None and v > hi):
+            raise argparse.ArgumentTypeError(f"{v}; valid: an integer from {lo} to {hi}" if hi is not None else f"{v}; valid: an integer >= {lo}")
+        return v
+    return parse
+
 def _registries():
     "Names of the methods, datasets, networks and protocols (no method module is imported)."
     from dd_nb.methods import method_names
@@ -447,7 +460,7 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     d.add_argument("--root", default=None, help="local folder holding the dataset (never downloaded)")
     d.add_argument("--size", type=int, default=None, help="image size (default: the dataset's)")
     d.add_argument("--ipc", type=int, required=True, help="images per class")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=_int_arg(0, SEED_MAX), default=0)
     d.add_argument("--out", required=True, help="output folder (gets distilled.safetensors) or a .safetensors path")
     d.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="method parameter, repeatable: a number (inf, -inf, nan too), true/false, null, a JSON list/dict, or a string")
@@ -461,11 +474,11 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     e.add_argument("--protocol", default="hard", help=f"one of: {', '.join(protos)}")
     e.add_argument("--runs", type=int, default=5)
     e.add_argument("--epochs", type=int, default=None, help="override the protocol's epochs (at least 1)")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--seed", type=_int_arg(0, SEED_MAX), default=0)
     e.add_argument("--scores", action="store_true", help="also DD-Ranking's HLR, IOR, LRS and ARS (trains a random baseline and the full data too)")
     red = sub.add_parser("redundancy", help="LGD's redundancy analysis of a DistilledSet: train on increment i, test on increment j")
     red.add_argument("path", help="a folder or .safetensors written by dd distill")
-    red.add_argument("--increments", type=int, default=5, help="equal parts per class, in stored order (default 5)")
+    red.add_argument("--increments", type=_int_arg(2), default=5, help="equal parts per class, in stored order (default 5)")
     red.add_argument("--arch", default="convnet3", help=f"one of: {', '.join(nets)}")
     red.add_argument("--protocol", default="hard", help=f"one of: {', '.join(protos)}")
     red.add_argument("--epochs", type=int, default=None, help="override the protocol's epochs")
@@ -477,7 +490,7 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     r = sub.add_parser("reproduce", help="run the results notebooks with papermill under a profile")
     r.add_argument("--profile", default="embedded", choices=PROFILES,
                    help=f"{PUBLISHED} writes results/ and figures/; the others write under results/runs/<profile>/")
-    r.add_argument("--notebooks", nargs="*", default=None, help="notebook names (default: every one with experiments/<name>.yaml)")
+    r.add_argument("--notebooks", nargs="+", default=None, help="notebook names (without the flag: every one with experiments/<name>.yaml)")
     r.add_argument("--verbose", action="store_true", help="stream each notebook's cell output to the terminal")
     r.add_argument("--times", default=None, metavar="PATH", help="also write a table of each notebook's wall time to PATH (e.g. results/demo_time.md)")
     r.add_argument("--force", action="store_true", help="rerun notebooks whose last run is fresh (same code, parameters, package and data)")
@@ -608,6 +621,8 @@ def _run(args, nets, protos):
     elif args.cmd == "readme": print(f"wrote {render_readme()}")
     elif args.cmd == "info": print(info_text(args.path))
     elif args.cmd == "reproduce":
+        if args.times and Path(args.times).is_dir():   # checked before the notebooks run, not after hours of them
+            raise UsageError(f"--times {args.times} is a folder; give a file path (e.g. {Path(args.times)/'times.md'})")
         tables, figs = output_dirs(args.profile)
         print(f"profile {args.profile}: tables to {tables}, figures to {figs}")
         recs = reproduce(args.profile, args.notebooks, args.force, log_output=args.verbose)

@@ -262,9 +262,9 @@ def increment_indices(labels, increments: int) -> list:
     "Per increment, the indices of each class's i-th equal part of its images in stored order."
     labels = torch.as_tensor(labels)
     if labels.numel() == 0: raise ValueError("the set has no labelled images")
-    counts = torch.bincount(labels)
-    n = int(counts[counts > 0].min()) // increments
     if not (isinstance(increments, int) and increments >= 2): raise ValueError(f"increments={increments!r}; need an int >= 2")
+    counts = torch.bincount(labels)
+    n = int(counts[counts > 0].min()) // increments   # after the check: increments=0 would divide by zero
     if n < 1: raise ValueError(f"increments={increments} but a class has only {int(counts[counts > 0].min())} images: need at least one per increment")
     parts = [[] for _ in range(increments)]
     for c in counts.nonzero().flatten().tolist():

@@ -321,3 +321,19 @@ def test_paper_variant_profiles_are_known():
     from dd_nb.cli import PROFILES, load_profile
     assert {"paper-imagewoof", "paper-code", "standin"} <= set(PROFILES)
     assert load_profile("40_patch", "paper-imagewoof")["dataset"] == "imagewoof"
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["distill", "--method", "random", "--ipc", 1, "--out", "OUT", "--seed", 2**64], "argument --seed: 18446744073709551616; valid: an integer from 0 to 9223372036854775807"),
+    (["distill", "--method", "random", "--ipc", 1, "--out", "OUT", "--seed", -1], "argument --seed: -1; valid"),
+    (["evaluate", "OUT", "--seed", "x"], "argument --seed: 'x' is not an integer"),
+    (["redundancy", "OUT", "--increments", 0], "argument --increments: 0; valid: an integer >= 2"),
+    (["reproduce", "--profile", "smoke", "--notebooks"], "argument --notebooks: expected at least one argument"),
+    (["reproduce", "--profile", "smoke", "--times", "TMP"], "is a folder; give a file path"),
+])
+def test_arguments_checked_before_work(capsys, tmp_path, argv, msg):
+    "Issue 28, item 3: each fails at once with one error line naming the flag and the valid values (was: late or a traceback)."
+    argv = [str(tmp_path/"o") if a == "OUT" else str(tmp_path) if a == "TMP" else a for a in argv]
+    rc, out, err = run_dd(capsys, *argv)
+    assert rc == 2 and msg in err, err
+    assert not (tmp_path/"o").exists()
