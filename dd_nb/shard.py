@@ -226,6 +226,9 @@ def method_generator(method: str, dataset: ImageDataset, params: dict | None = N
 def sharded_method(method: str, dataset, ipc: int, out_dir, seed: int = 0, progress: bool = False, root=None, size=None,
                    source=None, **params) -> DistilledSet | None:
     "Method 'dit' or 'igd' sharded by class over the torchrun ranks, resumable; rank 0 returns the set (out_dir/set.safetensors)."
+    # every argument that needs no model is checked before the tiny DiT or the surrogate trains
+    if not (isinstance(ipc, int) and ipc >= 1): raise ValueError(f"ipc={ipc!r}; valid: an integer >= 1")
+    if Path(out_dir).exists() and not Path(out_dir).is_dir(): raise ValueError(f"out_dir {out_dir} is a file; valid: a folder (new, or a run's to resume)")
     ds = dataset
     if not isinstance(ds, ImageDataset):
         ds = load_dataset(dataset, "train", root=root, size=size, source=source)
@@ -294,19 +297,23 @@ import sys
 def main(argv=None):
     "`python -m dd_nb.shard METHOD --ipc N --out DIR [--dataset D --root R --size S]` under torchrun: `sharded_method`."
     import argparse
-    from dd_nb.cli import parse_params, quiet
+    from dd_nb.cli import EXPECTED, SEED_MAX, _int_arg, _one_line, parse_params, quiet
     quiet()                                      # diffusers' note about `accelerate`, as in `dd`
     ap = argparse.ArgumentParser(prog="python -m dd_nb.shard", description="a generator sharded by class over the torchrun ranks")
     ap.add_argument("method", choices=["dit", "igd"]); ap.add_argument("--dataset", default="digits")
-    ap.add_argument("--ipc", type=int, required=True); ap.add_argument("--out", required=True); ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ipc", type=_int_arg(1), required=True); ap.add_argument("--out", required=True)
+    ap.add_argument("--seed", type=_int_arg(0, SEED_MAX), default=0)
     ap.add_argument("--root", default=None, help="local folder holding the dataset (never downloaded)")
-    ap.add_argument("--size", type=int, default=None, help="image size (default: the dataset's)")
+    ap.add_argument("--size", type=_int_arg(1), default=None, help="image size (default: the dataset's)")
     ap.add_argument("--source", default=None, choices=list(SUBSET_SOURCES),
                     help="ImageNet subsets: an ImageNet root or fast.ai's release (default: detected)")
     ap.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a method parameter (repeatable)")
     a = ap.parse_args(argv)
-    s = sharded_method(a.method, a.dataset, a.ipc, a.out, a.seed, progress=True, root=a.root, size=a.size,
-                       source=a.source, **parse_params(a.param))
+    try:
+        s = sharded_method(a.method, a.dataset, a.ipc, a.out, a.seed, progress=True, root=a.root, size=a.size,
+                           source=a.source, **parse_params(a.param))
+    except EXPECTED as e:                        # as `dd`: one line and exit 2 for a bad input, a traceback only for a bug
+        print(f"{ap.prog}: error: {_one_line(e)}", file=sys.stderr); return 2
     if s is not None: print(f"wrote {s} to {Path(a.out)/'set.safetensors'}")
     return 0
 

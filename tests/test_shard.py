@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from dd_nb.core import DistilledSet
@@ -129,3 +130,30 @@ def test_main_loads_an_imagenet_layout_tree(tmp_path, monkeypatch):
     (ds,) = got
     assert ds.images.shape == (10, 3, 16, 16) and ds.source == "unknown"
     assert ds.class_map == [0, 217, 482, 491, 497, 566, 569, 571, 574, 701]
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["dit", "--ipc", "0", "--out", "OUT"], "argument --ipc: 0; valid: an integer >= 1"),
+    (["igd", "--ipc", "1", "--out", "OUT", "--seed", str(2**64)], "argument --seed"),
+    (["dit", "--ipc", "1", "--out", "FILE"], "is a file; valid: a folder"),
+    (["dit", "--ipc", "1", "--out", "OUT", "--dataset", "mnist"], "known: digits"),
+    (["igd", "--ipc", "1", "--out", "OUT", "--param", "k=-1"], "k=-1"),
+    (["dit", "--ipc", "1", "--out", "OUT", "--param", "cfg"], "--param 'cfg'"),
+])
+def test_shard_entry_point_fails_like_dd(argv, msg, tmp_path, capsys, monkeypatch):
+    "Issue 28, item 2: one `error:` line and exit 2, before any model trains (was: tracebacks, some after 12 s of training)."
+    from dd_nb import shard
+    import dd_nb.igd as igd_mod
+    monkeypatch.setattr(igd_mod, "_load_backend", _never)          # method_generator imports it from dd_nb.igd at call time
+    (tmp_path/"file").write_text("x")
+    argv = [str(tmp_path/"o") if a == "OUT" else str(tmp_path/"file") if a == "FILE" else a for a in argv]
+    try: rc = shard.main(argv)
+    except SystemExit as e: rc = e.code
+    err = capsys.readouterr().err
+    assert rc == 2 and msg in err and "Traceback" not in err, err
+    if "argument" not in msg: assert len(err.strip().splitlines()) == 1, err   # argparse adds its usage line
+    assert not (tmp_path/"o").exists()
+
+
+def _never(*a, **k):
+    raise AssertionError("a backend was loaded before the arguments were checked")
