@@ -517,6 +517,7 @@ def parse_params(items) -> dict:
 
 def check_out(out) -> Path:
     "`--out` before any work: a folder (gets distilled.safetensors) or a .safetensors path, in a writable place."
+    if not str(out).strip(): raise UsageError("--out is empty (it would write into the current folder); valid: a folder or a .safetensors path")
     p = Path(out)
     if p.suffix != ".safetensors" and p.exists() and not p.is_dir():
         raise UsageError(f"--out {out} is an existing file; valid: a folder (it gets distilled.safetensors) or a .safetensors path")
@@ -595,6 +596,10 @@ def _redundancy(args):
     from dd_nb.core import DistilledSet, _file
     from dd_nb.lgd import plot_redundancy, redundancy
     if args.epochs is not None and args.epochs < 1: raise UsageError(f"--epochs {args.epochs}; valid: an integer >= 1")
+    if args.figure:                                   # checked before the networks train, not when the figure is saved
+        fp = Path(args.figure)
+        if fp.is_dir(): raise UsageError(f"--figure {args.figure} is a folder; valid: an image file path (e.g. {fp/'redundancy.png'})")
+        if not fp.absolute().parent.is_dir(): raise UsageError(f"--figure {args.figure}: its folder {fp.absolute().parent} does not exist")
     ds = DistilledSet.load(args.path)
     A, off = redundancy(ds, args.dataset, args.increments, args.arch, args.epochs, args.protocol)
     f = _file(args.path)

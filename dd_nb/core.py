@@ -14,9 +14,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 # %% auto #0
-__all__ = ['FORMAT', 'seed_everything', 'seeded_rng', 'default_device', 'model_device', 'project_root', 'cache_root', 'cache_dir',
-           'atomic_write', 'atomic_write_text', 'write_table', 'savefig', 'canonical_json', 'canonical_safetensors',
-           'DistilledSet', 'to_image_folder', 'from_image_folder']
+__all__ = ['FORMAT', 'RANGE_TOL', 'seed_everything', 'seeded_rng', 'default_device', 'model_device', 'project_root', 'cache_root',
+           'cache_dir', 'atomic_write', 'atomic_write_text', 'write_table', 'savefig', 'canonical_json',
+           'canonical_safetensors', 'DistilledSet', 'to_image_folder', 'from_image_folder']
 
 # %% ../nbs/00_core.ipynb #c356a1f6
 def seed_everything(seed: int = 0) -> torch.Generator:
@@ -150,6 +150,8 @@ def _file(path) -> Path:
     path = Path(path)
     return path if path.suffix == ".safetensors" else path/"distilled.safetensors"
 
+RANGE_TOL = 1e-4   # float rounding around [0, 1] (e.g. a decode then clamp in another precision)
+
 @dataclass
 class DistilledSet:
     "A distilled dataset: images (N,C,H,W) in [0,1], labels (N,), optional soft labels and metadata."
@@ -160,14 +162,28 @@ class DistilledSet:
 
     def __post_init__(self):
         if self.labels is None: raise ValueError("a DistilledSet needs labels (N,) for its images; got labels=None")
-        self.images, self.labels = self.images.detach().float().cpu(), self.labels.detach().long().cpu()
+        images, labels = torch.as_tensor(self.images).detach().cpu(), torch.as_tensor(self.labels).detach().cpu()
+        if images.dtype == torch.uint8: images = images.float() / 255   # 8-bit pixels: the documented conversion to [0, 1]
+        self.images = images.float()
         if self.images.ndim != 4: raise ValueError(f"images must be (N,C,H,W), got shape {tuple(self.images.shape)}")
+        if labels.ndim != 1: raise ValueError(f"labels must be (N,), got shape {tuple(labels.shape)} (soft labels go to soft_labels=)")
+        if labels.is_floating_point() and not torch.equal(labels, labels.round()):
+            raise ValueError(f"labels must be class indices; got fractional values such as {labels[labels != labels.round()][0].item()}")
+        self.labels = labels.long()
         if len(self.labels) != len(self.images):
             raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
         if len(self.labels) and int(self.labels.min()) < 0:
             raise ValueError(f"negative label {int(self.labels.min())}; valid: class indices >= 0")
         if not torch.isfinite(self.images).all(): raise ValueError("images contain NaN or inf; refusing to build a DistilledSet")
-        if self.soft_labels is not None: self.soft_labels = self.soft_labels.detach().float().cpu()
+        lo, hi = (self.images.min().item(), self.images.max().item()) if self.images.numel() else (0.0, 1.0)
+        if lo < -RANGE_TOL or hi > 1 + RANGE_TOL:   # 0..255 floats or normalised images would train silently and badly
+            raise ValueError(f"images span [{lo:.4g}, {hi:.4g}]; a DistilledSet holds images in [0, 1] "
+                             f"({'divide 0..255 values by 255' if hi > 2 else 'undo the normalisation, or clamp'}; uint8 is converted)")
+        if self.soft_labels is not None:
+            self.soft_labels = torch.as_tensor(self.soft_labels).detach().float().cpu()
+            k = int(self.labels.max()) + 1 if len(self.labels) else 0
+            if self.soft_labels.ndim != 2 or len(self.soft_labels) != len(self.images) or self.soft_labels.shape[1] < k:
+                raise ValueError(f"soft_labels must be (N, classes) = ({len(self.images)}, >= {k}); got {tuple(self.soft_labels.shape)}")
 
     def __len__(self): return len(self.images)
     def __repr__(self):

@@ -71,6 +71,10 @@ def check_compatible(distilled: DistilledSet, train: ImageDataset):
                          f"{(train.channels, *train.im_size)}; evaluate on the dataset (and size) they were distilled from")
     if len(distilled) and int(distilled.labels.max()) >= train.num_classes:
         raise ValueError(f"distilled label {int(distilled.labels.max())} out of range for {train.num_classes} classes")
+    named = distilled.meta.get("dataset")   # same shapes, other data (e.g. a digits set on another 16 px set): a meaningless number
+    if isinstance(named, str) and named != train.name:
+        raise ValueError(f"the set was distilled from {named!r} (its metadata) but is evaluated on {train.name!r}: pass "
+                         f"dataset={named!r}, or set meta['dataset'] = {train.name!r} if it is meant for that data")
 
 def evaluate(distilled: DistilledSet, dataset="digits", arch: str = "convnet3", protocol: str = "hard", runs: int = 5,
              seed: int = 0, epochs: int | None = None, report: str = "last", eval_every: int = 50, root=None,

@@ -226,6 +226,9 @@ def _window(window):
     "None or 'whole': every step; else a pair (A, B) in the papers' coordinates."
     if window is None or window == "whole": return None
     if not (isinstance(window, (list, tuple)) and len(window) == 2): raise ValueError(f"window={window!r}; valid: [A, B] (t counted down), 'whole' or None")
+    # integers only: int() would truncate 2.5 to 2 while the run's record keeps 2.5
+    if not all(isinstance(w, int) and not isinstance(w, bool) or (hasattr(w, "is_integer") and w.is_integer()) for w in window):
+        raise ValueError(f"window={list(window)!r}; valid: two integer sampling steps [A, B] (t counted down)")
     return tuple(int(w) for w in window)
 
 def _load_state(resume, run):

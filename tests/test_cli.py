@@ -1,6 +1,7 @@
 """End-to-end checks of the `dd` command line: the console script once, then `dd_nb.cli.main` in this process (a process
 start per case cost 4 s each, about a minute of the suite)."""
 import contextlib, io, subprocess
+from pathlib import Path
 from types import SimpleNamespace
 
 import torch
@@ -337,3 +338,16 @@ def test_arguments_checked_before_work(capsys, tmp_path, argv, msg):
     rc, out, err = run_dd(capsys, *argv)
     assert rc == 2 and msg in err, err
     assert not (tmp_path/"o").exists()
+
+
+def test_wrong_data_is_refused_not_trained_on(capsys, tmp_path):
+    "Issue 28, item 1: empty --out, a --figure folder, a float window; each refused before any work."
+    rc, _, err = run_dd(capsys, "distill", "--method", "random", "--ipc", 1, "--out", "")
+    assert rc == 2 and "--out is empty" in err and not (Path.cwd()/"distilled.safetensors").exists()
+    assert run_dd(capsys, "distill", "--method", "random", "--ipc", 2, "--out", tmp_path/"r")[0] == 0
+    rc, _, err = run_dd(capsys, "redundancy", tmp_path/"r", "--increments", 2, "--figure", tmp_path)
+    assert rc == 2 and "is a folder" in err
+    rc, _, err = run_dd(capsys, "redundancy", tmp_path/"r", "--increments", 2, "--figure", tmp_path/"no"/"f.png")
+    assert rc == 2 and "does not exist" in err
+    rc, _, err = run_dd(capsys, "distill", "--method", "igd", "--ipc", 1, "--out", tmp_path/"g", "--param", "window=[2.5, 7]")
+    assert rc == 2 and "window=[2.5, 7]; valid: two integer" in err and not (tmp_path/"g").exists()
