@@ -351,3 +351,17 @@ def test_wrong_data_is_refused_not_trained_on(capsys, tmp_path):
     assert rc == 2 and "does not exist" in err
     rc, _, err = run_dd(capsys, "distill", "--method", "igd", "--ipc", 1, "--out", tmp_path/"g", "--param", "window=[2.5, 7]")
     assert rc == 2 and "window=[2.5, 7]; valid: two integer" in err and not (tmp_path/"g").exists()
+
+
+def test_scores_full_reference_is_cached(capsys, tmp_path, monkeypatch):
+    "Issue 28, item 4: --full-epochs sets the reference's length, its cost is said first, and a second call reads it back."
+    monkeypatch.setenv("DD_NB_CACHE", str(tmp_path/"cache"))
+    assert run_dd(capsys, "distill", "--method", "random", "--ipc", 1, "--out", tmp_path/"r")[0] == 0
+    args = ("evaluate", tmp_path/"r", "--runs", 1, "--epochs", 1, "--scores", "--full-epochs", 1)
+    rc, out, err = run_dd(capsys, *args)
+    assert rc == 0, err
+    assert "1 run(s) x 1 epochs on" in out and "LRS" in out
+    assert len(list((tmp_path/"cache"/"full_reference").glob("memo_full_*.json"))) == 1
+    rc, out2, err = run_dd(capsys, *args)
+    assert rc == 0 and "the full-data reference from the cache" in out2, err
+    assert [l for l in out.splitlines() if "LRS" in l] == [l for l in out2.splitlines() if "LRS" in l]   # the same scores
