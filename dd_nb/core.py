@@ -218,7 +218,11 @@ class DistilledSet:
             raise ValueError(f"{f} holds images but no labels: a DistilledSet needs a label for every image")
         if header.get("format") != FORMAT or "images" not in tensors or "labels" not in tensors:
             raise ValueError(f"{f} is a safetensors file but not a DistilledSet (format={header.get('format')!r})")
-        return cls(tensors["images"], tensors["labels"], tensors.get("soft_labels"), json.loads(header.get("meta", "{}")))
+        try: meta = json.loads(header.get("meta", "{}"))
+        except json.JSONDecodeError as e: raise ValueError(f"{f}: its metadata is not valid JSON ({e})") from None
+        if not isinstance(meta, dict): raise ValueError(f"{f}: its metadata is a {type(meta).__name__}, not a JSON object")
+        try: return cls(tensors["images"], tensors["labels"], tensors.get("soft_labels"), meta)
+        except ValueError as e: raise ValueError(f"{f}: {e}") from None   # which file holds the bad values
 
 # %% ../nbs/00_core.ipynb #2dc5eed8
 def _class_names(meta, n):

@@ -571,7 +571,8 @@ def load_dataset(name: str = "digits", split: str = "train", root=None, size: in
     "Load a split of a named dataset (see `DATASETS`); never downloads. ImageNet-1K (or lazy=True) decodes per access."
     if not isinstance(name, str): raise ValueError(f"dataset {name!r}; valid: a name, one of {', '.join(DATASETS)}")
     if split not in ("train", "test", "val"): raise ValueError(f"unknown split {split!r}; valid: 'train', 'test', 'val'")
-    if size is not None and not (8 <= size <= 512): raise ValueError(f"size={size} out of range; valid: 8 to 512")
+    if size is not None and not (isinstance(size, int) and not isinstance(size, bool) and 8 <= size <= 512):
+        raise ValueError(f"size={size!r}; valid: None (the dataset's own) or an integer from 8 to 512")
     source = _check_source_lazy(name, source, lazy)
     lazy = name == "imagenet1k" if lazy is None else lazy    # ImageNet-1K as float32 does not fit in memory
     if name == "digits": return load_digits_split("test" if split == "val" else split, size or 16)

@@ -19,13 +19,13 @@ from .data import load_dataset
 # %% auto #0
 __all__ = ['SAMPLERS', 'DTYPES', 'BACKENDS', 'DIT_SCHEDULER', 'TINY_DIT', 'TINY_SCHEDULER', 'STEP_RULES', 'IGD_CODE_FACTOR',
            'ConditionalDenoiser', 'make_scheduler', 'as_dtype', 'LatentBackend', 'DiTBackend', 'register_backend',
-           'get_backend', 'load_dit', 'dit_to_diffusers_state', 'diffusers_to_dit_state', 'load_dit_checkpoint',
-           'disable_block_label_dropout', 'tiny_dit_recipe', 'tiny_dit_dir', 'train_tiny_dit', 'load_tiny_dit',
-           'SDBackend', 'load_sd', 'GuidanceContext', 'step_rule', 'rho_eq9', 'rho_igd_code', 'rho_fixed',
-           'GuidanceTerm', 'FnGuidance', 'MemoryGuidance', 'predict_clean', 'guided_steps', 'initial_noise',
-           'cfg_output', 'cfg_eps', 'DiTDDPM', 'SamplerConfig', 'guided_sample', 'tiny_random_dit_pipeline',
-           'diffusion_features', 'Normalized', 'train_judge', 'classify_accuracy', 'sample_diversity', 'sample_quality',
-           'sample_grid']
+           'get_backend', 'check_kwargs', 'load_dit', 'dit_to_diffusers_state', 'diffusers_to_dit_state',
+           'load_dit_checkpoint', 'disable_block_label_dropout', 'tiny_dit_recipe', 'tiny_dit_dir', 'train_tiny_dit',
+           'load_tiny_dit', 'SDBackend', 'load_sd', 'GuidanceContext', 'step_rule', 'rho_eq9', 'rho_igd_code',
+           'rho_fixed', 'GuidanceTerm', 'FnGuidance', 'MemoryGuidance', 'predict_clean', 'guided_steps',
+           'initial_noise', 'cfg_output', 'cfg_eps', 'DiTDDPM', 'SamplerConfig', 'guided_sample',
+           'tiny_random_dit_pipeline', 'diffusion_features', 'Normalized', 'train_judge', 'classify_accuracy',
+           'sample_diversity', 'sample_quality', 'sample_grid']
 
 # %% ../nbs/20_diffusion.ipynb #e8f911cd
 @runtime_checkable
@@ -167,7 +167,19 @@ def register_backend(name):
 def get_backend(name: str, **kw) -> ConditionalDenoiser:
     "The ConditionalDenoiser registered as `name`, built with `kw`."
     if name not in BACKENDS: raise ValueError(f"unknown backend {name!r}; known: {sorted(BACKENDS)}")
+    check_kwargs(BACKENDS[name], kw, f"backend {name!r} (backend_kw)")
     return BACKENDS[name](**kw)
+
+def check_kwargs(fn, kw: dict, what: str):
+    "Unknown keyword arguments of `fn` fail with the valid names and the nearest one (before any loading)."
+    import difflib, inspect
+    params = inspect.signature(fn).parameters
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()): return
+    valid = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    for k in kw:
+        if k not in valid:
+            close = difflib.get_close_matches(k, valid, 1)
+            raise TypeError(f"{what} takes no argument {k!r}; {f'did you mean {close[0]!r}? ' if close else ''}valid: {', '.join(valid)}")
 
 def _need(path: Path, what: str):
     if not path.exists():
@@ -673,6 +685,7 @@ def _class_ids(classes, num_classes: int) -> list:
         if not _int_like(c): raise TypeError(f"class id {c!r} ({type(c).__name__}) is not an integer; valid: {valid}")
         if not 0 <= int(c) < num_classes: raise ValueError(f"class index {int(c)} out of range [0, {num_classes - 1}]")
         out.append(int(c))
+    if not out: raise ValueError(f"classes is empty; valid: at least one of {valid}")
     return out
 
 def _check_terms(backend, terms):

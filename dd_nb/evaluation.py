@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from .core import DistilledSet, seeded_rng
 from .data import ImageDataset, load_dataset
 from .models import get_network
-from .train import get_protocol, default_epochs, train_classifier, accuracy, reference_model
+from .train import get_protocol, default_epochs, train_classifier, accuracy, reference_model, check_names, protocol_fields
 
 # %% auto #0
 __all__ = ['PUBLISHED', 'PAPER_BUDGET', 'PAPER_EVAL_EPOCHS', 'EvalResult', 'train_test_splits', 'check_run_args', 'check_set',
@@ -82,6 +82,9 @@ def evaluate(distilled: DistilledSet, dataset="digits", arch: str = "convnet3", 
     "Train `runs` fresh `arch` networks on `distilled` under `protocol`; accuracy on the real test split."
     check_run_args(runs, epochs, report, eval_every, arch)
     check_set(distilled)
+    import inspect                      # a typo (runz=2) names evaluate's own arguments and the protocol's fields
+    own = [n for n in inspect.signature(evaluate).parameters if n not in ("distilled", "protocol_overrides")]
+    check_names(protocol_overrides, own + protocol_fields(), "arguments and protocol fields")
     proto = get_protocol(protocol, **protocol_overrides)            # an unknown protocol or field fails here, before data loads
     train, test = train_test_splits(dataset, distilled.images.shape[-1], root)
     check_compatible(distilled, train)

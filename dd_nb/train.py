@@ -17,8 +17,9 @@ from .core import seeded_rng, default_device, model_device, canonical_json, atom
 from .data import ImageDataset, LazyImages, dsa, train_transform, cutmix, DSA_STRATEGY
 
 # %% auto #0
-__all__ = ['PROTOCOLS', 'AUGMENTATIONS', 'HARD_EPOCHS', 'REFERENCE_PROTOCOL', 'Protocol', 'get_protocol', 'default_epochs',
-           'lr_factor', 'normalize', 'predict', 'accuracy', 'train_classifier', 'reference_key', 'reference_model']
+__all__ = ['PROTOCOLS', 'AUGMENTATIONS', 'HARD_EPOCHS', 'REFERENCE_PROTOCOL', 'Protocol', 'get_protocol', 'protocol_fields',
+           'check_names', 'default_epochs', 'lr_factor', 'normalize', 'predict', 'accuracy', 'train_classifier',
+           'reference_key', 'reference_model']
 
 # %% ../nbs/03_train.ipynb #31d96257
 @dataclass(frozen=True)
@@ -47,7 +48,21 @@ def get_protocol(name: str, **overrides) -> Protocol:
     "A registered protocol, with fields overridden (e.g. `lr=0.1` for DC)."
     if name not in PROTOCOLS: raise ValueError(f"unknown protocol {name!r}; known: {', '.join(PROTOCOLS)}")
     if overrides.get("aug", "crop") not in AUGMENTATIONS: raise ValueError(f"aug={overrides['aug']!r}; valid: {', '.join(AUGMENTATIONS)}")
+    check_names(overrides, protocol_fields(), "protocol fields")
     return replace(PROTOCOLS[name], **overrides)
+
+def protocol_fields() -> list:
+    "The Protocol fields a caller may override."
+    from dataclasses import fields
+    return [f.name for f in fields(Protocol) if f.name != "name"]
+
+def check_names(given, valid, what: str):
+    "Every name in `given` is in `valid`, else a TypeError with the nearest valid name and the list."
+    import difflib
+    for k in given:
+        if k not in valid:
+            close = difflib.get_close_matches(k, list(valid), 1)
+            raise TypeError(f"unknown argument {k!r}; {f'did you mean {close[0]!r}? ' if close else ''}valid {what}: {', '.join(valid)}")
 
 def default_epochs(protocol: Protocol, ipc: int) -> int:
     "The paper's training length for a protocol at a given IPC."
