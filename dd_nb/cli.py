@@ -7,16 +7,20 @@ from __future__ import annotations
 import argparse, json, math, os, sys, tempfile
 from pathlib import Path
 
-from .core import project_root
+def project_root() -> Path:
+    "dd_nb.core.project_root, imported when first needed: `dd`'s parser and its argument errors run without torch."
+    from dd_nb.core import project_root as root
+    return root()
 
 # %% auto #0
 __all__ = ['PROFILES', 'PUBLISHED', 'COMMITTED', 'QUIET', 'KERNEL_ARGS', 'PAPER_GPU', 'WEIGHT_FILES', 'PIPELINE_PARTS',
-           'PIPELINE_FILES', 'PIPELINE_NAMES', 'VAE_NEEDED', 'RELEASES', 'INCLUDE', 'SEED_MAX', 'EXPECTED',
-           'load_profile', 'results_notebooks', 'run_dir', 'output_dirs', 'quiet', 'run_notebook', 'code_digest',
-           'package_digest', 'dataset_digest', 'fingerprint', 'record_path', 'read_record', 'is_fresh', 'render_html',
-           'run_and_record', 'write_index', 'component_problems', 'pipeline_problems', 'weight_inputs',
-           'dataset_release', 'input_notes', 'missing_inputs', 'reproduce', 'write_times', 'provenance',
-           'render_readme', 'write_record', 'info_text', 'UsageError', 'build_parser', 'parse_value', 'parse_params',
+           'PIPELINE_FILES', 'PIPELINE_NAMES', 'VAE_NEEDED', 'RELEASES', 'INCLUDE', 'SEED_MAX', 'METHOD_NAMES',
+           'DATASET_NAMES', 'NETWORK_NAMES', 'PROTOCOL_NAMES', 'EXPECTED', 'project_root', 'load_profile',
+           'results_notebooks', 'run_dir', 'output_dirs', 'quiet', 'run_notebook', 'code_digest', 'package_digest',
+           'dataset_digest', 'fingerprint', 'record_path', 'read_record', 'is_fresh', 'render_html', 'run_and_record',
+           'write_index', 'component_problems', 'pipeline_problems', 'weight_inputs', 'dataset_release', 'input_notes',
+           'missing_inputs', 'reproduce', 'write_times', 'provenance', 'render_readme', 'write_record', 'info_text',
+           'UsageError', 'check_distill_names', 'OneLineParser', 'build_parser', 'parse_value', 'parse_params',
            'check_out', 'check_evaluate_args', 'main']
 
 # %% ../nbs/60_reproduce.ipynb #e0e2eb0c
@@ -431,13 +435,24 @@ def _int_arg(lo: int, hi: int | None = None):
         return v
     return parse
 
+# the registries' names written out, so that `dd --help` and every argument error answer before torch is imported (3.5-4 s);
+# tests/test_cli.py checks them against the registries, so a new method, dataset, network or protocol must be added here
+METHOD_NAMES = ("dc", "dit", "dm", "dsa", "herding", "idc", "igd", "influence-prune", "influence-select", "iwd-dc", "iwd-dm",
+                "iwd-dsa", "iwd-idc", "iwd-pdd", "lgd", "patch", "pdd", "random")
+DATASET_NAMES = ("digits", "fashion-mnist", "cifar10", "cifar100", "svhn", "imagenette", "imagewoof", "imageidc", "imagenet1k",
+                 "food101", "folder:<path>")
+NETWORK_NAMES = ("convnet3", "convnet4", "convnet6", "resnetap10", "resnet18", "resnet18_bn")
+PROTOCOL_NAMES = ("hard", "dc", "soft")
+
 def _registries():
-    "Names of the methods, datasets, networks and protocols (no method module is imported)."
-    from dd_nb.methods import method_names
-    from dd_nb.data import DATASETS
-    from dd_nb.models import NETWORKS
-    from dd_nb.train import PROTOCOLS
-    return method_names(), DATASETS, NETWORKS, PROTOCOLS
+    "Names of the methods, datasets, networks and protocols (nothing imported: see METHOD_NAMES)."
+    return METHOD_NAMES, DATASET_NAMES, NETWORK_NAMES, PROTOCOL_NAMES
+
+def check_distill_names(method: str, dataset: str):
+    "`dd distill`'s method and dataset names, checked before torch is imported."
+    if method not in METHOD_NAMES: raise UsageError(f"unknown --method {method!r}; known: {', '.join(METHOD_NAMES)}")
+    if dataset not in DATASET_NAMES and not dataset.startswith("folder:"):
+        raise UsageError(f"unknown --dataset {dataset!r}; known: {', '.join(DATASET_NAMES)}")
 
 def _distill_epilog(method, methods) -> str:
     "`dd distill --help`'s tail: the parameters of `--method` when given, else how to see them."
@@ -446,10 +461,16 @@ def _distill_epilog(method, methods) -> str:
         return f"parameters of {method} (--param KEY=VALUE):\n{params_table(method)}"
     return f"methods: {', '.join(methods)}\n`dd methods NAME` (or `dd distill --method NAME --help`) lists a method's parameters"
 
+class OneLineParser(argparse.ArgumentParser):
+    "argparse whose errors are `dd`'s: one `<prog>: error: ...` line and exit 2 (the usage block is in --help)."
+    def error(self, message):
+        name = "dd" if self.prog.startswith("dd") else self.prog   # subcommands too: `dd distill` reports as dd
+        self.exit(2, f"{name}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
 def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     "The `dd` argument parser; with `method`, `dd distill --help` ends with that method's parameter table."
     methods, datasets, nets, protos = _registries()
-    p = argparse.ArgumentParser(prog="dd", description="dd_nb: dataset distillation from the command line.",
+    p = OneLineParser(prog="dd", description="dd_nb: dataset distillation from the command line.",
         epilog=f"methods: {', '.join(methods)}\ndatasets: {', '.join(datasets)}\nnetworks: {', '.join(nets)}",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -458,8 +479,8 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     d.add_argument("--method", required=True, help=f"one of: {', '.join(methods)}")
     d.add_argument("--dataset", default="digits", help=f"one of: {', '.join(datasets)}")
     d.add_argument("--root", default=None, help="local folder holding the dataset (never downloaded)")
-    d.add_argument("--size", type=int, default=None, help="image size (default: the dataset's)")
-    d.add_argument("--ipc", type=int, required=True, help="images per class")
+    d.add_argument("--size", type=_int_arg(8, 512), default=None, help="image size (default: the dataset's)")
+    d.add_argument("--ipc", type=_int_arg(1), required=True, help="images per class")
     d.add_argument("--seed", type=_int_arg(0, SEED_MAX), default=0)
     d.add_argument("--out", required=True, help="output folder (gets distilled.safetensors) or a .safetensors path")
     d.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
@@ -472,8 +493,8 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     e.add_argument("--root", default=None)
     e.add_argument("--arch", default="convnet3", help=f"one of: {', '.join(nets)}")
     e.add_argument("--protocol", default="hard", help=f"one of: {', '.join(protos)}")
-    e.add_argument("--runs", type=int, default=5)
-    e.add_argument("--epochs", type=int, default=None, help="override the protocol's epochs (at least 1)")
+    e.add_argument("--runs", type=_int_arg(1), default=5)
+    e.add_argument("--epochs", type=_int_arg(1), default=None, help="override the protocol's epochs (at least 1)")
     e.add_argument("--seed", type=_int_arg(0, SEED_MAX), default=0)
     e.add_argument("--scores", action="store_true", help="also DD-Ranking's HLR, IOR, LRS and ARS (trains a random baseline and the full data too)")
     e.add_argument("--full-epochs", type=_int_arg(1), default=100, help="epochs of the full-data reference behind --scores (default 100: digits' plateau; cached)")
@@ -482,7 +503,7 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     red.add_argument("--increments", type=_int_arg(2), default=5, help="equal parts per class, in stored order (default 5)")
     red.add_argument("--arch", default="convnet3", help=f"one of: {', '.join(nets)}")
     red.add_argument("--protocol", default="hard", help=f"one of: {', '.join(protos)}")
-    red.add_argument("--epochs", type=int, default=None, help="override the protocol's epochs")
+    red.add_argument("--epochs", type=_int_arg(1), default=None, help="override the protocol's epochs")
     red.add_argument("--dataset", default=None, help="dataset whose normalisation is used (default: the one in the set's metadata)")
     red.add_argument("--figure", default=None, help="heatmap path (default: <set>_redundancy.png next to the set)")
     inf = sub.add_parser("info", help="a distilled set's metadata and the run records next to it")
@@ -627,8 +648,9 @@ def _redundancy(args):
 
 def _run(args, nets, protos):
     if args.cmd == "distill":
-        from dd_nb.methods import distill
+        check_distill_names(args.method, args.dataset)
         out, params = check_out(args.out), parse_params(args.param)
+        from dd_nb.methods import distill
         t0 = time.time()
         ds = distill(args.method, args.dataset, args.ipc, seed=args.seed, root=args.root, size=args.size, **params)
         path = ds.save(out)

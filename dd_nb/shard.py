@@ -297,9 +297,9 @@ import sys
 def main(argv=None):
     "`python -m dd_nb.shard METHOD --ipc N --out DIR [--dataset D --root R --size S]` under torchrun: `sharded_method`."
     import argparse
-    from dd_nb.cli import EXPECTED, SEED_MAX, _int_arg, _one_line, parse_params, quiet
+    from dd_nb.cli import EXPECTED, SEED_MAX, OneLineParser, _int_arg, _one_line, parse_params, quiet
     quiet()                                      # diffusers' note about `accelerate`, as in `dd`
-    ap = argparse.ArgumentParser(prog="python -m dd_nb.shard", description="a generator sharded by class over the torchrun ranks")
+    ap = OneLineParser(prog="python -m dd_nb.shard", description="a generator sharded by class over the torchrun ranks")
     ap.add_argument("method", choices=["dit", "igd"]); ap.add_argument("--dataset", default="digits")
     ap.add_argument("--ipc", type=_int_arg(1), required=True); ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=_int_arg(0, SEED_MAX), default=0)

@@ -1,6 +1,6 @@
 """End-to-end checks of the `dd` command line: the console script once, then `dd_nb.cli.main` in this process (a process
 start per case cost 4 s each, about a minute of the suite)."""
-import contextlib, io, subprocess
+import contextlib, io, json, subprocess, sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -167,8 +167,8 @@ CASES = {   # name: (argv with {tmp} for the test's folder, what the one error l
     "directory as set": (["evaluate", "{directory}"], "not a readable DistilledSet"),
     "unknown arch": (["evaluate", "{tmp}", "--arch", "vgg"], "unknown --arch 'vgg'"),
     "unknown protocol": (["evaluate", "{tmp}", "--protocol", "fast"], "unknown --protocol 'fast'"),
-    "epochs 0": (["evaluate", "{tmp}", "--epochs", 0], "--epochs 0"),
-    "negative runs": (["evaluate", "{tmp}", "--runs", -1], "--runs -1"),
+    "epochs 0": (["evaluate", "{tmp}", "--epochs", 0], "argument --epochs: 0; valid: an integer >= 1"),
+    "negative runs": (["evaluate", "{tmp}", "--runs", -1], "argument --runs: -1; valid: an integer >= 1"),
 }
 
 
@@ -365,3 +365,32 @@ def test_scores_full_reference_is_cached(capsys, tmp_path, monkeypatch):
     rc, out2, err = run_dd(capsys, *args)
     assert rc == 0 and "the full-data reference from the cache" in out2, err
     assert [l for l in out.splitlines() if "LRS" in l] == [l for l in out2.splitlines() if "LRS" in l]   # the same scores
+
+
+def test_static_names_equal_the_registries():
+    "`dd`'s parser lists names without importing torch; they must be the registries' own."
+    import dd_nb.all  # noqa: F401  (registers every method)
+    from dd_nb.data import DATASETS
+    from dd_nb.methods import method_names
+    from dd_nb.models import NETWORKS
+    from dd_nb.train import PROTOCOLS
+    assert cli.METHOD_NAMES == tuple(method_names()) and cli.DATASET_NAMES == tuple(DATASETS)
+    assert cli.NETWORK_NAMES == tuple(NETWORKS) and cli.PROTOCOL_NAMES == tuple(PROTOCOLS)
+
+
+ARG_ERRORS = [["--help"], ["distill", "--method", "magic", "--ipc", "1", "--out", "o"],
+              ["distill", "--method", "random", "--dataset", "mnist", "--ipc", "1", "--out", "o"],
+              ["distill", "--method", "random", "--ipc", "0", "--out", "o"], ["distill", "--method", "dm", "--ipc", "1"],
+              ["evaluate", "x", "--runs", "0"], ["redundancy", "x", "--increments", "1"], ["reproduce", "--profile", "nope"]]
+
+
+def test_argument_errors_need_no_torch(tmp_path):
+    "Issue 28, item 7: help and argument errors answer before torch's 3.5-4 s import (a fresh process per case)."
+    script = ("import sys, json; from dd_nb.cli import main\n"
+              "try: rc = main(json.loads(sys.argv[1]))\nexcept SystemExit as e: rc = e.code\n"
+              "print(json.dumps([rc, 'torch' in sys.modules]))")
+    for argv in ARG_ERRORS:
+        r = subprocess.run([sys.executable, "-c", script, json.dumps(argv)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        rc, torch_loaded = json.loads(r.stdout.strip().splitlines()[-1])
+        assert rc == (0 if argv == ["--help"] else 2) and not torch_loaded, (argv, rc, torch_loaded, r.stderr)
+        if argv != ["--help"]: assert len(r.stderr.strip().splitlines()) == 1 and ": error: " in r.stderr, r.stderr
