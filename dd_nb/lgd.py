@@ -191,7 +191,8 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
         guidance_batch_size: int | None = None, root=None, resume=None, progress: bool = True) -> DistilledSet:
     "LGD (seed 002): a seed set grown by stages sampled with learnability + deviation guidance, best of K by learnability."
     # guidance_batch_size: images per guided micro-batch (None: batch_size). At DiT-XL/2's shape every guided image holds
-    # its own DiT + VAE + learner graph; 10 classes x K=3 candidates in one micro-batch need about 80 GB.
+    # its own DiT + VAE + learner graph: about 3 GB each (results/bench_guided_memory_dit-xl-2.md measures 3.0 GB per guided
+    # image with IGD's terms), so 10 classes x K=3 candidates in one micro-batch need about 90 GB.
     # root: the dataset's folder, to read its test split for each stage's test accuracy (ImageNette, CIFAR-10, ...)
     run = run_record({k: v for k, v in locals().items() if k not in ("guidance_batch_size", "root")})   # how, not what
     plan = stage_plan(ipc, seed_ipc, stage_ipc)
