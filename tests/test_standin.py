@@ -32,13 +32,12 @@ SIZE_KEYS = {
     "t_ranges", "fig6_ipc", "ablation_runs", "guidance_batch_size", "memory_at", "patch_size", "fig_classes"}
 PATH_KEYS = {"root", "pretrained", "checkpoint", "vae"}
 MACHINE_KEYS = {"threads"}   # how many cores a run takes, not what it computes
-# notebooks whose standin path no smoke profile takes (ImageNet-layout data, the 1000-class DiT with a VAE, Stable
-# Diffusion); the CIFAR-10 ones wait on the CIFAR-10 loader (see test_cifar10_standin_loads). On 2 shared cores
-# 21_checkpoints takes about 2 minutes and runs in the suite; 22_igd, 30_lgd and 40_patch take 10-20 minutes each, so
-# they run with DD_NB_STANDIN_RUNS=all (and in `make standin`); test_igd_and_lgd_run_on_the_dit_standin covers their
-# generation path in the suite
+# 21_checkpoints' standin runs in the suite (about a minute). The others run with DD_NB_STANDIN_RUNS=all and in `make
+# standin` (`dd reproduce --profile standin`): 22_igd and 40_patch take 10-20 minutes each on 2 cores, 30_lgd and 11_iwd
+# a few, the rest about a minute; the suite covers their paths by their smoke runs, test_cifar10_standin_loads (CIFAR-10's
+# release layout) and test_igd_and_lgd_run_on_the_dit_standin (the 1000-class DiT with a VAE through class_map)
 RUN = ["21_checkpoints"]
-RUN_LONG = ["22_igd", "30_lgd", "40_patch"]
+RUN_LONG = [nb for nb in cli.results_notebooks(ROOT) if nb not in RUN]
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +183,7 @@ def test_igd_and_lgd_run_on_the_dit_standin(assets):
 def test_standin_profile_runs(nb, assets, monkeypatch):
     "One notebook end to end on the stand-ins, as `dd reproduce --profile standin` runs it."
     if nb in RUN_LONG and os.environ.get("DD_NB_STANDIN_RUNS") != "all":
-        pytest.skip(f"{nb} [standin] takes 10-20 minutes on 2 cores: DD_NB_STANDIN_RUNS=all runs it (or make standin)")
+        pytest.skip(f"{nb} [standin]: minutes on 2 cores; DD_NB_STANDIN_RUNS=all runs it (or make standin)")
     if "standin" not in _profiles(nb): pytest.skip(f"experiments/{nb}.yaml has no standin profile yet")
     if "standin" not in cli.PROFILES: monkeypatch.setattr(cli, "PROFILES", (*cli.PROFILES, "standin"))
     assert cli.missing_inputs(nb, "standin", ROOT) == []
