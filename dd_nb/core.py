@@ -162,6 +162,9 @@ class DistilledSet:
 
     def __post_init__(self):
         if self.labels is None: raise ValueError("a DistilledSet needs labels (N,) for its images; got labels=None")
+        for name, v in (("images", self.images), ("labels", self.labels)):   # not a lazily decoded split: it would decode it all
+            if not (torch.is_tensor(v) or isinstance(v, np.ndarray)):
+                raise TypeError(f"{name} is a {type(v).__name__}; valid: a torch tensor or a NumPy array")
         images, labels = torch.as_tensor(self.images).detach().cpu(), torch.as_tensor(self.labels).detach().cpu()
         if images.dtype == torch.uint8: images = images.float() / 255   # 8-bit pixels: the documented conversion to [0, 1]
         self.images = images.float()
