@@ -602,8 +602,8 @@ def _evaluate(args, nets, protos):
           f"protocol); this may take minutes", flush=True)
     size = ds.images.shape[-1]
     t0 = time.time()
-    res = evaluate(ds, (load_dataset(name, "train", args.root, size), load_dataset(name, "test", args.root, size)),
-                   args.arch, args.protocol, args.runs, args.seed, epochs=args.epochs, progress=True)
+    train, test = load_dataset(name, "train", args.root, size), load_dataset(name, "test", args.root, size)   # once, for --scores too
+    res = evaluate(ds, (train, test), args.arch, args.protocol, args.runs, args.seed, epochs=args.epochs, progress=True)
     write_record(args.path, "evaluate", dict(dataset=name, arch=args.arch, protocol=args.protocol, runs=args.runs,
                  epochs=epochs, seed=args.seed), t0, result=dict(mean=res.mean, std=res.std, accs=res.accs))
     print(f"{args.path}: {res.fmt()} % ({args.arch}, {args.protocol}, last epoch, {args.runs} runs; accs {[round(100 * a, 2) for a in res.accs]})")
@@ -613,16 +613,15 @@ def _evaluate(args, nets, protos):
         from dd_nb.evaluation import EvalResult, full_data_reference
         from dd_nb.ranking import dd_ranking_scores
         from dd_nb.results import ResultStore
-        train, test = load_dataset(name, "train", args.root, size), load_dataset(name, "test", args.root, size)
         # the full-data reference (HLR's real accuracy) is the costly part: kept by all it depends on, so a second call is free
         store = ResultStore("full_reference", __version__)
         key = [train.name, train.digest(), test.digest(), args.arch, "hard", args.runs, args.seed, args.full_epochs]
-        cached = store.memo("full", key) is not None
+        accs = store.memo("full", key)                      # None: not computed yet
         print(f"DD-Ranking scores: a random baseline and the no-augmentation runs ({4 * args.runs} trainings of {epochs} epochs); "
-              + ("the full-data reference from the cache" if cached else f"the full-data reference, {args.runs} run(s) x "
+              + ("the full-data reference from the cache" if accs is not None else f"the full-data reference, {args.runs} run(s) x "
                  f"{args.full_epochs} epochs on {len(train)} images (--full-epochs; kept in {store.path} for later calls)"), flush=True)
-        accs = store.memo("full", key, lambda: full_data_reference((train, test), args.arch, "hard", args.runs, args.seed,
-                                                                   epochs=args.full_epochs, progress=True).accs)
+        if accs is None: accs = store.memo("full", key, lambda: full_data_reference((train, test), args.arch, "hard", args.runs,
+                                                                                  args.seed, epochs=args.full_epochs, progress=True).accs)
         full = EvalResult(float(np.mean(accs)), float(np.std(accs)), accs, args.arch, "hard")
         sc = dd_ranking_scores(ds, (train, test), args.arch, args.protocol, runs=args.runs, epochs=args.epochs, seed=args.seed,
                                full=full, progress=True)
@@ -631,7 +630,6 @@ def _evaluate(args, nets, protos):
 def _redundancy(args):
     from dd_nb.core import DistilledSet, _file
     from dd_nb.lgd import plot_redundancy, redundancy
-    if args.epochs is not None and args.epochs < 1: raise UsageError(f"--epochs {args.epochs}; valid: an integer >= 1")
     if args.figure:                                   # checked before the networks train, not when the figure is saved
         fp = Path(args.figure)
         if fp.is_dir(): raise UsageError(f"--figure {args.figure} is a folder; valid: an image file path (e.g. {fp/'redundancy.png'})")

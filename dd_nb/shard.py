@@ -304,7 +304,7 @@ def main(argv=None):
     ap.add_argument("--ipc", type=_int_arg(1), required=True); ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=_int_arg(0, SEED_MAX), default=0)
     ap.add_argument("--root", default=None, help="local folder holding the dataset (never downloaded)")
-    ap.add_argument("--size", type=_int_arg(1), default=None, help="image size (default: the dataset's)")
+    ap.add_argument("--size", type=_int_arg(8, 512), default=None, help="image size (default: the dataset's)")
     ap.add_argument("--source", default=None, choices=list(SUBSET_SOURCES),
                     help="ImageNet subsets: an ImageNet root or fast.ai's release (default: detected)")
     ap.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a method parameter (repeatable)")

@@ -112,9 +112,7 @@ from dd_nb import cli
 
 def run_dd(capsys, *argv):
     "`dd ARGV` in this process: (exit status, stdout, stderr)."
-    try: rc = cli.main([str(a) for a in argv])
-    except SystemExit as e: rc = e.code
-    out = capsys.readouterr(); return rc, out.out, out.err
+    r = dd(None, *argv); return r.returncode, r.stdout, r.stderr
 
 
 def test_methods_listing_and_parameter_help(capsys):

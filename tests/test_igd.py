@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from dd_nb.core import DistilledSet
+from test_cli import dd
 
 SMOKE = ["--param", 'backend_kw={"steps": 40, "batch": 16}', "--param", "steps=10", "--param", "window=[2, 7]",
          "--param", "surrogate_epochs=2", "--param", "surrogate_batch=64"]
@@ -12,12 +13,6 @@ SMOKE = ["--param", 'backend_kw={"steps": 40, "batch": 16}', "--param", "steps=1
 
 def distill_cmd(dd_bin, out, *extra):
     return [dd_bin, "distill", "--method", "igd", "--dataset", "digits", "--ipc", "3", "--seed", "1", "--out", str(out), *SMOKE, *extra]
-
-
-def dd_in_process(*args):
-    "`dd ARGS` in this process (a process start per bad input costs seconds): returncode and stderr."
-    from test_cli import dd
-    return dd(None, *args)
 
 
 def test_igd_resumes_after_a_kill(dd_bin, tmp_path):
@@ -57,7 +52,7 @@ def test_only_the_window_is_guided(monkeypatch):
 def test_igd_bad_input_fails_before_work(dd_bin, tmp_path):
     for param, msg in (("threshold=0", "threshold=0"), ("k=-1", "k=-1"), ("window=[40, 60]", "steps-1=49"),
                        ("selection=\"best\"", "selection='best'"), ("memory_size=0", "memory_size=0")):
-        out = dd_in_process("distill", "--method", "igd", "--ipc", "1", "--out", str(tmp_path / "x"), "--param", param)
+        out = dd(None, "distill", "--method", "igd", "--ipc", "1", "--out", str(tmp_path / "x"), "--param", param)   # in this process
         assert out.returncode == 2 and msg in out.stderr, (param, out.stderr)
 
 
