@@ -15,13 +15,14 @@ def project_root() -> Path:
 # %% auto #0
 __all__ = ['PROFILES', 'PUBLISHED', 'COMMITTED', 'QUIET', 'KERNEL_ARGS', 'PAPER_GPU', 'WEIGHT_FILES', 'PIPELINE_PARTS',
            'PIPELINE_FILES', 'PIPELINE_NAMES', 'VAE_NEEDED', 'RELEASES', 'INCLUDE', 'SEED_MAX', 'METHOD_NAMES',
-           'DATASET_NAMES', 'NETWORK_NAMES', 'PROTOCOL_NAMES', 'EXPECTED', 'project_root', 'load_profile',
-           'results_notebooks', 'run_dir', 'output_dirs', 'quiet', 'run_notebook', 'code_digest', 'package_digest',
-           'dataset_digest', 'fingerprint', 'record_path', 'read_record', 'is_fresh', 'render_html', 'run_and_record',
-           'write_index', 'component_problems', 'pipeline_problems', 'weight_inputs', 'dataset_release', 'input_notes',
-           'missing_inputs', 'reproduce', 'write_times', 'provenance', 'render_readme', 'write_record', 'info_text',
-           'UsageError', 'check_distill_names', 'OneLineParser', 'build_parser', 'parse_value', 'parse_params',
-           'check_out', 'check_evaluate_args', 'main']
+           'DATASET_NAMES', 'NETWORK_NAMES', 'PROTOCOL_NAMES', 'EXPECTED', 'SOURCE_NAMES', 'DIFFUSION_METHODS',
+           'project_root', 'load_profile', 'results_notebooks', 'run_dir', 'output_dirs', 'quiet', 'run_notebook',
+           'code_digest', 'package_digest', 'dataset_digest', 'fingerprint', 'record_path', 'read_record', 'is_fresh',
+           'render_html', 'run_and_record', 'write_index', 'component_problems', 'pipeline_problems', 'weight_inputs',
+           'dataset_release', 'input_notes', 'missing_inputs', 'reproduce', 'write_times', 'provenance',
+           'render_readme', 'write_record', 'info_text', 'UsageError', 'check_distill_names', 'OneLineParser',
+           'build_parser', 'parse_value', 'parse_params', 'check_out', 'check_evaluate_args', 'main', 'check_weights',
+           'shard_parser', 'shard_args', 'shard_main_args']
 
 # %% ../nbs/60_reproduce.ipynb #e0e2eb0c
 PROFILES = ("smoke", "demo", "embedded", "fashion", "paper", "paper-imagewoof", "paper-code", "standin")
@@ -648,6 +649,7 @@ def _run(args, nets, protos):
     if args.cmd == "distill":
         check_distill_names(args.method, args.dataset)
         out, params = check_out(args.out), parse_params(args.param)
+        check_weights(args.method, params)           # a missing weights folder: said before 3-9 s of imports and data
         from dd_nb.methods import distill
         t0 = time.time()
         ds = distill(args.method, args.dataset, args.ipc, seed=args.seed, root=args.root, size=args.size, **params)
@@ -686,3 +688,46 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"dd: interrupted; {_resume_hint(args)}", file=sys.stderr); return 130
     return rc or 0
+
+# %% ../nbs/60_reproduce.ipynb #16d86343
+SOURCE_NAMES = ("imagenet", "fastai")   # data.SUBSET_SOURCES, written out as METHOD_NAMES is (a test compares them)
+DIFFUSION_METHODS = ("dit", "igd", "lgd", "patch")   # the methods that take pretrained= / checkpoint= weights
+
+def check_weights(method: str, params: dict):
+    "A diffusion method's pretrained folder, checkpoint file and backend_kw vae folder, checked on disk before torch is imported."
+    if method not in DIFFUSION_METHODS: return
+    kw = params.get("backend_kw") if isinstance(params.get("backend_kw"), dict) else {}
+    for name, value, kind in (("pretrained", params.get("pretrained"), "folder"), ("checkpoint", params.get("checkpoint"), "file"),
+                              ("backend_kw vae", kw.get("vae"), "folder")):
+        if isinstance(value, str) and value and not Path(value).exists():   # the loaders read local paths only: never a hub id
+            raise UsageError(f"{name}={value!r}: no such {kind} (from {Path.cwd()}); dd_nb never downloads weights: "
+                             f"save them there first (e.g. DiTPipeline.save_pretrained on a machine with the hub)")
+
+def shard_parser() -> argparse.ArgumentParser:
+    "The parser of `python -m dd_nb.shard` (61_shard), here so that it answers before torch is imported."
+    ap = OneLineParser(prog="python -m dd_nb.shard", description="a generator sharded by class over the torchrun ranks")
+    ap.add_argument("method", choices=["dit", "igd"]); ap.add_argument("--dataset", default="digits")
+    ap.add_argument("--ipc", type=_int_arg(1), required=True); ap.add_argument("--out", required=True)
+    ap.add_argument("--seed", type=_int_arg(0, SEED_MAX), default=0)
+    ap.add_argument("--root", default=None, help="local folder holding the dataset (never downloaded)")
+    ap.add_argument("--size", type=_int_arg(8, 512), default=None, help="image size (default: the dataset's)")
+    ap.add_argument("--source", default=None, choices=SOURCE_NAMES,
+                    help="ImageNet subsets: an ImageNet root or fast.ai's release (default: detected)")
+    ap.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a method parameter (repeatable)")
+    return ap
+
+def shard_args(argv=None) -> tuple:
+    "(args, params) of `python -m dd_nb.shard`, every check that needs no torch done; a UsageError otherwise."
+    a = shard_parser().parse_args(argv)
+    check_distill_names(a.method, a.dataset)
+    if not a.out.strip(): raise UsageError("--out is empty; valid: a folder (new, or a run's to resume)")
+    if Path(a.out).exists() and not Path(a.out).is_dir(): raise UsageError(f"--out {a.out} is a file; valid: a folder (new, or a run's to resume)")
+    params = parse_params(a.param)
+    check_weights(a.method, params)
+    return a, params
+
+def shard_main_args(argv=None) -> tuple:
+    "shard_args for `python -m dd_nb.shard` before it imports torch: a UsageError is one `error:` line and exit 2."
+    try: return shard_args(argv)
+    except UsageError as e:
+        print(f"python -m dd_nb.shard: error: {_one_line(e)}", file=sys.stderr); sys.exit(2)

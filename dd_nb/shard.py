@@ -7,6 +7,12 @@ from __future__ import annotations
 import inspect, json, os, re, warnings
 from datetime import timedelta
 from pathlib import Path
+import sys
+
+# run as `python -m dd_nb.shard` (a notebook kernel is __main__ too, but has no module spec)
+_AS_SCRIPT = __name__ == "__main__" and getattr(globals().get("__spec__"), "name", None) == "dd_nb.shard"
+if _AS_SCRIPT:   # a bad argument answers (one line, exit 2) before torch's 2-4 s import; main() parses again
+    from dd_nb.cli import shard_main_args; shard_main_args()
 
 import torch
 import torch.distributed as dist
@@ -292,29 +298,18 @@ def sharded_patch_scores(backend, dataset: ImageDataset, out_dir=None, **kw) -> 
 
 # %% ../nbs/61_shard.ipynb #0ddb26b1
 #| eval: false
-import sys
-
 def main(argv=None):
     "`python -m dd_nb.shard METHOD --ipc N --out DIR [--dataset D --root R --size S]` under torchrun: `sharded_method`."
-    import argparse
-    from dd_nb.cli import EXPECTED, SEED_MAX, OneLineParser, _int_arg, _one_line, parse_params, quiet
+    from dd_nb.cli import EXPECTED, _one_line, quiet, shard_args
     quiet()                                      # diffusers' note about `accelerate`, as in `dd`
-    ap = OneLineParser(prog="python -m dd_nb.shard", description="a generator sharded by class over the torchrun ranks")
-    ap.add_argument("method", choices=["dit", "igd"]); ap.add_argument("--dataset", default="digits")
-    ap.add_argument("--ipc", type=_int_arg(1), required=True); ap.add_argument("--out", required=True)
-    ap.add_argument("--seed", type=_int_arg(0, SEED_MAX), default=0)
-    ap.add_argument("--root", default=None, help="local folder holding the dataset (never downloaded)")
-    ap.add_argument("--size", type=_int_arg(8, 512), default=None, help="image size (default: the dataset's)")
-    ap.add_argument("--source", default=None, choices=list(SUBSET_SOURCES),
-                    help="ImageNet subsets: an ImageNet root or fast.ai's release (default: detected)")
-    ap.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a method parameter (repeatable)")
-    a = ap.parse_args(argv)
+    prog = "python -m dd_nb.shard"
     try:
+        a, params = shard_args(argv)             # the checks that need no torch (cli.shard_args), then the method's own
         s = sharded_method(a.method, a.dataset, a.ipc, a.out, a.seed, progress=True, root=a.root, size=a.size,
-                           source=a.source, **parse_params(a.param))
+                           source=a.source, **params)
     except EXPECTED as e:                        # as `dd`: one line and exit 2 for a bad input, a traceback only for a bug
-        print(f"{ap.prog}: error: {_one_line(e)}", file=sys.stderr); return 2
+        print(f"{prog}: error: {_one_line(e)}", file=sys.stderr); return 2
     if s is not None: print(f"wrote {s} to {Path(a.out)/'set.safetensors'}")
     return 0
 
-if __name__ == "__main__" and "ipykernel" not in sys.modules: sys.exit(main())   # `python -m dd_nb.shard`, not a Jupyter kernel
+if _AS_SCRIPT: sys.exit(main())

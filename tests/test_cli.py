@@ -374,12 +374,18 @@ def test_static_names_equal_the_registries():
     from dd_nb.train import PROTOCOLS
     assert cli.METHOD_NAMES == tuple(method_names()) and cli.DATASET_NAMES == tuple(DATASETS)
     assert cli.NETWORK_NAMES == tuple(NETWORKS) and cli.PROTOCOL_NAMES == tuple(PROTOCOLS)
+    from dd_nb.data import SUBSET_SOURCES
+    assert cli.SOURCE_NAMES == tuple(SUBSET_SOURCES)
+    from dd_nb.methods import method_params
+    assert {m for m in cli.METHOD_NAMES if "pretrained" in {p.name for p in method_params(m)}} == set(cli.DIFFUSION_METHODS)
 
 
 ARG_ERRORS = [["--help"], ["distill", "--method", "magic", "--ipc", "1", "--out", "o"],
               ["distill", "--method", "random", "--dataset", "mnist", "--ipc", "1", "--out", "o"],
               ["distill", "--method", "random", "--ipc", "0", "--out", "o"], ["distill", "--method", "dm", "--ipc", "1"],
-              ["evaluate", "x", "--runs", "0"], ["redundancy", "x", "--increments", "1"], ["reproduce", "--profile", "nope"]]
+              ["evaluate", "x", "--runs", "0"], ["redundancy", "x", "--increments", "1"], ["reproduce", "--profile", "nope"],
+              ["distill", "--method", "dit", "--ipc", "1", "--out", "o", "--param", "backend=dit", "--param", "pretrained=no/DiT-XL-2"],
+              ["distill", "--method", "igd", "--ipc", "1", "--out", "o", "--param", "checkpoint=DiT-XL-2-256x256.pt"]]
 
 
 def test_argument_errors_need_no_torch(tmp_path):
@@ -392,3 +398,22 @@ def test_argument_errors_need_no_torch(tmp_path):
         rc, torch_loaded = json.loads(r.stdout.strip().splitlines()[-1])
         assert rc == (0 if argv == ["--help"] else 2) and not torch_loaded, (argv, rc, torch_loaded, r.stderr)
         if argv != ["--help"]: assert len(r.stderr.strip().splitlines()) == 1 and ": error: " in r.stderr, r.stderr
+
+
+SHARD_ERRORS = [["dit", "--ipc", "0", "--out", "o"], ["igd", "--ipc", "1", "--out", "o", "--dataset", "mnist"],
+                ["igd", "--ipc", "1", "--out", "o", "--seed", str(2**64)], ["dit", "--ipc", "1", "--out", "FILE"],
+                ["dit", "--ipc", "1", "--out", "o", "--param", "pretrained=no/DiT-XL-2"], ["dit", "--ipc", "1", "--out", "o", "--param", "cfg"]]
+
+
+def test_shard_argument_errors_need_no_torch(tmp_path):
+    "Issue 28, items 2 and 7: `python -m dd_nb.shard`'s argument errors: one line, exit 2, torch never imported (a process per case)."
+    script = ("import runpy, sys, json; argv = json.loads(sys.argv[1]); sys.argv = ['dd_nb.shard', *argv]\n"
+              "try: runpy.run_module('dd_nb.shard', run_name='__main__'); rc = 0\nexcept SystemExit as e: rc = e.code\n"
+              "print(json.dumps([rc, 'torch' in sys.modules]))")
+    (tmp_path/"FILE").write_text("x")
+    for argv in SHARD_ERRORS:
+        r = subprocess.run([sys.executable, "-c", script, json.dumps(argv)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        rc, torch_loaded = json.loads(r.stdout.strip().splitlines()[-1])
+        assert rc == 2 and not torch_loaded, (argv, rc, torch_loaded, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1 and "python -m dd_nb.shard: error: " in r.stderr, r.stderr
+        assert not (tmp_path/"o").exists()
