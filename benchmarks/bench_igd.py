@@ -5,11 +5,21 @@ Prints `name: value` lines; the last one is `guided/vanilla: X.XXx`:
   guided_seconds_per_image      the same seeds with IGD (G_I over the retained checkpoints + G_D), window t in [30, 45]
   selection/epoch               Alg. 2 on the whole trajectory (every checkpoint's class-averaged gradients) / one
                                 surrogate training epoch
+  guided/vanilla, jacobian='skip'  the same with d z0|t / d z_t taken as 1/sqrt(abar) (no denoiser backward)
   guided/vanilla                guided / vanilla time for the same images (paper: 5.5x, 8.2 s vs 1.5 s on an RTX 4090)
 Uses the embedded tiny DiT when cached (else a 40-step smoke one) and a ConvNet-3 surrogate on digits.
 Run: .venv/bin/python benchmarks/bench_igd.py [--smoke] [--ipc 2]
+
+`--shape dit-xl-2`: a cost model at the paper's shape instead (random weights, nothing downloaded): DiT-XL/2's
+configuration (28 layers, hidden 1152, 16 heads, patch 2, 4x32x32 latents, 1000 classes), sd-vae-ft-mse's AutoencoderKL
+decoding to 256 px and a ConvNet-6 surrogate at 256 px (the authors' size). It times every part of one vanilla and one
+guided step for one image (CFG: the doubled batch), each the best of --reps after a warm-up, checks that the parts add
+up to a measured guided step, and predicts guided/vanilla for 50 DDIM steps with the window [30, 45] (16 guided steps)
+and --checkpoints retained checkpoints (the paper keeps about 4), exact and Jacobian-free. On a GPU set DD_NB_DEVICE=cuda.
+Run: .venv/bin/python benchmarks/bench_igd.py --shape dit-xl-2 [--reps 2] [--checkpoints 4]
 """
 import argparse, os, tempfile, time
+from dataclasses import replace
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch
 from dd_nb.checkpoints import select_checkpoints, train_surrogate_trajectory
@@ -28,7 +38,11 @@ def tiny_backend(smoke):
 def main():
     ap = argparse.ArgumentParser(); ap.add_argument("--smoke", action="store_true"); ap.add_argument("--ipc", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=0, help="surrogate epochs (default 5, as the embedded profile; --smoke 2)")
+    ap.add_argument("--shape", choices=["tiny", "dit-xl-2"], default="tiny", help="tiny: the embedded tiny DiT; dit-xl-2: the cost model")
+    ap.add_argument("--reps", type=int, default=2, help="--shape dit-xl-2: timed repetitions of each part (best kept)")
+    ap.add_argument("--checkpoints", type=int, default=4, help="--shape dit-xl-2: retained surrogate checkpoints")
     args = ap.parse_args()
+    if args.shape == "dit-xl-2": return xl_cost_model(args.reps, args.checkpoints)
     bk, which = tiny_backend(args.smoke)
     train = load_dataset("digits")
     epochs = args.epochs or (2 if args.smoke else 5)
@@ -44,12 +58,117 @@ def main():
     t0 = time.perf_counter(); generate_set(train, args.ipc, 0, bk, (), **kw); vanilla = time.perf_counter() - t0
     terms = igd_terms(bk, sur)
     t0 = time.perf_counter(); generate_set(train, args.ipc, 0, bk, terms, window=(30, 45), **kw); guided = time.perf_counter() - t0
+    terms = igd_terms(bk, sur, jacobian="skip")
+    t0 = time.perf_counter(); generate_set(train, args.ipc, 0, bk, terms, window=(30, 45), **kw); skip = time.perf_counter() - t0
     print(f"# tiny DiT {which}; digits; ConvNet-3 surrogate {epochs} epochs, {len(sel['kept'])} checkpoints kept {sel['kept']}; "
           f"{n} images; torch threads={torch.get_num_threads()}")
     print(f"vanilla_seconds_per_image: {vanilla / n:.4f}s")
     print(f"guided_seconds_per_image: {guided / n:.4f}s")
     print(f"selection/epoch: {selection / per_epoch:.2f}x ({selection:.1f} s vs {per_epoch:.2f} s per epoch)")
+    print(f"guided/vanilla, jacobian='skip': {skip / vanilla:.2f}x")
     print(f"guided/vanilla: {guided / vanilla:.2f}x")
+
+
+# DiT-XL/2 (facebook/DiT-XL-2-256's transformer config) and sd-vae-ft-mse (the AutoencoderKL of Stable Diffusion v1)
+DIT_XL_2 = dict(in_channels=4, out_channels=8, sample_size=32, patch_size=2, num_embeds_ada_norm=1000, num_layers=28,
+                num_attention_heads=16, attention_head_dim=72, norm_type="ada_norm_zero", norm_elementwise_affine=False,
+                activation_fn="gelu-approximate", attention_bias=True)
+SD_VAE = dict(in_channels=3, out_channels=3, latent_channels=4, down_block_types=("DownEncoderBlock2D",) * 4,
+              up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(128, 256, 512, 512), layers_per_block=2,
+              norm_num_groups=32, sample_size=256, scaling_factor=0.18215)
+SKIP_STEP = "measured: one guided step, jacobian='skip'"
+STEPS, GUIDED = 50, 16   # DDIM 50 steps; the window t in [30, 45] counted down: loop steps 4..19
+
+
+def best_of(fn, reps, device):
+    "Best wall time of fn() over `reps` runs after one warm-up (synchronised on CUDA)."
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    fn(); sync(); best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter(); fn(); sync(); best = min(best, time.perf_counter() - t)
+    return best
+
+
+def xl_parts(reps, n_ckpt):
+    "Seconds of each part of one vanilla and one guided DDIM step for one image at DiT-XL/2's shape."
+    from diffusers import AutoencoderKL, DiTTransformer2DModel
+    from dd_nb.core import default_device
+    from dd_nb.diffusion import DIT_SCHEDULER, DiTBackend, GuidanceContext, cfg_output, predict_clean, _guided_output, make_scheduler, SamplerConfig
+    from dd_nb.igd import DeviationGuidance, InfluenceGuidance, Surrogate, influence_loss, surrogate_input
+    from dd_nb.models import get_network
+    dev = default_device(); torch.manual_seed(0)
+    bk = DiTBackend(DiTTransformer2DModel(**DIT_XL_2).to(dev), DIT_SCHEDULER, AutoencoderKL(**SD_VAE).to(dev))
+    for m in (bk.net, bk.vae): m.requires_grad_(False)
+    net = get_network("convnet6", 3, 10, 256).to(dev).eval()
+    pn = dict(net.named_parameters()); P = sum(v.numel() for v in pn.values())
+    sur = Surrogate(net, [{k: v.detach() + 0.01 * e * torch.randn_like(v) for k, v in pn.items()} for e in range(n_ckpt)],
+                    [dict(net.named_buffers()) for _ in range(n_ckpt)], [1e-2] * n_ckpt, torch.randn(n_ckpt, 10, P, device=dev),
+                    torch.full((3,), 0.5, device=dev), torch.full((3,), 0.25, device=dev), list(range(n_ckpt)), 3, 256, 10)
+    one = Surrogate(net, sur.params[:1], sur.buffers[:1], sur.lrs[:1], sur.class_grads[:1], sur.mean, sur.std, [0], 3, 256, 10)
+    dev_term = DeviationGuidance(k=1.0, memory_size=64)
+    dev_term.remember(torch.randn(64, *bk.latent_shape, device=dev), [3] * 64)
+    z = torch.randn(1, *bk.latent_shape, device=dev); c = bk.cond([3]); t = 700
+    ab = torch.tensor(0.3, device=dev)
+    parts = {}
+    with torch.no_grad():
+        parts["denoiser forward, CFG (no grad)"] = best_of(lambda: cfg_output(bk, z, t, c, 4.0), reps, dev)
+        parts["VAE decode (no grad)"] = best_of(lambda: bk.decode(z), reps, dev)
+
+    def fwd():
+        zr = z.detach().requires_grad_(True)
+        out = cfg_output(bk, zr, t, c, 4.0)
+        return zr, predict_clean(zr, out[:, :4], ab)
+    parts["denoiser forward, CFG (graph kept)"] = best_of(fwd, reps, dev)
+    zr, z0 = fwd(); v = torch.randn_like(z0)
+    parts["denoiser backward (d z0 / d z_t)"] = best_of(lambda: torch.autograd.grad(z0, zr, v, retain_graph=True), reps, dev)
+
+    def dec():
+        zl = z0.detach().requires_grad_(True)
+        return zl, bk.decode(zl, clamp=False)
+    parts["VAE decode forward (graph kept)"] = best_of(dec, reps, dev)
+    zl, x0 = dec(); gx = torch.randn_like(x0)
+    parts["VAE decode backward"] = best_of(lambda: torch.autograd.grad(x0, zl, gx, retain_graph=True), reps, dev)
+    xi = x0.detach().requires_grad_(True)
+    parts["resize + normalise (256 px: no resize)"] = best_of(lambda: torch.autograd.grad(surrogate_input(sur, xi).sum(), xi), reps, dev)
+    parts["influence term, one checkpoint"] = best_of(lambda: torch.autograd.grad(influence_loss(one, xi, [3]).sum(), xi), reps, dev)
+    parts[f"influence term, {n_ckpt} checkpoints"] = best_of(lambda: torch.autograd.grad(influence_loss(sur, xi, [3]).sum(), xi), reps, dev)
+    zd = z.detach().requires_grad_(True)
+    ctx = lambda: GuidanceContext(z_t=zd, z0=zd, classes=torch.tensor([3]), t=t, step=10, t_index=39, alpha_bar=ab, backend=bk)
+    parts["deviation term (64 latents)"] = best_of(lambda: torch.autograd.grad(dev_term.loss(ctx()).sum(), zd), reps, dev)
+    # one whole guided step as the sampler runs it: the check that the parts add up
+    sched = make_scheduler(bk, "ddim"); sched.set_timesteps(STEPS, device=dev)
+    sc = SamplerConfig(terms=[InfluenceGuidance(surrogate=sur), dev_term], steps=STEPS, guided=set(range(4, 20)), cfg=4.0,
+                       scheduler="ddim", cfg_channels=None, guidance_batch_size=1, progress=False)
+    info = {"nonfinite": 0, "nonfinite_where": []}
+    step_t = sched.timesteps[10]
+    step = lambda sc: _guided_output(bk, sched, z, step_t, 10, c, torch.tensor([3]), torch.tensor([0]), sc, info)
+    parts["measured: one guided step (sampler)"] = best_of(lambda: step(sc), reps, dev)
+    skip_dev = DeviationGuidance(k=1.0, memory_size=64, jacobian="skip"); skip_dev.memory = dev_term.memory
+    sc_skip = replace(sc, terms=[InfluenceGuidance(surrogate=sur, jacobian="skip"), skip_dev])
+    parts[SKIP_STEP] = best_of(lambda: step(sc_skip), reps, dev)
+    return parts, dev
+
+
+def xl_cost_model(reps, n_ckpt):
+    "Print the per-part table and the predicted guided/vanilla ratios at DiT-XL/2's shape."
+    parts, dev = xl_parts(reps, n_ckpt)
+    print(f"# DiT-XL/2 shape (random weights), sd-vae-ft-mse decoder to 256 px, ConvNet-6 surrogate at 256 px; one image, "
+          f"CFG 4; {dev}, torch threads={torch.get_num_threads()}; best of {reps}")
+    w = max(map(len, parts))
+    for k, v in parts.items(): print(f"  {k:<{w}}  {v:8.3f} s")
+    P = parts
+    fwd, dec = P["denoiser forward, CFG (no grad)"], P["VAE decode (no grad)"]
+    common = P["VAE decode forward (graph kept)"] + P["VAE decode backward"] + P["resize + normalise (256 px: no resize)"] \
+        + P[f"influence term, {n_ckpt} checkpoints"] + P["deviation term (64 latents)"]
+    exact = P["denoiser forward, CFG (graph kept)"] + P["denoiser backward (d z0 / d z_t)"] + common
+    skip = fwd + common   # d z0 / d z_t taken as 1 / sqrt(alpha_bar): the forward keeps no graph, no denoiser backward
+    vanilla = STEPS * fwd + dec
+    print(f"sum of the guided step's parts: exact {exact:.3f} s, measured {P['measured: one guided step (sampler)']:.3f} s; "
+          f"jacobian='skip' {skip:.3f} s, measured {P[SKIP_STEP]:.3f} s")
+    print(f"vanilla image: {STEPS} x {fwd:.3f} + decode {dec:.3f} = {vanilla:.1f} s")
+    for name, g in (("exact gradient", exact), ("Jacobian-free (jacobian='skip')", skip)):
+        total = (STEPS - GUIDED) * fwd + GUIDED * g + dec
+        print(f"predicted guided/vanilla, {name}: {total / vanilla:.2f}x ({total:.1f} s per image; the paper: 5.5x)")
 
 
 if __name__ == "__main__":

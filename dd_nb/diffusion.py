@@ -620,6 +620,7 @@ class GuidanceTerm:
     k: float = 1.0               # strength: IGD's k (rule eq9) or gamma (rule fixed)
     mode: str = "latent"         # "latent": IGD eq. 9 on the update; "noise": LGD eq. 8 on the predicted noise
     rule: str = "eq9"            # a name in STEP_RULES
+    jacobian: str = "exact"      # "exact": d z0|t / d z_t through the denoiser; "skip": taken as 1/sqrt(abar) (no denoiser backward)
     sequential: ClassVar[bool] = False  # True: reads earlier images of its class (the sampler then goes class-sequentially)
     def __post_init__(self): pass  # subclasses set up their state here
     def loss(self, ctx: GuidanceContext) -> torch.Tensor:
@@ -695,6 +696,7 @@ def _check_terms(backend, terms):
         if not isinstance(term, GuidanceTerm): raise TypeError(f"guidance term {name} is not a GuidanceTerm")
         if term.mode not in ("latent", "noise"): raise ValueError(f"{name}: mode={term.mode!r} must be 'latent' or 'noise'")
         if term.rule not in STEP_RULES: raise ValueError(f"{name}: rule={term.rule!r} is not one of {sorted(STEP_RULES)}")
+        if term.jacobian not in ("exact", "skip"): raise ValueError(f"{name}: jacobian={term.jacobian!r}; valid: 'exact' or 'skip'")
         if isinstance(term.k, bool) or not isinstance(term.k, numbers.Real) or not math.isfinite(term.k):
             raise ValueError(f"{name}: k={term.k!r} must be a finite real number")
         if isinstance(term, FnGuidance) and not callable(term.fn): raise TypeError(f"{name}: fn={term.fn!r} must be callable fn(ctx) -> (N,) loss")
@@ -841,14 +843,22 @@ def _guided_output(backend, sched, z, t, i, cond, classes, index, sc, info):
     "CFG output and per-term gradients of the guidance losses w.r.t. z_t, micro-batch by micro-batch."
     ab = sched.alphas_cumprod[int(t)].to(z.device)
     outs, grads = [], [[] for _ in sc.terms]
+    exact = any(term.jacobian == "exact" for term in sc.terms)   # else the forward keeps no graph: no denoiser backward
     for s in range(0, len(z), sc.guidance_batch_size):
         sl = slice(s, s + sc.guidance_batch_size)
         with torch.enable_grad():
             zr = z[sl].detach().requires_grad_(True)
-            out = cfg_output(backend, sched.scale_model_input(zr, t), t, cond[sl], sc.cfg, sc.cfg_channels)
-            ctx = GuidanceContext(z_t=zr, z0=predict_clean(zr, out[:, :zr.shape[1]], ab), classes=classes[sl], t=int(t),
-                                  step=i, t_index=sc.steps - 1 - i, alpha_bar=ab, backend=backend, index=index[sl])
+            with torch.set_grad_enabled(exact):
+                out = cfg_output(backend, sched.scale_model_input(zr, t), t, cond[sl], sc.cfg, sc.cfg_channels)
+            ctxs = {}
+            def context(kind):   # "skip": z0|t with the noise prediction held constant, so d z0 / d z_t = 1/sqrt(abar)
+                if kind not in ctxs:
+                    eps = out[:, :zr.shape[1]] if kind == "exact" else out[:, :zr.shape[1]].detach()
+                    ctxs[kind] = GuidanceContext(z_t=zr, z0=predict_clean(zr, eps, ab), classes=classes[sl], t=int(t), step=i,
+                                                 t_index=sc.steps - 1 - i, alpha_bar=ab, backend=backend, index=index[sl])
+                return ctxs[kind]
             for j, term in enumerate(sc.terms):
+                ctx = context(term.jacobian)
                 loss = term.loss(ctx)
                 _check_loss(loss, term, ctx)
                 g, = torch.autograd.grad(loss.sum(), zr, retain_graph=j < len(sc.terms) - 1, allow_unused=True)

@@ -292,13 +292,15 @@ def dit(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
                         None, resume, run, progress)
 
 def igd_terms(backend, surrogate=None, k: float = 5.0, rule: str = "igd-code", gamma=None, memory_size: int = 64,
-              deviation_on: str = "z_t", label_of=None, influence: bool = True, deviation: bool = True) -> list:
+              deviation_on: str = "z_t", label_of=None, influence: bool = True, deviation: bool = True,
+              jacobian: str = "exact") -> list:
     "The guidance terms of IGD: G_I (needs a surrogate) and G_D (gamma None: the paper's 120 scaled to the backend's latents)."
+    if jacobian not in ("exact", "skip"): raise ValueError(f"jacobian={jacobian!r}; valid: 'exact' (the authors' code) or 'skip'")
     terms = []
-    if influence: terms.append(InfluenceGuidance(k=k, rule=rule, surrogate=surrogate, label_of=label_of))
+    if influence: terms.append(InfluenceGuidance(k=k, rule=rule, surrogate=surrogate, label_of=label_of, jacobian=jacobian))
     if deviation:
         g = scaled_gamma(backend.latent_shape) if gamma is None else gamma
-        terms.append(DeviationGuidance(k=g, memory_size=memory_size, on=deviation_on))
+        terms.append(DeviationGuidance(k=g, memory_size=memory_size, on=deviation_on, jacobian=jacobian))
     return terms
 
 def igd_surrogate(dataset: ImageDataset, backend, class_map: list, surrogate=None, surrogate_epochs: int = 50,
@@ -336,7 +338,7 @@ def igd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
         surrogate_seed: int = 0, trajectory=None, threshold: float = 0.7, selection="gradient",
         similarity: str = "mean_gradient", batch_size: int = 64, guidance_batch_size=None, resume=None,
         progress: bool = True, grad_per_class: int = 0, surrogate_augment: str = "none",
-        max_checkpoints: int = 10) -> DistilledSet:
+        max_checkpoints: int = 10, jacobian: str = "exact") -> DistilledSet:
     "IGD (seed 001, Alg. 1): DiT sampling steered by influence (G_I) and deviation (G_D) guidance inside the window."
     _check_common(dataset, ipc, steps, cfg, batch_size)
     if not (isinstance(max_checkpoints, int) and max_checkpoints >= 1):
@@ -360,7 +362,7 @@ def igd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
         sur, label_of, path = igd_surrogate(dataset, bk, cm, surrogate, surrogate_epochs, surrogate_lr,
                                             surrogate_batch, surrogate_seed, trajectory, threshold, selection,
                                             similarity, grad_per_class, surrogate_augment, max_checkpoints, progress)
-    terms = igd_terms(bk, sur, k, rule, gamma, memory_size, deviation_on, label_of, influence, deviation)
+    terms = igd_terms(bk, sur, k, rule, gamma, memory_size, deviation_on, label_of, influence, deviation, jacobian)
     run = dict(method="igd", backend=backend, pretrained=str(pretrained), checkpoint=str(checkpoint), backend_kw=backend_kw,
                k=k, rule=rule, gamma=[t.k for t in terms if isinstance(t, DeviationGuidance)], memory_size=memory_size,
                deviation_on=deviation_on, influence=influence, deviation=deviation,
@@ -368,7 +370,7 @@ def igd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
                trajectory=str(path) if influence else None, threshold=threshold,
                selection=selection if isinstance(selection, str) else list(selection), similarity=similarity)
     # recorded only when set, so the resume states of runs made before these existed still match
-    extra = (("grad_per_class", grad_per_class, 0), ("surrogate_augment", surrogate_augment, "none"))
+    extra = (("grad_per_class", grad_per_class, 0), ("surrogate_augment", surrogate_augment, "none"), ("jacobian", jacobian, "exact"))
     run.update({name: v for name, v, d in extra if v != d})
     return generate_set(dataset, ipc, seed, bk, terms, cm, steps, window, cfg, scheduler, cfg_channels, batch_size,
                         guidance_batch_size, resume, run, progress)

@@ -23,7 +23,7 @@ __all__ = ['IWD_BASES', 'explicit_influence', 'influence_weights', 'check_tau', 
 # %% ../nbs/11_iwd.ipynb #73050c1e
 def explicit_influence(match, n_real: int, device=None) -> torch.Tensor:
     "IWD's explicit term: d D / d eps with eps on each instance's simplex weight (eq. 8), one backward pass for all."
-    if hasattr(match, "influence"): return match.influence()      # a method's own faster route (DC: forward mode)
+    if hasattr(match, "influence"): return match.influence()      # a method's own faster route (DC: on the real graph it holds)
     # match(w) weights the instances inside a batch mean: d/d eps = n * d/d w_j. The graph is retained because the
     # method reuses it for its weighted update.
     return n_real * distillation_influence(match, n_real, device=device, retain_graph=True).detach()

@@ -29,8 +29,6 @@ __all__ = ['DC_LOOPS', 'IDC_DISTANCES', 'IDC_SETTINGS', 'IDC_DEFAULT', 'PDD_BASE
 from .influence import layerwise_distance, dc_match_loss   # DC's distance and loss live with the influence code
 
 # %% ../nbs/05_matching.ipynb #61e9c280
-from torch.func import functional_call, jvp
-
 class GradientMatch:
     "DC's matching loss of one class as a function of the real weights w, sharing one real forward pass."
     def __init__(self, net, params, xs, ys, xr, yr, distance=layerwise_distance):
@@ -46,15 +44,18 @@ class GradientMatch:
         return self.distance(self.g_syn, g_real)
 
     def influence(self) -> torch.Tensor:
-        "Explicit influence d D / d eps of every real instance (eps on its simplex weight), by one jvp along dD/dg_real."
-        g_real = [g.detach().requires_grad_() for g in torch.autograd.grad(self.l_real.mean(), self.params, retain_graph=True)]
-        d = self.distance([g.detach() for g in self.g_syn], g_real)
-        v = [torch.zeros_like(g) if vi is None else vi for g, vi in zip(g_real, torch.autograd.grad(d, g_real, allow_unused=True))]
-        name_of = {id(p): n for n, p in self.net.named_parameters()}       # params may be a subset (IDC: conv weights)
-        names = [name_of[id(p)] for p in self.params]
-        loss_fn = lambda p: F.cross_entropy(functional_call(self.net, p, (self.xr,)), self.yr, reduction="none")
-        _, dl = jvp(loss_fn, ({n: p.detach() for n, p in zip(names, self.params)},), (dict(zip(names, v)),))
-        return dl.detach()                           # per unit of simplex weight (eq. 8-11): no 1/n, see below
+        "Explicit influence d D / d eps of every real instance (eps on its simplex weight): grad l_j . dD/dg_real for every j."
+        # g_real = J^T u at u = 1/n (J: the per-instance loss gradients), built with its graph; d <g_real, v> / d u_j is then
+        # grad l_j . v, every instance's directional derivative along v = dD/dg_real, read off the graph the real forward
+        # already holds: one double backward instead of a second, forward-mode pass over the real batch
+        u = torch.full_like(self.l_real, 1 / len(self.l_real)).detach().requires_grad_()
+        g_real = torch.autograd.grad(self.l_real, self.params, grad_outputs=u, create_graph=True, retain_graph=True)
+        gd = [g.detach().requires_grad_() for g in g_real]
+        d = self.distance([g.detach() for g in self.g_syn], gd)
+        v = [torch.zeros_like(g) if vi is None else vi for g, vi in zip(gd, torch.autograd.grad(d, gd, allow_unused=True))]
+        dot = sum((g * vi).sum() for g, vi in zip(g_real, v))
+        return torch.autograd.grad(dot, u, retain_graph=True)[0].detach()   # per unit of simplex weight (eq. 8-11): no 1/n
+
 
 # %% ../nbs/05_matching.ipynb #18314dab
 def mean_embedding_distance(f_syn, f_real, w=None) -> torch.Tensor:
@@ -297,7 +298,7 @@ class IDCMatch(GradientMatch):
         return -grad_dot(cls, F.cross_entropy, fr, self.yr, v)
 
     def influence(self) -> torch.Tensor:
-        "Explicit (jvp) plus implicit distillation influence of every real instance, one epsilon for both."
+        "Explicit (double backward) plus implicit distillation influence of every real instance, one epsilon for both."
         return super().influence() + self.implicit()
 
 # %% ../nbs/05_matching.ipynb #5b593638

@@ -186,7 +186,9 @@ PARAM_DECLS = {
         guidance_batch_size=_p("int", "images per guidance-gradient batch (default: batch_size)", min=1),
         grad_per_class=_p("int", "real images per class behind G_c (0: all; the IGD authors: 200)", min=0),
         surrogate_augment=_p("str", "surrogate training augmentation", choices=("none", "imagenet")),
-        max_checkpoints=_p("int", "most retained checkpoints G_I guides with (each: a double backward per guided step)", min=1)),
+        max_checkpoints=_p("int", "most retained checkpoints G_I guides with (each: a double backward per guided step)", min=1),
+        jacobian=_p("str", "d z0|t / d z_t: through the denoiser (exact, the authors' code) or 1/sqrt(abar) (skip: no denoiser backward)",
+                    choices=("exact", "skip"))),
     "lgd": dict(
         seed_method=_p("str", "method that makes the seed set", choices=("igd", "dit", "random")),
         seed_ipc=_p("int", "images per class of the seed set", min=1),

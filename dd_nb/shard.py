@@ -223,7 +223,8 @@ def method_generator(method: str, dataset: ImageDataset, params: dict | None = N
     if method == "igd":
         window = _window(p["window"]); guided_steps(p["steps"], window)
         sur, label_of, run["trajectory"] = _igd_surrogate(dataset, bk, cm, p, progress) if p["influence"] else (None, None, None)
-        terms = igd_terms(bk, sur, p["k"], p["rule"], p["gamma"], p["memory_size"], p["deviation_on"], label_of, p["influence"], p["deviation"])
+        terms = igd_terms(bk, sur, p["k"], p["rule"], p["gamma"], p["memory_size"], p["deviation_on"], label_of, p["influence"], p["deviation"],
+                          p["jacobian"])
         run["checkpoints"] = sur.indices if sur else None
     gen = diffusion_generator(bk, terms, p["steps"], window, p["cfg"], p["scheduler"], p["cfg_channels"], cm, dataset.im_size,
                               p.get("guidance_batch_size"))
