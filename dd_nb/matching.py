@@ -29,11 +29,19 @@ __all__ = ['DC_LOOPS', 'IDC_DISTANCES', 'IDC_SETTINGS', 'IDC_DEFAULT', 'PDD_BASE
 from .influence import layerwise_distance, dc_match_loss   # DC's distance and loss live with the influence code
 
 # %% ../nbs/05_matching.ipynb #61e9c280
+from torch import nn
+from .models import has_batchnorm
+
 class GradientMatch:
     "DC's matching loss of one class as a function of the real weights w, sharing one real forward pass."
     def __init__(self, net, params, xs, ys, xr, yr, distance=layerwise_distance):
         self.net, self.params, self.xr, self.yr, self.distance = net, params, xr, yr, distance
-        self.l_real = F.cross_entropy(net(xr), yr, reduction="none")
+        self.taps = []                       # (layer, input, output) of every conv and linear layer in the real forward
+        hooks = [m.register_forward_hook(lambda m, i, o: self.taps.append((m, i[0], o)))
+                 for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+        try: self.l_real = F.cross_entropy(net(xr), yr, reduction="none")
+        finally:
+            for h in hooks: h.remove()
         self.g_syn = torch.autograd.grad(F.cross_entropy(net(xs), ys), params, create_graph=True)
 
     def __call__(self, w=None) -> torch.Tensor:
@@ -45,16 +53,54 @@ class GradientMatch:
 
     def influence(self) -> torch.Tensor:
         "Explicit influence d D / d eps of every real instance (eps on its simplex weight): grad l_j . dD/dg_real for every j."
-        # g_real = J^T u at u = 1/n (J: the per-instance loss gradients), built with its graph; d <g_real, v> / d u_j is then
-        # grad l_j . v, every instance's directional derivative along v = dD/dg_real, read off the graph the real forward
-        # already holds: one double backward instead of a second, forward-mode pass over the real batch
-        u = torch.full_like(self.l_real, 1 / len(self.l_real)).detach().requires_grad_()
-        g_real = torch.autograd.grad(self.l_real, self.params, grad_outputs=u, create_graph=True, retain_graph=True)
+        g_real, d_out = self._real_grads()
+        v = self.direction(g_real)
+        if d_out is not None and self._layers_own(v): return self._layer_dots(v, d_out)
+        return self._double_backward(v)
+
+    def direction(self, g_real) -> list:
+        "v = dD/dg_real at `g_real` (zeros for the parameters the distance skips)."
         gd = [g.detach().requires_grad_() for g in g_real]
         d = self.distance([g.detach() for g in self.g_syn], gd)
-        v = [torch.zeros_like(g) if vi is None else vi for g, vi in zip(gd, torch.autograd.grad(d, gd, allow_unused=True))]
+        return [torch.zeros_like(g) if vi is None else vi for g, vi in zip(gd, torch.autograd.grad(d, gd, allow_unused=True))]
+
+    def _layers_ok(self) -> bool:
+        "True when the tapped layers can give per-sample dots: zero-padded convs and no batch norm (no sample sees another)."
+        convs_ok = all(m.padding_mode == "zeros" for m, _, _ in self.taps if isinstance(m, nn.Conv2d))
+        return bool(self.taps) and convs_ok and not has_batchnorm(self.net)
+
+    def _layers_own(self, v) -> bool:
+        "True when every parameter with a non-zero v is a weight or bias of a tapped layer (DC's distance skips the 1-D ones)."
+        owned = {id(p) for m, _, _ in self.taps for p in (m.weight, m.bias) if p is not None}
+        return all(id(p) in owned or not vi.any() for p, vi in zip(self.params, v))
+
+    def _real_grads(self) -> tuple:
+        "The uniform real gradient, and (when _layers_ok) d mean-loss / d output of every tapped layer, in the same backward."
+        outs = [o for _, _, o in self.taps] if self._layers_ok() else []
+        g = torch.autograd.grad(self.l_real.mean(), [*self.params, *outs], retain_graph=True)
+        return g[:len(self.params)], (g[len(self.params):] if outs else None)
+
+    def _layer_dots(self, v, d_out) -> torch.Tensor:
+        "grad l_j . v layer by layer: per sample, <dl_j/d out, layer(input_j; weight = v_W, bias = v_b)> (no per-sample gradients)."
+        # grad_W l_j = sum over positions of (dl_j/d out) x input_j, so <grad_W l_j, V> is the layer applied to input_j
+        # with weight V, dotted with dl_j/d out; d_out holds (1/n) dl_j/d out (the mean loss), hence the factor n
+        v_of, n = {id(p): vi for p, vi in zip(self.params, v)}, len(self.l_real)
+        total = self.l_real.new_zeros(n)
+        with torch.no_grad():
+            for (m, x, _), do in zip(self.taps, d_out):
+                vw, vb = v_of.get(id(m.weight)), (v_of.get(id(m.bias)) if m.bias is not None else None)
+                if vw is None and vb is None: continue
+                vw = torch.zeros_like(m.weight) if vw is None else vw
+                y = (F.conv2d(x, vw, vb, m.stride, m.padding, m.dilation, m.groups) if isinstance(m, nn.Conv2d) else F.linear(x, vw, vb))
+                total += (y * do).flatten(1).sum(1)
+        return (n * total).detach()          # per unit of simplex weight (eq. 8-11): no 1/n
+
+    def _double_backward(self, v) -> torch.Tensor:
+        "grad l_j . v for any network: g_real = J^T u at u = 1/n with its graph, then d <g_real, v> / d u = J v."
+        u = torch.full_like(self.l_real, 1 / len(self.l_real)).detach().requires_grad_()
+        g_real = torch.autograd.grad(self.l_real, self.params, grad_outputs=u, create_graph=True, retain_graph=True)
         dot = sum((g * vi).sum() for g, vi in zip(g_real, v))
-        return torch.autograd.grad(dot, u, retain_graph=True)[0].detach()   # per unit of simplex weight (eq. 8-11): no 1/n
+        return torch.autograd.grad(dot, u, retain_graph=True)[0].detach()
 
 
 # %% ../nbs/05_matching.ipynb #18314dab
