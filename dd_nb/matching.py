@@ -36,8 +36,9 @@ class GradientMatch:
     "DC's matching loss of one class as a function of the real weights w, sharing one real forward pass."
     def __init__(self, net, params, xs, ys, xr, yr, distance=layerwise_distance):
         self.net, self.params, self.xr, self.yr, self.distance = net, params, xr, yr, distance
-        self.taps = []                       # (layer, input, output) of every conv and linear layer in the real forward
-        hooks = [m.register_forward_hook(lambda m, i, o: self.taps.append((m, i[0], o)))
+        # (layer, input, output, their versions) of every conv and linear layer in the real forward
+        self.taps = []
+        hooks = [m.register_forward_hook(lambda m, i, o: self.taps.append((m, i[0], o, (i[0]._version, o._version))))
                  for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
         try: self.l_real = F.cross_entropy(net(xr), yr, reduction="none")
         finally:
@@ -65,18 +66,20 @@ class GradientMatch:
         return [torch.zeros_like(g) if vi is None else vi for g, vi in zip(gd, torch.autograd.grad(d, gd, allow_unused=True))]
 
     def _layers_ok(self) -> bool:
-        "True when the tapped layers can give per-sample dots: zero-padded convs and no batch norm (no sample sees another)."
-        convs_ok = all(m.padding_mode == "zeros" for m, _, _ in self.taps if isinstance(m, nn.Conv2d))
-        return bool(self.taps) and convs_ok and not has_batchnorm(self.net)
+        "True when the tapped layers can give per-sample dots: zero-padded convs, no batch norm, no tapped tensor changed in place."
+        # a batch norm lets samples see each other; an in-place op (a ReLU on a conv's output) makes a tap hold another value
+        convs_ok = all(m.padding_mode == "zeros" for m, *_ in self.taps if isinstance(m, nn.Conv2d))
+        intact = all((x._version, o._version) == seen for _, x, o, seen in self.taps)
+        return bool(self.taps) and convs_ok and intact and not has_batchnorm(self.net)
 
     def _layers_own(self, v) -> bool:
         "True when every parameter with a non-zero v is a weight or bias of a tapped layer (DC's distance skips the 1-D ones)."
-        owned = {id(p) for m, _, _ in self.taps for p in (m.weight, m.bias) if p is not None}
+        owned = {id(p) for m, *_ in self.taps for p in (m.weight, m.bias) if p is not None}
         return all(id(p) in owned or not vi.any() for p, vi in zip(self.params, v))
 
     def _real_grads(self) -> tuple:
         "The uniform real gradient, and (when _layers_ok) d mean-loss / d output of every tapped layer, in the same backward."
-        outs = [o for _, _, o in self.taps] if self._layers_ok() else []
+        outs = [o for _, _, o, _ in self.taps] if self._layers_ok() else []
         g = torch.autograd.grad(self.l_real.mean(), [*self.params, *outs], retain_graph=True)
         return g[:len(self.params)], (g[len(self.params):] if outs else None)
 
@@ -87,7 +90,7 @@ class GradientMatch:
         v_of, n = {id(p): vi for p, vi in zip(self.params, v)}, len(self.l_real)
         total = self.l_real.new_zeros(n)
         with torch.no_grad():
-            for (m, x, _), do in zip(self.taps, d_out):
+            for (m, x, *_), do in zip(self.taps, d_out):
                 vw, vb = v_of.get(id(m.weight)), (v_of.get(id(m.bias)) if m.bias is not None else None)
                 if vw is None and vb is None: continue
                 vw = torch.zeros_like(m.weight) if vw is None else vw
