@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #452d6f51
 from __future__ import annotations
-import functools, gzip, hashlib, json, os, zlib
+import functools, gzip, hashlib, json, math, os, zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['DIGITS_SPLIT_SEED', 'FASHION_MNIST_DIR', 'FASHION_MNIST_FILES', 'FASHION_MNIST_CLASSES', 'IDX_DTYPES',
+__all__ = ['CODE_STATS', 'DIGITS_SPLIT_SEED', 'FASHION_MNIST_DIR', 'FASHION_MNIST_FILES', 'FASHION_MNIST_CLASSES', 'IDX_DTYPES',
            'IMAGENET_WNIDS', 'CLASS_SPLITS', 'SUBSET_SOURCES', 'FASTAI_RELEASES', 'TORCHVISION', 'FOLDER_SIZES',
            'LAYOUTS', 'DATASETS', 'DSA_OPS', 'DSA_STRATEGY', 'ImageDataset', 'load_digits_split', 'parse_idx',
            'read_idx', 'write_idx', 'fashion_mnist_files', 'load_fashion_mnist', 'imagenet_class_index', 'decode_image',
@@ -21,6 +21,13 @@ __all__ = ['DIGITS_SPLIT_SEED', 'FASHION_MNIST_DIR', 'FASHION_MNIST_FILES', 'FAS
            'cutmix']
 
 # %% ../nbs/01_data.ipynb #c6794046
+# the normalisation constants of the released DC / DSA / DM code (utils.py, get_dataset) for the datasets it ran that
+# dd_nb loads: networks see the images standardised exactly as there; every other dataset uses its own statistics
+CODE_STATS = {"fashion-mnist": ((0.2861,), (0.3530,)),
+              "cifar10": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
+              "cifar100": ((0.5071, 0.4866, 0.4409), (0.2673, 0.2564, 0.2762)),
+              "svhn": ((0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970))}
+
 @dataclass
 class ImageDataset:
     "A labelled image split held in memory: images (N,C,H,W) in [0,1], labels (N,), class names."
@@ -40,10 +47,18 @@ class ImageDataset:
     def channels(self): return self.images.shape[1]
     @property
     def im_size(self): return tuple(self.images.shape[2:])
+    def _code_stats(self):
+        "The released code's (mean, std) for this dataset, if it has them for this many channels."
+        st = CODE_STATS.get(self.name)
+        return st if st is not None and len(st[0]) == self.channels else None
     @property
-    def mean(self): return self.images.mean((0, 2, 3))
+    def mean(self):
+        "Per-channel mean: the released code's constant where it has one, else the data's."
+        return torch.tensor(st[0]) if (st := self._code_stats()) else self.images.mean((0, 2, 3))
     @property
-    def std(self): return self.images.std((0, 2, 3)).clamp_min(1e-3)
+    def std(self):
+        "Per-channel std: the released code's constant where it has one, else the data's."
+        return torch.tensor(st[1]) if (st := self._code_stats()) else self.images.std((0, 2, 3)).clamp_min(1e-3)
 
     def indices_of(self, c: int) -> torch.Tensor:
         "Indices of the images of class `c`."
@@ -599,48 +614,77 @@ class ParamDiffAug:
     saturation: float = 2.0
     contrast: float = 0.5
 
+def _draw(g, x, siamese: bool, low=0.0, high=1.0) -> torch.Tensor:
+    "Uniform draws in [low, high), one per image of `x` (shape (N,)), or one shared by all (siamese)."
+    u = torch.rand(1 if siamese else len(x), generator=g).expand(len(x))
+    return (low + (high - low) * u).to(x.device, x.dtype)
+
+def _draw_int(g, x, siamese: bool, low: int, high: int) -> torch.Tensor:
+    "Integers in [low, high), one per image of `x`, or one shared by all (siamese)."
+    return torch.randint(low, high, (1 if siamese else len(x),), generator=g).expand(len(x)).to(x.device)
+
 def _affine(x, theta):
-    grid = F.affine_grid(theta.expand(len(x), 2, 3), list(x.shape), align_corners=True)
-    return F.grid_sample(x, grid, align_corners=True)
+    # the released code calls affine_grid and grid_sample with their defaults: align_corners=False, zero padding
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, align_corners=False)
 
-def _color(x, g, p):
-    x = x + (torch.rand(1, generator=g) - 0.5).item() * p.brightness
-    m = x.mean(1, keepdim=True); x = (x - m) * (torch.rand(1, generator=g).item() * p.saturation) + m
-    m = x.mean((1, 2, 3), keepdim=True); return (x - m) * (torch.rand(1, generator=g).item() + p.contrast) + m
+def _color(x, g, p, siamese):
+    x = x + (_draw(g, x, siamese) - 0.5).view(-1, 1, 1, 1) * p.brightness
+    m = x.mean(1, keepdim=True); x = (x - m) * (_draw(g, x, siamese) * p.saturation).view(-1, 1, 1, 1) + m
+    m = x.mean((1, 2, 3), keepdim=True); return (x - m) * (_draw(g, x, siamese) + p.contrast).view(-1, 1, 1, 1) + m
 
-def _crop(x, g, p):
-    sx, sy = ((torch.rand(2, generator=g) * 2 - 1) * p.ratio_crop_pad * 2).tolist()   # translation in [-1,1] units
-    return _affine(x, torch.tensor([[1, 0, sx], [0, 1, sy]], dtype=x.dtype, device=x.device))
+def _shift(x, dy, dx):
+    "Shift each image by whole pixels (dy[i] rows, dx[i] columns), zeros where nothing comes in (DSA's rand_crop)."
+    n, _, h, w = x.shape
+    rows = torch.arange(h, device=x.device).view(1, h) + dy.view(n, 1)      # source row of each output row
+    cols = torch.arange(w, device=x.device).view(1, w) + dx.view(n, 1)
+    inside = ((rows >= 0) & (rows < h)).view(n, 1, h, 1) & ((cols >= 0) & (cols < w)).view(n, 1, 1, w)
+    b = torch.arange(n, device=x.device).view(n, 1, 1)
+    out = x.permute(0, 2, 3, 1)[b, rows.clamp(0, h - 1).view(n, h, 1), cols.clamp(0, w - 1).view(n, 1, w)].permute(0, 3, 1, 2)
+    return out * inside
 
-def _cutout(x, g, p):
-    h, w = x.shape[-2:]; ch, cw = int(h * p.ratio_cutout + 0.5), int(w * p.ratio_cutout + 0.5)
-    cy, cx = int(torch.randint(0, h + (1 - ch % 2), (1,), generator=g)), int(torch.randint(0, w + (1 - cw % 2), (1,), generator=g))
-    mask = torch.ones(h, w, dtype=x.dtype, device=x.device)
-    mask[max(cy - ch // 2, 0):cy + ch // 2 + ch % 2, max(cx - cw // 2, 0):cx + cw // 2 + cw % 2] = 0
-    return x * mask
+def _crop(x, g, p, siamese):
+    # the released rand_crop: integer shifts in [-k, k], k = int(size * 0.125 + 0.5) (4 px at 28 and 32 px), zero fill
+    kh, kw = int(x.shape[2] * p.ratio_crop_pad + 0.5), int(x.shape[3] * p.ratio_crop_pad + 0.5)
+    return _shift(x, _draw_int(g, x, siamese, -kh, kh + 1), _draw_int(g, x, siamese, -kw, kw + 1))
 
-def _flip(x, g, p):
-    return x.flip(3) if torch.rand(1, generator=g).item() < 0.5 else x
+def _cutout(x, g, p, siamese):
+    n, _, h, w = x.shape; ch, cw = int(h * p.ratio_cutout + 0.5), int(w * p.ratio_cutout + 0.5)
+    cy, cx = _draw_int(g, x, siamese, 0, h + (1 - ch % 2)), _draw_int(g, x, siamese, 0, w + (1 - cw % 2))
+    rows, cols = torch.arange(h, device=x.device).view(1, h), torch.arange(w, device=x.device).view(1, w)
+    hole_r = (rows >= (cy - ch // 2).view(n, 1)) & (rows < (cy - ch // 2 + ch).view(n, 1))
+    hole_c = (cols >= (cx - cw // 2).view(n, 1)) & (cols < (cx - cw // 2 + cw).view(n, 1))
+    return x * ~(hole_r.view(n, 1, h, 1) & hole_c.view(n, 1, 1, w))
 
-def _scale(x, g, p):
-    sx, sy = (torch.rand(2, generator=g) * (p.ratio_scale - 1 / p.ratio_scale) + 1 / p.ratio_scale).tolist()
-    return _affine(x, torch.tensor([[sx, 0, 0], [0, sy, 0]], dtype=x.dtype, device=x.device))
+def _flip(x, g, p, siamese):
+    return torch.where((_draw(g, x, siamese) < 0.5).view(-1, 1, 1, 1), x.flip(3), x)
 
-def _rotate(x, g, p):
-    a = float((torch.rand(1, generator=g) - 0.5) * 2 * p.ratio_rotate / 180 * np.pi)
-    return _affine(x, torch.tensor([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0]], dtype=x.dtype, device=x.device))
+def _scale(x, g, p, siamese):
+    lo = 1 / p.ratio_scale
+    sx, sy = _draw(g, x, siamese, lo, p.ratio_scale), _draw(g, x, siamese, lo, p.ratio_scale)
+    z = torch.zeros_like(sx)
+    return _affine(x, torch.stack([torch.stack([sx, z, z], 1), torch.stack([z, sy, z], 1)], 1))
+
+def _rotate(x, g, p, siamese):
+    a = _draw(g, x, siamese, -p.ratio_rotate, p.ratio_rotate) / 180 * math.pi
+    z, c, s = torch.zeros_like(a), torch.cos(a), torch.sin(a)
+    return _affine(x, torch.stack([torch.stack([c, -s, z], 1), torch.stack([s, c, z], 1)], 1))
 
 DSA_OPS = {"color": _color, "crop": _crop, "cutout": _cutout, "flip": _flip, "scale": _scale, "rotate": _rotate}
 DSA_STRATEGY = "color_crop_cutout_flip_scale_rotate"
 
-def dsa(x: torch.Tensor, seed: int, strategy: str = DSA_STRATEGY, param: ParamDiffAug | None = None) -> torch.Tensor:
-    "Differentiable siamese augmentation: one op of `strategy`, parameters drawn from `seed` (same seed, same view)."
+def dsa(x: torch.Tensor, seed: int, strategy: str = DSA_STRATEGY, param: ParamDiffAug | None = None,
+        siamese: bool = True) -> torch.Tensor:
+    "Differentiable siamese augmentation: one op of `strategy`, its parameters drawn from `seed`, shared by the batch or per image."
+    # siamese=True (matching): every image gets the same transformation, and the same seed the same view, so the real
+    # and the synthetic batch see one augmentation; siamese=False (the authors' evaluation and inner loop): each image
+    # draws its own parameters. Either way one op serves the whole call, as the released code's aug_mode 'S'.
     ops = strategy.split("_")
     bad = [o for o in ops if o not in DSA_OPS]
     if bad: raise ValueError(f"unknown DSA ops {bad}; valid: {list(DSA_OPS)}")
     g = torch.Generator().manual_seed(int(seed)); p = param or ParamDiffAug()
     op = ops[int(torch.randint(len(ops), (1,), generator=g))]
-    return DSA_OPS[op](x, g, p)
+    return DSA_OPS[op](x, g, p, siamese)
 
 def dsa_strategy_for(ds: ImageDataset) -> str:
     "DC's DSA strategy for a dataset (no flips for digits, whose mirror images are other shapes)."

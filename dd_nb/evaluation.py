@@ -13,7 +13,8 @@ from tqdm.auto import tqdm
 from .core import DistilledSet, seeded_rng
 from .data import ImageDataset, load_dataset
 from .models import get_network
-from .train import get_protocol, default_epochs, train_classifier, accuracy, reference_model, check_names, protocol_fields
+from .train import (get_protocol, default_epochs, train_classifier, accuracy, reference_model, check_names, protocol_fields,
+                          dc_augmentation)
 
 # %% auto #0
 __all__ = ['PUBLISHED', 'PAPER_BUDGET', 'PAPER_EVAL_EPOCHS', 'EvalResult', 'train_test_splits', 'check_run_args', 'check_set',
@@ -88,6 +89,9 @@ def evaluate(distilled: DistilledSet, dataset="digits", arch: str = "convnet3", 
     proto = get_protocol(protocol, **protocol_overrides)            # an unknown protocol or field fails here, before data loads
     train, test = train_test_splits(dataset, distilled.images.shape[-1], root)
     check_compatible(distilled, train)
+    if proto.aug == "daparam" and (da := dc_augmentation(train.name, arch)) != "none":
+        raise NotImplementedError(f"DC's evaluation augments {train.name!r} on {arch!r} with {da!r} (get_daparam), which dd_nb "
+                                  f"does not implement; pass aug='none' or aug='dsa' to evaluate without it or with DSA")
     epochs = default_epochs(proto, distilled.ipc) if epochs is None else epochs
     teacher = reference_model(train, arch, seed=seed) if proto.soft else None
     accs = []
@@ -128,6 +132,8 @@ def cell_params(method_params: dict | None, method: str, ipc: int) -> dict:
     mp = method_params or {}
     return {**mp.get(method, {}), **mp.get(f"{method} ipc{ipc}", {})}
 
+from dataclasses import asdict
+
 def baseline_cell(store, train, test, method, ipc, seed, params=None, arch="convnet3", protocol="dc", runs=5, epochs=300,
                   eval_seed=0, compute=True, **overrides) -> dict | None:
     "One cell, computed once per store: {'accs', 'digest', 'distill_s', 'eval_s'} (seconds of the first computation); compute=False: None if not stored."
@@ -140,7 +146,9 @@ def baseline_cell(store, train, test, method, ipc, seed, params=None, arch="conv
         t0 = time.time(); s = store.distilled(method, train, ipc, seed, **params); t1 = time.time()
         accs = evaluate(s, (train, test), arch, protocol, runs, seed=eval_seed, epochs=epochs, progress=False, **overrides).accs
         return dict(accs=accs, digest=set_digest(s), distill_s=t1 - t0, eval_s=time.time() - t1)
-    return store.memo("cell", [method, ipc, seed, params, arch, protocol, runs, epochs, eval_seed, overrides], run if compute else None)
+    # the key holds what the protocol computes (every field), not only its name: a protocol that changes is a new cell
+    what = asdict(get_protocol(protocol, **overrides))
+    return store.memo("cell", [method, ipc, seed, params, arch, what, runs, epochs, eval_seed, overrides], run if compute else None)
 
 def run_baseline_cells(store, train, test, cells, method_params=None, part=(0, 1), progress=True, compute=True, **kw) -> dict:
     "{(method, ipc, seed): cell} for this process's share of `cells` (`part=(i, n)`: cells i, i+n, ...); compute=False: the stored ones only."
@@ -168,7 +176,7 @@ def full_data_curve(dataset, arch: str = "convnet3", protocol: str = "dc", epoch
 
 def full_curve_cell(store, train, test, arch="convnet3", protocol="dc", epochs=10, seed=0, compute=True, **overrides) -> list | None:
     "`full_data_curve` stored once per store (protocol `overrides` enter the key only when given); compute=False: None if not stored."
-    key = [arch, protocol, epochs, seed] + ([overrides] if overrides else [])   # the key the curve had before overrides existed
+    key = [arch, asdict(get_protocol(protocol, **{"batch_size": 128, **overrides})), epochs, seed]   # what the protocol computes
     partial = store.path/f"{store.prefix}full_curve_{store.key('full_curve', key)}.partial.pt"   # the epochs done so far
     return store.memo("full_curve", key, (lambda: full_data_curve((train, test), arch, protocol, epochs, seed, progress=False,
                                                                   resume=partial, **overrides)) if compute else None)

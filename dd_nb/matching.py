@@ -20,10 +20,11 @@ from .train import normalize
 from .influence import inverse_hvp, loss_at, grad_dot
 
 # %% auto #0
-__all__ = ['DC_LOOPS', 'IDC_DISTANCES', 'IDC_SETTINGS', 'IDC_DEFAULT', 'PDD_BASES', 'GradientMatch', 'mean_embedding_distance',
-           'embedding_match_loss', 'dc_loops', 'LastGood', 'Checkpoint', 'weight_fn_params', 'gradient_matching', 'dc',
-           'dsa_method', 'distribution_matching', 'multi_formation_decode', 'multi_formation_encode', 'l1_distance',
-           'mse_distance', 'idc_matched_params', 'idc_image_lr', 'IDCMatch', 'idc', 'stage_sizes', 'pdd']
+__all__ = ['DC_LOOPS', 'BATCH_TRAIN', 'IDC_DISTANCES', 'IDC_SETTINGS', 'IDC_DEFAULT', 'PDD_BASES', 'GradientMatch',
+           'mean_embedding_distance', 'embedding_match_loss', 'dc_loops', 'LastGood', 'Checkpoint', 'weight_fn_params',
+           'gradient_matching', 'dc', 'dsa_method', 'distribution_matching', 'multi_formation_decode',
+           'multi_formation_encode', 'l1_distance', 'mse_distance', 'idc_matched_params', 'idc_image_lr', 'IDCMatch',
+           'idc', 'stage_sizes', 'pdd']
 
 # %% ../nbs/05_matching.ipynb #7db382a1
 from .influence import layerwise_distance, dc_match_loss   # DC's distance and loss live with the influence code
@@ -118,6 +119,7 @@ def embedding_match_loss(net, x_syn, x_real, w=None) -> torch.Tensor:
 
 # %% ../nbs/05_matching.ipynb #eec918af
 DC_LOOPS = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}
+BATCH_TRAIN = 256   # main.py's batch_train: the inner loop's batches of synthetic images
 
 def dc_loops(ipc: int) -> tuple:
     "DC's (outer_loop, inner_loop) for an IPC."
@@ -213,6 +215,7 @@ def gradient_matching(ds: ImageDataset, ipc: int, seed: int = 0, iterations: int
     aug_seed = seed * 1_000_003; guard = LastGood(name, ds, ipc, seed, y_syn, failed_to)
     ck, start = Checkpoint(checkpoint, save_every, method=name, dataset=ds.name, data=ds.digest(), ipc=ipc, seed=seed, arch=arch,
                            lr_img=lr_img, lr_net=lr_net, batch_real=batch_real, use_dsa=use_dsa, prepare_net=prepare_net is not None,
+                           inner_loop="sgd, batches of 256, per-image DSA",
                            weights=weight_fn_params(weight_fn)), 0
     if (st := ck.load()) is not None: start, aug_seed = _restore(st, iterations, x_syn, opt_img, g)
     state = lambda: dict(x=x_syn.detach(), opt=opt_img.state_dict(), rng=_rng_state(g), aug_seed=aug_seed)
@@ -220,7 +223,7 @@ def gradient_matching(ds: ImageDataset, ipc: int, seed: int = 0, iterations: int
         guard.mark(x_syn, it); ck.save(it, **state())
         net = _new_net(arch, ds, device, prepare_net)
         params = [p for p in net.parameters()]
-        opt_net = torch.optim.SGD(net.parameters(), lr=lr_net, momentum=0.5)
+        opt_net = torch.optim.SGD(net.parameters(), lr=lr_net)      # main.py: plain SGD between image updates
         for ol in range(outer):
             loss = torch.zeros((), device=device)
             for c in range(ds.num_classes):
@@ -236,9 +239,12 @@ def gradient_matching(ds: ImageDataset, ipc: int, seed: int = 0, iterations: int
             opt_img.zero_grad(); loss.backward(); opt_img.step()
             if ol == outer - 1: break
             xs_all = x_syn.detach()
-            for _ in range(inner):                                   # train the network on the synthetic set
-                xi = dsa(xs_all, aug_seed + 7919 * _, strategy) if use_dsa else xs_all
-                l = F.cross_entropy(net(xi), y_syn); opt_net.zero_grad(); l.backward(); opt_net.step()
+            for e in range(inner):            # train the network on the synthetic set: `inner` epochs as main.py's epoch()
+                perm = torch.randperm(len(xs_all), generator=g).to(device)
+                for b in range(0, len(perm), BATCH_TRAIN):           # shuffled batches of 256, DSA drawn per image
+                    idx = perm[b:b + BATCH_TRAIN]
+                    xi = dsa(xs_all[idx], aug_seed * 7919 + e * 31 + b, strategy, siamese=False) if use_dsa else xs_all[idx]
+                    l = F.cross_entropy(net(xi), y_syn[idx]); opt_net.zero_grad(); l.backward(); opt_net.step()
     guard.mark(x_syn, iterations); ck.save(iterations, final=True, **state())
     return _finish(x_syn, y_syn, ds, iterations=iterations, arch=arch)
 

@@ -9,8 +9,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['NETWORKS', 'IM_SIZES', 'instance_norm', 'ShapeChecked', 'ConvNet', 'BasicBlock', 'ResNet', 'get_network',
-           'has_batchnorm']
+__all__ = ['NETWORKS', 'IM_SIZES', 'instance_norm', 'ShapeChecked', 'first_conv_padding', 'ConvNet', 'BasicBlock', 'ResNet',
+           'get_network', 'has_batchnorm']
 
 # %% ../nbs/02_models.ipynb #505ab4f5
 def instance_norm(c: int) -> nn.Module:
@@ -25,14 +25,22 @@ class ShapeChecked(nn.Module):
                              f"got {tuple(x.shape)}; build it with get_network(..., channels, im_size) that match the data")
     def forward(self, x): return self.classifier(self.features(x))
 
+def first_conv_padding(channels: int, im_size: int) -> int:
+    "The first convolution's padding: 3 for 28 px grey images (DC's networks.py treats MNIST's 28 px as 32), else 1."
+    # the released code pads by 3 for any grey image; we do so only at 28 px, the size it ran grey images at, so that
+    # the 16 px digits keep their network (at 16 px both give a 512-wide embedding, from 2 x 2 maps either way)
+    return 3 if (channels == 1 and im_size == 28) else 1
+
 class ConvNet(ShapeChecked):
     "ConvNet-D of the dataset distillation literature (width 128, instance norm, ReLU, average pooling)."
     def __init__(self, channels, num_classes, im_size, depth=3, width=128):
         super().__init__()
         self.in_shape = (channels, im_size, im_size)
         layers, c, s = [], channels, im_size
-        for _ in range(depth):
-            layers += [nn.Conv2d(c, width, 3, padding=1), instance_norm(width), nn.ReLU(inplace=True)]
+        for d in range(depth):
+            pad = first_conv_padding(channels, im_size) if d == 0 else 1
+            layers += [nn.Conv2d(c, width, 3, padding=pad), instance_norm(width), nn.ReLU(inplace=True)]
+            s += 2 * pad - 2                                      # a 3x3 convolution keeps the size at padding 1
             if s >= 2: layers.append(nn.AvgPool2d(2)); s //= 2
             c = width
         self.body = nn.Sequential(*layers)

@@ -12,12 +12,17 @@ import numpy as np
 from .core import DistilledSet, atomic_write_text, cache_dir
 
 # %% auto #0
-__all__ = ['set_digest', 'ResultStore', 'paired_ci', 'fmt_ci', 'fmt_accs']
+__all__ = ['STORE_VERSION', 'set_digest', 'ResultStore', 'paired_ci', 'fmt_ci', 'fmt_accs']
 
 # %% ../nbs/06_results.ipynb #27da0e85
 def set_digest(s: DistilledSet) -> str:
     "A distilled set's identity: a short hash of its images and labels."
     return hashlib.sha256(s.images.numpy().tobytes() + s.labels.numpy().tobytes()).hexdigest()[:16]
+
+# bumped when what a stored result computes changes under the same parameters. 2: DC/DSA/DM as the released code ran
+# them (issue 25): the ConvNet pads 28 px grey images by 3, DSA's crop shifts whole pixels and scale/rotate sample
+# without aligned corners, the inner loop is plain SGD with per-image DSA, the `dc` protocol is DC's evaluate_synset
+STORE_VERSION = 2
 
 class ResultStore:
     "Results kept under `cache_dir()/name`, keyed by `scope` and their own parameters; each is computed once."
@@ -25,7 +30,7 @@ class ResultStore:
         self.path, self.scope, self.prefix = Path(root or cache_dir())/name, list(scope), prefix
     def key(self, *parts) -> str:
         "A 16-hex key of the scope and `parts` (JSON, sorted keys; anything else by its str)."
-        return hashlib.sha256(json.dumps([*self.scope, *parts], sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return hashlib.sha256(json.dumps([STORE_VERSION, *self.scope, *parts], sort_keys=True, default=str).encode()).hexdigest()[:16]
     def memo(self, name: str, params, fn=None):
         "fn() the first time for (name, params), the stored JSON value afterwards; fn=None: the stored value or None (nothing computed)."
         f = self.path/f"{self.prefix}{name}_{self.key(name, params)}.json"

@@ -18,8 +18,8 @@ from .data import ImageDataset, LazyImages, dsa, train_transform, cutmix, DSA_ST
 
 # %% auto #0
 __all__ = ['PROTOCOLS', 'AUGMENTATIONS', 'HARD_EPOCHS', 'REFERENCE_PROTOCOL', 'Protocol', 'get_protocol', 'protocol_fields',
-           'check_names', 'default_epochs', 'lr_factor', 'normalize', 'predict', 'accuracy', 'train_classifier',
-           'reference_key', 'reference_model']
+           'check_names', 'default_epochs', 'dc_augmentation', 'lr_factor', 'total_epochs', 'normalize', 'predict',
+           'accuracy', 'train_classifier', 'reference_key', 'reference_model']
 
 # %% ../nbs/03_train.ipynb #31d96257
 @dataclass(frozen=True)
@@ -29,19 +29,24 @@ class Protocol:
     optimizer: str            # "adamw" or "sgd"
     lr: float
     weight_decay: float
-    schedule: str             # "steps_2/3_5/6", "half", "cosine"
-    aug: str                  # "cutmix", "dsa", "crop", "none"
+    schedule: str             # "steps_2/3_5/6", "half", "cosine", "dc" (the released DC code's: see lr_factor)
+    aug: str                  # "cutmix", "dsa" (per image), "daparam" (DC's choice per dataset), "crop", "none"
     soft: bool = False        # soft labels from a teacher
     momentum: float = 0.9
     batch_size: int = 256
     temperature: float = 4.0  # KL temperature for soft labels (FKD/RDED use small single-digit to 20; 4 is our default)
+    reset_at_drop: bool = False   # a fresh optimiser where the lr drops (DC's evaluate_synset: its momentum restarts)
 
 PROTOCOLS = {
     "hard": Protocol("hard", "adamw", 1e-3, 0.01, "steps_2/3_5/6", "cutmix"),
-    "dc": Protocol("dc", "sgd", 0.01, 5e-4, "half", "dsa"),
+    # DC's and DSA's evaluate_synset (utils.py): SGD lr 0.01, momentum 0.9, wd 5e-4, batch 256, lr x0.1 after epoch
+    # E // 2 + 1 with a fresh optimiser, E + 1 epochs; DC augments as get_daparam says (nothing for the datasets we load),
+    # DSA and DM per image with DSA
+    "dc": Protocol("dc", "sgd", 0.01, 5e-4, "dc", "daparam", reset_at_drop=True),
+    "dsa": Protocol("dsa", "sgd", 0.01, 5e-4, "dc", "dsa", reset_at_drop=True),
     "soft": Protocol("soft", "adamw", 1e-3, 0.01, "cosine", "crop", soft=True),
 }
-AUGMENTATIONS = ("cutmix", "dsa", "crop", "none")
+AUGMENTATIONS = ("cutmix", "dsa", "daparam", "crop", "none")
 HARD_EPOCHS = {1: 2000, 10: 2000, 20: 1500, 30: 1500, 40: 1500, 50: 1500, 100: 1000}
 
 def get_protocol(name: str, **overrides) -> Protocol:
@@ -67,16 +72,31 @@ def check_names(given, valid, what: str):
 def default_epochs(protocol: Protocol, ipc: int) -> int:
     "The paper's training length for a protocol at a given IPC."
     if protocol.name == "hard": return HARD_EPOCHS[max(k for k in HARD_EPOCHS if k <= max(ipc, 1))]
-    return {"dc": 1000, "soft": 300}.get(protocol.name, 300)
+    # DC's evaluation trains 300 epochs without augmentation and 1000 with it (main.py); DSA and DM 1000
+    if protocol.name == "dc": return 300 if protocol.aug in ("none", "daparam") else 1000
+    return {"dsa": 1000, "soft": 300}.get(protocol.name, 300)
+
+def dc_augmentation(dataset: str, arch: str) -> str:
+    "DC's get_daparam: the augmentation its evaluation uses for a dataset and network ('none' for all but MNIST and BN nets)."
+    # utils.py: MNIST gets crop_scale_rotate; a ConvNet with batch norm crop_noise; everything else (Fashion-MNIST,
+    # SVHN, CIFAR-10/100) none. dd_nb loads no MNIST and has no ConvNetBN, so 'none' is what every dd_nb run gets.
+    if arch.lower() in ("convnetbn", "convnet_bn", "convnet3_bn"): return "crop_noise"
+    return "crop_scale_rotate" if dataset.lower() == "mnist" else "none"
 
 # %% ../nbs/03_train.ipynb #c62a66d9
 def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
     "Multiplier of the base learning rate at `epoch` (0-based) of `epochs`."
     if schedule == "steps_2/3_5/6": return 0.2 ** ((epoch >= 2 * epochs // 3) + (epoch >= 5 * epochs // 6))
     if schedule == "half": return 0.1 if epoch >= epochs // 2 else 1.0
+    # DC's evaluate_synset: epochs 0 .. E (E + 1 of them), the lr divided by 10 after epoch E // 2 + 1
+    if schedule == "dc": return 0.1 if epoch >= epochs // 2 + 2 else 1.0
     if schedule == "cosine": return 0.5 * (1 + math.cos(math.pi * epoch / epochs))
     if schedule == "constant": return 1.0
-    raise ValueError(f"unknown schedule {schedule!r}; valid: steps_2/3_5/6, half, cosine, constant")
+    raise ValueError(f"unknown schedule {schedule!r}; valid: steps_2/3_5/6, half, dc, cosine, constant")
+
+def total_epochs(protocol: Protocol, epochs: int) -> int:
+    "The epochs a run of `epochs` trains: E + 1 under DC's schedule (its loop is range(Epoch + 1)), else E."
+    return epochs + 1 if protocol.schedule == "dc" else epochs
 
 # %% ../nbs/03_train.ipynb #0621d29f
 def normalize(x, mean, std):
@@ -96,13 +116,15 @@ def accuracy(model, images, labels, mean, std) -> float:
     return (predict(model, images, mean, std).argmax(1) == labels).float().mean().item()
 
 # %% ../nbs/03_train.ipynb #5c734b17
-def _augment(x, y, protocol, num_classes, flip_ok, step_seed, tf):
-    if protocol.aug == "none": return x, F.one_hot(y, num_classes).float()     # DD-Ranking's ARS needs augmentation off
-    if protocol.aug == "dsa":
-        return dsa(x, step_seed, DSA_STRATEGY if flip_ok else DSA_STRATEGY.replace("_flip", "")), F.one_hot(y, num_classes).float()
+def _augment(x, y, protocol, num_classes, flip_ok, step_seed, tf, mean, std):
+    "A batch's standardised network input and its (soft) targets."
+    if protocol.aug in ("none", "daparam"): return normalize(x, mean, std), F.one_hot(y, num_classes).float()   # DD-Ranking's ARS needs none
+    if protocol.aug == "dsa":   # DSA's evaluation: standardised images, one op per batch, each image its own parameters
+        strategy = DSA_STRATEGY if flip_ok else DSA_STRATEGY.replace("_flip", "")
+        return dsa(normalize(x, mean, std), step_seed, strategy, siamese=False), F.one_hot(y, num_classes).float()
     x = tf(x)
-    if protocol.aug == "cutmix" and len(x) > 1: return cutmix(num_classes)(x, y)
-    return x, F.one_hot(y, num_classes).float()
+    if protocol.aug == "cutmix" and len(x) > 1: x, t = cutmix(num_classes)(x, y); return normalize(x, mean, std), t
+    return normalize(x, mean, std), F.one_hot(y, num_classes).float()
 
 def _rng_states(g, device) -> dict:
     import random, numpy as np
@@ -159,15 +181,18 @@ def train_classifier(model: nn.Module, images, labels, protocol: Protocol, epoch
             if (st := _load_epoch_state(resume, key)) is not None:
                 model.load_state_dict(st["model"]); opt.load_state_dict(st["opt"]); history, start = st["history"], st["epoch"]
                 _set_rng_states(st["rng"], g, device)
-        bar = tqdm(range(start, epochs), desc=f"train {protocol.name}", disable=not progress, leave=False, initial=start, total=epochs)
+        last = total_epochs(protocol, epochs)
+        bar = tqdm(range(start, last), desc=f"train {protocol.name}", disable=not progress, leave=False, initial=start, total=last)
         for epoch in bar:
-            for pg in opt.param_groups: pg["lr"] = protocol.lr * lr_factor(protocol.schedule, epoch, epochs)
+            factor = lr_factor(protocol.schedule, epoch, epochs)
+            if protocol.reset_at_drop and epoch > 0 and factor != lr_factor(protocol.schedule, epoch - 1, epochs):
+                opt.state.clear()                                      # a fresh SGD: its momentum starts again
+            for pg in opt.param_groups: pg["lr"] = protocol.lr * factor
             perm = torch.randperm(len(images), generator=g).to(device)
             for i in range(0, len(images), protocol.batch_size):
                 idx = perm[i:i + protocol.batch_size]
                 xb = images[idx.cpu()].to(device) if lazy else images[idx]
-                x, target = _augment(xb, labels[idx], protocol, num_classes, flip_ok, seed * 100003 + epoch * 1009 + i, tf)
-                x = normalize(x, mean, std)
+                x, target = _augment(xb, labels[idx], protocol, num_classes, flip_ok, seed * 100003 + epoch * 1009 + i, tf, mean, std)
                 logits = model(x)
                 if protocol.soft:
                     with torch.no_grad(): t = F.softmax(teacher(x.to(teacher_device)).to(device) / protocol.temperature, 1)
@@ -177,9 +202,9 @@ def train_classifier(model: nn.Module, images, labels, protocol: Protocol, epoch
                 if not torch.isfinite(loss): raise FloatingPointError(f"non-finite training loss at epoch {epoch}, batch {i // protocol.batch_size}")
                 opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
             if progress: bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)    # the last batch's loss, per epoch
-            if eval_fn is not None and eval_every and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
+            if eval_fn is not None and eval_every and ((epoch + 1) % eval_every == 0 or epoch + 1 == last):
                 history.append(eval_fn(model)); model.train()
-            if resume is not None and epoch + 1 < epochs:
+            if resume is not None and epoch + 1 < last:
                 st = dict(key=key, epoch=epoch + 1, history=history, model=model.state_dict(), opt=opt.state_dict(), rng=_rng_states(g, device))
                 atomic_write(resume, lambda t: torch.save(st, t))        # a kill mid-write leaves the previous epoch's state
         if resume is not None: Path(resume).unlink(missing_ok=True)
