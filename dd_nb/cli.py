@@ -25,11 +25,12 @@ __all__ = ['PROFILES', 'PUBLISHED', 'COMMITTED', 'QUIET', 'KERNEL_ARGS', 'PAPER_
            'shard_parser', 'shard_args', 'shard_main_args']
 
 # %% ../nbs/60_reproduce.ipynb #e0e2eb0c
-PROFILES = ("smoke", "demo", "embedded", "fashion", "paper", "paper-imagewoof", "paper-code", "standin")
+PROFILES = ("smoke", "demo", "embedded", "fashion", "side", "paper", "paper-imagewoof", "paper-code", "standin")
 # paper-imagewoof: 40_patch's paper settings on ImageWoof; paper-code: 22_igd as the authors' released code samples;
-# standin: every paper path on CPU stand-ins (tiny weights and data in the same formats)
+# standin: every paper path on CPU stand-ins (tiny weights and data in the same formats); side: 50_evaluation's
+# side-by-side with the released DC/DSA/DM code (a local copy)
 PUBLISHED = "embedded"   # the profile that produced the committed results/ tables and figures/
-COMMITTED = {"fashion": "fashion"}   # other profiles whose tables are committed, under results/<dir> and figures/<dir>
+COMMITTED = {"fashion": "fashion", "side": "fashion"}   # other profiles whose tables are committed, under results/<dir> and figures/<dir>
 
 def load_profile(notebook: str, profile: str, root=None) -> dict:
     "The parameters of `profile` for `notebook` from experiments/<notebook>.yaml."

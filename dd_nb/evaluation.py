@@ -17,10 +17,11 @@ from .train import (get_protocol, default_epochs, train_classifier, accuracy, re
                           dc_augmentation)
 
 # %% auto #0
-__all__ = ['PUBLISHED', 'PAPER_BUDGET', 'PAPER_EVAL_EPOCHS', 'EvalResult', 'train_test_splits', 'check_run_args', 'check_set',
-           'check_compatible', 'evaluate', 'full_data_reference', 'cross_architecture', 'baseline_cells', 'cell_params',
-           'baseline_cell', 'run_baseline_cells', 'full_data_curve', 'full_curve_cell', 'budget_fraction',
-           'plot_distilled_grid']
+__all__ = ['PUBLISHED', 'PAPER_BUDGET', 'PAPER_EVAL_EPOCHS', 'AUTHORS_NAMES', 'AUTHORS_SCRIPTS', 'SIDE_PROTOCOL', 'EvalResult',
+           'train_test_splits', 'check_run_args', 'check_set', 'check_compatible', 'evaluate', 'full_data_reference',
+           'cross_architecture', 'baseline_cells', 'cell_params', 'baseline_cell', 'run_baseline_cells',
+           'full_data_curve', 'full_curve_cell', 'budget_fraction', 'check_authors_dir', 'authors_data',
+           'authors_distill', 'authors_modules', 'authors_evaluate', 'side_by_side_cell', 'plot_distilled_grid']
 
 # %% ../nbs/50_evaluation.ipynb #7b581c1e
 @dataclass
@@ -202,6 +203,112 @@ def budget_fraction(method: str, params: dict) -> float | None:
     ref = PAPER_BUDGET.get(method)
     if ref is None: return None
     return params.get("iterations", ref["iterations"]) * params.get("batch_real", ref["batch_real"]) / (ref["iterations"] * ref["batch_real"])
+
+# %% ../nbs/50_evaluation.ipynb #12bdadbf
+import contextlib, gzip, io, subprocess, sys
+from pathlib import Path
+from types import SimpleNamespace
+
+AUTHORS_NAMES = {"fashion-mnist": "FashionMNIST"}   # dd_nb's dataset -> the released code's --dataset (those dd_nb loads)
+AUTHORS_SCRIPTS = {"dc": ("main.py", ["--method", "DC"]),   # method -> the released script and its arguments
+                   "dsa": ("main.py", ["--method", "DSA", "--dsa_strategy", "color_crop_cutout_flip_scale_rotate"]),
+                   "dm": ("main_DM.py", [])}
+SIDE_PROTOCOL = {"dc": "dc", "dsa": "dsa", "dm": "dsa"}   # the evaluation each method's authors ran on its sets
+
+def check_authors_dir(authors_dir) -> Path:
+    "The folder of the released DatasetCondensation code (main.py, main_DM.py, utils.py, networks.py), or a ValueError naming what is missing."
+    d = Path(authors_dir or "")
+    missing = [f for f in ("main.py", "main_DM.py", "utils.py", "networks.py") if not (d/f).is_file()]
+    if not str(authors_dir or "") or missing:
+        raise ValueError(f"authors_dir={str(authors_dir or '')!r} lacks {', '.join(missing)}; valid: a local copy of "
+                         f"VICO-UoE/DatasetCondensation (git clone, commit 53f63a6); dd_nb never downloads it")
+    return d
+
+def authors_data(workdir, dataset: str = "fashion-mnist", root=None) -> Path:
+    "The released code's data folder under `workdir`: torchvision's raw layout, the IDX files copied (decompressed) from ours."
+    from dd_nb.core import atomic_write
+    from dd_nb.data import fashion_mnist_files
+    if dataset not in AUTHORS_NAMES: raise ValueError(f"dataset {dataset!r}; the side-by-side runs on {', '.join(AUTHORS_NAMES)}")
+    raw = Path(workdir)/"data"/AUTHORS_NAMES[dataset]/"raw"
+    for name, src in fashion_mnist_files(root).items():
+        if not (raw/name).exists():   # torchvision finds the raw files and downloads nothing
+            atomic_write(raw/name, lambda t, s=src: Path(t).write_bytes(gzip.decompress(s.read_bytes()) if s.suffix == ".gz" else s.read_bytes()))
+    return Path(workdir)/"data"
+
+def authors_distill(authors_dir, method: str, ipc: int, iterations: int, out, dataset: str = "fashion-mnist", root=None) -> tuple:
+    "One experiment of the released main.py / main_DM.py, `iterations` image updates from real images: (standardised images, labels)."
+    import os, shutil, tempfile
+    script, extra = AUTHORS_SCRIPTS[method]
+    f = Path(out)/f"res_{method.upper()}_{AUTHORS_NAMES[dataset]}_ConvNet_{ipc}ipc.pt"
+    if not f.exists():
+        d = check_authors_dir(authors_dir); data = authors_data(Path(out).parent, dataset, root)
+        tmp = Path(tempfile.mkdtemp(dir=Path(out).parent, prefix=".run_"))
+        # Iteration = iterations - 1: the released loop is range(Iteration + 1) and updates the images in every pass; one
+        # evaluation (num_eval 1) runs at iteration 0, the only one its eval pool holds below 500 iterations
+        cmd = [sys.executable, str(d/script), "--dataset", AUTHORS_NAMES[dataset], "--ipc", str(ipc), "--init", "real",
+               "--Iteration", str(iterations - 1), "--num_exp", "1", "--num_eval", "1", "--data_path", str(data.resolve()),
+               "--save_path", str(tmp.resolve()), *extra]
+        log = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)
+        if log.returncode != 0: raise RuntimeError(f"{' '.join(cmd)} failed ({log.returncode}):\n{log.stderr[-2000:]}")
+        Path(out).mkdir(parents=True, exist_ok=True); (Path(out)/"log.txt").write_text(log.stdout)
+        (tmp/f.name).replace(f); shutil.rmtree(tmp, ignore_errors=True)       # the set file last: its presence means done
+    x, y = torch.load(f, map_location="cpu", weights_only=False)["data"][0]   # the file the released code just wrote
+    return x.float(), y.long()
+
+@contextlib.contextmanager
+def authors_modules(authors_dir):
+    "The released `utils` module (and its `networks`), imported from `authors_dir` for a block; sys.path and sys.modules restored after."
+    import importlib
+    d = str(check_authors_dir(authors_dir).resolve()); saved = {k: sys.modules.pop(k) for k in ("utils", "networks") if k in sys.modules}
+    sys.path.insert(0, d)
+    try: yield importlib.import_module("utils")
+    finally:
+        sys.path.remove(d)
+        for k in ("utils", "networks"): sys.modules.pop(k, None)
+        sys.modules.update(saved)
+
+def authors_evaluate(authors_dir, x_std, y, test: ImageDataset, protocol: str, runs: int, seed: int = 0) -> list:
+    "The released evaluate_synset on a standardised set: the test accuracy of `runs` fresh ConvNets (their network, loop and augmentation)."
+    import numpy as np
+    from dd_nb.data import CODE_STATS
+    from dd_nb.core import default_device
+    mean, std = (torch.tensor(v).view(1, -1, 1, 1) for v in CODE_STATS[test.name])
+    accs = []
+    with authors_modules(authors_dir) as U:
+        loader = torch.utils.data.DataLoader(U.TensorDataset((test.images - mean) / std, test.labels), batch_size=256, shuffle=False)
+        dsa = protocol == "dsa"
+        args = SimpleNamespace(device=default_device().type, lr_net=0.01, batch_train=256, dsa=dsa, dsa_param=U.ParamDiffAug(),
+                               dsa_strategy="color_crop_cutout_flip_scale_rotate", epoch_eval_train=1000 if dsa else 300,
+                               dc_aug_param=None if dsa else U.get_daparam(AUTHORS_NAMES[test.name], "ConvNet", "ConvNet", 1))
+        for r in range(runs):
+            with seeded_rng(seed + r):   # their code draws from the global generators: seeded here, the caller's restored
+                net = U.get_network("ConvNet", x_std.shape[1], int(y.max()) + 1, tuple(x_std.shape[-2:]))
+                with contextlib.redirect_stdout(io.StringIO()): accs.append(float(U.evaluate_synset(r, net, x_std.clone(), y.clone(), loader, args)[2]))
+    return accs
+
+
+def side_by_side_cell(store, train, test, authors_dir, maker: str, method: str, seed: int, iterations: int, runs: int,
+                      ipc: int = 1, compute: bool = True) -> dict | None:
+    "One set (made by the released code or by dd_nb) under both evaluations: {'authors': accs, 'dd_nb': accs, 'clipped': fraction}."
+    from dataclasses import asdict
+    from dd_nb.data import CODE_STATS
+    if maker not in ("authors", "dd_nb"): raise ValueError(f"maker={maker!r}; valid: 'authors' or 'dd_nb'")
+    protocol = SIDE_PROTOCOL[method]
+    mean, std = (torch.tensor(v).view(1, -1, 1, 1) for v in CODE_STATS[train.name])
+    def run():
+        if maker == "authors":       # its seed only names the repetition: the released code seeds nothing
+            x_std, y = authors_distill(authors_dir, method, ipc, iterations, store.path/f"authors_{method}_ipc{ipc}_it{iterations}_s{seed}",
+                                       train.name)
+            raw = x_std * std + mean
+            s = DistilledSet(raw.clamp(0, 1), y, meta=dict(dataset=train.name))   # a DistilledSet holds images in [0, 1]
+        else:
+            s = store.distilled(method, train, ipc, seed, iterations=iterations, progress=False)
+            raw = s.images; x_std = (s.images - mean) / std
+        return dict(authors=authors_evaluate(authors_dir, x_std, y if maker == "authors" else s.labels, test, protocol, runs),
+                    dd_nb=evaluate(s, (train, test), "convnet3", protocol, runs, seed=0, progress=False).accs,
+                    clipped=float((raw.clamp(0, 1) != raw).float().mean()) if maker == "authors" else None)   # ours: clipped when made
+    what = asdict(get_protocol(protocol))
+    return store.memo("side", [maker, method, ipc, seed, iterations, runs, what], run if compute else None)
 
 # %% ../nbs/50_evaluation.ipynb #e5dcb4d8
 def plot_distilled_grid(sets: dict, classes=None, max_per_class: int = 10):

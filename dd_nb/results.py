@@ -12,7 +12,7 @@ import numpy as np
 from .core import DistilledSet, atomic_write_text, cache_dir
 
 # %% auto #0
-__all__ = ['STORE_VERSION', 'set_digest', 'ResultStore', 'paired_ci', 'fmt_ci', 'fmt_accs']
+__all__ = ['STORE_VERSION', 'set_digest', 'ResultStore', 'paired_ci', 'fmt_ci', 'fmt_accs', 'welch_ci']
 
 # %% ../nbs/06_results.ipynb #27da0e85
 def set_digest(s: DistilledSet) -> str:
@@ -66,3 +66,16 @@ def fmt_ci(diffs) -> str:
 def fmt_accs(accs) -> str:
     "Accuracies as 'mean ± std' in percent (population std, as the papers print it)."
     return f"{100 * np.mean(accs):.1f} ± {100 * np.std(accs):.1f}"
+
+# %% ../nbs/06_results.ipynb #3b42abdf
+def welch_ci(a, b, level: float = 0.95) -> tuple:
+    "(mean(a) - mean(b), low, high) in points (x100) with Welch's t-interval, for two unpaired samples; nan bounds below 2 each."
+    from scipy import stats
+    a, b = 100 * np.asarray(a, dtype=float), 100 * np.asarray(b, dtype=float)
+    d = float(a.mean() - b.mean())
+    if a.size < 2 or b.size < 2: return d, float("nan"), float("nan")
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    if va + vb == 0: return d, d, d
+    df = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
+    h = stats.t.ppf(0.5 + level / 2, df) * np.sqrt(va + vb)
+    return d, d - h, d + h

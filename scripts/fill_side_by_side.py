@@ -1,0 +1,43 @@
+"""Fill the cells of 50_evaluation's side-by-side with the released code in several processes before the notebook reads them.
+
+    OMP_NUM_THREADS=1 python scripts/fill_side_by_side.py --profile side &   # one per core
+    OMP_NUM_THREADS=1 python scripts/fill_side_by_side.py --profile side &
+    dd reproduce --notebooks 50_evaluation --profile side                    # reads the stored cells, writes the table
+
+The processes share one queue through claim files (scripts/fill_baselines.py's `claim`): each (maker, method, seed) set
+and its two evaluations are one task, stored by what they depend on, so a killed run resumes where it stopped.
+"""
+import argparse, os, sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fill_baselines import claim
+
+
+def main(argv=None):
+    from dd_nb import __version__
+    from dd_nb.cli import load_profile
+    from dd_nb.core import project_root
+    from dd_nb.data import load_dataset
+    from dd_nb.evaluation import side_by_side_cell, check_authors_dir
+    from dd_nb.results import ResultStore
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", default="side")
+    a = ap.parse_args(argv)
+    p = load_profile("50_evaluation", a.profile)
+    if not p.get("side_by_side"): raise SystemExit(f"profile {a.profile!r} of 50_evaluation has no side-by-side")
+    authors = check_authors_dir((project_root()/"nbs"/p["authors_dir"]).resolve())   # relative to nbs/, as in the notebook
+    root = (project_root()/"nbs"/p["root"]).resolve() if p.get("root") else None
+    train, test = load_dataset(p["dataset"], "train", root=root), load_dataset(p["dataset"], "test", root=root)
+    store = ResultStore("side_by_side", p["dataset"], __version__)
+    claims = store.path/"claims"/a.profile
+    for m in p["side_methods"]:
+        for s in p["side_seeds"]:
+            for maker in ("dd_nb", "authors"):
+                if claim(claims, f"{maker}_{m}_s{s}"):
+                    print(f"[{os.getpid()}] {maker} {m} seed {s}", flush=True)
+                    side_by_side_cell(store, train, test, authors, maker, m, s, p["side_iterations"][m], p["side_runs"])
+    print(f"[{os.getpid()}] queue empty", flush=True)
+
+
+if __name__ == "__main__": main()
