@@ -151,7 +151,8 @@ def baseline_cell(store, train, test, method, ipc, seed, params=None, arch="conv
     what = asdict(get_protocol(protocol, **overrides))
     return store.memo("cell", [method, ipc, seed, params, arch, what, runs, epochs, eval_seed, overrides], run if compute else None)
 
-def run_baseline_cells(store, train, test, cells, method_params=None, part=(0, 1), progress=True, compute=True, **kw) -> dict:
+def run_baseline_cells(store, train, test, cells, method_params=None, part=(0, 1), progress=True, compute=True,
+                       method_protocols=None, **kw) -> dict:
     "{(method, ipc, seed): cell} for this process's share of `cells` (`part=(i, n)`: cells i, i+n, ...); compute=False: the stored ones only."
     i, n = part
     if not (0 <= i < n): raise ValueError(f"part={part!r}; valid: (i, n) with 0 <= i < n")
@@ -160,7 +161,8 @@ def run_baseline_cells(store, train, test, cells, method_params=None, part=(0, 1
     out = {}
     for m, ipc, s in bar:
         bar.set_postfix_str(f"{m} IPC {ipc} seed {s}")
-        c = baseline_cell(store, train, test, m, ipc, s, cell_params(method_params, m, ipc), compute=compute, **kw)
+        own = {"protocol": method_protocols[m]} if method_protocols and m in method_protocols else {}   # e.g. DSA and DM: `dsa`
+        c = baseline_cell(store, train, test, m, ipc, s, cell_params(method_params, m, ipc), compute=compute, **{**kw, **own})
         if c is not None: out[(m, ipc, s)] = c
     return out
 

@@ -34,9 +34,11 @@ def claim(folder: Path, name: str) -> bool:
 def tasks(p: dict, store, train, test) -> list:
     "[(name, thunk)] of a profile: every cell IPC by IPC, the protocol check of each IPC, the full curves after IPC 1."
     from dd_nb.evaluation import baseline_cells, baseline_cell, cell_params, full_curve_cell
-    kw = dict(arch=p.get("arch", "convnet3"), protocol=p["protocol"], runs=p["runs"], epochs=p["epochs"], eval_seed=p.get("seed", 0))
+    kw = dict(arch=p.get("arch", "convnet3"), protocol=p["protocol"], runs=p["runs"], epochs=p.get("epochs"), eval_seed=p.get("seed", 0))
     mp, check = p.get("method_params", {}), p.get("check_protocol") or {}
-    def cell(m, ipc, s, **over): return lambda: baseline_cell(store, train, test, m, ipc, s, cell_params(mp, m, ipc), **kw, **over)
+    own = p.get("method_protocols") or {}    # e.g. DSA and DM under the `dsa` protocol, as their authors evaluated them
+    def cell(m, ipc, s, **over):
+        return lambda: baseline_cell(store, train, test, m, ipc, s, cell_params(mp, m, ipc), **{**kw, **({"protocol": own[m]} if m in own else {})}, **over)
     def curve(**over): return lambda: full_curve_cell(store, train, test, kw["arch"], kw["protocol"], p["full_epochs"], kw["eval_seed"], **over)
     out = []
     for n_ipc, ipc in enumerate(p["ipcs"]):
