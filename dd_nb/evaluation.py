@@ -269,7 +269,7 @@ def authors_modules(authors_dir):
         for k in ("utils", "networks"): sys.modules.pop(k, None)
         sys.modules.update(saved)
 
-def authors_evaluate(authors_dir, x_std, y, test: ImageDataset, protocol: str, runs: int, seed: int = 0) -> list:
+def authors_evaluate(authors_dir, x_std, y, test: ImageDataset, protocol: str, runs: int, seed: int = 0, epochs: int | None = None) -> list:
     "The released evaluate_synset on a standardised set: the test accuracy of `runs` fresh ConvNets (their network, loop and augmentation)."
     import numpy as np
     from dd_nb.data import CODE_STATS
@@ -280,7 +280,7 @@ def authors_evaluate(authors_dir, x_std, y, test: ImageDataset, protocol: str, r
         loader = torch.utils.data.DataLoader(U.TensorDataset((test.images - mean) / std, test.labels), batch_size=256, shuffle=False)
         dsa = protocol == "dsa"
         args = SimpleNamespace(device=default_device().type, lr_net=0.01, batch_train=256, dsa=dsa, dsa_param=U.ParamDiffAug(),
-                               dsa_strategy="color_crop_cutout_flip_scale_rotate", epoch_eval_train=1000 if dsa else 300,
+                               dsa_strategy="color_crop_cutout_flip_scale_rotate", epoch_eval_train=epochs or (1000 if dsa else 300),
                                dc_aug_param=None if dsa else U.get_daparam(AUTHORS_NAMES[test.name], "ConvNet", "ConvNet", 1))
         for r in range(runs):
             with seeded_rng(seed + r):   # their code draws from the global generators: seeded here, the caller's restored
@@ -290,7 +290,7 @@ def authors_evaluate(authors_dir, x_std, y, test: ImageDataset, protocol: str, r
 
 
 def side_by_side_cell(store, train, test, authors_dir, maker: str, method: str, seed: int, iterations: int, runs: int,
-                      ipc: int = 1, compute: bool = True) -> dict | None:
+                      ipc: int = 1, compute: bool = True, epochs: int | None = None) -> dict | None:
     "One set (made by the released code or by dd_nb) under both evaluations: {'authors': accs, 'dd_nb': accs, 'clipped': fraction}."
     from dataclasses import asdict
     from dd_nb.data import CODE_STATS
@@ -306,11 +306,12 @@ def side_by_side_cell(store, train, test, authors_dir, maker: str, method: str, 
         else:
             s = store.distilled(method, train, ipc, seed, iterations=iterations, progress=False)
             raw = s.images; x_std = (s.images - mean) / std
-        return dict(authors=authors_evaluate(authors_dir, x_std, y if maker == "authors" else s.labels, test, protocol, runs),
-                    dd_nb=evaluate(s, (train, test), "convnet3", protocol, runs, seed=0, progress=False).accs,
+        return dict(authors=authors_evaluate(authors_dir, x_std, y if maker == "authors" else s.labels, test, protocol, runs, epochs=epochs),
+                    dd_nb=evaluate(s, (train, test), "convnet3", protocol, runs, seed=0, epochs=epochs, progress=False).accs,
                     clipped=float((raw.clamp(0, 1) != raw).float().mean()) if maker == "authors" else None)   # ours: clipped when made
     what = asdict(get_protocol(protocol))
-    return store.memo("side", [maker, method, ipc, seed, iterations, runs, what], run if compute else None)
+    key = [maker, method, ipc, seed, iterations, runs, what] + ([epochs] if epochs else [])   # epochs: a shorter run (tests)
+    return store.memo("side", key, run if compute else None)
 
 # %% ../nbs/50_evaluation.ipynb #e5dcb4d8
 def plot_distilled_grid(sets: dict, classes=None, max_per_class: int = 10):

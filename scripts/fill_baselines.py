@@ -48,21 +48,26 @@ def tasks(p: dict, store, train, test) -> list:
     return out
 
 
-def main(argv=None):
+def setup(argv, doc: str, default: str, flag: str, store_name: str) -> tuple:
+    "(profile name, its parameters, train, test, store) of a 50_evaluation profile whose `flag` is on, from the command line."
     from dd_nb import __version__
     from dd_nb.cli import load_profile
     from dd_nb.core import project_root
     from dd_nb.data import load_dataset
     from dd_nb.results import ResultStore
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--profile", default="fashion")
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--profile", default=default)
     a = ap.parse_args(argv)
     p = load_profile("50_evaluation", a.profile)
-    if not p.get("compare_published"): raise SystemExit(f"profile {a.profile!r} of 50_evaluation has no published comparison")
+    if not p.get(flag): raise SystemExit(f"profile {a.profile!r} of 50_evaluation does not set {flag}")
     root = (project_root()/"nbs"/p["root"]).resolve() if p.get("root") else None   # a profile's root is relative to nbs/
     train, test = load_dataset(p["dataset"], "train", root=root), load_dataset(p["dataset"], "test", root=root)
-    store = ResultStore("baselines", p["dataset"], __version__)
-    claims = store.path/"claims"/a.profile
+    return a.profile, p, train, test, ResultStore(store_name, p["dataset"], __version__)
+
+
+def main(argv=None):
+    profile, p, train, test, store = setup(argv, __doc__, "fashion", "compare_published", "baselines")
+    claims = store.path/"claims"/profile
     for name, run in tasks(p, store, train, test):
         if claim(claims, name):
             print(f"[{os.getpid()}] {name}", flush=True); run()

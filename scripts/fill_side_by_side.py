@@ -11,26 +11,15 @@ import argparse, os, sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fill_baselines import claim
+from fill_baselines import claim, setup
 
 
 def main(argv=None):
-    from dd_nb import __version__
-    from dd_nb.cli import load_profile
     from dd_nb.core import project_root
-    from dd_nb.data import load_dataset
     from dd_nb.evaluation import side_by_side_cell, check_authors_dir
-    from dd_nb.results import ResultStore
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--profile", default="side")
-    a = ap.parse_args(argv)
-    p = load_profile("50_evaluation", a.profile)
-    if not p.get("side_by_side"): raise SystemExit(f"profile {a.profile!r} of 50_evaluation has no side-by-side")
+    profile, p, train, test, store = setup(argv, __doc__, "side", "side_by_side", "side_by_side")
     authors = check_authors_dir((project_root()/"nbs"/p["authors_dir"]).resolve())   # relative to nbs/, as in the notebook
-    root = (project_root()/"nbs"/p["root"]).resolve() if p.get("root") else None
-    train, test = load_dataset(p["dataset"], "train", root=root), load_dataset(p["dataset"], "test", root=root)
-    store = ResultStore("side_by_side", p["dataset"], __version__)
-    claims = store.path/"claims"/a.profile
+    claims = store.path/"claims"/profile
     for s in p["side_seeds"]:                  # seed by seed: a partial run already covers every method
         for m in p["side_methods"]:
             for maker in ("dd_nb", "authors"):
