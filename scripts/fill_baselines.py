@@ -39,12 +39,18 @@ def tasks(p: dict, store, train, test) -> list:
     own = p.get("method_protocols") or {}    # e.g. DSA and DM under the `dsa` protocol, as their authors evaluated them
     def cell(m, ipc, s, **over):
         return lambda: baseline_cell(store, train, test, m, ipc, s, cell_params(mp, m, ipc), **{**kw, **({"protocol": own[m]} if m in own else {})}, **over)
+    def budget_cell(m, it, s):
+        params = {**cell_params(mp, m, 1), "iterations": it}
+        return lambda: baseline_cell(store, train, test, m, 1, s, params, **{**kw, **({"protocol": own[m]} if m in own else {})})
     def curve(**over): return lambda: full_curve_cell(store, train, test, kw["arch"], kw["protocol"], p["full_epochs"], kw["eval_seed"], **over)
     out = []
     for n_ipc, ipc in enumerate(p["ipcs"]):
         out += [(f"{m}_ipc{ipc}_s{s}", cell(m, ipc, s)) for m, i, s in baseline_cells(p["methods"], [ipc], p["seeds"])]
         if check: out.append((f"check_random_ipc{ipc}", cell("random", ipc, p["seeds"][0], **check)))
         if n_ipc == 0: out += [("full_curve", curve())] + ([("check_full_curve", curve(**check))] if check else [])
+        if ipc == 1:                             # the budget curve's cells (the main table's budget is already there)
+            for m, its in (p.get("budget_curve") or {}).items():
+                out += [(f"{m}_it{it}_ipc1_s{s}", budget_cell(m, it, s)) for it in its for s in p["seeds"]]
     return out
 
 

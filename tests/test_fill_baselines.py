@@ -28,3 +28,12 @@ def test_task_order():
     assert names == ["random_ipc1_s0", "random_ipc1_s1", "herding_ipc1_s0", "dc_ipc1_s0", "dc_ipc1_s1", "check_random_ipc1",
                      "full_curve", "check_full_curve", "random_ipc10_s0", "random_ipc10_s1", "herding_ipc10_s0", "dc_ipc10_s0", "dc_ipc10_s1",
                      "check_random_ipc10"]
+
+
+def test_budget_curve_tasks_follow_ipc1():
+    "The budget curve's cells come right after the IPC 1 rows and the full curves, one per (iterations, seed)."
+    fb = _script()
+    p = dict(methods=["dc"], ipcs=[1, 10], seeds=[0, 1], protocol="dc", runs=1, epochs=1, full_epochs=1, budget_curve={"dc": [5, 50]})
+    names = [n for n, _ in fb.tasks(p, store=None, train=None, test=None)]
+    assert names == ["dc_ipc1_s0", "dc_ipc1_s1", "full_curve", "dc_it5_ipc1_s0", "dc_it5_ipc1_s1", "dc_it50_ipc1_s0", "dc_it50_ipc1_s1",
+                     "dc_ipc10_s0", "dc_ipc10_s1"]
