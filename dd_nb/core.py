@@ -179,7 +179,10 @@ class DistilledSet:
             raise ValueError(f"negative label {int(self.labels.min())}; valid: class indices >= 0")
         if not torch.isfinite(self.images).all(): raise ValueError("images contain NaN or inf; refusing to build a DistilledSet")
         lo, hi = (self.images.min().item(), self.images.max().item()) if self.images.numel() else (0.0, 1.0)
-        if lo < -RANGE_TOL or hi > 1 + RANGE_TOL:   # 0..255 floats or normalised images would train silently and badly
+        # meta['unclipped']: a matching method's images kept as its authors' code evaluates them, pixel values past [0, 1]
+        # included (05_matching); any other set out of range is a mistake: 0..255 floats or normalised images would
+        # train silently and badly
+        if self.meta.get("unclipped") is not True and (lo < -RANGE_TOL or hi > 1 + RANGE_TOL):
             raise ValueError(f"images span [{lo:.4g}, {hi:.4g}]; a DistilledSet holds images in [0, 1] "
                              f"({'divide 0..255 values by 255' if hi > 2 else 'undo the normalisation, or clamp'}; uint8 is converted)")
         if self.soft_labels is not None:

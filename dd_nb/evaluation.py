@@ -301,14 +301,15 @@ def side_by_side_cell(store, train, test, authors_dir, maker: str, method: str, 
         if maker == "authors":       # its seed only names the repetition: the released code seeds nothing
             x_std, y = authors_distill(authors_dir, method, ipc, iterations, store.path/f"authors_{method}_ipc{ipc}_it{iterations}_s{seed}",
                                        train.name)
-            raw = x_std * std + mean
-            s = DistilledSet(raw.clamp(0, 1), y, meta=dict(dataset=train.name))   # a DistilledSet holds images in [0, 1]
+            raw = x_std * std + mean   # pixel values past [0, 1] kept, as the released code evaluates them
+            s = DistilledSet(raw, y, meta=dict(dataset=train.name, unclipped=True))
         else:
             s = store.distilled(method, train, ipc, seed, iterations=iterations, progress=False)
             raw = s.images; x_std = (s.images - mean) / std
+        # the share of pixel values past [0, 1]: what clipping the set would change
         return dict(authors=authors_evaluate(authors_dir, x_std, y if maker == "authors" else s.labels, test, protocol, runs, epochs=epochs),
                     dd_nb=evaluate(s, (train, test), "convnet3", protocol, runs, seed=0, epochs=epochs, progress=False).accs,
-                    clipped=float((raw.clamp(0, 1) != raw).float().mean()) if maker == "authors" else None)   # ours: clipped when made
+                    clipped=float((raw.clamp(0, 1) != raw).float().mean()))
     what = asdict(get_protocol(protocol))
     key = [maker, method, ipc, seed, iterations, runs, what] + ([epochs] if epochs else [])   # epochs: a shorter run (tests)
     return store.memo("side", key, run if compute else None)

@@ -130,7 +130,8 @@ def merge_sets(a: DistilledSet, b: DistilledSet) -> DistilledSet:
     "a then b, stored class by class (stable: within a class a's images come first)."
     x, y = torch.cat([a.images, b.images]), torch.cat([a.labels, b.labels])
     order = torch.sort(y, stable=True).indices
-    return DistilledSet(x[order], y[order])
+    past = any(s.meta.get("unclipped") for s in (a, b))      # a matching method's seed set keeps its pixels past [0, 1]
+    return DistilledSet(x[order], y[order], meta={"unclipped": True} if past else {})
 
 def _check_seed_set(seed_set, dataset: ImageDataset, seed_ipc: int) -> DistilledSet:
     "A given seed set S_0 (a DistilledSet or its file), checked against the dataset and seed_ipc."
@@ -253,7 +254,7 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
         S = merge_sets(S, new)
     net, log = learner_after(len(plan) - 1, S)   # the incremental evaluation of the final set
     stages.append({kk: log[kk] for kk in ("ipc", "test_acc", "plateau_epoch", "epochs", "final_val_loss")})
-    return DistilledSet(S.images, S.labels, meta=dict(stages=stages, plan=plan, seed_method=seed_method, candidates=candidates,
+    return DistilledSet(S.images, S.labels, meta=dict(S.meta, stages=stages, plan=plan, seed_method=seed_method, candidates=candidates,
                                                       window=list(window) if window else None, gamma=dev.k, w=w, lam=lam,
                                                       seconds=time.perf_counter() - t0))
 

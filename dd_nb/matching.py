@@ -189,9 +189,11 @@ def _init(ds, ipc, seed, device):
     return normalize(init.images.clone(), ds.mean, ds.std).to(device).requires_grad_(True), init.labels.to(device)
 
 def _finish(x_syn, y_syn, ds, **meta):
-    "Back from the normalised space to [0, 1] images."
+    "Back from the normalised space to pixel values, unclipped (as the released code evaluates its sets)."
+    # clipping to [0, 1] cost 0.8 points on our DC set and 2.2 on the released code's (Fashion-MNIST, IPC 1: about a
+    # third of the pixels, the background pushed below black); the set says it holds values past [0, 1]
     x = x_syn.detach().cpu() * ds.std.view(1, -1, 1, 1) + ds.mean.view(1, -1, 1, 1)
-    return DistilledSet(x.clamp(0, 1), y_syn, meta=meta)
+    return DistilledSet(x, y_syn, meta={**meta, "unclipped": True})
 
 def _new_net(arch, ds, device, prepare_net=None):
     net = get_network(arch, ds.channels, ds.num_classes, ds.im_size).to(device).train()
@@ -453,6 +455,6 @@ def pdd(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 1000, 
         ck = dict(checkpoint=f"{checkpoint}.stage{s}") if checkpoint else {}     # each stage resumes on its own
         part = METHODS[base](ds, k, seed + 1009 * s, iterations, prepare_net=prep, progress=False, **ck, **kw)
         xs.append(part.images); ys.append(part.labels)
-    return DistilledSet(torch.cat(xs), torch.cat(ys), meta=dict(base=base, stages=sizes, iterations=iterations))
+    return DistilledSet(torch.cat(xs), torch.cat(ys), meta=dict(base=base, stages=sizes, iterations=iterations, unclipped=True))
 
 PDD_BASES = ("dc", "dsa", "dm", "idc")

@@ -22,7 +22,8 @@ def set_digest(s: DistilledSet) -> str:
 # bumped when what a stored result computes changes under the same parameters. 2: DC/DSA/DM as the released code ran
 # them (issue 25): the ConvNet pads 28 px grey images by 3, DSA's crop shifts whole pixels and scale/rotate sample
 # without aligned corners, the inner loop is plain SGD with per-image DSA, the `dc` protocol is DC's evaluate_synset
-STORE_VERSION = 2
+# 3: matching methods' sets keep their pixel values past [0, 1] (unclipped, as the released code evaluates them)
+STORE_VERSION = 3
 
 class ResultStore:
     "Results kept under `cache_dir()/name`, keyed by `scope` and their own parameters; each is computed once."

@@ -65,6 +65,6 @@ def test_side_by_side_cell_runs_and_stores(tmp_path, monkeypatch):
     again = side_by_side_cell(store, train, test, authors, "authors", "dc", 0, iterations=3, runs=2, epochs=2, compute=False)
     assert again == got                                                              # stored: read back, nothing run
     ours = side_by_side_cell(store, train, test, authors, "dd_nb", "dsa", 0, iterations=1, runs=1, epochs=2)
-    assert ours["authors"] == [pytest.approx(0.352)] and ours["clipped"] is None     # DSA's evaluation for a DSA set
+    assert ours["authors"] == [pytest.approx(0.352)] and 0 <= ours["clipped"] < 1   # DSA's evaluation for a DSA set
     import sys
     assert "utils" not in sys.modules and str(authors.resolve()) not in sys.path     # the released modules were only borrowed
