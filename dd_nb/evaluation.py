@@ -17,11 +17,12 @@ from .train import (get_protocol, default_epochs, train_classifier, accuracy, re
                           dc_augmentation)
 
 # %% auto #0
-__all__ = ['PUBLISHED', 'PAPER_BUDGET', 'PAPER_EVAL_EPOCHS', 'AUTHORS_NAMES', 'AUTHORS_SCRIPTS', 'SIDE_PROTOCOL', 'EvalResult',
-           'train_test_splits', 'check_run_args', 'check_set', 'check_compatible', 'evaluate', 'full_data_reference',
-           'cross_architecture', 'baseline_cells', 'cell_params', 'baseline_cell', 'run_baseline_cells',
-           'full_data_curve', 'full_curve_cell', 'budget_fraction', 'check_authors_dir', 'authors_data',
-           'authors_distill', 'authors_modules', 'authors_evaluate', 'side_by_side_cell', 'plot_distilled_grid']
+__all__ = ['PUBLISHED', 'PAPER_BUDGET', 'PAPER_EVAL_EPOCHS', 'AUTHORS_NAMES', 'AUTHORS_SCRIPTS', 'SIDE_PROTOCOL', 'AUTHORS_BOOT',
+           'EvalResult', 'train_test_splits', 'check_run_args', 'check_set', 'check_compatible', 'evaluate',
+           'full_data_reference', 'cross_architecture', 'baseline_cells', 'cell_params', 'baseline_cell',
+           'run_baseline_cells', 'full_data_curve', 'full_curve_cell', 'budget_fraction', 'check_authors_dir',
+           'torch2_compat', 'authors_data', 'authors_distill', 'authors_modules', 'authors_evaluate',
+           'side_by_side_cell', 'plot_distilled_grid']
 
 # %% ../nbs/50_evaluation.ipynb #7b581c1e
 @dataclass
@@ -226,6 +227,24 @@ def check_authors_dir(authors_dir) -> Path:
                          f"VICO-UoE/DatasetCondensation (git clone, commit 53f63a6); dd_nb never downloads it")
     return d
 
+def torch2_compat(networks):
+    "The one edit the released ConvNet needs under torch 2, made at import: it flattens with reshape, not view (the same values)."
+    # after DSA's crop (index, then permute) a grey batch keeps channels-last strides, torch 2's convolutions then give
+    # channels-last outputs, and ConvNet's `.view(n, -1)` refuses them; `.reshape` flattens them in the same order
+    if not hasattr(networks, "ConvNet"): return
+    def forward(self, x): return self.classifier(self.features(x).reshape(x.size(0), -1))
+    def embed(self, x): return self.features(x).reshape(x.size(0), -1)
+    networks.ConvNet.forward, networks.ConvNet.embed = forward, embed
+
+# runs a released script with torch2_compat applied: python -c AUTHORS_BOOT <authors_dir> <script> <its arguments>
+AUTHORS_BOOT = """import runpy, sys
+d, script = sys.argv[1], sys.argv[2]
+sys.path.insert(0, d); sys.argv = sys.argv[2:]
+import networks
+from dd_nb.evaluation import torch2_compat
+torch2_compat(networks)
+runpy.run_path(script, run_name="__main__")"""
+
 def authors_data(workdir, dataset: str = "fashion-mnist", root=None) -> Path:
     "The released code's data folder under `workdir`: torchvision's raw layout, the IDX files copied (decompressed) from ours."
     from dd_nb.core import atomic_write
@@ -247,11 +266,11 @@ def authors_distill(authors_dir, method: str, ipc: int, iterations: int, out, da
         tmp = Path(tempfile.mkdtemp(dir=Path(out).parent, prefix=".run_"))
         # Iteration = iterations - 1: the released loop is range(Iteration + 1) and updates the images in every pass; one
         # evaluation (num_eval 1) runs at iteration 0, the only one its eval pool holds below 500 iterations
-        cmd = [sys.executable, str(d/script), "--dataset", AUTHORS_NAMES[dataset], "--ipc", str(ipc), "--init", "real",
+        cmd = [sys.executable, "-c", AUTHORS_BOOT, str(d.resolve()), str((d/script).resolve()), "--dataset", AUTHORS_NAMES[dataset], "--ipc", str(ipc), "--init", "real",
                "--Iteration", str(iterations - 1), "--num_exp", "1", "--num_eval", "1", "--data_path", str(data.resolve()),
                "--save_path", str(tmp.resolve()), *extra]
         log = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)
-        if log.returncode != 0: raise RuntimeError(f"{' '.join(cmd)} failed ({log.returncode}):\n{log.stderr[-2000:]}")
+        if log.returncode != 0: raise RuntimeError(f"{script} {' '.join(cmd[5:])} failed ({log.returncode}):\n{log.stderr[-2000:]}")
         Path(out).mkdir(parents=True, exist_ok=True); (Path(out)/"log.txt").write_text(log.stdout)
         (tmp/f.name).replace(f); shutil.rmtree(tmp, ignore_errors=True)       # the set file last: its presence means done
     x, y = torch.load(f, map_location="cpu", weights_only=False)["data"][0]   # the file the released code just wrote
@@ -263,7 +282,9 @@ def authors_modules(authors_dir):
     import importlib
     d = str(check_authors_dir(authors_dir).resolve()); saved = {k: sys.modules.pop(k) for k in ("utils", "networks") if k in sys.modules}
     sys.path.insert(0, d)
-    try: yield importlib.import_module("utils")
+    try:
+        torch2_compat(importlib.import_module("networks"))
+        yield importlib.import_module("utils")
     finally:
         sys.path.remove(d)
         for k in ("utils", "networks"): sys.modules.pop(k, None)
