@@ -21,7 +21,7 @@ __all__ = ['PUBLISHED', 'PAPER_BUDGET', 'PAPER_EVAL_EPOCHS', 'AUTHORS_NAMES', 'A
            'EvalResult', 'train_test_splits', 'check_run_args', 'check_set', 'check_compatible', 'evaluate',
            'full_data_reference', 'cross_architecture', 'baseline_cells', 'cell_params', 'baseline_cell',
            'run_baseline_cells', 'full_data_curve', 'full_curve_cell', 'budget_fraction', 'check_authors_dir',
-           'torch2_compat', 'authors_data', 'authors_distill', 'authors_modules', 'authors_evaluate',
+           'torch2_compat', 'import_released', 'authors_data', 'authors_distill', 'authors_modules', 'authors_evaluate',
            'side_by_side_cell', 'plot_distilled_grid']
 
 # %% ../nbs/50_evaluation.ipynb #7b581c1e
@@ -236,13 +236,24 @@ def torch2_compat(networks):
     def embed(self, x): return self.features(x).reshape(x.size(0), -1)
     networks.ConvNet.forward, networks.ConvNet.embed = forward, embed
 
-# runs a released script with torch2_compat applied: python -c AUTHORS_BOOT <authors_dir> <script> <its arguments>
+def import_released(d) -> "module":
+    "The released `networks` and `utils` from folder `d` (on sys.path), with the torch 2 edits, registered in sys.modules."
+    import importlib, importlib.util, re
+    torch2_compat(importlib.import_module("networks"))
+    f = Path(d)/"utils.py"
+    # torch 2 refuses DSA's Siamese copies `x[:] = x[0]` (read and written elements overlap): the same copy from a clone
+    src = re.sub(r"\b(\w+)\[:\] = \1\[0\]", r"\1[:] = \1[0].clone()", f.read_text())
+    mod = importlib.util.module_from_spec(importlib.util.spec_from_loader("utils", loader=None, origin=str(f)))
+    mod.__file__ = str(f); sys.modules["utils"] = mod
+    exec(compile(src, str(f), "exec"), mod.__dict__)
+    return mod
+
+# runs a released script with the torch 2 edits: python -c AUTHORS_BOOT <authors_dir> <script> <its arguments>
 AUTHORS_BOOT = """import runpy, sys
 d, script = sys.argv[1], sys.argv[2]
 sys.path.insert(0, d); sys.argv = sys.argv[2:]
-import networks
-from dd_nb.evaluation import torch2_compat
-torch2_compat(networks)
+from dd_nb.evaluation import import_released
+import_released(d)
 runpy.run_path(script, run_name="__main__")"""
 
 def authors_data(workdir, dataset: str = "fashion-mnist", root=None) -> Path:
@@ -282,9 +293,7 @@ def authors_modules(authors_dir):
     import importlib
     d = str(check_authors_dir(authors_dir).resolve()); saved = {k: sys.modules.pop(k) for k in ("utils", "networks") if k in sys.modules}
     sys.path.insert(0, d)
-    try:
-        torch2_compat(importlib.import_module("networks"))
-        yield importlib.import_module("utils")
+    try: yield import_released(d)
     finally:
         sys.path.remove(d)
         for k in ("utils", "networks"): sys.modules.pop(k, None)
