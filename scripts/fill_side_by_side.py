@@ -20,8 +20,9 @@ def main(argv=None):
     profile, p, train, test, store = setup(argv, __doc__, "side", "side_by_side", "side_by_side")
     authors = check_authors_dir((project_root()/"nbs"/p["authors_dir"]).resolve())   # relative to nbs/, as in the notebook
     claims = store.path/"claims"/profile
-    for s in p["side_seeds"]:                  # seed by seed: a partial run already covers every method
-        for m in p["side_methods"]:
+    seeds = p["side_seeds"] if isinstance(p["side_seeds"], dict) else {m: p["side_seeds"] for m in p["side_methods"]}
+    for s in sorted({s for m in p["side_methods"] for s in seeds[m]}):   # seed by seed: a partial run covers every method
+        for m in [m for m in p["side_methods"] if s in seeds[m]]:
             for maker in ("dd_nb", "authors"):
                 if claim(claims, f"{maker}_{m}_s{s}"):
                     print(f"[{os.getpid()}] {maker} {m} seed {s}", flush=True)
