@@ -211,10 +211,11 @@ def budget_fraction(method: str, params: dict) -> float | None:
 import contextlib, gzip, io, subprocess, sys
 from pathlib import Path
 from types import SimpleNamespace
+from .data import CODE_STATS, DSA_STRATEGY
 
 AUTHORS_NAMES = {"fashion-mnist": "FashionMNIST"}   # dd_nb's dataset -> the released code's --dataset (those dd_nb loads)
 AUTHORS_SCRIPTS = {"dc": ("main.py", ["--method", "DC"]),   # method -> the released script and its arguments
-                   "dsa": ("main.py", ["--method", "DSA", "--dsa_strategy", "color_crop_cutout_flip_scale_rotate"]),
+                   "dsa": ("main.py", ["--method", "DSA", "--dsa_strategy", DSA_STRATEGY]),
                    "dm": ("main_DM.py", [])}
 SIDE_PROTOCOL = {"dc": "dc", "dsa": "dsa", "dm": "dsa"}   # the evaluation each method's authors ran on its sets
 
@@ -301,8 +302,6 @@ def authors_modules(authors_dir):
 
 def authors_evaluate(authors_dir, x_std, y, test: ImageDataset, protocol: str, runs: int, seed: int = 0, epochs: int | None = None) -> list:
     "The released evaluate_synset on a standardised set: the test accuracy of `runs` fresh ConvNets (their network, loop and augmentation)."
-    import numpy as np
-    from dd_nb.data import CODE_STATS
     from dd_nb.core import default_device
     mean, std = (torch.tensor(v).view(1, -1, 1, 1) for v in CODE_STATS[test.name])
     accs = []
@@ -310,7 +309,7 @@ def authors_evaluate(authors_dir, x_std, y, test: ImageDataset, protocol: str, r
         loader = torch.utils.data.DataLoader(U.TensorDataset((test.images - mean) / std, test.labels), batch_size=256, shuffle=False)
         dsa = protocol == "dsa"
         args = SimpleNamespace(device=default_device().type, lr_net=0.01, batch_train=256, dsa=dsa, dsa_param=U.ParamDiffAug(),
-                               dsa_strategy="color_crop_cutout_flip_scale_rotate", epoch_eval_train=epochs or (1000 if dsa else 300),
+                               dsa_strategy=DSA_STRATEGY, epoch_eval_train=epochs or (1000 if dsa else 300),
                                dc_aug_param=None if dsa else U.get_daparam(AUTHORS_NAMES[test.name], "ConvNet", "ConvNet", 1))
         for r in range(runs):
             with seeded_rng(seed + r):   # their code draws from the global generators: seeded here, the caller's restored
@@ -322,8 +321,6 @@ def authors_evaluate(authors_dir, x_std, y, test: ImageDataset, protocol: str, r
 def side_by_side_cell(store, train, test, authors_dir, maker: str, method: str, seed: int, iterations: int, runs: int,
                       ipc: int = 1, compute: bool = True, epochs: int | None = None) -> dict | None:
     "One set (made by the released code or by dd_nb) under both evaluations: {'authors': accs, 'dd_nb': accs, 'clipped': fraction}."
-    from dataclasses import asdict
-    from dd_nb.data import CODE_STATS
     if maker not in ("authors", "dd_nb"): raise ValueError(f"maker={maker!r}; valid: 'authors' or 'dd_nb'")
     protocol = SIDE_PROTOCOL[method]
     mean, std = (torch.tensor(v).view(1, -1, 1, 1) for v in CODE_STATS[train.name])

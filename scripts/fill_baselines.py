@@ -4,6 +4,8 @@
     python scripts/fill_baselines.py --profile fashion &
     dd reproduce --notebooks 50_evaluation --profile fashion   # reads the stored cells, writes the table
 
+    python scripts/fill_baselines.py --profile fashion --only 'dc_ipc1_*' 'dm_it1000_*'   # these tasks, in this order
+
 The processes share one queue: each task (a table cell, a protocol-check row, the full-data curves) is claimed by creating
 `<store>/claims/<profile>/<task>` (exclusive create; a claim whose process has died is taken over), so every core stays
 busy until the queue is empty. Every result is stored by what it depends on (`ResultStore("baselines", dataset,
@@ -54,7 +56,19 @@ def tasks(p: dict, store, train, test) -> list:
     return out
 
 
-def setup(argv, doc: str, default: str, flag: str, store_name: str) -> tuple:
+def select(named: list, patterns: list | None) -> list:
+    "The tasks whose names match `patterns` (shell globs), pattern by pattern in the order given; all of them for None."
+    from fnmatch import fnmatchcase
+    if not patterns: return named
+    out = []
+    for pat in patterns:
+        hits = [t for t in named if fnmatchcase(t[0], pat) and t not in out]
+        if not hits: raise SystemExit(f"--only {pat!r} names no task; the tasks are: {', '.join(n for n, _ in named)}")
+        out += hits
+    return out
+
+
+def setup(argv, doc: str, default: str, flag: str, store_name: str, options=None) -> tuple:
     "(profile name, its parameters, train, test, store) of a 50_evaluation profile whose `flag` is on, from the command line."
     from dd_nb import __version__
     from dd_nb.cli import load_profile
@@ -63,18 +77,20 @@ def setup(argv, doc: str, default: str, flag: str, store_name: str) -> tuple:
     from dd_nb.results import ResultStore
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--profile", default=default)
+    if options: options(ap)
     a = ap.parse_args(argv)
     p = load_profile("50_evaluation", a.profile)
     if not p.get(flag): raise SystemExit(f"profile {a.profile!r} of 50_evaluation does not set {flag}")
     root = (project_root()/"nbs"/p["root"]).resolve() if p.get("root") else None   # a profile's root is relative to nbs/
     train, test = load_dataset(p["dataset"], "train", root=root), load_dataset(p["dataset"], "test", root=root)
-    return a.profile, p, train, test, ResultStore(store_name, p["dataset"], __version__)
+    return a, p, train, test, ResultStore(store_name, p["dataset"], __version__)
 
 
 def main(argv=None):
-    profile, p, train, test, store = setup(argv, __doc__, "fashion", "compare_published", "baselines")
-    claims = store.path/"claims"/profile
-    for name, run in tasks(p, store, train, test):
+    only = lambda ap: ap.add_argument("--only", nargs="+", metavar="GLOB", help="run only the tasks matching these globs, in this order")
+    a, p, train, test, store = setup(argv, __doc__, "fashion", "compare_published", "baselines", only)
+    claims = store.path/"claims"/a.profile
+    for name, run in select(tasks(p, store, train, test), a.only):
         if claim(claims, name):
             print(f"[{os.getpid()}] {name}", flush=True); run()
     print(f"[{os.getpid()}] queue empty", flush=True)

@@ -17,7 +17,7 @@ from fill_baselines import claim, setup
 def main(argv=None):
     from dd_nb.core import project_root
     from dd_nb.evaluation import side_by_side_cell, check_authors_dir
-    profile, p, train, test, store = setup(argv, __doc__, "side", "side_by_side", "side_by_side")
+    a, p, train, test, store = setup(argv, __doc__, "side", "side_by_side", "side_by_side"); profile = a.profile
     authors = check_authors_dir((project_root()/"nbs"/p["authors_dir"]).resolve())   # relative to nbs/, as in the notebook
     claims = store.path/"claims"/profile
     seeds = p["side_seeds"] if isinstance(p["side_seeds"], dict) else {m: p["side_seeds"] for m in p["side_methods"]}

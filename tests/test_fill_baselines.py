@@ -37,3 +37,13 @@ def test_budget_curve_tasks_follow_ipc1():
     names = [n for n, _ in fb.tasks(p, store=None, train=None, test=None)]
     assert names == ["dc_ipc1_s0", "dc_ipc1_s1", "full_curve", "dc_it5_ipc1_s0", "dc_it5_ipc1_s1", "dc_it50_ipc1_s0", "dc_it50_ipc1_s1",
                      "dc_ipc10_s0", "dc_ipc10_s1"]
+
+
+def test_only_selects_in_the_order_given():
+    "--only runs the tasks matching each glob, glob by glob, each once; a glob that names nothing stops with the task list."
+    fb = _script()
+    named = [(n, None) for n in ["dc_ipc1_s0", "dc_ipc1_s1", "full_curve", "dc_it50_ipc1_s0", "dm_ipc1_s0"]]
+    assert [n for n, _ in fb.select(named, ["dc_it50_*", "dc_*"])] == ["dc_it50_ipc1_s0", "dc_ipc1_s0", "dc_ipc1_s1"]
+    assert fb.select(named, None) == named
+    import pytest
+    with pytest.raises(SystemExit, match="dsa_\\*.*full_curve"): fb.select(named, ["dsa_*"])
