@@ -15,26 +15,20 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from .core import atomic_write, atomic_write_text, cache_dir, default_device
+from .core import atomic_write, atomic_write_text, cache_dir, default_device, safe_name
 from .data import ImageDataset
 from .models import get_network
 from .train import lr_factor, normalize
 
 # %% auto #0
 __all__ = ['TRAJECTORY_FORMAT', 'SURROGATE_AUGMENTS', 'PCA_EIGVAL', 'PCA_EIGVEC', 'SELECTION_FORMAT', 'SIMILARITIES',
-           'dataset_key', 'trajectory_settings', 'trajectory_dir', 'epoch_lrs', 'initial_network', 'augment_images',
-           'train_epoch', 'check_norm_maps', 'train_surrogate_trajectory', 'Trajectory', 'load_trajectory',
-           'class_averaged_gradients', 'check_threshold', 'gradient_similarity', 'filter_checkpoints',
-           'select_by_gradient_similarity', 'regular_selection', 'load_selection', 'select_checkpoints']
+           'trajectory_settings', 'trajectory_dir', 'epoch_lrs', 'initial_network', 'augment_images', 'train_epoch',
+           'check_norm_maps', 'train_surrogate_trajectory', 'Trajectory', 'load_trajectory', 'class_averaged_gradients',
+           'check_threshold', 'gradient_similarity', 'filter_checkpoints', 'select_by_gradient_similarity',
+           'regular_selection', 'load_selection', 'select_checkpoints']
 
 # %% ../nbs/21_checkpoints.ipynb #ba5e621a
 TRAJECTORY_FORMAT = "dd_nb.Trajectory/1"
-
-def dataset_key(ds: ImageDataset) -> dict:
-    "What identifies a dataset in a cache key: name, size, image shape, a hash of the labels and a pixel checksum."
-    pix = sum(ds.images[i:i + 1024].double().sum().item() for i in range(0, len(ds), 1024))  # chunked: no float64 copy of it all
-    return dict(name=ds.name, n=len(ds), shape=list(ds.images.shape[1:]), num_classes=ds.num_classes,
-                labels=hashlib.sha1(ds.labels.numpy().tobytes()).hexdigest()[:16], pixel_sum=float(f"{pix:.10g}"))
 
 SURROGATE_AUGMENTS = ("none", "imagenet")   # "imagenet": the IGD authors' train_ckpts augmentation (see augment_images)
 
@@ -51,7 +45,7 @@ def trajectory_settings(dataset: ImageDataset, arch="convnet6", epochs=50, lr=1e
         raise ValueError(f"augment={augment!r}; valid: {', '.join(SURROGATE_AUGMENTS)}")
     s = dict(arch=arch, epochs=int(epochs), lr=float(lr), seed=int(seed), batch_size=int(batch_size),
              momentum=float(momentum), weight_decay=float(weight_decay), schedule=schedule,
-             dataset=dataset_key(dataset))
+             dataset=dataset.identity())   # its digest: a float pixel sum's last bits depended on the thread count
     if augment != "none": s["augment"] = augment   # only when set: unaugmented trajectories keep their keys
     return s
 
@@ -59,7 +53,7 @@ def _hash(d: dict) -> str: return hashlib.sha256(json.dumps(d, sort_keys=True).e
 
 def trajectory_dir(settings: dict) -> Path:
     "Default folder of a trajectory: cache_dir()/trajectories/<dataset>_<arch>_<hash of every setting>."
-    name = settings["dataset"]["name"].replace("/", "_").replace(":", "_")
+    name = safe_name(settings["dataset"]["name"])
     return cache_dir()/"trajectories"/f"{name}_{settings['arch']}_{_hash(settings)}"
 
 def epoch_lrs(lr: float, schedule: str, epochs: int) -> list:
@@ -338,7 +332,7 @@ def select_checkpoints(trajectory_path, dataset: ImageDataset, threshold: float 
     if (dataset.channels, dataset.im_size[-1], dataset.num_classes) != (n["channels"], n["im_size"], n["num_classes"]):
         raise ValueError(f"dataset ({dataset.channels} channels, {dataset.im_size[-1]} px, {dataset.num_classes} classes) does not fit "
                          f"the surrogate ({n['channels']} channels, {n['im_size']} px, {n['num_classes']} classes)")
-    settings = dict(threshold=threshold, similarity=similarity, dataset=dataset_key(dataset), trajectory=traj.meta["settings"])
+    settings = dict(threshold=threshold, similarity=similarity, dataset=dataset.identity(), trajectory=traj.meta["settings"])
     if per_class: settings["per_class"] = int(per_class)   # only when set: selections over every image keep their names
     stem = Path(out or trajectory_path)/f"selection_{_hash(settings)}"
     if stem.with_suffix(".json").exists():

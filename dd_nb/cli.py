@@ -444,7 +444,7 @@ METHOD_NAMES = ("dc", "dit", "dm", "dsa", "herding", "idc", "igd", "influence-pr
 DATASET_NAMES = ("digits", "fashion-mnist", "cifar10", "cifar100", "svhn", "imagenette", "imagewoof", "imageidc", "imagenet1k",
                  "food101", "folder:<path>")
 NETWORK_NAMES = ("convnet3", "convnet4", "convnet6", "resnetap10", "resnet18", "resnet18_bn")
-PROTOCOL_NAMES = ("hard", "dc", "dsa", "soft")
+PROTOCOL_NAMES = ("hard", "dc", "dsa", "soft", "idc")
 
 def _registries():
     "Names of the methods, datasets, networks and protocols (nothing imported: see METHOD_NAMES)."

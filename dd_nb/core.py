@@ -14,8 +14,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 # %% auto #0
-__all__ = ['FORMAT', 'RANGE_TOL', 'seed_everything', 'seeded_rng', 'default_device', 'model_device', 'project_root', 'cache_root',
-           'cache_dir', 'atomic_write', 'atomic_write_text', 'write_table', 'savefig', 'canonical_json',
+__all__ = ['FORMAT', 'RANGE_TOL', 'seed_everything', 'seeded_rng', 'default_device', 'model_device', 'project_root', 'safe_name',
+           'cache_root', 'cache_dir', 'atomic_write', 'atomic_write_text', 'write_table', 'savefig', 'canonical_json',
            'canonical_safetensors', 'DistilledSet', 'to_image_folder', 'from_image_folder']
 
 # %% ../nbs/00_core.ipynb #c356a1f6
@@ -56,6 +56,10 @@ def project_root() -> Path:
     for p in [Path.cwd(), *Path.cwd().parents]:
         if (p/"settings.ini").exists(): return p
     return Path.cwd()
+
+def safe_name(s: str, default: str = "data") -> str:
+    "`s` as a file-name part: every character but letters, digits, '-' and '_' becomes '_' (`default` for an empty name)."
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in str(s)) or default
 
 def cache_root() -> Path:
     "Where the cache is (not created): $DD_NB_CACHE, else $XDG_CACHE_HOME/dd_nb, else ~/.cache/dd_nb."

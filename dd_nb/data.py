@@ -15,10 +15,10 @@ import torch.nn.functional as F
 # %% auto #0
 __all__ = ['CODE_STATS', 'DIGITS_SPLIT_SEED', 'FASHION_MNIST_DIR', 'FASHION_MNIST_FILES', 'FASHION_MNIST_CLASSES', 'IDX_DTYPES',
            'IMAGENET_WNIDS', 'CLASS_SPLITS', 'SUBSET_SOURCES', 'FASTAI_RELEASES', 'TORCHVISION', 'FOLDER_SIZES',
-           'LAYOUTS', 'DATASETS', 'DSA_OPS', 'DSA_STRATEGY', 'ImageDataset', 'load_digits_split', 'parse_idx',
-           'read_idx', 'write_idx', 'fashion_mnist_files', 'load_fashion_mnist', 'imagenet_class_index', 'decode_image',
-           'LazyImages', 'FolderDataset', 'load_dataset', 'ParamDiffAug', 'dsa', 'dsa_strategy_for', 'train_transform',
-           'cutmix']
+           'LAYOUTS', 'DATASETS', 'DSA_OPS', 'DSA_STRATEGY', 'IDC_ALWAYS', 'ImageDataset', 'resize_images',
+           'load_digits_split', 'parse_idx', 'read_idx', 'write_idx', 'fashion_mnist_files', 'load_fashion_mnist',
+           'imagenet_class_index', 'decode_image', 'LazyImages', 'FolderDataset', 'load_dataset', 'ParamDiffAug', 'dsa',
+           'dsa_strategy_for', 'idc_augment', 'idc_cutmix', 'train_transform', 'cutmix']
 
 # %% ../nbs/01_data.ipynb #c6794046
 # the normalisation constants of the released DC / DSA / DM code (utils.py, get_dataset) for the datasets it ran that
@@ -82,13 +82,20 @@ class ImageDataset:
         h = hashlib.sha256(json.dumps([list(self.images.shape), list(self.labels.shape), [str(c) for c in self.classes]]).encode())
         for t in (self.images.detach().float(), self.labels.detach().long()): h.update(t.cpu().contiguous().numpy())
         return h.hexdigest()
+    def identity(self) -> dict:
+        "What identifies the dataset in a cache key: its name, size, image shape and class count to read, its digest to decide."
+        return dict(name=self.name, n=len(self), shape=list(self.images.shape[1:]), num_classes=self.num_classes,
+                    digest=self.digest())
 
 # %% ../nbs/01_data.ipynb #c0a0d9bc
 DIGITS_SPLIT_SEED = 0
 
-def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
-    if x.shape[-1] == size and x.shape[-2] == size: return x
-    return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+def resize_images(x: torch.Tensor, size, clamp: bool = True) -> torch.Tensor:
+    "Bilinear (antialiased) resize of a batch to `size` (an int or (H, W)), clamped to [0, 1] unless `clamp=False`; a no-op at that size."
+    hw = (size, size) if isinstance(size, int) else tuple(size)
+    if tuple(x.shape[-2:]) == hw: return x
+    x = F.interpolate(x.float(), size=hw, mode="bilinear", antialias=True, align_corners=False)
+    return x.clamp(0, 1) if clamp else x
 
 def load_digits_split(split="train", size=16) -> ImageDataset:
     "scikit-learn's real handwritten digits, fixed stratified 80/20 split, resized to `size`."
@@ -98,7 +105,7 @@ def load_digits_split(split="train", size=16) -> ImageDataset:
     idx_tr, idx_te = train_test_split(np.arange(len(d.target)), test_size=0.2, stratify=d.target, random_state=DIGITS_SPLIT_SEED)
     idx = {"train": idx_tr, "test": idx_te}[split]
     x = torch.tensor(d.images[idx] / 16.0, dtype=torch.float32)[:, None]
-    return ImageDataset(_resize(x, size), torch.tensor(d.target[idx]), [str(i) for i in range(10)], "digits", flip_ok=False)
+    return ImageDataset(resize_images(x, size), torch.tensor(d.target[idx]), [str(i) for i in range(10)], "digits", flip_ok=False)
 
 # %% ../nbs/01_data.ipynb #b7e4a915
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")   # where Debian's dataset-fashion-mnist puts the files
@@ -174,7 +181,7 @@ def load_fashion_mnist(split: str = "train", root=None, size: int | None = None)
     x, y = read_idx(pair[0]), read_idx(pair[1])
     _check_fashion(x, y, pair)
     images = torch.from_numpy(x.astype(np.float32)).div_(255)[:, None]   # astype copies: the buffer is read-only
-    return ImageDataset(_resize(images, size) if size else images, torch.from_numpy(y.astype(np.int64)),
+    return ImageDataset(resize_images(images, size) if size else images, torch.from_numpy(y.astype(np.int64)),
                         list(FASHION_MNIST_CLASSES), "fashion-mnist", flip_ok=True)
 
 # %% ../nbs/01_data.ipynb #a1e0c002
@@ -371,7 +378,7 @@ def _load_torchvision(name, split, root, size):
         x, y, classes = torch.tensor(ds.data).float() / 255, torch.tensor(ds.labels), [str(i) for i in range(10)]
     else:
         x, y, classes = torch.tensor(ds.data).permute(0, 3, 1, 2).float() / 255, torch.tensor(ds.targets), list(ds.classes)
-    return ImageDataset(_resize(x, size or native), y.long(), classes, name)
+    return ImageDataset(resize_images(x, size or native), y.long(), classes, name)
 
 # %% ../nbs/01_data.ipynb #a1e0c006
 def decode_image(path, size: int) -> torch.Tensor:
@@ -689,6 +696,35 @@ def dsa(x: torch.Tensor, seed: int, strategy: str = DSA_STRATEGY, param: ParamDi
 def dsa_strategy_for(ds: ImageDataset) -> str:
     "DC's DSA strategy for a dataset (no flips for digits, whose mirror images are other shapes)."
     return DSA_STRATEGY if ds.flip_ok else DSA_STRATEGY.replace("_flip", "")
+
+# %% ../nbs/01_data.ipynb #6c7c9e6d
+IDC_ALWAYS = ("flip", "color", "cutout")   # IDC's DiffAug runs these whenever named, around one of the other ops
+
+def idc_augment(x: torch.Tensor, seed: int, strategy: str, per_image: bool = False, param: ParamDiffAug | None = None) -> torch.Tensor:
+    "IDC's DiffAug: flip, color, one other op of `strategy`, cutout; one draw for the batch or (per_image) one per image."
+    ops = strategy.split("_")
+    if bad := [o for o in ops if o not in DSA_OPS]: raise ValueError(f"unknown DiffAug ops {bad}; valid: {list(DSA_OPS)}")
+    g, p, shared = torch.Generator().manual_seed(int(seed)), param or ParamDiffAug(), not per_image
+    if "flip" in ops: x = _flip(x, g, p, shared)
+    if "color" in ops: x = _color(x, g, p, shared)
+    if rest := [o for o in ops if o not in IDC_ALWAYS]: x = DSA_OPS[rest[int(torch.randint(len(rest), (1,), generator=g))]](x, g, p, shared)
+    if "cutout" in ops: x = _cutout(x, g, p, shared)
+    return x
+
+def idc_cutmix(x: torch.Tensor, g: torch.Generator, beta: float = 1.0) -> tuple:
+    "IDC's CutMix: (mixed batch, partner index, weight of the own label) with lambda ~ Beta(beta, beta) and a box from rand_bbox."
+    # written out rather than torchvision's CutMix: IDC draws partners by randperm (torchvision rolls the batch), truncates
+    # the box sides to int, and everything here comes from `g`, so a seeded run repeats
+    from scipy.stats import beta as beta_law
+    if not beta > 0: raise ValueError(f"beta={beta!r}; valid: a positive number (IDC: 1.0)")
+    u = torch.rand(3, generator=g, dtype=torch.float64)
+    lam = float(beta_law.ppf(float(u[0]), beta, beta))                 # Beta(beta, beta) by its quantile of a seeded draw
+    W, H = x.shape[2], x.shape[3]; cut = math.sqrt(1.0 - lam); cw, ch = int(W * cut), int(H * cut)
+    cx, cy = min(int(u[1] * W), W - 1), min(int(u[2] * H), H - 1)
+    x1, x2, y1, y2 = max(cx - cw // 2, 0), min(cx + cw // 2, W), max(cy - ch // 2, 0), min(cy + ch // 2, H)
+    idx = torch.randperm(len(x), generator=g).to(x.device)
+    x = x.clone(); x[:, :, x1:x2, y1:y2] = x[idx, :, x1:x2, y1:y2]
+    return x, idx, 1.0 - (x2 - x1) * (y2 - y1) / (W * H)
 
 # %% ../nbs/01_data.ipynb #4c382090
 def train_transform(im_size, flip: bool = True, scale=(0.5, 1.0)):

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .core import atomic_write, cache_dir, default_device, model_device
+from .core import atomic_write, cache_dir, default_device, model_device, safe_name
 from .data import load_dataset
 
 # %% auto #0
@@ -416,7 +416,7 @@ def tiny_dit_dir(size=8, steps=4000, batch=64, seed=0, lr=1e-3, p_uncond=0.1, em
     "The cache folder of the tiny DiT trained with this recipe (a hash of all of it: a changed recipe never reuses a model)."
     r = tiny_dit_recipe(size, steps, batch, seed, lr, p_uncond, ema_decay, dataset)
     key = hashlib.sha256(json.dumps(r, sort_keys=True).encode()).hexdigest()[:12]
-    name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in dataset)
+    name = safe_name(dataset)
     return cache_dir()/f"tiny-dit-{name}-s{size}-n{steps}-{key}"
 
 def _ema_update(ema, model, decay):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/50_evaluation.ipynb #2bc4e338
 from __future__ import annotations
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -14,7 +14,7 @@ from .core import DistilledSet, seeded_rng
 from .data import ImageDataset, load_dataset
 from .models import get_network
 from .train import (get_protocol, default_epochs, train_classifier, accuracy, reference_model, check_names, protocol_fields,
-                          dc_augmentation)
+                          dc_augmentation, idc_eval_augmentation)
 
 # %% auto #0
 __all__ = ['PUBLISHED', 'PAPER_BUDGET', 'PAPER_EVAL_EPOCHS', 'AUTHORS_NAMES', 'AUTHORS_SCRIPTS', 'SIDE_PROTOCOL', 'AUTHORS_BOOT',
@@ -94,6 +94,9 @@ def evaluate(distilled: DistilledSet, dataset="digits", arch: str = "convnet3", 
     if proto.aug == "daparam" and (da := dc_augmentation(train.name, arch)) != "none":
         raise NotImplementedError(f"DC's evaluation augments {train.name!r} on {arch!r} with {da!r} (get_daparam), which dd_nb "
                                   f"does not implement; pass aug='none' or aug='dsa' to evaluate without it or with DSA")
+    if proto.aug == "idc":              # IDC's test.py augments by dataset and set (reproduce.py): as get_daparam for DC
+        factor, stored = distilled.meta.get("factor", 1), distilled.meta.get("stored_ipc", distilled.ipc)
+        proto = replace(proto, aug=idc_eval_augmentation(train.name, factor, stored))
     epochs = default_epochs(proto, distilled.ipc) if epochs is None else epochs
     teacher = reference_model(train, arch, seed=seed) if proto.soft else None
     accs = []

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from safetensors.torch import load_file, save_file
 
 from .core import DistilledSet, atomic_write, atomic_write_text, default_device, model_device
-from .data import ImageDataset, load_dataset, train_transform
+from .data import ImageDataset, load_dataset, resize_images, train_transform
 from .diffusion import GuidanceTerm, guided_steps
 from .igd import DeviationGuidance, _class_map, _load_backend, _window, generate_set, scaled_gamma
 from .methods import METHODS, register_method
@@ -37,9 +37,6 @@ def learnability(learner: nn.Module, reference: nn.Module, images, labels, mean,
 
 # %% ../nbs/30_lgd.ipynb #842e866b
 LGD_WINDOW = (10, 45)   # NOTES.md: the paper's numbers are lost; a public summary reads t in [10, 45] of 50 (IGD's counting)
-
-def _fit_size(x, size):
-    return x if tuple(x.shape[-2:]) == tuple(size) else F.interpolate(x, size=tuple(size), mode="bilinear", antialias=True, align_corners=False)
 
 @dataclass
 class LearnabilityGuidance(GuidanceTerm):
@@ -64,7 +61,7 @@ class LearnabilityGuidance(GuidanceTerm):
     def score(self, images, classes) -> torch.Tensor:
         "L of decoded images on the learner's device (selection passes CPU images: they are moved, the networks never are)."
         dev = model_device(self.learner)
-        x = images.to(dev) if self.im_size is None else _fit_size(images.to(dev), self.im_size)
+        x = images.to(dev) if self.im_size is None else resize_images(images.to(dev), self.im_size, clamp=False)
         y = self.labels(torch.as_tensor(classes, device=dev))
         return learnability(self.learner, self.reference, x.float(), y, self.mean, self.std, self.lam)
     def loss(self, ctx):
@@ -159,7 +156,7 @@ def _test_split(dataset, root=None):
 def _encode(backend, images, batch_size: int = 64):
     "Latents of images in [0, 1] on the backend's device, without a graph, `batch_size` at a time (memory: one chunk's decode)."
     with torch.no_grad():
-        return torch.cat([backend.encode(_fit_size(images[s:s + batch_size], backend.out_size).to(backend.device))
+        return torch.cat([backend.encode(resize_images(images[s:s + batch_size], backend.out_size, clamp=False).to(backend.device))
                           for s in range(0, len(images), batch_size)])
 
 def run_record(args: dict) -> dict:

@@ -13,18 +13,18 @@ from tqdm.auto import tqdm
 from pathlib import Path
 
 from .core import DistilledSet, seed_everything, default_device, cache_dir, atomic_write
-from .data import ImageDataset, dsa, dsa_strategy_for
+from .data import ImageDataset, dsa, dsa_strategy_for, idc_augment, idc_cutmix
 from .models import get_network
 from .methods import register_method, random_select
 from .train import normalize
 from .influence import inverse_hvp, loss_at, grad_dot
 
 # %% auto #0
-__all__ = ['DC_LOOPS', 'BATCH_TRAIN', 'IDC_DISTANCES', 'IDC_SETTINGS', 'IDC_DEFAULT', 'PDD_BASES', 'GradientMatch',
-           'mean_embedding_distance', 'embedding_match_loss', 'dc_loops', 'LastGood', 'Checkpoint', 'weight_fn_params',
-           'gradient_matching', 'dc', 'dsa_method', 'distribution_matching', 'multi_formation_decode',
-           'multi_formation_encode', 'l1_distance', 'mse_distance', 'idc_matched_params', 'idc_image_lr', 'IDCMatch',
-           'idc', 'stage_sizes', 'pdd']
+__all__ = ['DC_LOOPS', 'BATCH_TRAIN', 'IDC_DISTANCES', 'IDC_SETTINGS', 'IDC_DEFAULT', 'IDC_N_DATA', 'IDC_MNIST_LIKE', 'IDC_INITS',
+           'PDD_BASES', 'GradientMatch', 'mean_embedding_distance', 'embedding_match_loss', 'dc_loops', 'LastGood',
+           'Checkpoint', 'weight_fn_params', 'gradient_matching', 'dc', 'dsa_method', 'distribution_matching',
+           'multi_formation_decode', 'multi_formation_encode', 'l1_distance', 'mse_distance', 'idc_matched_params',
+           'idc_size_ratio', 'idc_image_lr', 'idc_augmentations', 'idc_init', 'IDCMatch', 'idc', 'stage_sizes', 'pdd']
 
 # %% ../nbs/05_matching.ipynb #7db382a1
 from .influence import layerwise_distance, dc_match_loss   # DC's distance and loss live with the influence code
@@ -304,12 +304,14 @@ def multi_formation_decode(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
     blocks = blocks.permute(0, 2, 3, 1, 4, 5).reshape(n * factor * factor, c, hs, ws)
     return F.interpolate(blocks, size=(h, w), mode="bilinear", align_corners=False)
 
-def multi_formation_encode(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
-    "IDC's initialisation: downsample groups of factor**2 consecutive images and tile them into one image each."
+def multi_formation_encode(x: torch.Tensor, factor: int = 2, mode: str = "bilinear") -> torch.Tensor:
+    "Tile groups of factor**2 consecutive images, each downsampled (antialiased bilinear, or IDC's nearest), into one image each."
     if factor == 1: return x
     n, c, h, w = x.shape; k = factor * factor; hs, ws = h // factor, w // factor
     if n % k: raise ValueError(f"{n} images cannot be tiled in groups of factor**2 = {k}")
-    small = F.interpolate(x, size=(hs, ws), mode="bilinear", align_corners=False, antialias=True)
+    if mode not in ("bilinear", "nearest"): raise ValueError(f"mode={mode!r}; valid: 'bilinear' or 'nearest'")
+    small = (F.interpolate(x, size=(hs, ws), mode="bilinear", align_corners=False, antialias=True) if mode == "bilinear"
+             else F.interpolate(x, size=(hs, ws)))                      # IDC's init calls interpolate with its default: nearest
     small = small.reshape(n // k, factor, factor, c, hs, ws).permute(0, 3, 1, 4, 2, 5)
     return small.reshape(n // k, c, factor * hs, factor * ws)
 
@@ -322,18 +324,51 @@ def mse_distance(gs, gr) -> torch.Tensor:
     return sum(((a - b) ** 2).sum() for a, b in zip(gs, gr))
 
 IDC_DISTANCES = {"l1": l1_distance, "mse": mse_distance}
-# IDC's misc/reproduce.py: (metric, image lr on [0, 1] images at IPC 10) per dataset; others get argument.py's defaults
-IDC_SETTINGS = {"cifar10": ("mse", 5e-3), "svhn": ("mse", 5e-3), "mnist": ("l1", 1e-4), "fashion-mnist": ("l1", 1e-4),
-                "digits": ("l1", 1e-4)}
+# IDC's misc/reproduce.py: (metric, image lr on [0, 1] images at IPC 10) per dataset; others get argument.py's defaults.
+# digits (not in IDC) is MNIST-like and takes MNIST's settings throughout
+IDC_SETTINGS = {"cifar10": ("mse", 5e-3), "cifar100": ("mse", 5e-3), "svhn": ("mse", 5e-3), "mnist": ("l1", 1e-4),
+                "fashion-mnist": ("l1", 1e-4), "digits": ("l1", 1e-4)}
 IDC_DEFAULT = ("l1", 5e-3)
+IDC_N_DATA = {"cifar10": 2000, "cifar100": 2000}   # real images per network update (reproduce.py; 500 elsewhere)
+IDC_MNIST_LIKE = ("mnist", "digits")
+IDC_INITS = ("real", "mix", "random-mix")
 
 def idc_matched_params(net, bias: bool = False, fc: bool = False) -> list:
     "The parameters IDC matches: by default the convolution weights only (no biases, norms or classifier layer)."
     return [p for p in net.parameters() if (p.ndim == 1 and bias) or (p.ndim == 2 and fc) or p.ndim > 2]
 
-def idc_image_lr(lr_img: float, ipc: int, std) -> float:
-    "IDC's `tune_lr_img` (x IPC / 10), moved to the standardised space: a step of lr on [0, 1] pixels is lr / std^2 there."
-    return lr_img * ipc / 10 / float((torch.as_tensor(std) ** 2).mean())
+def idc_size_ratio(ds: ImageDataset) -> float:
+    "`tune_lr_img`'s (size / base)^2: base 28 for MNIST, 32 for every other dataset (so 0.766 for Fashion-MNIST); 1 for digits."
+    if ds.name == "digits": return 1.0          # our 16 px digits are not in IDC: their own size is their base, as MNIST's
+    return (ds.im_size[0] / (28 if ds.name == "mnist" else 32)) ** 2
+
+def idc_image_lr(lr_img: float, ipc: int, std, size_ratio: float = 1.0) -> float:
+    "IDC's `tune_lr_img` (x IPC / 10 x size ratio), moved to the standardised space: a step of lr on [0, 1] pixels is lr / std^2 there."
+    return lr_img * ipc / 10 * size_ratio / float((torch.as_tensor(std) ** 2).mean())
+
+def idc_augmentations(name: str, factor: int) -> tuple:
+    "IDC's (matching DiffAug, network-update DiffAug, network-update CutMix probability) for a dataset (argument.py, reproduce.py)."
+    if name in IDC_MNIST_LIKE and factor > 1: return "color_crop", "color_crop", 0.0   # reproduce.py: no cutout, no CutMix
+    mix_p = 0.5 if name in ("cifar10", "cifar100", "svhn", "fashion-mnist", *IDC_MNIST_LIKE) else 1.0   # argument.py's mix_p
+    return "color_crop_cutout", "color_crop", mix_p   # aug_type; the network's less cutout (mixup_net='cut' removes it)
+
+def idc_init(ds: ImageDataset, ipc: int, factor: int, init: str = "real", seed: int = 0) -> tuple:
+    "IDC's starting images in [0, 1] and their labels, class by class: `real` (its default), `mix` or dd_nb's earlier `random-mix`."
+    if init not in IDC_INITS: raise ValueError(f"init={init!r}; valid: {', '.join(IDC_INITS)}")
+    if factor < 1 or ds.im_size[0] % factor: raise ValueError(f"factor={factor}; valid: a divisor of the image size {ds.im_size[0]}")
+    k = factor * factor if init != "real" else 1
+    if ipc * k > (n := int(ds.class_counts().min())):
+        raise ValueError(f"ipc={ipc} with init={init!r} needs {ipc * k} real images per class to initialise; "
+                         f"the smallest class has {n}: valid ipc 1 to {n // k}")
+    y = torch.arange(ds.num_classes).repeat_interleave(ipc)
+    if init == "real":        # condense.py's 'random' (the default): the class's first ipc images as they are
+        return torch.cat([ds.images[ds.indices_of(c)[:ipc]] for c in range(ds.num_classes)]), y
+    if init == "mix":         # its 'mix': the first ipc*f^2, block b of stored image i from image b*ipc + i, nearest-downsampled
+        order = torch.arange(ipc * k).view(k, ipc).t().reshape(-1)
+        x = torch.cat([ds.images[ds.indices_of(c)[:ipc * k][order]] for c in range(ds.num_classes)])
+        return multi_formation_encode(x, factor, mode="nearest"), y
+    s = random_select(ds, ipc * k, seed); o = torch.argsort(s.labels, stable=True)   # seeded picks, antialiased tiles
+    return multi_formation_encode(s.images[o], factor), s.labels[o][::k]
 
 # %% ../nbs/05_matching.ipynb #f489a246
 class IDCMatch(GradientMatch):
@@ -361,39 +396,36 @@ class IDCMatch(GradientMatch):
 # %% ../nbs/05_matching.ipynb #5b593638
 @register_method("idc")
 def idc(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 2000, arch: str = "convnet3", factor: int = 2,
-        inner_loop: int = 100, net_steps: int = 4, fix_iter: int = 1, lr_img: float | None = None, metric: str | None = None,
-        lr_net: float = 0.01, batch_real: int = 64, h_batch: int = 256, bias: bool = False, fc: bool = False, weight_fn: Callable | None = None, prepare_net: Callable | None = None,
+        inner_loop: int = 100, n_data: int | None = None, fix_iter: int = 1, lr_img: float | None = None, metric: str | None = None,
+        lr_net: float = 0.01, batch_real: int = 64, batch_syn_max: int = 128, init: str = "real", h_batch: int = 256,
+        bias: bool = False, fc: bool = False, weight_fn: Callable | None = None, prepare_net: Callable | None = None,
         failed_to=None, checkpoint=None, save_every: int = 50, progress: bool = True) -> DistilledSet:
     "IDC (Kim et al. 2022): multi-formation synthetic images matched by gradients of a network trained on real data."
     ds = dataset; device = default_device()
     metric0, lr0 = IDC_SETTINGS.get(ds.name, IDC_DEFAULT)
     metric, lr_img = metric or metric0, lr0 if lr_img is None else lr_img
+    n_data = IDC_N_DATA.get(ds.name, 500) if n_data is None else n_data
     if metric not in IDC_DISTANCES: raise ValueError(f"metric={metric!r}; valid: {', '.join(IDC_DISTANCES)}")
     if not (isinstance(fix_iter, int) and fix_iter >= 1): raise ValueError(f"fix_iter={fix_iter!r}; valid: an integer >= 1")
     if not lr_img > 0: raise ValueError(f"lr_img={lr_img!r}; valid: a positive number")
+    if not (isinstance(n_data, int) and n_data >= 0): raise ValueError(f"n_data={n_data!r}; valid: an integer >= 0 (0: no network update)")
     distance = IDC_DISTANCES[metric]; g = seed_everything(seed)
-    if factor < 1 or ds.im_size[0] % factor: raise ValueError(f"factor={factor}; valid: a divisor of the image size {ds.im_size[0]}")
-    if ipc * factor ** 2 > (n := int(ds.class_counts().min())):
-        raise ValueError(f"ipc={ipc} with factor={factor} needs {ipc * factor ** 2} real images per class to initialise; "
-                         f"the smallest class has {n}: valid ipc 1 to {n // factor ** 2}")
-    init = random_select(ds, ipc * factor * factor, seed)
-    order = torch.argsort(init.labels, stable=True)
-    x_syn = multi_formation_encode(normalize(init.images[order], ds.mean, ds.std), factor).to(device).requires_grad_(True)
-    y_syn = init.labels[order][::factor * factor].to(device)
+    x_syn, y_syn = idc_init(ds, ipc, factor, init, seed)
+    x_syn = normalize(x_syn, ds.mean, ds.std).to(device).requires_grad_(True); y_syn = y_syn.to(device)
     decode = lambda x, y: (multi_formation_decode(x, factor), y.repeat_interleave(factor * factor))
-    lr = idc_image_lr(lr_img, ipc, ds.std)                               # IDC's step on [0,1] images, in standardised units
+    lr = idc_image_lr(lr_img, ipc, ds.std, idc_size_ratio(ds))           # IDC's step on [0,1] images, in standardised units
     lo, hi = [((v - ds.mean) / ds.std).view(1, -1, 1, 1).to(device) for v in (0.0, 1.0)]   # [0, 1] in that space
     opt_img = torch.optim.SGD([x_syn], lr=lr, momentum=0.5)
-    strategy = dsa_strategy_for(ds); mean, std = ds.mean, ds.std; aug_seed = seed * 1_000_003
+    match_aug, net_aug, mix_p = idc_augmentations(ds.name, factor); mean, std = ds.mean, ds.std; aug_seed = seed * 1_000_003
     guard = LastGood("idc", ds, ipc, seed, y_syn, failed_to, decode)
     x_all, y_all = normalize(ds.images, mean, std), ds.labels
     g_h = torch.Generator().manual_seed(seed + 17)                       # IWD's Hessian batches: own stream, so
     def real_batch(n, gen=g):                                            # tau = inf leaves the base's draws alone
         i = torch.randint(len(ds), (n,), generator=gen); return x_all[i].to(device), y_all[i].to(device)
     ck, start = Checkpoint(checkpoint, save_every, method="idc", dataset=ds.name, data=ds.digest(), ipc=ipc, seed=seed, arch=arch,
-                           factor=factor, inner_loop=inner_loop, net_steps=net_steps, fix_iter=fix_iter, lr_img=lr_img, metric=metric,
-                           lr_net=lr_net, batch_real=batch_real, h_batch=h_batch, bias=bias, fc=fc, prepare_net=prepare_net is not None,
-                           weights=weight_fn_params(weight_fn)), 0
+                           factor=factor, inner_loop=inner_loop, n_data=n_data, fix_iter=fix_iter, lr_img=lr_img, metric=metric,
+                           lr_net=lr_net, batch_real=batch_real, batch_syn_max=batch_syn_max, init=init, h_batch=h_batch,
+                           bias=bias, fc=fc, prepare_net=prepare_net is not None, weights=weight_fn_params(weight_fn)), 0
     if (st := ck.load()) is not None:
         if st["it"] % fix_iter:                                        # mid-cycle: the network comes back too
             net = get_network(arch, ds.channels, ds.num_classes, ds.im_size).to(device).train(); net.load_state_dict(st["net"])
@@ -417,18 +449,26 @@ def idc(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 2000, 
             for c in range(ds.num_classes):
                 xr, yr, idx = _real_batch(ds, c, batch_real, g, device)
                 xs, ys = decode(x_syn[y_syn == c], y_syn[y_syn == c])
-                aug_seed += 1; xr, xs = dsa(normalize(xr, mean, std), aug_seed, strategy), dsa(xs, aug_seed, strategy)
+                if len(xs) > batch_syn_max:                           # IDC's sample(): at most batch_syn_max decoded images
+                    keep = torch.randperm(len(xs), generator=g)[:batch_syn_max].to(device); xs, ys = xs[keep], ys[keep]
+                # one DiffAug draw for the real and the synthetic batch (IDC augments their concatenation, batch=True)
+                aug_seed += 1; xr, xs = idc_augment(normalize(xr, mean, std), aug_seed, match_aug), idc_augment(xs, aug_seed, match_aug)
                 match = IDCMatch(net, params, xs, ys, xr, yr, hb, distance)
                 w = weight_fn(net, xs, ys, xr, yr, match, idx) if weight_fn else None
                 lc = match(w); guard.check(lc, it, c)
                 opt_img.zero_grad(); lc.backward(); opt_img.step()   # IDC steps the images class by class
-            for _ in range(net_steps):                                # S_inner = D: the network learns from real data
-                xb, yb = real_batch(128); aug_seed += 1
-                l = F.cross_entropy(net(dsa(xb, aug_seed, strategy)), yb); opt_net.zero_grad(); l.backward(); opt_net.step()
+            for _ in range(-(-n_data // batch_real)):                 # S_inner = D: train_epoch stops once n_data images are seen
+                xb, yb = real_batch(batch_real); aug_seed += 1
+                xb = idc_augment(xb, aug_seed, net_aug, per_image=True)
+                if float(torch.rand(1, generator=g)) < mix_p:         # IDC's mixup_net='cut': CutMix on half the batches
+                    xb, j, r = idc_cutmix(xb, g); out = net(xb)
+                    l = r * F.cross_entropy(out, yb) + (1 - r) * F.cross_entropy(out, yb[j])
+                else: l = F.cross_entropy(net(xb), yb)
+                opt_net.zero_grad(); l.backward(); opt_net.step()
     guard.mark(x_syn, iterations)
     if iterations > start: ck.save(iterations, final=True, **state())
     x, y = decode(x_syn.detach(), y_syn)
-    return _finish(x, y, ds, iterations=iterations, arch=arch, factor=factor, stored_ipc=ipc, metric=metric, lr_img=lr_img)
+    return _finish(x, y, ds, iterations=iterations, arch=arch, factor=factor, stored_ipc=ipc, metric=metric, lr_img=lr_img, init=init)
 
 # %% ../nbs/05_matching.ipynb #7b8b92b8
 def stage_sizes(ipc: int, stages: int) -> list:
@@ -453,7 +493,9 @@ def pdd(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 1000, 
     for s, k in enumerate(tqdm(sizes, desc=f"pdd[{base}]", disable=not progress)):
         prep = _pretrainer(normalize(torch.cat(xs), ds.mean, ds.std).to(device), torch.cat(ys).to(device), stage_epochs, seed + s) if xs else None
         ck = dict(checkpoint=f"{checkpoint}.stage{s}") if checkpoint else {}     # each stage resumes on its own
-        part = METHODS[base](ds, k, seed + 1009 * s, iterations, prepare_net=prep, progress=False, **ck, **kw)
+        # IDC's own start is the class's first images, the same in every stage: PDD's stages start from seeded picks
+        start = dict(init="random-mix") if base == "idc" and "init" not in kw else {}
+        part = METHODS[base](ds, k, seed + 1009 * s, iterations, prepare_net=prep, progress=False, **ck, **start, **kw)
         xs.append(part.images); ys.append(part.labels)
     return DistilledSet(torch.cat(xs), torch.cat(ys), meta=dict(base=base, stages=sizes, iterations=iterations, unclipped=True))
 

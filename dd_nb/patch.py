@@ -13,21 +13,20 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .core import DistilledSet, atomic_write, cache_dir, model_device
-from .data import ImageDataset
+from .core import DistilledSet, atomic_write, cache_dir, model_device, safe_name
+from .data import ImageDataset, resize_images
 from .diffusion import diffusion_features, get_backend, make_scheduler
 from .igd import _class_map, _load_backend
 from .methods import register_method
 from .train import get_protocol, normalize, reference_model
 
 # %% auto #0
-__all__ = ['DIFT_T', 'PATCH_LAYOUTS', 'BANK_FORMAT', 'SCORERS', 'FEATURES', 'check_t_range', 'noise_draws', 'resize',
-           'fit_to_backend', 'evidence_map', 'class_evidence', 'evidence_per_class', 'window_kernel', 'best_windows',
-           'crop_patches', 'candidate_offsets', 'classifier_windows', 'random_windows', 'default_dift_block',
-           'patch_features', 'classifier_features', 'rank_clusters', 'select_patches', 'resolve_layout',
-           'patches_per_image', 'stitch', 'to_images', 'PatchBank', 'dataset_fingerprint', 'backend_spec',
-           'load_patch_backend', 'compute_bank', 'bank_key', 'bank_path', 'patch_bank', 'teacher_soft_labels',
-           'select_from_bank', 'teacher_meta', 'patch_select']
+__all__ = ['DIFT_T', 'PATCH_LAYOUTS', 'BANK_FORMAT', 'SCORERS', 'FEATURES', 'check_t_range', 'noise_draws', 'fit_to_backend',
+           'evidence_map', 'class_evidence', 'evidence_per_class', 'window_kernel', 'best_windows', 'crop_patches',
+           'candidate_offsets', 'classifier_windows', 'random_windows', 'default_dift_block', 'patch_features',
+           'classifier_features', 'rank_clusters', 'select_patches', 'resolve_layout', 'patches_per_image', 'stitch',
+           'to_images', 'PatchBank', 'backend_spec', 'load_patch_backend', 'compute_bank', 'bank_key', 'bank_path',
+           'patch_bank', 'teacher_soft_labels', 'select_from_bank', 'teacher_meta', 'patch_select']
 
 # %% ../nbs/40_patch.ipynb #fd6cfd6a
 def check_t_range(t_range) -> tuple:
@@ -45,15 +44,10 @@ def noise_draws(key: int, samples: int, t_range, shape, T: int):
     t = ((t_range[0] + (t_range[1] - t_range[0]) * u) * T).long().clamp(0, T - 1)
     return t, torch.randn((samples, *shape), generator=g)
 
-def resize(x, hw):
-    "Bilinear (antialiased) resize of a batch to (H, W), clamped to [0, 1]; a no-op at the same size."
-    if tuple(x.shape[-2:]) == tuple(hw): return x
-    return F.interpolate(x.float(), size=tuple(hw), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
-
 def fit_to_backend(backend, images):
     "Images at a size the backend encodes: their own when it takes it (SD: multiples of 8), else its out_size (a DiT's one size)."
     try: backend.latent_shape_for(tuple(images.shape[-2:])); return images
-    except ValueError: return resize(images, backend.out_size)
+    except ValueError: return resize_images(images, backend.out_size)
 
 # %% ../nbs/40_patch.ipynb #5ea5d14a
 def _image_seeds(keys, n: int, seed: int) -> list:
@@ -153,7 +147,7 @@ def classifier_windows(net, images, labels, mean, std, patch_size=None, batch_si
     for o in cands:
         offs = o.expand(len(images), 2)
         for s in range(0, len(images), batch_size):
-            x = resize(crop_patches(images[s:s + batch_size].to(dev), offs[s:s + batch_size], patch_size), hw)
+            x = resize_images(crop_patches(images[s:s + batch_size].to(dev), offs[s:s + batch_size], patch_size), hw)
             logits = net(normalize(x, mean, std))
             y = labels[s:s + batch_size].to(logits.device)
             sc = -F.cross_entropy(logits.float(), y, reduction="none").cpu()
@@ -189,7 +183,7 @@ def classifier_features(net, patches, mean, std, size, batch_size: int = 256) ->
     "A classifier's penultimate features (N, D) of every patch resized to its input `size` (Table 5's other clustering)."
     net.eval()
     dev = model_device(net)   # patches go to the network's device, features come back to the CPU
-    feats = [net.features(normalize(resize(patches[s:s + batch_size].to(dev), size), mean, std)).flatten(1)
+    feats = [net.features(normalize(resize_images(patches[s:s + batch_size].to(dev), size), mean, std)).flatten(1)
              for s in range(0, len(patches), batch_size)]
     return torch.cat([f.float().cpu() for f in feats])
 
@@ -238,12 +232,12 @@ def stitch(patches, size) -> torch.Tensor:
     if len(patches) % 4: raise ValueError(f"{len(patches)} patches cannot be stitched in groups of 4")
     (H, W), C = size, patches.shape[1]
     hh, hw = (H + 1) // 2, (W + 1) // 2
-    q = resize(patches, (hh, hw)).view(-1, 2, 2, C, hh, hw)
-    return resize(q.permute(0, 3, 1, 4, 2, 5).reshape(-1, C, 2 * hh, 2 * hw), (H, W))
+    q = resize_images(patches, (hh, hw)).view(-1, 2, 2, C, hh, hw)
+    return resize_images(q.permute(0, 3, 1, 4, 2, 5).reshape(-1, C, 2 * hh, 2 * hw), (H, W))
 
 def to_images(patches, layout: str, size) -> torch.Tensor:
     "Distilled images of `size` from the selected patches under a layout."
-    return stitch(patches, size) if layout == "stitched" else resize(patches, size)
+    return stitch(patches, size) if layout == "stitched" else resize_images(patches, size)
 
 # %% ../nbs/40_patch.ipynb #1d382307
 BANK_FORMAT = "dd_nb.patch-bank/1"
@@ -275,13 +269,6 @@ class PatchBank:
             if meta.get("format") != BANK_FORMAT: return None
             return cls(t["scores"], t["offsets"], t["features"], t["labels"], json.loads(meta["key"]))
         except Exception: return None
-
-def dataset_fingerprint(dataset: ImageDataset) -> dict:
-    "What identifies a dataset for the cache: name, size, image shape and a hash of its labels and (a stride sample of) its pixels."
-    x = dataset.images.flatten()
-    h = hashlib.sha256(dataset.labels.numpy().tobytes())
-    h.update(x[::max(1, x.numel() // 2**22)].contiguous().numpy().tobytes())
-    return dict(name=dataset.name, n=len(dataset), shape=list(dataset.images.shape[1:]), hash=h.hexdigest()[:16])
 
 def _stamp(path) -> list:
     "(relative name, size, mtime) of a weights file or of every file under a folder."
@@ -346,7 +333,7 @@ def bank_key(dataset, backend="tiny-dit", pretrained=None, checkpoint=None, back
              dift_t=DIFT_T, dift_block=None, teacher=None) -> dict:
     "Everything a patch bank depends on, as plain JSON (the backend only when a diffusion step uses it)."
     uses_bk, uses_net = scorer == "diffusion" or features == "dift", scorer == "classifier" or features == "classifier"
-    key = dict(format=BANK_FORMAT, dataset=dataset_fingerprint(dataset), scorer=scorer, features=features, patch_size=patch_size,
+    key = dict(format=BANK_FORMAT, dataset=dataset.identity(), scorer=scorer, features=features, patch_size=patch_size,
                seed=seed, backend=backend_spec(dataset, backend, pretrained, checkpoint, backend_kw) if uses_bk else None,
                class_map=class_map if uses_bk else None, teacher=teacher if uses_net else None,
                t_range=list(t_range) if scorer == "diffusion" else None, samples=samples if scorer == "diffusion" else None,
@@ -356,7 +343,7 @@ def bank_key(dataset, backend="tiny-dit", pretrained=None, checkpoint=None, back
 def bank_path(key: dict) -> Path:
     "Where the bank with this key lives in the cache: cache_dir()/patch/<dataset>-<hash of the key>.safetensors."
     h = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in key["dataset"]["name"])
+    name = safe_name(key["dataset"]["name"])
     return cache_dir()/"patch"/f"{name}-{h}.safetensors"
 
 def _key_diff(a: dict, b: dict) -> list:

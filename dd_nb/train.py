@@ -14,12 +14,13 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .core import seeded_rng, default_device, model_device, canonical_json, atomic_write
-from .data import ImageDataset, LazyImages, dsa, train_transform, cutmix, DSA_STRATEGY
+from .data import ImageDataset, LazyImages, dsa, train_transform, cutmix, DSA_STRATEGY, idc_augment, idc_cutmix
 
 # %% auto #0
-__all__ = ['PROTOCOLS', 'AUGMENTATIONS', 'HARD_EPOCHS', 'REFERENCE_PROTOCOL', 'Protocol', 'get_protocol', 'protocol_fields',
-           'check_names', 'default_epochs', 'dc_augmentation', 'lr_factor', 'total_epochs', 'normalize', 'predict',
-           'accuracy', 'train_classifier', 'reference_key', 'reference_model']
+__all__ = ['PROTOCOLS', 'AUGMENTATIONS', 'IDC_EVAL_STRATEGY', 'IDC_MIX_P', 'HARD_EPOCHS', 'REFERENCE_PROTOCOL', 'Protocol',
+           'idc_eval_augmentation', 'get_protocol', 'protocol_fields', 'check_names', 'default_epochs',
+           'dc_augmentation', 'lr_factor', 'total_epochs', 'normalize', 'predict', 'accuracy', 'train_classifier',
+           'reference_key', 'reference_model']
 
 # %% ../nbs/03_train.ipynb #31d96257
 @dataclass(frozen=True)
@@ -45,8 +46,21 @@ PROTOCOLS = {
     "dc": Protocol("dc", "sgd", 0.01, 5e-4, "dc", "daparam", reset_at_drop=True),
     "dsa": Protocol("dsa", "sgd", 0.01, 5e-4, "dc", "dsa", reset_at_drop=True),
     "soft": Protocol("soft", "adamw", 1e-3, 0.01, "cosine", "crop", soft=True),
+    # IDC's test.py: SGD lr 0.01, momentum 0.9, wd 5e-4, batch 64, lr x0.2 at 2/3 and 5/6 of 1000 epochs (MultiStepLR,
+    # no momentum reset), IDC's DiffAug per image and CutMix on half the batches (see _augment)
+    "idc": Protocol("idc", "sgd", 0.01, 5e-4, "steps_2/3_5/6", "idc", batch_size=64),
 }
-AUGMENTATIONS = ("cutmix", "dsa", "daparam", "crop", "none")
+AUGMENTATIONS = ("cutmix", "dsa", "daparam", "idc", "idc-nomix", "crop", "none")
+IDC_EVAL_STRATEGY = "color_crop_flip_scale_rotate"   # IDC's dsa_strategy less cutout (removed where it CutMixes)
+IDC_MIX_P = 0.5                                      # IDC's mix_p for every dataset dd_nb loads (argument.py)
+
+def idc_eval_augmentation(dataset: str, factor: int, ipc: int) -> str:
+    "IDC's test-time augmentation for a set: 'idc' (DiffAug, CutMix), or 'idc-nomix' where reproduce.py turns CutMix off."
+    if dataset in ("mnist", "digits") and factor > 1: return "idc-nomix"   # digits, MNIST-like, as MNIST
+    if dataset == "svhn" and factor == 1 and ipc == 1:
+        raise NotImplementedError("IDC evaluates SVHN sets of factor 1, IPC 1 with cutout and without CutMix (reproduce.py), "
+                                  "which dd_nb does not implement; evaluate under protocol 'dsa' instead")
+    return "idc"
 HARD_EPOCHS = {1: 2000, 10: 2000, 20: 1500, 30: 1500, 40: 1500, 50: 1500, 100: 1000}
 
 def get_protocol(name: str, **overrides) -> Protocol:
@@ -74,7 +88,7 @@ def default_epochs(protocol: Protocol, ipc: int) -> int:
     if protocol.name == "hard": return HARD_EPOCHS[max(k for k in HARD_EPOCHS if k <= max(ipc, 1))]
     # DC's evaluation trains 300 epochs without augmentation and 1000 with it (main.py); DSA and DM 1000
     if protocol.name == "dc": return 300 if protocol.aug in ("none", "daparam") else 1000
-    return {"dsa": 1000, "soft": 300}.get(protocol.name, 300)
+    return {"dsa": 1000, "idc": 1000, "soft": 300}.get(protocol.name, 300)
 
 def dc_augmentation(dataset: str, arch: str) -> str:
     "DC's get_daparam: the augmentation its evaluation uses for a dataset and network ('none' for all but MNIST and BN nets)."
@@ -122,6 +136,13 @@ def _augment(x, y, protocol, num_classes, flip_ok, step_seed, tf, mean, std):
     if protocol.aug == "dsa":   # DSA's evaluation: standardised images, one op per batch, each image its own parameters
         strategy = DSA_STRATEGY if flip_ok else DSA_STRATEGY.replace("_flip", "")
         return dsa(normalize(x, mean, std), step_seed, strategy, siamese=False), F.one_hot(y, num_classes).float()
+    if protocol.aug in ("idc", "idc-nomix"):   # IDC's test.py: DiffAug per image on standardised images, CutMix on half the batches
+        strategy = IDC_EVAL_STRATEGY if flip_ok else IDC_EVAL_STRATEGY.replace("_flip", "")
+        x, t = idc_augment(normalize(x, mean, std), step_seed, strategy, per_image=True), F.one_hot(y, num_classes).float()
+        g = torch.Generator().manual_seed(step_seed + 1)
+        if protocol.aug == "idc" and float(torch.rand(1, generator=g)) < IDC_MIX_P:
+            x, idx, ratio = idc_cutmix(x, g); t = ratio * t + (1 - ratio) * t[idx]
+        return x, t
     x = tf(x)
     if protocol.aug == "cutmix" and len(x) > 1: x, t = cutmix(num_classes)(x, y); return normalize(x, mean, std), t
     return normalize(x, mean, std), F.one_hot(y, num_classes).float()
@@ -222,8 +243,8 @@ def reference_key(dataset: ImageDataset, arch: str, epochs: int, seed: int, prot
 
 def _reference_file(dataset, key: dict):
     import hashlib
-    from dd_nb.core import cache_dir
-    name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in dataset.name) or "data"
+    from dd_nb.core import cache_dir, safe_name
+    name = safe_name(dataset.name)
     h = hashlib.sha256(canonical_json(key).encode()).hexdigest()[:20]
     return cache_dir()/f"ref_{name}_{key['arch']}_e{key['epochs']}_s{key['seed']}_{h}.safetensors"
 
