@@ -21,8 +21,8 @@ __all__ = ['PROFILES', 'PUBLISHED', 'COMMITTED', 'QUIET', 'KERNEL_ARGS', 'PAPER_
            'render_html', 'run_and_record', 'write_index', 'component_problems', 'pipeline_problems', 'weight_inputs',
            'dataset_release', 'input_notes', 'missing_inputs', 'reproduce', 'write_times', 'provenance',
            'render_readme', 'write_record', 'info_text', 'UsageError', 'check_distill_names', 'OneLineParser',
-           'build_parser', 'parse_value', 'parse_params', 'check_out', 'check_evaluate_args', 'main', 'check_weights',
-           'shard_parser', 'shard_args', 'shard_main_args']
+           'build_parser', 'parse_value', 'parse_params', 'check_out', 'check_evaluate_args', 'one_line', 'main',
+           'check_weights', 'shard_parser', 'shard_args', 'shard_main_args']
 
 # %% ../nbs/60_reproduce.ipynb #e0e2eb0c
 PROFILES = ("smoke", "demo", "embedded", "fashion", "side", "paper", "paper-imagewoof", "paper-code", "standin")
@@ -396,20 +396,20 @@ def write_record(set_path, kind: str, params: dict, t0: float, **extra) -> Path:
     "Write <set>.<kind>.json next to a set: parameters, versions, machine, wall time, peak memory (and `extra`)."
     import datetime, platform, resource
     import torch, dd_nb
-    from dd_nb.core import atomic_write_text, _file
+    from dd_nb.core import atomic_write_text, set_file
     wall = time.time() - t0
     rec = dict(kind=kind, params=params, finished=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                wall_s=round(wall, 2), peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                versions=dict(dd_nb=dd_nb.__version__, torch=torch.__version__, python=platform.python_version()),
                machine=dict(cpus=os.cpu_count(), threads=torch.get_num_threads(), cuda=torch.cuda.is_available()), **extra)
     if "n_images" in extra: rec["s_per_image"] = round(wall / max(extra["n_images"], 1), 4)
-    f = _file(set_path); out = f.with_name(f"{f.stem}.{kind}.json")
+    f = set_file(set_path); out = f.with_name(f"{f.stem}.{kind}.json")
     atomic_write_text(out, json.dumps(rec, indent=1, default=str)); return out
 
 def info_text(path) -> str:
     "`dd info`: a set's size, classes, metadata and the records next to it."
-    from dd_nb.core import DistilledSet, _file
-    f = _file(path)
+    from dd_nb.core import DistilledSet, set_file
+    f = set_file(path)
     if not f.exists(): raise FileNotFoundError(f"no distilled set at {path} (looked for {f})")
     ds = DistilledSet.load(f)
     lines = [f"{f}: {len(ds)} images {tuple(ds.images.shape[1:])}, {int(ds.labels.max()) + 1} classes, IPC {ds.ipc}"]
@@ -587,7 +587,9 @@ def _resume_hint(args) -> str:
     if res[0] in given: return f"rerun the same command to resume from --param {res[0]}={given[res[0]]}"
     return f"nothing was saved; to be able to resume, run with --param {res[0]}=PATH and rerun the same command after a stop"
 
-def _one_line(e) -> str: return " ".join(str(e).split())
+def one_line(e) -> str:
+    "An error's message on one line (`dd` and the shard runner print it after `error:`)."
+    return " ".join(str(e).split())
 
 def _evaluate(args, nets, protos):
     "`dd evaluate`: checks, the expected scale, then the runs."
@@ -630,7 +632,7 @@ def _evaluate(args, nets, protos):
         print("  " + "  ".join(f"{k.upper()} {sc[k]:.3f} ± {sc[k + '_std']:.3f}" for k in ("hlr", "ior", "lrs", "ars") if k in sc))
 
 def _redundancy(args):
-    from dd_nb.core import DistilledSet, _file
+    from dd_nb.core import DistilledSet, set_file
     from dd_nb.lgd import plot_redundancy, redundancy
     if args.figure:                                   # checked before the networks train, not when the figure is saved
         fp = Path(args.figure)
@@ -638,7 +640,7 @@ def _redundancy(args):
         if not fp.absolute().parent.is_dir(): raise UsageError(f"--figure {args.figure}: its folder {fp.absolute().parent} does not exist")
     ds = DistilledSet.load(args.path)
     A, off = redundancy(ds, args.dataset, args.increments, args.arch, args.epochs, args.protocol)
-    f = _file(args.path)
+    f = set_file(args.path)
     fig_path = Path(args.figure) if args.figure else f.with_name(f.stem + "_redundancy.png")
     fig = plot_redundancy(A, f"{f.parent.name}: mean off-diagonal {100 * off:.1f}%")
     fig.savefig(fig_path, dpi=120, bbox_inches="tight")
@@ -685,7 +687,7 @@ def main(argv=None):
         _, _, nets, protos = _registries()
         rc = _run(args, nets, protos)
     except EXPECTED as e:
-        print(f"dd: error: {_one_line(e)}", file=sys.stderr); return 2
+        print(f"dd: error: {one_line(e)}", file=sys.stderr); return 2
     except KeyboardInterrupt:
         print(f"dd: interrupted; {_resume_hint(args)}", file=sys.stderr); return 130
     return rc or 0
@@ -731,4 +733,4 @@ def shard_main_args(argv=None) -> tuple:
     "shard_args for `python -m dd_nb.shard` before it imports torch: a UsageError is one `error:` line and exit 2."
     try: return shard_args(argv)
     except UsageError as e:
-        print(f"python -m dd_nb.shard: error: {_one_line(e)}", file=sys.stderr); sys.exit(2)
+        print(f"python -m dd_nb.shard: error: {one_line(e)}", file=sys.stderr); sys.exit(2)

@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save
 # %% auto #0
 __all__ = ['FORMAT', 'RANGE_TOL', 'seed_everything', 'seeded_rng', 'default_device', 'model_device', 'project_root', 'safe_name',
            'cache_root', 'cache_dir', 'atomic_write', 'atomic_write_text', 'write_table', 'savefig', 'canonical_json',
-           'canonical_safetensors', 'DistilledSet', 'to_image_folder', 'from_image_folder']
+           'canonical_safetensors', 'set_file', 'DistilledSet', 'to_image_folder', 'from_image_folder']
 
 # %% ../nbs/00_core.ipynb #c356a1f6
 def seed_everything(seed: int = 0) -> torch.Generator:
@@ -150,7 +150,8 @@ def canonical_safetensors(tensors: dict, metadata: dict) -> bytes:
     header += b" " * (-len(header) % 8)                                # the format's 8-byte alignment of the data
     return len(header).to_bytes(8, "little") + header + raw[8 + n:]
 
-def _file(path) -> Path:
+def set_file(path) -> Path:
+    "The file a DistilledSet is saved to or read from: `path` itself if it ends in .safetensors, else path/distilled.safetensors."
     path = Path(path)
     return path if path.suffix == ".safetensors" else path/"distilled.safetensors"
 
@@ -211,12 +212,12 @@ class DistilledSet:
         if self.soft_labels is not None: tensors["soft_labels"] = self.soft_labels.contiguous()
         meta = {"format": FORMAT, "meta": canonical_json({"version": __version__, **self.meta})}
         data = canonical_safetensors(tensors, meta)
-        return atomic_write(_file(path), lambda t: Path(t).write_bytes(data))
+        return atomic_write(set_file(path), lambda t: Path(t).write_bytes(data))
 
     @classmethod
     def load(cls, path) -> "DistilledSet":
         "Load a set written by `save`; a corrupt or foreign file raises a ValueError that says so."
-        f = _file(path)
+        f = set_file(path)
         if not f.exists(): raise FileNotFoundError(f"no distilled set at {f} (expected a file written by DistilledSet.save)")
         try:
             from safetensors import safe_open

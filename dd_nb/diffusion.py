@@ -19,13 +19,13 @@ from .data import load_dataset
 # %% auto #0
 __all__ = ['SAMPLERS', 'DTYPES', 'BACKENDS', 'DIT_SCHEDULER', 'TINY_DIT', 'TINY_SCHEDULER', 'STEP_RULES', 'IGD_CODE_FACTOR',
            'ConditionalDenoiser', 'make_scheduler', 'as_dtype', 'LatentBackend', 'DiTBackend', 'register_backend',
-           'get_backend', 'check_kwargs', 'load_dit', 'dit_to_diffusers_state', 'diffusers_to_dit_state',
-           'load_dit_checkpoint', 'disable_block_label_dropout', 'tiny_dit_recipe', 'tiny_dit_dir', 'train_tiny_dit',
-           'load_tiny_dit', 'SDBackend', 'load_sd', 'GuidanceContext', 'step_rule', 'rho_eq9', 'rho_igd_code',
-           'rho_fixed', 'GuidanceTerm', 'FnGuidance', 'MemoryGuidance', 'predict_clean', 'guided_steps',
-           'initial_noise', 'cfg_output', 'cfg_eps', 'DiTDDPM', 'SamplerConfig', 'guided_sample',
-           'tiny_random_dit_pipeline', 'diffusion_features', 'Normalized', 'train_judge', 'classify_accuracy',
-           'sample_diversity', 'sample_quality', 'sample_grid']
+           'get_backend', 'check_kwargs', 'load_backend', 'backend_class_map', 'load_dit', 'dit_to_diffusers_state',
+           'diffusers_to_dit_state', 'load_dit_checkpoint', 'disable_block_label_dropout', 'tiny_dit_recipe',
+           'tiny_dit_dir', 'train_tiny_dit', 'load_tiny_dit', 'SDBackend', 'load_sd', 'GuidanceContext', 'step_rule',
+           'rho_eq9', 'rho_igd_code', 'rho_fixed', 'GuidanceTerm', 'FnGuidance', 'MemoryGuidance', 'predict_clean',
+           'guidance_window', 'guided_steps', 'initial_noise', 'cfg_output', 'cfg_eps', 'DiTDDPM', 'SamplerConfig',
+           'guided_sample', 'tiny_random_dit_pipeline', 'diffusion_features', 'Normalized', 'train_judge',
+           'classify_accuracy', 'sample_diversity', 'sample_quality', 'sample_grid']
 
 # %% ../nbs/20_diffusion.ipynb #e8f911cd
 @runtime_checkable
@@ -206,6 +206,30 @@ def _ready(backend, dtype=None):
     except RuntimeError as e:
         raise ValueError(f"dtype={dtype} cannot run this backend on {backend.device}: {e}") from e
     return backend
+
+def load_backend(dataset, backend: str, pretrained=None, checkpoint=None, backend_kw=None):
+    "The backend a method samples from: the tiny DiT sized and named for `dataset`, a DiT from `pretrained`/`checkpoint`, or another by name."
+    kw = dict(backend_kw or {})
+    if backend == "tiny-dit":
+        if pretrained or checkpoint: raise ValueError("pretrained= and checkpoint= are for backend='dit'; the tiny DiT is trained here")
+        kw.setdefault("out_size", dataset.im_size[-1]); kw.setdefault("dataset", dataset.name)
+    elif backend == "dit": kw.update(pretrained=pretrained, checkpoint=checkpoint)
+    return get_backend(backend, **kw)
+
+def backend_class_map(class_map, backend, dataset) -> list:
+    "The backend class of every dataset class, checked (default: the dataset's own ImageNet indices, or the identity)."
+    C = dataset.num_classes
+    if class_map is None and backend.num_classes != C and getattr(dataset, "class_map", None) is not None:
+        class_map = dataset.class_map   # an ImageNet subset read by load_dataset carries its classes' ImageNet indices
+    if class_map is None:
+        if backend.num_classes != C:
+            raise ValueError(f"the backend has {backend.num_classes} classes and the dataset {C}: "
+                             f"pass class_map=[backend class of each dataset class]")
+        return list(range(C))
+    cm = [int(c) for c in class_map]
+    if len(cm) != C or len(set(cm)) != C or not all(0 <= c < backend.num_classes for c in cm):
+        raise ValueError(f"class_map={class_map!r}: need {C} distinct backend classes in [0, {backend.num_classes - 1}]")
+    return cm
 
 # %% ../nbs/20_diffusion.ipynb #b29b23b3
 DIT_SCHEDULER = dict(_class_name="DDIMScheduler", num_train_timesteps=1000, beta_schedule="linear", beta_start=1e-4,
@@ -705,16 +729,25 @@ def _check_terms(backend, terms):
                 raise ValueError(f"{name}: memory of class {c} has shape {tuple(getattr(m, 'shape', ()))}; valid: (M, *{tuple(backend.latent_shape)})")
             if not torch.isfinite(m).all(): raise ValueError(f"{name}: memory of class {c} holds NaN or inf latents")
 
+def guidance_window(window, steps: int | None = None) -> tuple | None:
+    "The one check of a guidance window: None or 'whole' -> None (every step), else (A, B) in the papers' coordinates."
+    # t counts down from steps-1 to 0 and A <= t <= B is guided; with `steps`, the window must lie inside the loop
+    if window is None or (isinstance(window, str) and window == "whole"): return None
+    if isinstance(window, (str, bytes)) or not hasattr(window, "__len__") or len(window) != 2:
+        raise ValueError(f"window={window!r}; valid: [A, B] (t counted down), 'whole' or None")
+    # integers only (a whole float such as 30.0 from a YAML file too): int() would truncate 2.5 while a record keeps it
+    if not all(_int_like(w) or (isinstance(w, float) and w.is_integer()) for w in window):
+        raise ValueError(f"window={list(window)!r}; valid: two integer sampling steps [A, B] (t counted down)")
+    A, B = (int(w) for w in window)
+    if steps is not None and not 0 <= A <= B <= steps - 1:
+        raise ValueError(f"window={[A, B]} must satisfy 0 <= A <= B <= steps-1={steps - 1} "
+                         f"(t counts down from {steps - 1} to 0, both ends included)")
+    return A, B
+
 def guided_steps(steps: int, window=None) -> range:
     "Loop steps guided by window=(A, B) in the papers' coordinates: t counts down from steps-1 to 0, A <= t <= B."
-    if window is None: return range(steps)
-    if isinstance(window, (str, bytes)) or not hasattr(window, "__len__") or len(window) != 2 or not all(map(_int_like, window)):
-        raise ValueError(f"window={window!r} must be None or a pair (A, B) of integer timestep indices, 0 <= A <= B <= steps-1")
-    A, B = (int(w) for w in window)
-    if not 0 <= A <= B <= steps - 1:
-        raise ValueError(f"window={tuple(window)} must satisfy 0 <= A <= B <= steps-1={steps - 1} "
-                         f"(t counts down from {steps - 1} to 0, both ends included)")
-    return range(steps - 1 - B, steps - A)
+    w = guidance_window(window, steps)
+    return range(steps) if w is None else range(steps - 1 - w[1], steps - w[0])
 
 def _check_sampling_args(backend, classes, steps, window, cfg, scheduler, terms, batch_size, guidance_batch_size,
                          cfg_channels, candidates, select, seed=0):

@@ -18,7 +18,8 @@ from .checkpoints import (SURROGATE_AUGMENTS, check_threshold, class_averaged_gr
                                regular_selection, select_checkpoints, train_surrogate_trajectory)
 from .core import DistilledSet, atomic_write, default_device
 from .data import ImageDataset
-from .diffusion import GuidanceTerm, MemoryGuidance, get_backend, guided_sample, guided_steps
+from .diffusion import (GuidanceTerm, MemoryGuidance, backend_class_map, get_backend, guidance_window, guided_sample,
+                             guided_steps, load_backend)
 from .methods import register_method
 from .train import default_epochs, get_protocol, normalize
 
@@ -200,37 +201,6 @@ def evaluation_epochs(ipc: int, epochs=None, protocol: str = "hard") -> int:
         raise ValueError(f"epochs={epochs!r}; need an int >= 1 or None (the default)")
     return epochs
 
-def _load_backend(dataset, backend, pretrained, checkpoint, backend_kw):
-    kw = dict(backend_kw or {})
-    if backend == "tiny-dit":
-        if pretrained or checkpoint: raise ValueError("pretrained= and checkpoint= are for backend='dit'; the tiny DiT is trained here")
-        kw.setdefault("out_size", dataset.im_size[-1]); kw.setdefault("dataset", dataset.name)
-    elif backend == "dit": kw.update(pretrained=pretrained, checkpoint=checkpoint)
-    return get_backend(backend, **kw)
-
-def _class_map(class_map, backend, dataset) -> list:
-    "The backend class of every dataset class, checked."
-    C = dataset.num_classes
-    if class_map is None and backend.num_classes != C and getattr(dataset, "class_map", None) is not None:
-        class_map = dataset.class_map   # an ImageNet subset read by load_dataset carries its classes' ImageNet indices
-    if class_map is None:
-        if backend.num_classes != C:
-            raise ValueError(f"the backend has {backend.num_classes} classes and the dataset {C}: pass class_map=[backend class of each dataset class]")
-        return list(range(C))
-    cm = [int(c) for c in class_map]
-    if len(cm) != C or len(set(cm)) != C or not all(0 <= c < backend.num_classes for c in cm):
-        raise ValueError(f"class_map={class_map!r}: need {C} distinct backend classes in [0, {backend.num_classes - 1}]")
-    return cm
-
-def _window(window):
-    "None or 'whole': every step; else a pair (A, B) in the papers' coordinates."
-    if window is None or window == "whole": return None
-    if not (isinstance(window, (list, tuple)) and len(window) == 2): raise ValueError(f"window={window!r}; valid: [A, B] (t counted down), 'whole' or None")
-    # integers only: int() would truncate 2.5 to 2 while the run's record keeps 2.5
-    if not all(isinstance(w, int) and not isinstance(w, bool) or (hasattr(w, "is_integer") and w.is_integer()) for w in window):
-        raise ValueError(f"window={list(window)!r}; valid: two integer sampling steps [A, B] (t counted down)")
-    return tuple(int(w) for w in window)
-
 def _load_state(resume, run):
     if resume is None or not Path(resume).exists(): return None
     st = torch.load(resume, weights_only=True)
@@ -243,7 +213,7 @@ def generate_set(dataset: ImageDataset, ipc: int, seed: int, backend, terms=(), 
                  cfg: float = 4.0, scheduler: str = "ddim", cfg_channels=None, batch_size: int = 64, guidance_batch_size=None,
                  resume=None, run: dict | None = None, progress: bool = True, candidates: int = 1, select=None) -> DistilledSet:
     "ipc images per class, a round (one image of every class) at a time; candidate j of image (c, r) from seed*1_000_003 + (r*C + c)*K + j; resumable."
-    C, cm = dataset.num_classes, _class_map(class_map, backend, dataset)
+    C, cm = dataset.num_classes, backend_class_map(class_map, backend, dataset)
     run = dict(run or {}, ipc=ipc, seed=seed, class_map=cm, steps=steps, window=list(window) if window else None, cfg=cfg,
                scheduler=scheduler, cfg_channels=cfg_channels, candidates=candidates)
     mem = [t for t in terms if isinstance(t, MemoryGuidance)]
@@ -286,7 +256,7 @@ def dit(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
         cfg_channels=None, batch_size: int = 64, resume=None, progress: bool = True) -> DistilledSet:
     "The unguided baseline: IGD's backend, sampler and per-image seeds without guidance (each IGD image's twin)."
     _check_common(dataset, ipc, steps, cfg, batch_size)
-    bk = _load_backend(dataset, backend, pretrained, checkpoint, backend_kw)
+    bk = load_backend(dataset, backend, pretrained, checkpoint, backend_kw)
     run = dict(method="dit", backend=backend, pretrained=str(pretrained), checkpoint=str(checkpoint), backend_kw=backend_kw)
     return generate_set(dataset, ipc, seed, bk, (), class_map, steps, None, cfg, scheduler, cfg_channels, batch_size,
                         None, resume, run, progress)
@@ -350,13 +320,13 @@ def igd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
     if not (influence or deviation): raise ValueError("influence=False and deviation=False guide nothing: use method 'dit'")
     if not k >= 0: raise ValueError(f"k={k}; the influence strength must be >= 0 (paper: 1 to 50)")
     if gamma is not None and not gamma >= 0: raise ValueError(f"gamma={gamma}; the deviation strength must be >= 0 (paper: 10 to 200)")
-    threshold, window = check_threshold(threshold), _window(window)
+    threshold, window = check_threshold(threshold), guidance_window(window)
     guided_steps(steps, window)
     if not (selection in ("gradient", "regular") or (isinstance(selection, (list, tuple)) and selection)):
         raise ValueError(f"selection={selection!r}; valid: 'gradient' (Alg. 2), 'regular' (same count, evenly spaced) or a list of epochs")
     DeviationGuidance(k=gamma or 0.0, memory_size=memory_size, on=deviation_on)   # checks memory_size and deviation_on now
-    bk = _load_backend(dataset, backend, pretrained, checkpoint, backend_kw)
-    cm = _class_map(class_map, bk, dataset)
+    bk = load_backend(dataset, backend, pretrained, checkpoint, backend_kw)
+    cm = backend_class_map(class_map, bk, dataset)
     sur, label_of, path = None, None, None
     if influence:
         sur, label_of, path = igd_surrogate(dataset, bk, cm, surrogate, surrogate_epochs, surrogate_lr,

@@ -8,6 +8,7 @@ import json, math, time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -17,8 +18,8 @@ from safetensors.torch import load_file, save_file
 
 from .core import DistilledSet, atomic_write, atomic_write_text, default_device, model_device
 from .data import ImageDataset, load_dataset, resize_images, train_transform
-from .diffusion import GuidanceTerm, guided_steps
-from .igd import DeviationGuidance, _class_map, _load_backend, _window, generate_set, scaled_gamma
+from .diffusion import GuidanceTerm, backend_class_map, guidance_window, guided_steps, load_backend
+from .igd import DeviationGuidance, generate_set, scaled_gamma
 from .methods import METHODS, register_method
 from .models import get_network
 from .train import accuracy, default_epochs, get_protocol, normalize, reference_model, train_classifier
@@ -201,14 +202,14 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
     if seed_method not in ("igd", "dit", "random"): raise ValueError(f"seed_method={seed_method!r}; valid: igd (paper), dit, random")
     given = _check_seed_set(seed_set, dataset, seed_ipc) if seed_set is not None else None
     if not (isinstance(val_per_class, int) and val_per_class >= 1): raise ValueError(f"val_per_class={val_per_class!r}; need an int >= 1")
-    window = _window(window)
+    window = guidance_window(window)
     guided_steps(steps, window)
     DeviationGuidance(memory_size=memory_size)
     test = _test_split(dataset, root)   # before any work: a named root without the test split fails here
     folder = Path(resume) if resume is not None else None
     if folder is not None: folder.mkdir(parents=True, exist_ok=True); check_run(folder/"run.json", run)
-    bk = _load_backend(dataset, backend, pretrained, checkpoint, backend_kw)
-    cm = _class_map(class_map, bk, dataset)
+    bk = load_backend(dataset, backend, pretrained, checkpoint, backend_kw)
+    cm = backend_class_map(class_map, bk, dataset)
     gen_kw = dict(backend=backend, pretrained=pretrained, checkpoint=checkpoint, backend_kw=backend_kw, class_map=class_map,
                   steps=steps, cfg=cfg, progress=progress)
     # the seed set S_0
@@ -296,7 +297,8 @@ def plot_redundancy(A, title: str = ""):
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(3.4, 3))
     im = ax.imshow(100 * A.numpy(), vmin=0, vmax=100, cmap="viridis")
-    for (i, j), v in __import__("numpy").ndenumerate(100 * A.numpy()): ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=7, color="w" if v < 60 else "k")
+    for (i, j), v in np.ndenumerate(100 * A.numpy()):
+        ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=7, color="w" if v < 60 else "k")
     ax.set_xlabel("tested on increment"); ax.set_ylabel("trained on increment"); ax.set_title(title, fontsize=8)
     fig.colorbar(im, ax=ax, fraction=0.046); return fig
 

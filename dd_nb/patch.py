@@ -15,8 +15,7 @@ from tqdm.auto import tqdm
 
 from .core import DistilledSet, atomic_write, cache_dir, model_device, safe_name
 from .data import ImageDataset, resize_images
-from .diffusion import diffusion_features, get_backend, make_scheduler
-from .igd import _class_map, _load_backend
+from .diffusion import backend_class_map, diffusion_features, get_backend, load_backend, make_scheduler
 from .methods import register_method
 from .train import get_protocol, normalize, reference_model
 
@@ -288,7 +287,7 @@ def backend_spec(dataset, backend: str, pretrained=None, checkpoint=None, backen
 
 def load_patch_backend(dataset, backend: str = "tiny-dit", pretrained=None, checkpoint=None, backend_kw=None):
     "The denoiser a patch bank is scored with: IGD's loader, plus `sd` with the dataset's class names as prompts."
-    if backend != "sd": return _load_backend(dataset, backend, pretrained, checkpoint, backend_kw)
+    if backend != "sd": return load_backend(dataset, backend, pretrained, checkpoint, backend_kw)
     kw = dict(backend_kw or {}); kw.setdefault("class_names", list(dataset.classes))
     return get_backend("sd", pretrained=pretrained, **kw)
 
@@ -314,7 +313,7 @@ def compute_bank(dataset, key: dict, bk=None, teacher=None, class_map=None, patc
                  features="dift", t_range=(0.1, 0.7), samples=8, seed=0, dift_t=DIFT_T, dift_block=None,
                  batch_size=256, progress=True) -> PatchBank:
     "Score every image's best window with `scorer` and compute the cluster `features` of the chosen patches."
-    cm = torch.tensor(_class_map(class_map, bk, dataset)) if bk is not None else None
+    cm = torch.tensor(backend_class_map(class_map, bk, dataset)) if bk is not None else None
     if scorer == "diffusion": scores, offsets = _score_all(bk, cm, dataset, patch_size, t_range, samples, seed, batch_size, progress)
     elif scorer == "classifier":
         scores, offsets = classifier_windows(teacher, dataset.images, dataset.labels, dataset.mean, dataset.std, patch_size, batch_size)

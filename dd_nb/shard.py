@@ -208,7 +208,8 @@ def _igd_surrogate(dataset, bk, cm, p, progress):
 
 def method_generator(method: str, dataset: ImageDataset, params: dict | None = None, progress: bool = False) -> tuple:
     "(generate_one, run) for the registered method 'dit' or 'igd' with `params` (checked as distill checks them); backend on local_device()."
-    from dd_nb.igd import _class_map, _load_backend, _window, igd_terms
+    from dd_nb.diffusion import backend_class_map, guidance_window, load_backend
+    from dd_nb.igd import igd_terms
     from dd_nb.methods import check_params
     if method not in ("dit", "igd"): raise ValueError(f"method={method!r}; sharded generation knows 'dit' and 'igd'")
     params = check_params(method, dict(params or {}))
@@ -216,12 +217,12 @@ def method_generator(method: str, dataset: ImageDataset, params: dict | None = N
     if p.get("resume") is not None: raise ValueError("resume= is generate_set's round state; a sharded run resumes from its records in out_dir")
     if method == "igd" and not (p["influence"] or p["deviation"]): raise ValueError("influence=False and deviation=False guide nothing: use method 'dit'")
     kw = dict(p["backend_kw"] or {}); kw.setdefault("device", local_device()); kw.setdefault("progress", progress)
-    bk = _load_backend(dataset, p["backend"], p["pretrained"], p["checkpoint"], kw)
-    cm = _class_map(p["class_map"], bk, dataset)
+    bk = load_backend(dataset, p["backend"], p["pretrained"], p["checkpoint"], kw)
+    cm = backend_class_map(p["class_map"], bk, dataset)
     run = dict(method=method, dataset=dataset.name, params=params)
     terms, window = [], None
     if method == "igd":
-        window = _window(p["window"]); guided_steps(p["steps"], window)
+        window = guidance_window(p["window"], p["steps"])
         sur, label_of, run["trajectory"] = _igd_surrogate(dataset, bk, cm, p, progress) if p["influence"] else (None, None, None)
         terms = igd_terms(bk, sur, p["k"], p["rule"], p["gamma"], p["memory_size"], p["deviation_on"], label_of, p["influence"], p["deviation"],
                           p["jacobian"])
@@ -301,7 +302,7 @@ def sharded_patch_scores(backend, dataset: ImageDataset, out_dir=None, **kw) -> 
 #| eval: false
 def main(argv=None):
     "`python -m dd_nb.shard METHOD --ipc N --out DIR [--dataset D --root R --size S]` under torchrun: `sharded_method`."
-    from dd_nb.cli import EXPECTED, _one_line, quiet, shard_args
+    from dd_nb.cli import EXPECTED, one_line, quiet, shard_args
     quiet()                                      # diffusers' note about `accelerate`, as in `dd`
     prog = "python -m dd_nb.shard"
     try:
@@ -309,7 +310,7 @@ def main(argv=None):
         s = sharded_method(a.method, a.dataset, a.ipc, a.out, a.seed, progress=True, root=a.root, size=a.size,
                            source=a.source, **params)
     except EXPECTED as e:                        # as `dd`: one line and exit 2 for a bad input, a traceback only for a bug
-        print(f"{prog}: error: {_one_line(e)}", file=sys.stderr); return 2
+        print(f"{prog}: error: {one_line(e)}", file=sys.stderr); return 2
     if s is not None: print(f"wrote {s} to {Path(a.out)/'set.safetensors'}")
     return 0
 

@@ -77,7 +77,7 @@ def test_lgd_refuses_a_root_without_the_test_split_before_work(tmp_path, monkeyp
     root = _imagenette_tree(tmp_path/"imagenette")
     train = load_dataset("imagenette", root=root, size=8)
     def no_work(*a, **k): raise AssertionError("the backend was loaded before the root was checked")
-    monkeypatch.setattr(lgd_mod, "_load_backend", no_work)
+    monkeypatch.setattr(lgd_mod, "load_backend", no_work)
     with pytest.raises(ValueError, match="no test split of imagenette"):
         lgd_mod.lgd(train, 2, seed_ipc=1, stage_ipc=1, root=str(tmp_path/"nowhere"), progress=False)
 

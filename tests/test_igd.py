@@ -189,7 +189,7 @@ def test_influence_loss_without_grad_builds_no_graph():
 def test_class_map_falls_back_to_the_datasets_imagenet_indices():
     "A 1000-class backend on an ImageNet subset needs no class_map by hand: load_dataset records the ImageNet indices."
     from types import SimpleNamespace
-    from dd_nb.igd import _class_map
+    from dd_nb.diffusion import backend_class_map as _class_map
     ds = SimpleNamespace(num_classes=10, class_map=[0, 217, 482, 491, 497, 566, 569, 571, 574, 701])
     assert _class_map(None, SimpleNamespace(num_classes=1000), ds) == ds.class_map
     assert _class_map([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], SimpleNamespace(num_classes=1000), ds)[0] == 1   # a given map wins
