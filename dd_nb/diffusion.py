@@ -15,17 +15,18 @@ from tqdm.auto import tqdm
 
 from .core import atomic_write, cache_dir, default_device, model_device, safe_name
 from .data import load_dataset
+from .dit_original import load_dit_checkpoint, need_weights
 
 # %% auto #0
 __all__ = ['SAMPLERS', 'DTYPES', 'BACKENDS', 'DIT_SCHEDULER', 'TINY_DIT', 'TINY_SCHEDULER', 'STEP_RULES', 'IGD_CODE_FACTOR',
            'ConditionalDenoiser', 'make_scheduler', 'as_dtype', 'LatentBackend', 'DiTBackend', 'register_backend',
-           'get_backend', 'check_kwargs', 'load_backend', 'backend_class_map', 'load_dit', 'dit_to_diffusers_state',
-           'diffusers_to_dit_state', 'load_dit_checkpoint', 'disable_block_label_dropout', 'tiny_dit_recipe',
-           'tiny_dit_dir', 'train_tiny_dit', 'load_tiny_dit', 'SDBackend', 'load_sd', 'GuidanceContext', 'step_rule',
-           'rho_eq9', 'rho_igd_code', 'rho_fixed', 'GuidanceTerm', 'FnGuidance', 'MemoryGuidance', 'predict_clean',
-           'guidance_window', 'guided_steps', 'initial_noise', 'cfg_output', 'cfg_eps', 'DiTDDPM', 'SamplerConfig',
-           'guided_sample', 'tiny_random_dit_pipeline', 'diffusion_features', 'Normalized', 'train_judge',
-           'classify_accuracy', 'sample_diversity', 'sample_quality', 'sample_grid']
+           'get_backend', 'check_kwargs', 'load_backend', 'backend_class_map', 'load_dit',
+           'disable_block_label_dropout', 'tiny_dit_recipe', 'tiny_dit_dir', 'train_tiny_dit', 'load_tiny_dit',
+           'SDBackend', 'load_sd', 'GuidanceContext', 'step_rule', 'rho_eq9', 'rho_igd_code', 'rho_fixed',
+           'GuidanceTerm', 'FnGuidance', 'MemoryGuidance', 'predict_clean', 'guidance_window', 'guided_steps',
+           'initial_noise', 'cfg_output', 'cfg_eps', 'DiTDDPM', 'SamplerConfig', 'guided_sample',
+           'tiny_random_dit_pipeline', 'diffusion_features', 'Normalized', 'train_judge', 'classify_accuracy',
+           'sample_diversity', 'sample_quality', 'sample_grid']
 
 # %% ../nbs/20_diffusion.ipynb #e8f911cd
 @runtime_checkable
@@ -181,14 +182,8 @@ def check_kwargs(fn, kw: dict, what: str):
             close = difflib.get_close_matches(k, valid, 1)
             raise TypeError(f"{what} takes no argument {k!r}; {f'did you mean {close[0]!r}? ' if close else ''}valid: {', '.join(valid)}")
 
-def _need(path: Path, what: str):
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: expected {what}. dd_nb never downloads weights; put them there "
-                                f"(e.g. DiTPipeline.save_pretrained(dir) on a machine with the hub).")
-    return path
-
 def _scheduler_config(path: Path) -> dict:
-    return json.loads(_need(path/"scheduler"/"scheduler_config.json", "scheduler/scheduler_config.json").read_text())
+    return json.loads(need_weights(path/"scheduler"/"scheduler_config.json", "scheduler/scheduler_config.json").read_text())
 
 def _ready(backend, dtype=None):
     "Freeze and cast the loaded networks to `dtype`, then run one tiny forward, so a dtype the device cannot run fails here."
@@ -244,178 +239,13 @@ def load_dit(pretrained=None, checkpoint=None, vae=None, device=None, num_heads:
     as_dtype(dtype)  # a bad dtype fails before anything is read
     root = Path(pretrained) if pretrained is not None else None
     if checkpoint is not None: transformer = load_dit_checkpoint(checkpoint, num_heads=num_heads)
-    else: transformer = DiTTransformer2DModel.from_pretrained(_need(root/"transformer", "transformer/ (config.json + weights)"))
+    else: transformer = DiTTransformer2DModel.from_pretrained(need_weights(root/"transformer", "transformer/ (config.json + weights)"))
     vae_dir = Path(vae) if vae is not None else (root/"vae" if root is not None else None)
     if vae_dir is None: raise ValueError("a DiT checkpoint needs vae=<AutoencoderKL folder>")
-    vae = AutoencoderKL.from_pretrained(_need(vae_dir, "an AutoencoderKL folder (config.json + weights)"))
+    vae = AutoencoderKL.from_pretrained(need_weights(vae_dir, "an AutoencoderKL folder (config.json + weights)"))
     sched = _scheduler_config(root) if root is not None and (root/"scheduler").exists() else DIT_SCHEDULER
     dev = device or default_device()
     return _ready(DiTBackend(transformer.to(dev), sched, vae.to(dev)), dtype)
-
-# %% ../nbs/20_diffusion.ipynb #3e00a501
-_DIT_SHARED = {  # original name -> diffusers name inside every transformer_blocks.{i}.norm1.emb
-    "t_embedder.mlp.0": "timestep_embedder.linear_1", "t_embedder.mlp.2": "timestep_embedder.linear_2",
-    "y_embedder.embedding_table": "class_embedder.embedding_table"}
-_DIT_BLOCK = {"adaLN_modulation.1": "norm1.linear", "attn.proj": "attn1.to_out.0",
-              "mlp.fc1": "ff.net.0.proj", "mlp.fc2": "ff.net.2"}
-_DIT_TOP = {"x_embedder.proj": "pos_embed.proj", "final_layer.adaLN_modulation.1": "proj_out_1",
-            "final_layer.linear": "proj_out_2"}
-_DIT_HEADS = {1152: 16, 1024: 16, 768: 12, 384: 6}
-
-def dit_to_diffusers_state(sd: dict) -> dict:
-    "Rename an original DiT state dict to DiTTransformer2DModel names (split qkv, copy shared embedders per block)."
-    depth = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("blocks."))
-    out = {}
-    for w in ("weight", "bias"):
-        for a, b in _DIT_TOP.items(): out[f"{b}.{w}"] = sd[f"{a}.{w}"]
-        for i in range(depth):
-            for a, b in _DIT_BLOCK.items(): out[f"transformer_blocks.{i}.{b}.{w}"] = sd[f"blocks.{i}.{a}.{w}"]
-            for name, part in zip(("to_q", "to_k", "to_v"), sd[f"blocks.{i}.attn.qkv.{w}"].chunk(3, dim=0)):
-                out[f"transformer_blocks.{i}.attn1.{name}.{w}"] = part
-            for a, b in _DIT_SHARED.items():
-                if f"{a}.{w}" in sd: out[f"transformer_blocks.{i}.norm1.emb.{b}.{w}"] = sd[f"{a}.{w}"]
-    return out
-
-def diffusers_to_dit_state(sd: dict) -> dict:
-    "Inverse of `dit_to_diffusers_state` (block 0's embedders become the shared ones); used to write test checkpoints."
-    depth = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("transformer_blocks."))
-    out = {}
-    for w in ("weight", "bias"):
-        for a, b in _DIT_TOP.items(): out[f"{a}.{w}"] = sd[f"{b}.{w}"]
-        for a, b in _DIT_SHARED.items():
-            if f"transformer_blocks.0.norm1.emb.{b}.{w}" in sd: out[f"{a}.{w}"] = sd[f"transformer_blocks.0.norm1.emb.{b}.{w}"]
-        for i in range(depth):
-            for a, b in _DIT_BLOCK.items(): out[f"blocks.{i}.{a}.{w}"] = sd[f"transformer_blocks.{i}.{b}.{w}"]
-            out[f"blocks.{i}.attn.qkv.{w}"] = torch.cat([sd[f"transformer_blocks.{i}.attn1.{n}.{w}"] for n in ("to_q", "to_k", "to_v")])
-    return out
-
-# Released DiT configs (facebookresearch/DiT models.py): size letter -> (depth, hidden, heads); "DiT-XL/2" = XL, patch 2
-_DIT_CONFIGS = {"XL": (28, 1152, 16), "L": (24, 1024, 16), "B": (12, 768, 12), "S": (12, 384, 6)}
-
-def _read_dit_file(path: Path):
-    "torch.load(weights_only=True) allowing exactly argparse.Namespace (the 'args' of train.py checkpoints)."
-    import argparse, pickle, re
-    try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        bad = re.search(r"GLOBAL (\S+)", str(e))
-        raise pickle.UnpicklingError(
-            f"refused to load {path}: it pickles {bad.group(1) if bad else 'an object'} which is not allowed. "
-            "dd_nb reads DiT checkpoints with torch.load(weights_only=True) and allows only tensors, plain containers, "
-            "numbers, strings and argparse.Namespace. If you trust the file, re-save just its weights "
-            "(torch.save(torch.load(p, weights_only=False)['ema'], new_p)) and load that.") from e
-
-def _unwrap_dit_state(obj) -> tuple[dict, str]:
-    "The model state dict in a loaded file and where it came from ('ema' > 'model' > a plain state dict)."
-    if not isinstance(obj, dict): raise ValueError(f"expected a dict in the checkpoint, got {type(obj).__name__}")
-    if "x_embedder.proj.weight" in obj: return obj, "state_dict"
-    for key in ("ema", "model"):  # train.py saves {"model", "ema", "opt", "args"}; EMA weights are the ones to sample with
-        if isinstance(obj.get(key), dict): return obj[key], key
-    raise ValueError(f"no DiT weights found: top-level keys {sorted(map(str, obj))[:10]} (expected 'ema', 'model' "
-                     "or a state dict with x_embedder.proj.weight)")
-
-def load_dit_checkpoint(path, num_heads: int | None = None, sample_size: int | None = None):
-    """A DiTTransformer2DModel (eval mode) that computes what the original facebookresearch/DiT model computes.
-
-    Reads a released .pt state dict or a train.py checkpoint {"model", "ema", "opt", "args"} (EMA preferred) with
-    torch.load(weights_only=True) + argparse.Namespace. What was read is in `model.dit_checkpoint_info`."""
-    import re, warnings
-    from diffusers import DiTTransformer2DModel
-    from diffusers.models.embeddings import Timesteps, get_2d_sincos_pos_embed
-    path = _need(Path(path), "an original DiT checkpoint (.pt state dict or train.py checkpoint, e.g. DiT-XL-2-256x256.pt)")
-    obj = _read_dit_file(path)
-    sd, source = _unwrap_dit_state(obj)
-    args = obj.get("args") if source != "state_dict" else None
-    args = vars(args) if args is not None and hasattr(args, "__dict__") else (args if isinstance(args, dict) else None)
-    prefix = next((p for p in ("module.", "_orig_mod.") if all(k.startswith(p) for k in sd)), "")  # DDP / torch.compile
-    sd = {k[len(prefix):]: v for k, v in sd.items()}
-    need = ["x_embedder.proj.weight", "x_embedder.proj.bias", "t_embedder.mlp.0.weight", "y_embedder.embedding_table.weight",
-            "blocks.0.attn.qkv.weight", "blocks.0.attn.qkv.bias", "blocks.0.mlp.fc1.weight", "final_layer.linear.weight"]
-    if missing := [k for k in need if k not in sd]: raise ValueError(f"{path} is not an original DiT state dict: missing {missing}")
-
-    # --- architecture from the weights (authoritative); args.model / args.image_size only fill gaps and are checked
-    D, C, p, _ = sd["x_embedder.proj.weight"].shape
-    depth = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("blocks."))
-    out_ch = sd["final_layer.linear.weight"].shape[0] // (p * p)
-    rows = sd["y_embedder.embedding_table.weight"].shape[0]
-    name = (args or {}).get("model")
-    named = re.fullmatch(r"DiT-(XL|L|B|S)/(\d+)", name) if isinstance(name, str) else None
-    if named and (_DIT_CONFIGS[named[1]][:2] != (depth, D) or int(named[2]) != p):
-        warnings.warn(f"checkpoint args.model={name!r} does not match its weights (depth {depth}, hidden {D}, patch {p}); "
-                      "using the weights")
-        named = None
-    heads_from = "argument" if num_heads else ("args.model" if named else "hidden size")
-    heads = num_heads or (_DIT_CONFIGS[named[1]][2] if named else _DIT_HEADS.get(D))
-    if heads is None: raise ValueError(f"hidden size {D} is not a released DiT width {sorted(_DIT_HEADS)}; pass num_heads=")
-    if D % heads: raise ValueError(f"hidden size {D} is not divisible by num_heads={heads}")
-    if sd["t_embedder.mlp.0.weight"].shape[1] != 256:  # diffusers hard-codes Timesteps(256) + TimestepEmbedding(256, D)
-        raise ValueError(f"frequency_embedding_size {sd['t_embedder.mlp.0.weight'].shape[1]} != 256 is not supported by diffusers")
-    if sd["blocks.0.mlp.fc1.weight"].shape[0] != 4 * D:  # diffusers' FeedForward is fixed at mult=4 (mlp_ratio=4)
-        raise ValueError(f"mlp_ratio {sd['blocks.0.mlp.fc1.weight'].shape[0] / D:g} != 4 is not supported by diffusers")
-    n_cls = (args or {}).get("num_classes")
-    if n_cls is not None and rows != n_cls + 1:  # train.py always uses class_dropout_prob=0.1 -> one extra null row
-        warnings.warn(f"args.num_classes={n_cls} but the label table has {rows} rows (expected num_classes + 1 for the "
-                      f"null label); the null label is taken to be index {rows - 1}")
-    grid = None
-    if "pos_embed" in sd:
-        n = sd["pos_embed"].shape[-2]
-        grid = int(round(n ** 0.5))
-        if grid * grid != n or sd["pos_embed"].shape[-1] != D: raise ValueError(f"pos_embed shape {tuple(sd['pos_embed'].shape)} is not a square grid of width {D}")
-        if sample_size is not None and sample_size != grid * p:
-            raise ValueError(f"sample_size={sample_size} disagrees with the checkpoint's pos_embed ({grid}x{grid} patches of {p})")
-        size_from, sample_size = "pos_embed", grid * p
-    elif sample_size is not None: size_from = "argument"
-    elif (args or {}).get("image_size"): size_from, sample_size = "args.image_size // 8", int(args["image_size"]) // 8  # SD VAE: /8
-    else: raise ValueError("checkpoint has neither pos_embed nor args.image_size; pass sample_size= (latent size)")
-    if args and args.get("image_size") and int(args["image_size"]) // 8 != sample_size:
-        warnings.warn(f"args.image_size={args['image_size']} implies latent size {int(args['image_size']) // 8}, "
-                      f"but using {sample_size} (from {size_from})")
-
-    model = DiTTransformer2DModel(
-        num_attention_heads=heads, attention_head_dim=D // heads, in_channels=C, out_channels=out_ch, num_layers=depth,
-        sample_size=sample_size, patch_size=p, num_embeds_ada_norm=rows - 1,
-        # difference 1: diffusers' norm3 (pre-MLP LayerNorm) uses config.norm_eps (default 1e-5); DiT's norm2 uses 1e-6
-        norm_eps=1e-6, norm_elementwise_affine=False,
-        # these already match DiT but are pinned against a change of defaults: GELU(tanh), qkv/proj bias, no dropout
-        activation_fn="gelu-approximate", attention_bias=True, dropout=0.0, upcast_attention=False)
-    model.load_state_dict(dit_to_diffusers_state(sd), strict=True)  # qkv split in q,k,v order; shared t/y embedders copied
-
-    # difference 2: the timestep embedding. DiT: freqs = exp(-ln(10000) i / half), [cos, sin]. diffusers builds every
-    # block's norm1.emb.time_proj as Timesteps(256, flip_sin_to_cos=True, downscale_freq_shift=1): exp(-ln(10000) i /
-    # (half - 1)). Setting the shift to 0 gives the identical float32 ops. (Not in the config: lost by save_pretrained.)
-    for i, blk in enumerate(model.transformer_blocks):
-        tp = blk.norm1.emb.time_proj
-        if not (isinstance(tp, Timesteps) and hasattr(tp, "downscale_freq_shift") and tp.num_channels == 256
-                and tp.flip_sin_to_cos and getattr(tp, "scale", 1) == 1):
-            raise RuntimeError(f"unexpected diffusers time projection in block {i}: {tp!r}; cannot match DiT exactly")
-        tp.downscale_freq_shift = 0
-    # difference 3: the positional embedding. DiT adds its stored buffer (numpy float64 2D sin-cos, w coordinate in the
-    # first half, [sin, cos], cast to float32); diffusers recomputes the same grid in torch at init (non-persistent
-    # buffer). Same formula, but copy the checkpoint's buffer so the sum is bit-identical.
-    pe = model.pos_embed.pos_embed
-    computed = get_2d_sincos_pos_embed(D, sample_size // p, base_size=sample_size // p, output_type="pt").float()
-    pos_diff = None
-    if grid is not None:
-        stored = sd["pos_embed"].reshape(pe.shape).to(pe.dtype)
-        pos_diff = (stored - computed).abs().max().item()
-        if pos_diff > 1e-4: warnings.warn(f"the checkpoint's pos_embed is not the standard 2D sin-cos grid (max diff {pos_diff:.2g}); using it as stored")
-        with torch.no_grad(): pe.copy_(stored)
-    # Everything else was checked to match in diffusers 0.42: adaLN chunk order (shift, scale, gate)x(msa, mlp) and
-    # x*(1+scale)+shift; final layer (shift, scale) order; norm1/norm_out LayerNorm eps 1e-6 without affine; attention
-    # scale head_dim**-0.5 with heads split the same way as timm's fused qkv; unpatchify einsum nhwpqc->nchpwq.
-    # difference 4: label dropout. In train mode DiT drops labels once per forward; diffusers would drop independently in
-    # every block's LabelEmbedding, so the model is returned in eval mode (where both skip dropout).
-    model.eval()
-    model.dit_checkpoint_info = dict(
-        path=str(path), source=source, top_level_keys=sorted(map(str, obj)) if source != "state_dict" else None,
-        key_prefix_stripped=prefix or None, args=args, hidden_size=D, depth=depth, num_heads=heads, num_heads_from=heads_from,
-        patch_size=p, in_channels=C, out_channels=out_ch, learn_sigma=out_ch == 2 * C, num_classes=rows - 1,
-        sample_size=sample_size, sample_size_from=size_from, pos_embed="checkpoint" if grid is not None else "computed",
-        pos_embed_vs_computed_max_abs_diff=pos_diff,
-        fixes=["time_proj.downscale_freq_shift=0 in every block", "norm_eps=1e-6 (pre-MLP LayerNorm)",
-               *(["pos_embed copied from checkpoint"] if grid is not None else []), "eval mode"])
-    return model
 
 # %% ../nbs/20_diffusion.ipynb #8964adb1
 TINY_DIT = dict(sample_size=8, patch_size=2, in_channels=1, out_channels=1, num_layers=4, num_attention_heads=4,
@@ -587,7 +417,7 @@ def load_sd(pretrained=None, class_names=None, template="An image of {}", null_p
     if pretrained is None or not class_names: raise ValueError("get_backend('sd') needs pretrained=<folder> and class_names=[...]")
     as_dtype(dtype)
     root = Path(pretrained)
-    need = {k: _need(root/k, f"{k}/ of a StableDiffusionPipeline.save_pretrained folder") for k in ("unet", "vae", "text_encoder", "tokenizer")}
+    need = {k: need_weights(root/k, f"{k}/ of a StableDiffusionPipeline.save_pretrained folder") for k in ("unet", "vae", "text_encoder", "tokenizer")}
     dev = device or default_device()
     return _ready(SDBackend(UNet2DConditionModel.from_pretrained(need["unet"]).to(dev), CLIPTextModel.from_pretrained(need["text_encoder"]).to(dev),
                             CLIPTokenizer.from_pretrained(need["tokenizer"]), AutoencoderKL.from_pretrained(need["vae"]).to(dev),

@@ -73,7 +73,7 @@ def standin_dit_pipeline(seed: int = 0):
 def original_dit_state(transformer) -> dict:
     "A diffusers DiT's state dict in facebookresearch/DiT's format (as DiT-XL-2-256x256.pt holds it, with pos_embed)."
     from diffusers.models.embeddings import get_2d_sincos_pos_embed
-    from dd_nb.diffusion import diffusers_to_dit_state
+    from dd_nb.dit_original import diffusers_to_dit_state
     sd = diffusers_to_dit_state({k: v.detach().clone() for k, v in transformer.state_dict().items()})
     cfg = transformer.config
     D, grid = cfg.num_attention_heads * cfg.attention_head_dim, cfg.sample_size // cfg.patch_size

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-from dd_nb import diffusion as dif
+from dd_nb import diffusion as dif, dit_original
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +55,11 @@ def test_original_dit_checkpoint_round_trip(tmp_path):
         for blk in m.transformer_blocks[1:]: blk.norm1.emb.load_state_dict(m.transformer_blocks[0].norm1.emb.state_dict())
         for blk in m.transformer_blocks:  # the original DiT's timestep frequencies and pre-MLP LayerNorm eps
             blk.norm1.emb.time_proj.downscale_freq_shift = 0; blk.norm3.eps = 1e-6
-    sd = dif.diffusers_to_dit_state(m.state_dict())
+    sd = dit_original.diffusers_to_dit_state(m.state_dict())
     assert {"x_embedder.proj.weight", "t_embedder.mlp.0.weight", "y_embedder.embedding_table.weight",
             "blocks.1.attn.qkv.weight", "blocks.0.adaLN_modulation.1.bias", "final_layer.linear.weight"} <= set(sd)
     torch.save({**sd, "pos_embed": m.pos_embed.pos_embed.clone()}, tmp_path/"DiT-tiny.pt")
-    m2 = dif.load_dit_checkpoint(tmp_path/"DiT-tiny.pt", num_heads=2)
+    m2 = dit_original.load_dit_checkpoint(tmp_path/"DiT-tiny.pt", num_heads=2)
     z, t, y = torch.randn(2, 4, 8, 8), torch.tensor([3, 700]), torch.tensor([9, 1000])
     with torch.no_grad():
         torch.testing.assert_close(m2(z, timestep=t, class_labels=y).sample, m(z, timestep=t, class_labels=y).sample)

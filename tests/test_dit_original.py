@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-from dd_nb import diffusion as dif
+from dd_nb import dit_original
 
 D, HEADS, DEPTH, P, C_IN, N_CLS, LATENT = 32, 2, 2, 2, 4, 10, 8  # learn_sigma: 2 * C_IN output channels
 C_OUT = 2 * C_IN
@@ -142,7 +142,7 @@ def training_ckpt(tmp_path_factory, states):
 
 def _load(path, **kw):
     with pytest.warns(UserWarning, match="DiT-S/2"):  # the tiny weights are not DiT-S/2's shape: weights win
-        return dif.load_dit_checkpoint(path, num_heads=HEADS, **kw)
+        return dit_original.load_dit_checkpoint(path, num_heads=HEADS, **kw)
 
 
 def test_training_checkpoint_matches_original_forward(training_ckpt, states):
@@ -168,12 +168,12 @@ def test_ema_is_preferred_over_model(tmp_path, training_ckpt, states):
 def test_unknown_pickled_class_is_refused(tmp_path, states):
     torch.save({"ema": states[0], "args": ARGS, "extra": _NotAllowed()}, tmp_path / "evil.pt")
     with pytest.raises(pickle.UnpicklingError, match=r"_NotAllowed.*not allowed.*weights_only=True.*argparse\.Namespace"):
-        dif.load_dit_checkpoint(tmp_path / "evil.pt", num_heads=HEADS)
+        dit_original.load_dit_checkpoint(tmp_path / "evil.pt", num_heads=HEADS)
 
 
 def test_plain_state_dict_loads(tmp_path, states):
     torch.save(states[1], tmp_path / "DiT-tiny.pt")
-    m = dif.load_dit_checkpoint(tmp_path / "DiT-tiny.pt", num_heads=HEADS)
+    m = dit_original.load_dit_checkpoint(tmp_path / "DiT-tiny.pt", num_heads=HEADS)
     assert m.dit_checkpoint_info["source"] == "state_dict" and m.dit_checkpoint_info["args"] is None
     assert max_diff(m, states[1]) <= 1e-5
 
