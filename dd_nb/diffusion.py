@@ -20,7 +20,7 @@ from .dit_original import load_dit_checkpoint, need_weights
 # %% auto #0
 __all__ = ['SAMPLERS', 'DTYPES', 'BACKENDS', 'DIT_SCHEDULER', 'TINY_DIT', 'TINY_SCHEDULER', 'STEP_RULES', 'IGD_CODE_FACTOR',
            'ConditionalDenoiser', 'make_scheduler', 'as_dtype', 'LatentBackend', 'DiTBackend', 'register_backend',
-           'get_backend', 'check_kwargs', 'load_backend', 'backend_class_map', 'load_dit',
+           'get_backend', 'check_kwargs', 'load_backend', 'backend_class_map', 'dataset_class_of', 'load_dit',
            'disable_block_label_dropout', 'tiny_dit_recipe', 'tiny_dit_dir', 'train_tiny_dit', 'load_tiny_dit',
            'SDBackend', 'load_sd', 'GuidanceContext', 'step_rule', 'rho_eq9', 'rho_igd_code', 'rho_fixed',
            'GuidanceTerm', 'FnGuidance', 'MemoryGuidance', 'predict_clean', 'guidance_window', 'guided_steps',
@@ -225,6 +225,12 @@ def backend_class_map(class_map, backend, dataset) -> list:
     if len(cm) != C or len(set(cm)) != C or not all(0 <= c < backend.num_classes for c in cm):
         raise ValueError(f"class_map={class_map!r}: need {C} distinct backend classes in [0, {backend.num_classes - 1}]")
     return cm
+
+def dataset_class_of(class_map, backend_classes: int) -> torch.Tensor:
+    "The inverse of a class map: the dataset class of every backend class, -1 for the backend classes the dataset lacks."
+    label_of = torch.full((backend_classes,), -1, dtype=torch.long)
+    label_of[torch.as_tensor(list(class_map), dtype=torch.long)] = torch.arange(len(class_map))
+    return label_of
 
 # %% ../nbs/20_diffusion.ipynb #b29b23b3
 DIT_SCHEDULER = dict(_class_name="DDIMScheduler", num_train_timesteps=1000, beta_schedule="linear", beta_start=1e-4,

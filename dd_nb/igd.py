@@ -19,7 +19,7 @@ from .checkpoints import (SURROGATE_AUGMENTS, check_threshold, class_averaged_gr
 from .core import DistilledSet, atomic_write, default_device
 from .data import ImageDataset
 from .diffusion import (GuidanceTerm, MemoryGuidance, backend_class_map, get_backend, guidance_window, guided_sample,
-                             guided_steps, load_backend)
+                             guided_steps, load_backend, dataset_class_of)
 from .methods import register_method
 from .train import default_epochs, get_protocol, normalize
 
@@ -295,9 +295,7 @@ def igd_surrogate(dataset: ImageDataset, backend, class_map: list, surrogate=Non
                          f"step. Pass max_checkpoints={len(sur)} to use them all, or keep fewer: on a converged "
                          "surrogate successive gradients are nearly orthogonal and Alg. 2 keeps every one, so fewer "
                          "surrogate_epochs, a lower threshold or selection=[epochs] help")
-    label_of = torch.full((backend.num_classes,), -1, dtype=torch.long)
-    label_of[torch.tensor(class_map)] = torch.arange(dataset.num_classes)
-    return sur, label_of, path
+    return sur, dataset_class_of(class_map, backend.num_classes), path
 
 @register_method("igd")
 def igd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit", pretrained=None, checkpoint=None,

@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from .core import DistilledSet, atomic_write, atomic_write_text, default_device, model_device
 from .data import ImageDataset, load_dataset, resize_images, train_transform
-from .diffusion import GuidanceTerm, backend_class_map, guidance_window, guided_steps, load_backend
+from .diffusion import GuidanceTerm, backend_class_map, dataset_class_of, guidance_window, guided_steps, load_backend
 from .igd import DeviationGuidance, generate_set, scaled_gamma
 from .methods import METHODS, register_method
 from .models import get_network
@@ -220,7 +220,7 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
         p = dict(seed_params or {})
         S = METHODS[seed_method](dataset, seed_ipc, seed, **({**gen_kw, **p} if seed_method != "random" else p))
         if seed_file is not None: S.save(seed_file)
-    label_of = torch.full((bk.num_classes,), -1, dtype=torch.long); label_of[torch.tensor(cm)] = torch.arange(dataset.num_classes)
+    label_of = dataset_class_of(cm, bk.num_classes)
     ref_net = reference_model(dataset, reference or learner, epochs=reference_epochs, seed=0, progress=False, device=bk.device)  # theta_ref
     val = validation_split(dataset, val_per_class, seed)
     dev = DeviationGuidance(k=scaled_gamma(bk.latent_shape, 50.0) if gamma is None else gamma, memory_size=memory_size)
