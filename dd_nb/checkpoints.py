@@ -66,19 +66,23 @@ def initial_network(arch: str, channels: int, num_classes: int, im_size: int, se
         torch.manual_seed(seed)
         return get_network(arch, channels, num_classes, im_size)
 
-# %% ../nbs/21_checkpoints.ipynb #93f0c941
+# %% ../nbs/21_checkpoints.ipynb #fe0cb352
 def _ckpt_name(e: int) -> str: return f"epoch_{e:04d}.safetensors"
 
+# %% ../nbs/21_checkpoints.ipynb #7aef1174
 def _cpu_state(net: nn.Module) -> dict: return {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
 
+# %% ../nbs/21_checkpoints.ipynb #a2670b82
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator: return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
+# %% ../nbs/21_checkpoints.ipynb #8ca9f511
 # ImageNet's RGB principal components (AlexNet's lighting noise), as the IGD authors' transform_imagenet passes them
 PCA_EIGVAL = (0.2175, 0.0188, 0.0045)
 PCA_EIGVEC = ((-0.5675, 0.7192, 0.4009), (-0.5808, -0.0045, -0.8140), (-0.5836, -0.6948, 0.4203))
 
 def _u(g, lo, hi) -> float: return lo + (hi - lo) * torch.rand(1, generator=g).item()
 
+# %% ../nbs/21_checkpoints.ipynb #62b275d1
 def _crop_box(h: int, w: int, g, scale=(0.5, 1.0), ratio=(3 / 4, 4 / 3)):
     "RandomResizedCrop's box (torchvision's rule: 10 tries of area and log-ratio, else a centre crop)."
     for _ in range(10):
@@ -91,6 +95,7 @@ def _crop_box(h: int, w: int, g, scale=(0.5, 1.0), ratio=(3 / 4, 4 / 3)):
     ch, cw = (round(w / ratio[0]), w) if r < ratio[0] else ((h, round(h * ratio[1])) if r > ratio[1] else (h, w))
     return (h - ch) // 2, (w - cw) // 2, ch, cw
 
+# %% ../nbs/21_checkpoints.ipynb #bd8d110f
 def _jitter(x, g, strength: float = 0.4):
     "The authors' ColorJitter: brightness, contrast, saturation in a random order, each img.lerp(target, U(-s, s))."
     for k in torch.randperm(3, generator=g).tolist():
@@ -101,6 +106,7 @@ def _jitter(x, g, strength: float = 0.4):
         elif len(x) == 3: x = x.lerp(gray.expand_as(x), a)                    # saturation (colour images only)
     return x
 
+# %% ../nbs/21_checkpoints.ipynb #26281295
 def augment_images(images, kind: str, generator: torch.Generator):
     "Per-image augmentation from `generator`: 'none' or 'imagenet' (resized crop 0.5-1, flip, jitter, lighting)."
     if kind == "none": return images
@@ -118,6 +124,7 @@ def augment_images(images, kind: str, generator: torch.Generator):
         out.append(x)
     return torch.stack(out)
 
+# %% ../nbs/21_checkpoints.ipynb #d4583cc9
 def train_epoch(net: nn.Module, opt, dataset: ImageDataset, epoch: int, seed: int, batch_size: int, mean, std, device,
                 augment: str = "none") -> float:
     "One epoch of SGD on the standardised real images, order and augmentation from (seed, epoch) alone; the mean loss."
@@ -134,6 +141,7 @@ def train_epoch(net: nn.Module, opt, dataset: ImageDataset, epoch: int, seed: in
         total += loss.item() * len(idx)
     return total / len(perm)
 
+# %% ../nbs/21_checkpoints.ipynb #1b7efed2
 def _save_resume(path: Path, net: nn.Module, opt, epoch: int, losses: list, settings: dict):
     "Weights, momentum buffers and losses after `epoch` epochs: all the state the next epoch needs."
     t = {f"state.{k}": v for k, v in _cpu_state(net).items()}
@@ -143,6 +151,7 @@ def _save_resume(path: Path, net: nn.Module, opt, epoch: int, losses: list, sett
     atomic_write(path, lambda f: save_file(t, f, metadata={"epoch": str(epoch), "train_loss": json.dumps(losses),
                                                                 "settings": _hash(settings)}))
 
+# %% ../nbs/21_checkpoints.ipynb #fe757e87
 def _load_resume(path: Path, net: nn.Module, opt, settings: dict):
     "Restore what `_save_resume` wrote into `net` and `opt`; returns (epochs done, their training losses)."
     with safe_open(str(path), "pt") as h: meta = h.metadata()
@@ -153,6 +162,7 @@ def _load_resume(path: Path, net: nn.Module, opt, settings: dict):
         if f"momentum.{name}" in t: opt.state[p]["momentum_buffer"] = t[f"momentum.{name}"].to(p.device)
     return int(meta["epoch"]), json.loads(meta["train_loss"])
 
+# %% ../nbs/21_checkpoints.ipynb #f7c5608e
 def check_norm_maps(net: nn.Module, channels: int, im_size: int, arch: str = ""):
     "Refuse a network that normalises a 1x1 map per channel: that output is a constant, so it cannot learn (ConvNet-6 below 64 px)."
     seen, hooks = [], [m.register_forward_hook(lambda m, i, o: seen.append(i[0].shape[2:].numel()))
@@ -167,12 +177,14 @@ def check_norm_maps(net: nn.Module, channels: int, im_size: int, arch: str = "")
                          "constant: it would not learn (ConvNet-D needs 2**(D-1) px, ConvNet-6 64 px). "
                          "Use a larger image size or a shallower network (convnet3 or convnet4 at 16 px)")
 
+# %% ../nbs/21_checkpoints.ipynb #2e70aba4
 def _write_index(folder: Path, settings: dict, network: dict, mean, std, done: int, losses: list):
     idx = dict(format=TRAJECTORY_FORMAT, settings=settings, network=network, mean=mean.tolist(), std=std.tolist(),
                epochs_done=done, complete=done == settings["epochs"], checkpoints=[_ckpt_name(e) for e in range(done + 1)],
                lrs=epoch_lrs(settings["lr"], settings["schedule"], settings["epochs"])[:done + 1], train_loss=losses[:done])
     atomic_write_text(folder/"trajectory.json", json.dumps(idx, indent=1))
 
+# %% ../nbs/21_checkpoints.ipynb #0942ba19
 def train_surrogate_trajectory(dataset: ImageDataset, arch="convnet6", epochs=50, lr=1e-2, seed=0, batch_size=256, out=None,
                                progress=True, momentum=0.9, weight_decay=5e-4, schedule="constant", stop_after=None,
                                device=None, augment="none") -> Path:

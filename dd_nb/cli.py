@@ -175,7 +175,7 @@ def run_and_record(notebook: str, profile: str, root=None, log_output=False) -> 
     atomic_write_text(record_path(notebook, profile, root), json.dumps(rec, indent=1, default=str))
     return rec
 
-# %% ../nbs/60_reproduce.ipynb #f5ce5ac7
+# %% ../nbs/60_reproduce.ipynb #67da858d
 def write_index(root=None) -> Path:
     "results/index.html: every rendered run of every profile with its date, version, wall time and status."
     import html
@@ -194,6 +194,7 @@ def write_index(root=None) -> Path:
             + "".join(rows) + "</table></body></html>\n")
     return atomic_write_text(root/"results"/"index.html", page)
 
+# %% ../nbs/60_reproduce.ipynb #5cdc5c58
 PAPER_GPU = {   # why a notebook's paper profiles need a CUDA GPU; the others (50_evaluation) run on a CPU, slowly
     "10_influence": "float64 Newton-CG and one conjugate-gradient solve per training point over 30,730 parameters",
     "11_iwd": "CIFAR-10 distillation with five base methods, thousands of iterations each, five seeds",
@@ -222,6 +223,7 @@ def component_problems(folder) -> list:
         out.append(f"{d.name}/ weights ({' or '.join(WEIGHT_FILES[:3])})")
     return out
 
+# %% ../nbs/60_reproduce.ipynb #64cf4b63
 def pipeline_problems(backend, folder, parts=None) -> list:
     "What a save_pretrained folder lacks for `backend`'s loader: model_index.json and every part it reads, each named."
     d = Path(folder)
@@ -234,6 +236,7 @@ def pipeline_problems(backend, folder, parts=None) -> list:
     files = PIPELINE_FILES.get(backend, ()) if whole else ()
     return out + [" or ".join(alts) for alts in files if not any(map(present, alts))]
 
+# %% ../nbs/60_reproduce.ipynb #9482f682
 def weight_inputs(p: dict, at) -> list:
     "The weights a profile names that are absent or incomplete, each with what the loader needs from them."
     backend, pre, ckpt = p.get("backend"), p.get("pretrained") or None, p.get("checkpoint") or None
@@ -254,6 +257,7 @@ def weight_inputs(p: dict, at) -> list:
                    "(an AutoencoderKL folder, e.g. sd-vae-ft-mse)")
     return out
 
+# %% ../nbs/60_reproduce.ipynb #793bb3f8
 RELEASES = {"digits": "scikit-learn's digits (embedded)", "fashion-mnist": "Fashion-MNIST (Zalando's IDX files)",
             "cifar10": "CIFAR-10, python version (cifar-10-python.tar.gz)", "cifar100": "CIFAR-100, python version",
             "svhn": "SVHN cropped digits (.mat)", "food101": "Food-101 (ETH Zurich)",
@@ -272,6 +276,7 @@ def dataset_release(name: str, root=None, source=None) -> str:
     if source == "fastai" or n: return f"a tree of {name}'s classes only at {root}: fast.ai's {fastai or 'release'}"
     return f"{name}: ImageNet ILSVRC-2012's classes or fast.ai's {fastai or 'release'}; nothing at {root} yet"
 
+# %% ../nbs/60_reproduce.ipynb #2d55c470
 def input_notes(notebook: str, profile: str, root=None) -> list:
     "What a profile will read, for the log: the dataset release and, for a DiT, which VAE decodes."
     root = Path(root or project_root()); p = load_profile(notebook, profile, root); out = []
@@ -286,6 +291,7 @@ def input_notes(notebook: str, profile: str, root=None) -> list:
     elif p.get("backend") == "sd": out.append(f"VAE: {pre}/vae (the pipeline's own)")
     return out
 
+# %% ../nbs/60_reproduce.ipynb #13744e23
 def missing_inputs(notebook: str, profile: str, root=None) -> list:
     "What a notebook's profile needs and this machine lacks (a GPU, dataset files, weights), each with where to put it."
     from dd_nb.data import LAYOUTS, load_dataset
@@ -306,6 +312,7 @@ def missing_inputs(notebook: str, profile: str, root=None) -> list:
                        f"{dataset_release(name, at(p.get('root')), p.get('source'))} ({type(e).__name__})")
     return out + weight_inputs(p, at)
 
+# %% ../nbs/60_reproduce.ipynb #fa1e450f
 def reproduce(profile: str = "embedded", notebooks=None, force: bool = False, root=None, log=None, log_output=False) -> list:
     "Run (or skip, when fresh) each results notebook under `profile`; a progress line each; the records, in order."
     log = log or (lambda s: print(s, flush=True))
@@ -337,6 +344,7 @@ def reproduce(profile: str = "embedded", notebooks=None, force: bool = False, ro
         + (f"; failed: {', '.join(failed)}" if failed else "") + (f"; not run, inputs missing (listed above): {', '.join(lacking)}" if lacking else ""))
     return recs
 
+# %% ../nbs/60_reproduce.ipynb #5a9f5529
 def write_times(recs: list, path, root=None) -> Path:
     "A Markdown table of each notebook's latest run (start, status, wall time; fresh ones skipped now say so) and the total."
     import datetime
@@ -421,10 +429,11 @@ def info_text(path) -> str:
         lines.append(f"  params: {json.dumps(rec.get('params'), default=str)}" + (f"; result: {json.dumps(rec['result'])}" if "result" in rec else ""))
     return "\n".join(lines)
 
-# %% ../nbs/60_reproduce.ipynb #54b2927a
+# %% ../nbs/60_reproduce.ipynb #4da9c19b
 class UsageError(ValueError):
     "A bad command line: `dd` reports it as one `dd: error:` line with exit status 2."
 
+# %% ../nbs/60_reproduce.ipynb #7eb80e2a
 SEED_MAX = 2**63 - 1   # torch.manual_seed takes a signed 64-bit seed
 
 def _int_arg(lo: int, hi: int | None = None):
@@ -437,6 +446,7 @@ def _int_arg(lo: int, hi: int | None = None):
         return v
     return parse
 
+# %% ../nbs/60_reproduce.ipynb #cb0272a1
 # the registries' names written out, so that `dd --help` and every argument error answer before torch is imported (3.5-4 s);
 # tests/test_cli.py checks them against the registries, so a new method, dataset, network or protocol must be added here
 METHOD_NAMES = ("dc", "dit", "dm", "dsa", "herding", "idc", "igd", "influence-prune", "influence-select", "iwd-dc", "iwd-dm",
@@ -450,12 +460,14 @@ def _registries():
     "Names of the methods, datasets, networks and protocols (nothing imported: see METHOD_NAMES)."
     return METHOD_NAMES, DATASET_NAMES, NETWORK_NAMES, PROTOCOL_NAMES
 
+# %% ../nbs/60_reproduce.ipynb #e0b897ec
 def check_distill_names(method: str, dataset: str):
     "`dd distill`'s method and dataset names, checked before torch is imported."
     if method not in METHOD_NAMES: raise UsageError(f"unknown --method {method!r}; known: {', '.join(METHOD_NAMES)}")
     if dataset not in DATASET_NAMES and not dataset.startswith("folder:"):
         raise UsageError(f"unknown --dataset {dataset!r}; known: {', '.join(DATASET_NAMES)}")
 
+# %% ../nbs/60_reproduce.ipynb #f778badb
 def _distill_epilog(method, methods) -> str:
     "`dd distill --help`'s tail: the parameters of `--method` when given, else how to see them."
     if method in methods:
@@ -463,12 +475,14 @@ def _distill_epilog(method, methods) -> str:
         return f"parameters of {method} (--param KEY=VALUE):\n{params_table(method)}"
     return f"methods: {', '.join(methods)}\n`dd methods NAME` (or `dd distill --method NAME --help`) lists a method's parameters"
 
+# %% ../nbs/60_reproduce.ipynb #9484b491
 class OneLineParser(argparse.ArgumentParser):
     "argparse whose errors are `dd`'s: one `<prog>: error: ...` line and exit 2 (the usage block is in --help)."
     def error(self, message):
         name = "dd" if self.prog.startswith("dd") else self.prog   # subcommands too: `dd distill` reports as dd
         self.exit(2, f"{name}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
+# %% ../nbs/60_reproduce.ipynb #a8591aba
 def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     "The `dd` argument parser; with `method`, `dd distill --help` ends with that method's parameter table."
     methods, datasets, nets, protos = _registries()
@@ -520,7 +534,7 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true", help="rerun notebooks whose last run is fresh (same code, parameters, package and data)")
     return p
 
-#| export
+# %% ../nbs/60_reproduce.ipynb #b603279c
 def parse_value(text: str):
     "A --param value: JSON (numbers, true/false, null, lists, dicts), inf/-inf/nan, else the text itself as a string."
     if text.strip().lower() in ("inf", "+inf", "-inf", "nan", "infinity", "+infinity", "-infinity"): return float(text)
@@ -529,6 +543,7 @@ def parse_value(text: str):
     try: return float(text)                     # forms JSON refuses: 1., .5, +3
     except ValueError: return text
 
+# %% ../nbs/60_reproduce.ipynb #c40e55aa
 def parse_params(items) -> dict:
     "KEY=VALUE strings as a dict; a missing '=', an empty or repeated key is a UsageError."
     out = {}
@@ -539,6 +554,7 @@ def parse_params(items) -> dict:
         out[k] = parse_value(v)
     return out
 
+# %% ../nbs/60_reproduce.ipynb #8146b464
 def check_out(out) -> Path:
     "`--out` before any work: a folder (gets distilled.safetensors) or a .safetensors path, in a writable place."
     if not str(out).strip(): raise UsageError("--out is empty (it would write into the current folder); valid: a folder or a .safetensors path")
@@ -553,6 +569,7 @@ def check_out(out) -> Path:
     except OSError as e: raise UsageError(f"--out {out}: cannot write in {parent} ({e.strerror or type(e).__name__})") from None
     return p
 
+# %% ../nbs/60_reproduce.ipynb #f0150f3c
 def check_evaluate_args(args, nets, protos):
     "What `dd evaluate` can refuse before loading anything."
     if args.runs < 1: raise UsageError(f"--runs {args.runs}; valid: an integer >= 1")
@@ -560,6 +577,7 @@ def check_evaluate_args(args, nets, protos):
     if args.arch not in nets: raise UsageError(f"unknown --arch {args.arch!r}; known: {', '.join(nets)}")
     if args.protocol not in protos: raise UsageError(f"unknown --protocol {args.protocol!r}; known: {', '.join(protos)}")
 
+# %% ../nbs/60_reproduce.ipynb #1b141b4b
 def _method_in(argv) -> str | None:
     "The --method of a `dd distill ... --help` command line, so its help can list that method's parameters."
     argv = list(argv)
@@ -569,6 +587,7 @@ def _method_in(argv) -> str | None:
         if a.startswith("--method="): return a.split("=", 1)[1]
     return None
 
+# %% ../nbs/60_reproduce.ipynb #01d3f715
 def _methods_text(name=None) -> str:
     "`dd methods`: one line per method; `dd methods NAME`: its parameter table."
     from dd_nb.methods import get_method, method_names, method_summary, params_table
@@ -576,6 +595,7 @@ def _methods_text(name=None) -> str:
     w = max(map(len, method_names()))
     return "\n".join(f"{m:<{w}}  {method_summary(m)}" for m in method_names()) + "\n\n`dd methods NAME` lists a method's parameters"
 
+# %% ../nbs/60_reproduce.ipynb #b11b95d7
 def _resume_hint(args) -> str:
     "How to resume an interrupted `dd distill` (the matching methods save to --param checkpoint=PATH)."
     if getattr(args, "cmd", None) != "distill": return "rerun the command to start again"
@@ -587,10 +607,12 @@ def _resume_hint(args) -> str:
     if res[0] in given: return f"rerun the same command to resume from --param {res[0]}={given[res[0]]}"
     return f"nothing was saved; to be able to resume, run with --param {res[0]}=PATH and rerun the same command after a stop"
 
+# %% ../nbs/60_reproduce.ipynb #cfebd716
 def one_line(e) -> str:
     "An error's message on one line (`dd` and the shard runner print it after `error:`)."
     return " ".join(str(e).split())
 
+# %% ../nbs/60_reproduce.ipynb #fe0468ff
 def _evaluate(args, nets, protos):
     "`dd evaluate`: checks, the expected scale, then the runs."
     check_evaluate_args(args, nets, protos)
@@ -631,6 +653,7 @@ def _evaluate(args, nets, protos):
                                full=full, progress=True)
         print("  " + "  ".join(f"{k.upper()} {sc[k]:.3f} ± {sc[k + '_std']:.3f}" for k in ("hlr", "ior", "lrs", "ars") if k in sc))
 
+# %% ../nbs/60_reproduce.ipynb #01cf7ac3
 def _redundancy(args):
     from dd_nb.core import DistilledSet, set_file
     from dd_nb.lgd import plot_redundancy, redundancy
@@ -648,6 +671,7 @@ def _redundancy(args):
     print(f"accuracy (%) of a network trained on increment i (rows) tested on increment j (columns):\n{rows}\n"
           f"redundancy (mean off-diagonal): {100 * off:.1f}%  heatmap: {fig_path}")
 
+# %% ../nbs/60_reproduce.ipynb #e9fa9a4a
 def _run(args, nets, protos):
     if args.cmd == "distill":
         check_distill_names(args.method, args.dataset)
@@ -674,6 +698,7 @@ def _run(args, nets, protos):
         if args.times: print(f"wrote {write_times(recs, args.times)}")
         if any(r["status"] != "ok" for r in recs): return 1
 
+# %% ../nbs/60_reproduce.ipynb #57587008
 # expected failures (bad input, missing or unreadable files, non-finite values) end in one line; anything else is a bug
 EXPECTED = (ValueError, TypeError, OSError, FloatingPointError)
 

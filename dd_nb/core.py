@@ -121,27 +121,31 @@ def savefig(fig, name: str, out="../figures"):
     p = Path(out)/f"{name}.png"
     return atomic_write(p, lambda t: fig.savefig(t, format="png", dpi=120, bbox_inches="tight"))
 
-# %% ../nbs/00_core.ipynb #1c12ae26
+# %% ../nbs/00_core.ipynb #3126f33f
 FORMAT = "dd_nb.DistilledSet/1"
 
 def _json_key(k) -> str:
     return k if isinstance(k, str) else json.dumps(k) if k is None or isinstance(k, (bool, int, float)) else str(k)
 
+# %% ../nbs/00_core.ipynb #6261f3f0
 def _plain(o):
     "Dict keys as the strings JSON will write (so sorting never compares an int with a str), tuples as lists."
     if isinstance(o, dict): return {_json_key(k): _plain(v) for k, v in o.items()}
     if isinstance(o, (list, tuple)): return [_plain(v) for v in o]
     return o
 
+# %% ../nbs/00_core.ipynb #d06518e0
 def _jsonable(o):
     if isinstance(o, (set, frozenset)): return sorted(o, key=repr)   # a set's order depends on the hash seed
     if hasattr(o, "tolist"): return o.tolist()                         # numpy / torch values as numbers or lists
     return str(o)
 
+# %% ../nbs/00_core.ipynb #59f26b51
 def canonical_json(obj) -> str:
     "JSON with sorted keys and fixed separators: equal content gives equal text, whatever the dicts' insertion order."
     return json.dumps(_plain(obj), sort_keys=True, separators=(",", ":"), default=_jsonable)
 
+# %% ../nbs/00_core.ipynb #13629f0b
 def canonical_safetensors(tensors: dict, metadata: dict) -> bytes:
     "safetensors bytes with the header written canonically (the library writes its metadata in a per-process hash order)."
     raw = save(tensors, metadata=metadata)
@@ -150,11 +154,13 @@ def canonical_safetensors(tensors: dict, metadata: dict) -> bytes:
     header += b" " * (-len(header) % 8)                                # the format's 8-byte alignment of the data
     return len(header).to_bytes(8, "little") + header + raw[8 + n:]
 
+# %% ../nbs/00_core.ipynb #5c35e412
 def set_file(path) -> Path:
     "The file a DistilledSet is saved to or read from: `path` itself if it ends in .safetensors, else path/distilled.safetensors."
     path = Path(path)
     return path if path.suffix == ".safetensors" else path/"distilled.safetensors"
 
+# %% ../nbs/00_core.ipynb #9a06da70
 RANGE_TOL = 1e-4   # float rounding around [0, 1] (e.g. a decode then clamp in another precision)
 
 @dataclass

@@ -297,7 +297,7 @@ def imagenet_class_index(wnids) -> list:
                          f"IMAGENET_WNIDS ({IMAGENET_WNIDS[0]} ... {IMAGENET_WNIDS[-1]})")
     return [_IMAGENET_INDEX[w] for w in wnids]
 
-# %% ../nbs/01_data.ipynb #6486f2ad
+# %% ../nbs/01_data.ipynb #8cc98bee
 CLASS_SPLITS = {   # ImageNet subsets: their wnids, in the order of their label indices
     # fast.ai's ImageNette = Minimax's misc/class_nette.txt (the parachute is n03888257, ImageNet class 701)
     "imagenette": ["n01440764", "n02102040", "n02979186", "n03000684", "n03028079",
@@ -334,6 +334,7 @@ def _missing(name, root, err=None):
     return FileNotFoundError(f"dataset {name!r} not found under root={str(root)!r}; expected {LAYOUTS[name]}. "
                              f"dd_nb never downloads: place the files there and pass root=." + (f" ({err})" if err else ""))
 
+# %% ../nbs/01_data.ipynb #07e24185
 @functools.lru_cache(maxsize=8)
 def _image_tf(size: int):
     "PIL image -> (3, size, size) float in [0, 1]: shortest edge resized to `size` (antialiased), then a center crop."
@@ -341,6 +342,7 @@ def _image_tf(size: int):
     return v2.Compose([v2.ToImage(), v2.Resize(size, antialias=True), v2.CenterCrop(size),
                        v2.ToDtype(torch.float32, scale=True)])
 
+# %% ../nbs/01_data.ipynb #81fa90ee
 def _to_tensor_dataset(ds, size, name, classes, max_items=None) -> ImageDataset:
     "Materialise a torchvision dataset of PIL images into an ImageDataset, resized and center-cropped to `size`."
     tf = _image_tf(size)
@@ -352,6 +354,7 @@ def _to_tensor_dataset(ds, size, name, classes, max_items=None) -> ImageDataset:
         ys.append(y)
     return ImageDataset(torch.stack(xs), torch.tensor(ys), classes, name)
 
+# %% ../nbs/01_data.ipynb #232bd209
 def _present_cifar(cls_name: str):
     "torchvision's CIFAR class reading the release's files with a presence check instead of their md5 sums."
     # the md5 check refuses any copy of the layout that is not the original archive's bytes (a re-saved release, the
@@ -367,6 +370,7 @@ def _present_cifar(cls_name: str):
             self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
     return PresentCIFAR
 
+# %% ../nbs/01_data.ipynb #3353d72e
 def _load_torchvision(name, split, root, size):
     import torchvision.datasets as tvd
     cls_name, native = TORCHVISION[name]
@@ -380,7 +384,7 @@ def _load_torchvision(name, split, root, size):
         x, y, classes = torch.tensor(ds.data).permute(0, 3, 1, 2).float() / 255, torch.tensor(ds.targets), list(ds.classes)
     return ImageDataset(resize_images(x, size or native), y.long(), classes, name)
 
-# %% ../nbs/01_data.ipynb #a1e0c006
+# %% ../nbs/01_data.ipynb #c0858cef
 def decode_image(path, size: int) -> torch.Tensor:
     "An image file as (3, size, size) in [0, 1], read as ImageFolder reads it: shortest edge to `size`, center crop."
     from PIL import Image
@@ -389,6 +393,7 @@ def decode_image(path, size: int) -> torch.Tensor:
         img = img.convert("RGB")
     return _image_tf(int(size))(img)
 
+# %% ../nbs/01_data.ipynb #1f9a4325
 def _positions(n: int, idx) -> torch.Tensor:
     "The positions `idx` selects among n items, as a tensor index would (int, slice, list, long tensor or bool mask)."
     if isinstance(idx, tuple):
@@ -396,6 +401,7 @@ def _positions(n: int, idx) -> torch.Tensor:
     if isinstance(idx, np.ndarray): idx = torch.from_numpy(idx)
     return torch.arange(n)[idx].reshape(-1)
 
+# %% ../nbs/01_data.ipynb #a05fe027
 class LazyImages:
     "A FolderDataset's images as an (N, 3, size, size) stand-in: `images[idx]` decodes just those files, keeps nothing."
     dtype, device, ndim = torch.float32, torch.device("cpu"), 4
@@ -418,6 +424,7 @@ class LazyImages:
                              "index it (images[idx]), iterate dataset.loader(batch_size, workers), or "
                              "dataset.to_memory() a small split")
 
+# %% ../nbs/01_data.ipynb #daa2cdf1
 class FolderDataset(ImageDataset):
     "An image-folder split decoded per access, never held in memory: ImageDataset's interface, a Dataset, loader()"
     STAT_IMAGES = 512   # mean/std are estimated from at most this many images, spread evenly over the split
@@ -609,7 +616,7 @@ def load_dataset(name: str = "digits", split: str = "train", root=None, size: in
         return _load_folder(name, split, name[len("folder:"):], size, None, lazy)
     raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
 
-# %% ../nbs/01_data.ipynb #925f7626
+# %% ../nbs/01_data.ipynb #91881895
 @dataclass
 class ParamDiffAug:
     "DC/DSA augmentation strengths."
@@ -621,25 +628,30 @@ class ParamDiffAug:
     saturation: float = 2.0
     contrast: float = 0.5
 
+# %% ../nbs/01_data.ipynb #905d3441
 def _draw(g, x, siamese: bool, low=0.0, high=1.0) -> torch.Tensor:
     "Uniform draws in [low, high), one per image of `x` (shape (N,)), or one shared by all (siamese)."
     u = torch.rand(1 if siamese else len(x), generator=g).expand(len(x))
     return (low + (high - low) * u).to(x.device, x.dtype)
 
+# %% ../nbs/01_data.ipynb #ab1cfbbd
 def _draw_int(g, x, siamese: bool, low: int, high: int) -> torch.Tensor:
     "Integers in [low, high), one per image of `x`, or one shared by all (siamese)."
     return torch.randint(low, high, (1 if siamese else len(x),), generator=g).expand(len(x)).to(x.device)
 
+# %% ../nbs/01_data.ipynb #fb2d25f3
 def _affine(x, theta):
     # the released code calls affine_grid and grid_sample with their defaults: align_corners=False, zero padding
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, align_corners=False)
 
+# %% ../nbs/01_data.ipynb #518fc830
 def _color(x, g, p, siamese):
     x = x + (_draw(g, x, siamese) - 0.5).view(-1, 1, 1, 1) * p.brightness
     m = x.mean(1, keepdim=True); x = (x - m) * (_draw(g, x, siamese) * p.saturation).view(-1, 1, 1, 1) + m
     m = x.mean((1, 2, 3), keepdim=True); return (x - m) * (_draw(g, x, siamese) + p.contrast).view(-1, 1, 1, 1) + m
 
+# %% ../nbs/01_data.ipynb #c4a3aa7a
 def _shift(x, dy, dx):
     "Shift each image by whole pixels (dy[i] rows, dx[i] columns), zeros where nothing comes in (DSA's rand_crop)."
     n, _, h, w = x.shape
@@ -650,11 +662,13 @@ def _shift(x, dy, dx):
     out = x.permute(0, 2, 3, 1)[b, rows.clamp(0, h - 1).view(n, h, 1), cols.clamp(0, w - 1).view(n, 1, w)].permute(0, 3, 1, 2)
     return out * inside
 
+# %% ../nbs/01_data.ipynb #c9472e4d
 def _crop(x, g, p, siamese):
     # the released rand_crop: integer shifts in [-k, k], k = int(size * 0.125 + 0.5) (4 px at 28 and 32 px), zero fill
     kh, kw = int(x.shape[2] * p.ratio_crop_pad + 0.5), int(x.shape[3] * p.ratio_crop_pad + 0.5)
     return _shift(x, _draw_int(g, x, siamese, -kh, kh + 1), _draw_int(g, x, siamese, -kw, kw + 1))
 
+# %% ../nbs/01_data.ipynb #1f5b550b
 def _cutout(x, g, p, siamese):
     n, _, h, w = x.shape; ch, cw = int(h * p.ratio_cutout + 0.5), int(w * p.ratio_cutout + 0.5)
     cy, cx = _draw_int(g, x, siamese, 0, h + (1 - ch % 2)), _draw_int(g, x, siamese, 0, w + (1 - cw % 2))
@@ -663,20 +677,24 @@ def _cutout(x, g, p, siamese):
     hole_c = (cols >= (cx - cw // 2).view(n, 1)) & (cols < (cx - cw // 2 + cw).view(n, 1))
     return x * ~(hole_r.view(n, 1, h, 1) & hole_c.view(n, 1, 1, w))
 
+# %% ../nbs/01_data.ipynb #6e5ed5c0
 def _flip(x, g, p, siamese):
     return torch.where((_draw(g, x, siamese) < 0.5).view(-1, 1, 1, 1), x.flip(3), x)
 
+# %% ../nbs/01_data.ipynb #0268bc72
 def _scale(x, g, p, siamese):
     lo = 1 / p.ratio_scale
     sx, sy = _draw(g, x, siamese, lo, p.ratio_scale), _draw(g, x, siamese, lo, p.ratio_scale)
     z = torch.zeros_like(sx)
     return _affine(x, torch.stack([torch.stack([sx, z, z], 1), torch.stack([z, sy, z], 1)], 1))
 
+# %% ../nbs/01_data.ipynb #494a1f7e
 def _rotate(x, g, p, siamese):
     a = _draw(g, x, siamese, -p.ratio_rotate, p.ratio_rotate) / 180 * math.pi
     z, c, s = torch.zeros_like(a), torch.cos(a), torch.sin(a)
     return _affine(x, torch.stack([torch.stack([c, -s, z], 1), torch.stack([s, c, z], 1)], 1))
 
+# %% ../nbs/01_data.ipynb #84136091
 DSA_OPS = {"color": _color, "crop": _crop, "cutout": _cutout, "flip": _flip, "scale": _scale, "rotate": _rotate}
 DSA_STRATEGY = "color_crop_cutout_flip_scale_rotate"
 
@@ -693,6 +711,7 @@ def dsa(x: torch.Tensor, seed: int, strategy: str = DSA_STRATEGY, param: ParamDi
     op = ops[int(torch.randint(len(ops), (1,), generator=g))]
     return DSA_OPS[op](x, g, p, siamese)
 
+# %% ../nbs/01_data.ipynb #31d0c653
 def dsa_strategy_for(ds: ImageDataset) -> str:
     "DC's DSA strategy for a dataset (no flips for digits, whose mirror images are other shapes)."
     return DSA_STRATEGY if ds.flip_ok else DSA_STRATEGY.replace("_flip", "")

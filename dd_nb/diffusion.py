@@ -73,7 +73,7 @@ def _hw(size) -> tuple:
     h, w = (int(s) for s in size)
     return (h, w)
 
-# %% ../nbs/20_diffusion.ipynb #738cf80d
+# %% ../nbs/20_diffusion.ipynb #4f84af67
 class LatentBackend:
     "What the DiT and Stable Diffusion backends share: device and dtype of the denoiser, eps, the VAE codec."
     net: torch.nn.Module = None  # the denoising network
@@ -96,10 +96,12 @@ class LatentBackend:
         x = self.vae.decode((latents / self.vae.config.scaling_factor).to(self.vae.dtype)).sample / 2 + 0.5
         return x.clamp(0, 1) if clamp else x
 
+# %% ../nbs/20_diffusion.ipynb #6d194dea
 def _timesteps(t, n, device):
     t = torch.as_tensor(t, device=device)
     return (t[None] if t.ndim == 0 else t).expand(n)
 
+# %% ../nbs/20_diffusion.ipynb #679f0b0a
 class DiTBackend(LatentBackend):
     "A diffusers DiT as a ConditionalDenoiser; latent space with a VAE, pixel space without one."
     def __init__(self, transformer, scheduler_config: dict, vae=None, out_size=None):
@@ -429,7 +431,7 @@ def load_sd(pretrained=None, class_names=None, template="An image of {}", null_p
                             CLIPTokenizer.from_pretrained(need["tokenizer"]), AutoencoderKL.from_pretrained(need["vae"]).to(dev),
                             _scheduler_config(root), list(class_names), template, null_prompt), dtype)
 
-# %% ../nbs/20_diffusion.ipynb #a5bc299f
+# %% ../nbs/20_diffusion.ipynb #52afde58
 @dataclass
 class GuidanceContext:
     "What a guidance term sees at one guided step (and, in `commit`, the kept images at the end)."
@@ -450,6 +452,7 @@ class GuidanceContext:
         if self._x0 is None: self._x0 = self.backend.decode(self.z0, clamp=False)
         return self._x0
 
+# %% ../nbs/20_diffusion.ipynb #847fc27b
 STEP_RULES = {}
 
 def step_rule(name):
@@ -457,11 +460,13 @@ def step_rule(name):
     def deco(fn): STEP_RULES[name] = fn; return fn
     return deco
 
+# %% ../nbs/20_diffusion.ipynb #175d5be0
 @step_rule("eq9")
 def rho_eq9(k, grad, eps, alpha_bar):
     "IGD eq. 9 as printed: rho_t = k sqrt(1 - abar_t) ||eps|| / ||grad G||, per image."
     return k * (1 - alpha_bar) ** 0.5 * eps.flatten(1).norm(dim=1) / grad.flatten(1).norm(dim=1).clamp_min(1e-12)
 
+# %% ../nbs/20_diffusion.ipynb #9b0955b9
 IGD_CODE_FACTOR = 0.0015  # mchen725/DD_IGD gaussian_diffusion.p_sample: out["l2"] = 0.0015 * rms(eps)
 
 @step_rule("igd-code")
@@ -469,11 +474,13 @@ def rho_igd_code(k, grad, eps, alpha_bar):
     "The authors' released sampler: eq. 9 times a hidden 0.0015 (their k = 5 is eq9's k = 0.0075)."
     return IGD_CODE_FACTOR * rho_eq9(k, grad, eps, alpha_bar)
 
+# %% ../nbs/20_diffusion.ipynb #44e6e91f
 @step_rule("fixed")
 def rho_fixed(k, grad, eps, alpha_bar):
     "rho_t = k for every step and image (IGD's preset gamma_t of the deviation term, as printed)."
     return torch.full((len(grad),), float(k), device=grad.device, dtype=grad.dtype)
 
+# %% ../nbs/20_diffusion.ipynb #1e3ed469
 @dataclass
 class GuidanceTerm:
     "A guidance loss G (one value per image, lower is better) with its step-size rule; subclass and override `loss`."
@@ -495,6 +502,7 @@ class GuidanceTerm:
         rho = STEP_RULES[self.rule](self.k, grad.float(), eps.float(), ab)
         return rho.float().reshape(-1, *([1] * (grad.ndim - 1)))
 
+# %% ../nbs/20_diffusion.ipynb #ee8bd678
 @dataclass
 class FnGuidance(GuidanceTerm):
     "A guidance term from a plain function fn(ctx) -> per-image loss."
@@ -503,6 +511,7 @@ class FnGuidance(GuidanceTerm):
         "The wrapped function's per-image loss."
         return self.fn(ctx)
 
+# %% ../nbs/20_diffusion.ipynb #b137a06b
 @dataclass
 class MemoryGuidance(GuidanceTerm):
     "A guidance term with a per-class memory of kept latents (the base of IGD's and LGD's deviation guidance)."
@@ -520,17 +529,19 @@ class MemoryGuidance(GuidanceTerm):
         "The memory of class `c` (M, ...) or None."
         return self.memory.get(int(c))
 
+# %% ../nbs/20_diffusion.ipynb #ef263e06
 def predict_clean(z_t, eps, alpha_bar):
     "DDIM clean-sample prediction z0|t (IGD eq. 2)."
     return (z_t - (1 - alpha_bar) ** 0.5 * eps) / alpha_bar ** 0.5
 
-# %% ../nbs/20_diffusion.ipynb #9b52d132
+# %% ../nbs/20_diffusion.ipynb #3edebab3
 def _int_like(x) -> bool:
     "An integer (Python, NumPy or a one-element integer tensor), not a bool and not a float that happens to be whole."
     if isinstance(x, bool): return False
     try: operator.index(x); return True
     except TypeError: return False
 
+# %% ../nbs/20_diffusion.ipynb #b0dba0a7
 def _class_ids(classes, num_classes: int) -> list:
     "Class ids as a list of ints; refuses floats, bools, strings, nested or 0-d input and ids outside [0, num_classes)."
     valid = f"integer class ids in [0, {num_classes - 1}]"
@@ -549,6 +560,7 @@ def _class_ids(classes, num_classes: int) -> list:
     if not out: raise ValueError(f"classes is empty; valid: at least one of {valid}")
     return out
 
+# %% ../nbs/20_diffusion.ipynb #7efccd31
 def _check_terms(backend, terms):
     "Every guidance term is a GuidanceTerm with a known mode and rule, a finite real k, and finite memories of latent shape."
     for term in terms:
@@ -565,6 +577,7 @@ def _check_terms(backend, terms):
                 raise ValueError(f"{name}: memory of class {c} has shape {tuple(getattr(m, 'shape', ()))}; valid: (M, *{tuple(backend.latent_shape)})")
             if not torch.isfinite(m).all(): raise ValueError(f"{name}: memory of class {c} holds NaN or inf latents")
 
+# %% ../nbs/20_diffusion.ipynb #61ef0ec7
 def guidance_window(window, steps: int | None = None) -> tuple | None:
     "The one check of a guidance window: None or 'whole' -> None (every step), else (A, B) in the papers' coordinates."
     # t counts down from steps-1 to 0 and A <= t <= B is guided; with `steps`, the window must lie inside the loop
@@ -580,11 +593,13 @@ def guidance_window(window, steps: int | None = None) -> tuple | None:
                          f"(t counts down from {steps - 1} to 0, both ends included)")
     return A, B
 
+# %% ../nbs/20_diffusion.ipynb #aabe915f
 def guided_steps(steps: int, window=None) -> range:
     "Loop steps guided by window=(A, B) in the papers' coordinates: t counts down from steps-1 to 0, A <= t <= B."
     w = guidance_window(window, steps)
     return range(steps) if w is None else range(steps - 1 - w[1], steps - w[0])
 
+# %% ../nbs/20_diffusion.ipynb #898d429f
 def _check_sampling_args(backend, classes, steps, window, cfg, scheduler, terms, batch_size, guidance_batch_size,
                          cfg_channels, candidates, select, seed=0):
     "Every argument of guided_sample, before any sampling: values, types and ranges, each error naming the value."
@@ -604,6 +619,7 @@ def _check_sampling_args(backend, classes, steps, window, cfg, scheduler, terms,
     if candidates > 1 and not callable(select): raise ValueError(f"candidates={candidates} needs select=fn(images, classes) -> scores, got select={select!r}")
     _check_terms(backend, terms)
 
+# %% ../nbs/20_diffusion.ipynb #5091ce6d
 def initial_noise(backend, seeds, shape=None):
     "Starting latents: image i gets randn_tensor((1,*shape), generator=manual_seed(seeds[i])) in the backend's dtype, as DiTPipeline."
     from diffusers.utils.torch_utils import randn_tensor
@@ -612,6 +628,7 @@ def initial_noise(backend, seeds, shape=None):
     z = torch.cat([randn_tensor((1, *shape), generator=g, dtype=backend.dtype) for g in gens]) if gens else torch.empty(0, *shape)
     return z.to(backend.device), gens
 
+# %% ../nbs/20_diffusion.ipynb #d065240c
 def cfg_output(backend, z_in, t, cond, cfg, channels=None):
     "Classifier-free guided raw output as DiTPipeline computes it (one forward on the doubled batch); `channels` limits CFG to the first ones (original DiT: 3)."
     if cfg == 1: return backend.model_output(z_in, t, cond)
@@ -620,11 +637,12 @@ def cfg_output(backend, z_in, t, cond, cfg, channels=None):
     n = channels or backend.latent_shape[0]
     return torch.cat([o_u[:, :n] + cfg * (o_c[:, :n] - o_u[:, :n]), o_c[:, n:]], dim=1)
 
+# %% ../nbs/20_diffusion.ipynb #4e957bf3
 def cfg_eps(backend, z_in, t, cond, cfg, channels=None):
     "Classifier-free guided noise (the first C channels of `cfg_output`)."
     return cfg_output(backend, z_in, t, cond, cfg, channels)[:, :backend.latent_shape[0]]
 
-# %% ../nbs/20_diffusion.ipynb #564688ac
+# %% ../nbs/20_diffusion.ipynb #adb5cfd8
 def _space_timesteps(num_train: int, steps: int) -> list:
     "ADM's space_timesteps(num_train, [steps]): a fractional stride accumulated and rounded (DiT's respacing)."
     if steps > num_train: raise ValueError(f"steps={steps} > num_train_timesteps={num_train}")
@@ -632,6 +650,7 @@ def _space_timesteps(num_train: int, steps: int) -> list:
     for _ in range(steps): out.append(round(cur)); cur += stride
     return sorted(set(out))
 
+# %% ../nbs/20_diffusion.ipynb #9bcf6faf
 def _base_alphas_cumprod(config: dict):
     "The training schedule's cumulative alphas in float64, as ADM computes them (linear / scaled_linear betas)."
     import numpy as np
@@ -642,6 +661,7 @@ def _base_alphas_cumprod(config: dict):
     else: raise ValueError(f"dit-ddpm supports beta_schedule linear or scaled_linear, not {kind!r}")
     return np.cumprod(1.0 - betas)
 
+# %% ../nbs/20_diffusion.ipynb #f0b919d5
 class DiTDDPM:
     "The original DiT sampler (ADM's respaced GaussianDiffusion.p_sample) behind the diffusers scheduler interface."
     def __init__(self, config: dict):
@@ -686,6 +706,7 @@ class DiTDDPM:
             mean = mean + torch.exp(0.5 * logvar) * randn_tensor(z.shape, generator=generator, dtype=torch.float32).to(z.device)
         return argparse.Namespace(prev_sample=mean.to(z.dtype), pred_original_sample=x0.to(z.dtype))
 
+# %% ../nbs/20_diffusion.ipynb #f262c88d
 @dataclass
 class SamplerConfig:
     "How one batch is sampled (built by guided_sample)."
@@ -698,6 +719,7 @@ class SamplerConfig:
     guidance_batch_size: int
     progress: bool = False
 
+# %% ../nbs/20_diffusion.ipynb #59d1adf8
 def _check_loss(loss, term, ctx):
     n, name = len(ctx.z_t), type(term).__name__
     if not torch.is_tensor(loss) or tuple(loss.shape) != (n,):
@@ -708,6 +730,7 @@ def _check_loss(loss, term, ctx):
         raise FloatingPointError(f"guidance term {name} gave a non-finite loss at loop step {ctx.step} (t={ctx.t_index}) "
                                  f"for images {ctx.index[bad.cpu()].tolist()} of this call")
 
+# %% ../nbs/20_diffusion.ipynb #f7d849a5
 def _guided_output(backend, sched, z, t, i, cond, classes, index, sc, info):
     "CFG output and per-term gradients of the guidance losses w.r.t. z_t, micro-batch by micro-batch."
     ab = sched.alphas_cumprod[int(t)].to(z.device)
@@ -741,6 +764,7 @@ def _guided_output(backend, sched, z, t, i, cond, classes, index, sc, info):
         outs.append(out.detach())
     return torch.cat(outs), [torch.cat(g) for g in grads], ab
 
+# %% ../nbs/20_diffusion.ipynb #9a8ce343
 def _shift(term, grad, eps, alpha_bar, step: int, steps: int, index):
     "rho_t * grad G in float32, cast to the latents' dtype; a non-finite shift stops sampling, naming the step and term."
     rg = term.scale(grad, eps, alpha_bar) * grad.float()
@@ -750,6 +774,7 @@ def _shift(term, grad, eps, alpha_bar, step: int, steps: int, index):
                                  f"(t={steps - 1 - step}) for images {index[bad.cpu()].tolist()} of this call")
     return rg.to(grad.dtype)
 
+# %% ../nbs/20_diffusion.ipynb #15cc51d8
 def _sample_batch(backend, z, classes, index, gens, sc: SamplerConfig, info):
     "Denoise one batch of starting latents to clean latents; guidance inside the window."
     sched = make_scheduler(backend, sc.scheduler)

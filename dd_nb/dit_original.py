@@ -19,7 +19,7 @@ def need_weights(path: Path, what: str) -> Path:
                                 f"(e.g. DiTPipeline.save_pretrained(dir) on a machine with the hub).")
     return path
 
-# %% ../nbs/19_dit_original.ipynb #f5320e58
+# %% ../nbs/19_dit_original.ipynb #a85f29a1
 _DIT_SHARED = {  # original name -> diffusers name inside every transformer_blocks.{i}.norm1.emb
     "t_embedder.mlp.0": "timestep_embedder.linear_1", "t_embedder.mlp.2": "timestep_embedder.linear_2",
     "y_embedder.embedding_table": "class_embedder.embedding_table"}
@@ -43,6 +43,7 @@ def dit_to_diffusers_state(sd: dict) -> dict:
                 if f"{a}.{w}" in sd: out[f"transformer_blocks.{i}.norm1.emb.{b}.{w}"] = sd[f"{a}.{w}"]
     return out
 
+# %% ../nbs/19_dit_original.ipynb #21f0bde7
 def diffusers_to_dit_state(sd: dict) -> dict:
     "Inverse of `dit_to_diffusers_state` (block 0's embedders become the shared ones); used to write test checkpoints."
     depth = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("transformer_blocks."))
@@ -56,6 +57,7 @@ def diffusers_to_dit_state(sd: dict) -> dict:
             out[f"blocks.{i}.attn.qkv.{w}"] = torch.cat([sd[f"transformer_blocks.{i}.attn1.{n}.{w}"] for n in ("to_q", "to_k", "to_v")])
     return out
 
+# %% ../nbs/19_dit_original.ipynb #8e3cdeeb
 # Released DiT configs (facebookresearch/DiT models.py): size letter -> (depth, hidden, heads); "DiT-XL/2" = XL, patch 2
 _DIT_CONFIGS = {"XL": (28, 1152, 16), "L": (24, 1024, 16), "B": (12, 768, 12), "S": (12, 384, 6)}
 
@@ -73,6 +75,7 @@ def _read_dit_file(path: Path):
             "numbers, strings and argparse.Namespace. If you trust the file, re-save just its weights "
             "(torch.save(torch.load(p, weights_only=False)['ema'], new_p)) and load that.") from e
 
+# %% ../nbs/19_dit_original.ipynb #e1aca77c
 def _unwrap_dit_state(obj) -> tuple[dict, str]:
     "The model state dict in a loaded file and where it came from ('ema' > 'model' > a plain state dict)."
     if not isinstance(obj, dict): raise ValueError(f"expected a dict in the checkpoint, got {type(obj).__name__}")
@@ -82,6 +85,7 @@ def _unwrap_dit_state(obj) -> tuple[dict, str]:
     raise ValueError(f"no DiT weights found: top-level keys {sorted(map(str, obj))[:10]} (expected 'ema', 'model' "
                      "or a state dict with x_embedder.proj.weight)")
 
+# %% ../nbs/19_dit_original.ipynb #5971fa4c
 def load_dit_checkpoint(path, num_heads: int | None = None, sample_size: int | None = None):
     """A DiTTransformer2DModel (eval mode) that computes what the original facebookresearch/DiT model computes.
 

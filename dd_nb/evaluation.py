@@ -24,7 +24,7 @@ __all__ = ['PUBLISHED', 'PAPER_BUDGET', 'PAPER_EVAL_EPOCHS', 'AUTHORS_NAMES', 'A
            'torch2_compat', 'import_released', 'authors_data', 'authors_distill', 'authors_modules', 'authors_evaluate',
            'side_by_side_cell', 'plot_distilled_grid']
 
-# %% ../nbs/50_evaluation.ipynb #7b581c1e
+# %% ../nbs/50_evaluation.ipynb #adec2264
 @dataclass
 class EvalResult:
     "Accuracies of `runs` networks trained on a distilled set: mean, std (population) and each run's accuracy."
@@ -39,6 +39,7 @@ class EvalResult:
         "mean ± std in percent, as tables print it."
         return f"{100 * self.mean:.1f} ± {100 * self.std:.1f}"
 
+# %% ../nbs/50_evaluation.ipynb #05f6d041
 def train_test_splits(dataset, size=None, root=None):
     "(train, test) ImageDatasets for a name or a (train, test) pair."
     if isinstance(dataset, tuple): return dataset
@@ -46,8 +47,10 @@ def train_test_splits(dataset, size=None, root=None):
         return dataset, load_dataset(dataset.name, "test", root=root, size=dataset.im_size[-1])
     return load_dataset(dataset, "train", root=root, size=size), load_dataset(dataset, "test", root=root, size=size)
 
+# %% ../nbs/50_evaluation.ipynb #137bb20f
 def _is_int(v): return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
+# %% ../nbs/50_evaluation.ipynb #ba4cee5e
 def check_run_args(runs, epochs, report, eval_every, arch):
     "Fail before any data loads or training starts on run settings no protocol can use."
     from dd_nb.models import NETWORKS
@@ -58,6 +61,7 @@ def check_run_args(runs, epochs, report, eval_every, arch):
     if report == "best" and not (_is_int(eval_every) and eval_every >= 1): raise ValueError(f"eval_every={eval_every!r}; valid: an integer >= 1")
     if arch not in NETWORKS: raise ValueError(f"unknown arch {arch!r}; valid: {', '.join(NETWORKS)}")
 
+# %% ../nbs/50_evaluation.ipynb #bb1adc45
 def check_set(distilled: DistilledSet):
     "A set a network can train on: finite 4-d images, one integer label >= 0 per image."
     x, y = distilled.images, distilled.labels
@@ -67,6 +71,7 @@ def check_set(distilled: DistilledSet):
         raise ValueError(f"distilled labels are {y.dtype} {tuple(y.shape)}; valid: integer class ids, one per image ({len(x)})")
     if int(y.min()) < 0: raise ValueError(f"distilled label {int(y.min())} is negative; valid: class ids 0 .. num_classes - 1")
 
+# %% ../nbs/50_evaluation.ipynb #ad8f2aaf
 def check_compatible(distilled: DistilledSet, train: ImageDataset):
     "Fail early when the distilled images or labels do not fit the dataset they are evaluated on."
     if tuple(distilled.images.shape[1:]) != (train.channels, *train.im_size):
@@ -79,6 +84,7 @@ def check_compatible(distilled: DistilledSet, train: ImageDataset):
         raise ValueError(f"the set was distilled from {named!r} (its metadata) but is evaluated on {train.name!r}: pass "
                          f"dataset={named!r}, or set meta['dataset'] = {train.name!r} if it is meant for that data")
 
+# %% ../nbs/50_evaluation.ipynb #acdb8579
 def evaluate(distilled: DistilledSet, dataset="digits", arch: str = "convnet3", protocol: str = "hard", runs: int = 5,
              seed: int = 0, epochs: int | None = None, report: str = "last", eval_every: int = 50, root=None,
              progress: bool = True, **protocol_overrides) -> EvalResult:
@@ -210,7 +216,7 @@ def budget_fraction(method: str, params: dict) -> float | None:
     if ref is None: return None
     return params.get("iterations", ref["iterations"]) * params.get("batch_real", ref["batch_real"]) / (ref["iterations"] * ref["batch_real"])
 
-# %% ../nbs/50_evaluation.ipynb #12bdadbf
+# %% ../nbs/50_evaluation.ipynb #035af40a
 import contextlib, gzip, io, subprocess, sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -231,6 +237,7 @@ def check_authors_dir(authors_dir) -> Path:
                          f"VICO-UoE/DatasetCondensation (git clone, commit 53f63a6); dd_nb never downloads it")
     return d
 
+# %% ../nbs/50_evaluation.ipynb #4bae99ca
 def torch2_compat(networks):
     "The one edit the released ConvNet needs under torch 2, made at import: it flattens with reshape, not view (the same values)."
     # after DSA's crop (index, then permute) a grey batch keeps channels-last strides, torch 2's convolutions then give
@@ -240,6 +247,7 @@ def torch2_compat(networks):
     def embed(self, x): return self.features(x).reshape(x.size(0), -1)
     networks.ConvNet.forward, networks.ConvNet.embed = forward, embed
 
+# %% ../nbs/50_evaluation.ipynb #c1c885b2
 def import_released(d) -> "module":
     "The released `networks` and `utils` from folder `d` (on sys.path), with the torch 2 edits, registered in sys.modules."
     import importlib, importlib.util, re
@@ -252,6 +260,7 @@ def import_released(d) -> "module":
     exec(compile(src, str(f), "exec"), mod.__dict__)
     return mod
 
+# %% ../nbs/50_evaluation.ipynb #65be153a
 # runs a released script with the torch 2 edits: python -c AUTHORS_BOOT <authors_dir> <script> <its arguments>
 AUTHORS_BOOT = """import runpy, sys
 d, script = sys.argv[1], sys.argv[2]
@@ -271,6 +280,7 @@ def authors_data(workdir, dataset: str = "fashion-mnist", root=None) -> Path:
             atomic_write(raw/name, lambda t, s=src: Path(t).write_bytes(gzip.decompress(s.read_bytes()) if s.suffix == ".gz" else s.read_bytes()))
     return Path(workdir)/"data"
 
+# %% ../nbs/50_evaluation.ipynb #789a5dda
 def authors_distill(authors_dir, method: str, ipc: int, iterations: int, out, dataset: str = "fashion-mnist", root=None) -> tuple:
     "One experiment of the released main.py / main_DM.py, `iterations` image updates from real images: (standardised images, labels)."
     import os, shutil, tempfile
@@ -291,6 +301,7 @@ def authors_distill(authors_dir, method: str, ipc: int, iterations: int, out, da
     x, y = torch.load(f, map_location="cpu", weights_only=False)["data"][0]   # the file the released code just wrote
     return x.float(), y.long()
 
+# %% ../nbs/50_evaluation.ipynb #896ddaab
 @contextlib.contextmanager
 def authors_modules(authors_dir):
     "The released `utils` module (and its `networks`), imported from `authors_dir` for a block; sys.path and sys.modules restored after."
@@ -303,6 +314,7 @@ def authors_modules(authors_dir):
         for k in ("utils", "networks"): sys.modules.pop(k, None)
         sys.modules.update(saved)
 
+# %% ../nbs/50_evaluation.ipynb #66f9583f
 def authors_evaluate(authors_dir, x_std, y, test: ImageDataset, protocol: str, runs: int, seed: int = 0, epochs: int | None = None) -> list:
     "The released evaluate_synset on a standardised set: the test accuracy of `runs` fresh ConvNets (their network, loop and augmentation)."
     from dd_nb.core import default_device
@@ -320,7 +332,7 @@ def authors_evaluate(authors_dir, x_std, y, test: ImageDataset, protocol: str, r
                 with contextlib.redirect_stdout(io.StringIO()): accs.append(float(U.evaluate_synset(r, net, x_std.clone(), y.clone(), loader, args)[2]))
     return accs
 
-
+# %% ../nbs/50_evaluation.ipynb #eac66442
 def side_by_side_cell(store, train, test, authors_dir, maker: str, method: str, seed: int, iterations: int, runs: int,
                       ipc: int = 1, compute: bool = True, epochs: int | None = None) -> dict | None:
     "One set (made by the released code or by dd_nb) under both evaluations: {'authors': accs, 'dd_nb': accs, 'clipped': fraction}."

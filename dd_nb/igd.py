@@ -184,7 +184,7 @@ class DeviationGuidance(MemoryGuidance):
             out.append((zi * 0).sum() if m is None else F.cosine_similarity(zi.flatten()[None], m.to(zi).flatten(1), dim=1).max())
         return torch.stack(out) if out else z.new_zeros(0)
 
-# %% ../nbs/22_igd.ipynb #9d77c0db
+# %% ../nbs/22_igd.ipynb #6b441858
 RUN_FORMAT = "dd_nb.GenerationRun/1"
 
 def set_tf32(enabled: bool, device=None) -> bool:
@@ -194,6 +194,7 @@ def set_tf32(enabled: bool, device=None) -> bool:
     torch.backends.cudnn.allow_tf32 = True
     return True
 
+# %% ../nbs/22_igd.ipynb #a8646562
 def evaluation_epochs(ipc: int, epochs=None, protocol: str = "hard") -> int:
     "Training epochs of an evaluation: `epochs` when given, else the protocol's default_epochs at this IPC."
     if epochs is None: return default_epochs(get_protocol(protocol), ipc)
@@ -201,6 +202,7 @@ def evaluation_epochs(ipc: int, epochs=None, protocol: str = "hard") -> int:
         raise ValueError(f"epochs={epochs!r}; need an int >= 1 or None (the default)")
     return epochs
 
+# %% ../nbs/22_igd.ipynb #1295017b
 def _load_state(resume, run):
     if resume is None or not Path(resume).exists(): return None
     st = torch.load(resume, weights_only=True)
@@ -209,6 +211,7 @@ def _load_state(resume, run):
         raise ValueError(f"{resume} is the state of another run (differing: {diff}); pass another resume= or delete it")
     return st
 
+# %% ../nbs/22_igd.ipynb #390cf905
 def generate_set(dataset: ImageDataset, ipc: int, seed: int, backend, terms=(), class_map=None, steps: int = 50, window=None,
                  cfg: float = 4.0, scheduler: str = "ddim", cfg_channels=None, batch_size: int = 64, guidance_batch_size=None,
                  resume=None, run: dict | None = None, progress: bool = True, candidates: int = 1, select=None) -> DistilledSet:
@@ -245,11 +248,13 @@ def generate_set(dataset: ImageDataset, ipc: int, seed: int, backend, terms=(), 
     seeds = [seed * 1_000_003 + (r * C + c) * K + (sel[r][c] if K > 1 else 0) for c in range(C) for r in range(ipc)]
     return DistilledSet(x[order], torch.arange(C).repeat_interleave(ipc), meta=dict(seeds=seeds, **info, run=run))
 
+# %% ../nbs/22_igd.ipynb #cf2d2d88
 def _check_common(dataset, ipc, steps, cfg, batch_size):
     if not (isinstance(steps, int) and steps >= 1): raise ValueError(f"steps={steps!r}; need an int >= 1")
     if not cfg >= 0: raise ValueError(f"cfg={cfg}; need >= 0 (1: conditional only)")
     if not (isinstance(batch_size, int) and batch_size >= 1): raise ValueError(f"batch_size={batch_size!r}; need an int >= 1")
 
+# %% ../nbs/22_igd.ipynb #380b1fa3
 @register_method("dit")
 def dit(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit", pretrained=None, checkpoint=None,
         backend_kw: dict | None = None, class_map=None, steps: int = 50, scheduler: str = "ddim", cfg: float = 4.0,
@@ -261,6 +266,7 @@ def dit(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
     return generate_set(dataset, ipc, seed, bk, (), class_map, steps, None, cfg, scheduler, cfg_channels, batch_size,
                         None, resume, run, progress)
 
+# %% ../nbs/22_igd.ipynb #d8822816
 def igd_terms(backend, surrogate=None, k: float = 5.0, rule: str = "igd-code", gamma=None, memory_size: int = 64,
               deviation_on: str = "z_t", label_of=None, influence: bool = True, deviation: bool = True,
               jacobian: str = "exact") -> list:
@@ -273,6 +279,7 @@ def igd_terms(backend, surrogate=None, k: float = 5.0, rule: str = "igd-code", g
         terms.append(DeviationGuidance(k=g, memory_size=memory_size, on=deviation_on, jacobian=jacobian))
     return terms
 
+# %% ../nbs/22_igd.ipynb #fadf512a
 def igd_surrogate(dataset: ImageDataset, backend, class_map: list, surrogate=None, surrogate_epochs: int = 50,
                   surrogate_lr: float = 1e-2, surrogate_batch: int = 256, surrogate_seed: int = 0, trajectory=None,
                   threshold: float = 0.7, selection="gradient", similarity: str = "mean_gradient",
@@ -297,6 +304,7 @@ def igd_surrogate(dataset: ImageDataset, backend, class_map: list, surrogate=Non
                          "surrogate_epochs, a lower threshold or selection=[epochs] help")
     return sur, dataset_class_of(class_map, backend.num_classes), path
 
+# %% ../nbs/22_igd.ipynb #a2600f49
 @register_method("igd")
 def igd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit", pretrained=None, checkpoint=None,
         backend_kw: dict | None = None, class_map=None, k: float = 5.0, rule: str = "igd-code", gamma=None,

@@ -48,7 +48,7 @@ def unflatten(vec: torch.Tensor, params: dict) -> dict:
     if i != vec.numel(): raise ValueError(f"vector has {vec.numel()} entries, parameters have {i}")
     return out
 
-# %% ../nbs/10_influence.ipynb #5f6850f0
+# %% ../nbs/10_influence.ipynb #b7c612f6
 _RANDOM_LAYERS = (nn.modules.dropout._DropoutNd, nn.RReLU)   # every Dropout*, AlphaDropout; RReLU draws its slopes
 
 def _check_per_sample(model):
@@ -61,6 +61,7 @@ def _check_per_sample(model):
             raise ValueError(f"module {name or 'model'!r} ({type(mod).__name__}) is in train mode: per-sample gradients "
                              "would be random (a new draw on every pass); call model.eval()")
 
+# %% ../nbs/10_influence.ipynb #a7de9339
 def _mean_loss(loss_fn, out, y) -> torch.Tensor:
     "loss_fn(out, y), checked to be the mean of the per-example losses: the layer rules scale it by n."
     n, red = len(y), getattr(loss_fn, "reduction", "mean")
@@ -77,12 +78,14 @@ def _mean_loss(loss_fn, out, y) -> torch.Tensor:
                          "loss_fn(out, y) = mean_i loss_fn(out[i:i+1], y[i:i+1]), e.g. reduction='mean' without class weights")
     return L.reshape(())
 
+# %% ../nbs/10_influence.ipynb #febe75ce
 def _fast_rule(mod):
     if isinstance(mod, nn.Linear): return "linear"
     if isinstance(mod, nn.Conv2d) and mod.groups == 1 and isinstance(mod.padding, tuple) and mod.padding_mode == "zeros": return "conv"
     if isinstance(mod, nn.GroupNorm) and mod.affine: return "groupnorm"
     return None
 
+# %% ../nbs/10_influence.ipynb #06b7c49f
 def _rule_grads(kind, mod, a, g):
     "Per-sample gradients {param_name: (N, *shape)} of one layer from its input a and output gradient g."
     n = a.shape[0]
@@ -104,6 +107,7 @@ def _rule_grads(kind, mod, a, g):
         out = {"weight": (g * ahat).reshape(n, g.shape[1], -1).sum(-1), "bias": g.reshape(n, g.shape[1], -1).sum(-1)}
     return out
 
+# %% ../nbs/10_influence.ipynb #c4a3c316
 def _chunk_grads(model, loss_fn, x, y, params):
     "Per-sample gradients of one chunk as {name: (n, *shape)}: fast rules where a layer has one, a loop elsewhere."
     owner, holders = {}, {}  # param name -> (module name, module, rule, attr); id(param) -> number of modules holding it
@@ -147,10 +151,12 @@ def _chunk_grads(model, loss_fn, x, y, params):
             res[k] = torch.stack([r[j] if r[j] is not None else torch.zeros_like(ps[j]) for r in rows])
     return res
 
+# %% ../nbs/10_influence.ipynb #7ac0c163
 def _projector_block(rows: int, k: int, seed: int, block: int, dtype, device):
     g = torch.Generator().manual_seed(seed * 1_000_003 + block)
     return (torch.randn(rows, k, generator=g, dtype=torch.float64) / math.sqrt(k)).to(dtype=dtype, device=device)
 
+# %% ../nbs/10_influence.ipynb #60be3d09
 def project(grads: dict, project_dim: int, seed: int = 0, block_rows: int = 16384) -> torch.Tensor:
     "Random Gaussian projection R^T g (TRAK) of per-sample gradients {name: (N, *shape)} to (N, k), R made block by block."
     n = next(iter(grads.values())).shape[0]
@@ -163,6 +169,7 @@ def project(grads: dict, project_dim: int, seed: int = 0, block_rows: int = 1638
             out = part @ r if out is None else out + part @ r
     return out
 
+# %% ../nbs/10_influence.ipynb #e55a91bc
 def per_sample_grads(model: nn.Module, loss_fn, x, y, params=None, chunk_size: int | None = None,
                      project_dim: int | None = None, seed: int = 0) -> torch.Tensor:
     "Per-example gradients grad_theta l(z_i; theta) as an (N, P) matrix, or (N, k) randomly projected (TRAK)."

@@ -116,7 +116,7 @@ def train_learner(images, labels, val: ImageDataset, arch: str = "resnetap10", l
     for f in range(finetune_epochs): epoch(lr * 0.5 * (1 + math.cos(math.pi * f / finetune_epochs)))
     return ema.module.eval(), dict(plateau_epoch=e, epochs=e + finetune_epochs, val_log=log, final_val_loss=val_loss(ema.module))
 
-# %% ../nbs/30_lgd.ipynb #95de6a28
+# %% ../nbs/30_lgd.ipynb #a6f9108d
 def stage_plan(ipc: int, seed_ipc: int, stage_ipc: int) -> list:
     "IPC after the seed set and after each stage; refused unless ipc = seed_ipc + n * stage_ipc."
     if not (isinstance(seed_ipc, int) and isinstance(stage_ipc, int)) or seed_ipc < 1 or stage_ipc < 1 or ipc < seed_ipc or (ipc - seed_ipc) % stage_ipc:
@@ -124,6 +124,7 @@ def stage_plan(ipc: int, seed_ipc: int, stage_ipc: int) -> list:
                          f"{', '.join(str(seed_ipc + i * stage_ipc) for i in range(4))}, ... (seed_ipc, stage_ipc >= 1)")
     return list(range(seed_ipc, ipc + 1, stage_ipc))
 
+# %% ../nbs/30_lgd.ipynb #df5ffa42
 def merge_sets(a: DistilledSet, b: DistilledSet) -> DistilledSet:
     "a then b, stored class by class (stable: within a class a's images come first)."
     x, y = torch.cat([a.images, b.images]), torch.cat([a.labels, b.labels])
@@ -131,6 +132,7 @@ def merge_sets(a: DistilledSet, b: DistilledSet) -> DistilledSet:
     past = any(s.meta.get("unclipped") for s in (a, b))      # a matching method's seed set keeps its pixels past [0, 1]
     return DistilledSet(x[order], y[order], meta={"unclipped": True} if past else {})
 
+# %% ../nbs/30_lgd.ipynb #61aec15e
 def _check_seed_set(seed_set, dataset: ImageDataset, seed_ipc: int) -> DistilledSet:
     "A given seed set S_0 (a DistilledSet or its file), checked against the dataset and seed_ipc."
     S = DistilledSet.load(seed_set) if isinstance(seed_set, (str, Path)) else seed_set
@@ -143,8 +145,10 @@ def _check_seed_set(seed_set, dataset: ImageDataset, seed_ipc: int) -> Distilled
     if (counts != seed_ipc).any(): raise ValueError(f"seed_set has {counts.tolist()} images per class; seed_ipc={seed_ipc} needs exactly {seed_ipc} in every class")
     return merge_sets(S, DistilledSet(S.images[:0], S.labels[:0]))   # stored class by class
 
+# %% ../nbs/30_lgd.ipynb #f26db145
 def _save_net(path, net): atomic_write(path, lambda f: save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, f))
 
+# %% ../nbs/30_lgd.ipynb #4d99786e
 def _test_split(dataset, root=None):
     "The test split of `dataset` (from `root` for datasets kept in files, the same release); None where it has none and no root is named."
     source = {"source": dataset.source} if getattr(dataset, "source", None) else {}   # ImageNet or fast.ai's ImageNette
@@ -154,12 +158,14 @@ def _test_split(dataset, root=None):
         if root is not None: raise ValueError(f"root={str(root)!r}: no test split of {dataset.name} loads from it ({e})") from e
         return None   # a dataset without a loadable test split (none named): no incremental accuracy
 
+# %% ../nbs/30_lgd.ipynb #d7f2e657
 def _encode(backend, images, batch_size: int = 64):
     "Latents of images in [0, 1] on the backend's device, without a graph, `batch_size` at a time (memory: one chunk's decode)."
     with torch.no_grad():
         return torch.cat([backend.encode(resize_images(images[s:s + batch_size], backend.out_size, clamp=False).to(backend.device))
                           for s in range(0, len(images), batch_size)])
 
+# %% ../nbs/30_lgd.ipynb #5c9fe105
 def run_record(args: dict) -> dict:
     "A resume folder's identity: every parameter but ipc (a run may grow), progress and resume; data by content."
     import hashlib, json
@@ -169,6 +175,7 @@ def run_record(args: dict) -> dict:
         return v
     return json.loads(json.dumps({k: ident(v) for k, v in args.items() if k not in ("ipc", "progress", "resume")}, sort_keys=True, default=str))
 
+# %% ../nbs/30_lgd.ipynb #f6a13d82
 def check_run(path, run: dict):
     "Refuse to resume a folder that belongs to a run with other parameters; record this run's on first use."
     import json
@@ -180,6 +187,7 @@ def check_run(path, run: dict):
         if diff: raise ValueError(f"{path.parent} is the resume folder of a run with other parameters (saved vs now: {diff}); pass another resume=")
     else: atomic_write_text(path, json.dumps(run, sort_keys=True, indent=1))
 
+# %% ../nbs/30_lgd.ipynb #e4a2bc99
 @register_method("lgd")
 def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit", pretrained=None, checkpoint=None,
         backend_kw: dict | None = None, class_map=None, seed_method: str = "igd", seed_ipc: int = 10, seed_params: dict | None = None,
@@ -255,7 +263,6 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
     return DistilledSet(S.images, S.labels, meta=dict(S.meta, stages=stages, plan=plan, seed_method=seed_method, candidates=candidates,
                                                       window=list(window) if window else None, gamma=dev.k, w=w, lam=lam,
                                                       seconds=time.perf_counter() - t0))
-
 
 # %% ../nbs/30_lgd.ipynb #4f05ac78
 def increment_indices(labels, increments: int) -> list:

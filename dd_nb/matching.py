@@ -117,7 +117,7 @@ def embedding_match_loss(net, x_syn, x_real, w=None) -> torch.Tensor:
     "DM's loss: squared L2 between the mean synthetic embedding and the (w-weighted) mean real embedding."
     return mean_embedding_distance(net.features(x_syn), net.features(x_real), w)
 
-# %% ../nbs/05_matching.ipynb #eec918af
+# %% ../nbs/05_matching.ipynb #96a174f9
 DC_LOOPS = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}
 BATCH_TRAIN = 256   # main.py's batch_train: the inner loop's batches of synthetic images
 
@@ -125,6 +125,7 @@ def dc_loops(ipc: int) -> tuple:
     "DC's (outer_loop, inner_loop) for an IPC."
     return DC_LOOPS[max(k for k in DC_LOOPS if k <= ipc)]
 
+# %% ../nbs/05_matching.ipynb #003a7477
 class LastGood:
     "Keeps the synthetic set of the last finished iteration; on a non-finite loss writes it to disk and stops."
     def __init__(self, name, ds, ipc, seed, y_syn, failed_to=None, decode=None):
@@ -148,6 +149,7 @@ class LastGood:
         _finish(x, y, self.ds, iterations=self.it, failed_at=it, failed_class=c).save(self.path)
         raise FloatingPointError(f"{self.name}: {what}; the last good synthetic set (start of iteration {self.it}) is saved at {self.path}")
 
+# %% ../nbs/05_matching.ipynb #b89ace9b
 class Checkpoint:
     "A method's state saved every `every` iterations and at the end (atomically), so a long run resumes where it stopped."
     def __init__(self, path, every: int, **run):
@@ -170,8 +172,10 @@ class Checkpoint:
         if self.path is None or not (final or (it > 0 and it % self.every == 0)): return
         atomic_write(self.path, lambda t: torch.save({"run": self.run, "it": it, **state}, t))
 
+# %% ../nbs/05_matching.ipynb #61937f33
 def _rng_state(g): return {"g": g.get_state(), "torch": torch.get_rng_state()}
 
+# %% ../nbs/05_matching.ipynb #5a03ec49
 def _restore(st, iterations, x_syn, opt_img, g):
     "Put a checkpoint's images, optimiser and generators back; returns (iteration, aug_seed)."
     if st["it"] > iterations: raise ValueError(f"checkpoint is at iteration {st['it']}, beyond iterations={iterations}")
@@ -179,15 +183,18 @@ def _restore(st, iterations, x_syn, opt_img, g):
     opt_img.load_state_dict(st["opt"]); g.set_state(st["rng"]["g"]); torch.set_rng_state(st["rng"]["torch"])
     return st["it"], st["aug_seed"]
 
+# %% ../nbs/05_matching.ipynb #70c62021
 def _real_batch(ds, c, n, g, device):
     idx = ds.indices_of(c); idx = idx[torch.randperm(len(idx), generator=g)[:n]]
     return ds.images[idx].to(device), ds.labels[idx].to(device), idx
 
+# %% ../nbs/05_matching.ipynb #fa7cc495
 def _init(ds, ipc, seed, device):
     "Real images of each class, in the normalised space the papers optimise in (so their image lrs keep their meaning)."
     init = random_select(ds, ipc, seed)
     return normalize(init.images.clone(), ds.mean, ds.std).to(device).requires_grad_(True), init.labels.to(device)
 
+# %% ../nbs/05_matching.ipynb #a0cdb56d
 def _finish(x_syn, y_syn, ds, **meta):
     "Back from the normalised space to pixel values, unclipped (as the released code evaluates its sets)."
     # clipping to [0, 1] cost 0.8 points on our DC set and 2.2 on the released code's (Fashion-MNIST, IPC 1: about a
@@ -195,11 +202,13 @@ def _finish(x_syn, y_syn, ds, **meta):
     x = x_syn.detach().cpu() * ds.std.view(1, -1, 1, 1) + ds.mean.view(1, -1, 1, 1)
     return DistilledSet(x, y_syn, meta={**meta, "unclipped": True})
 
+# %% ../nbs/05_matching.ipynb #2fe5745f
 def _new_net(arch, ds, device, prepare_net=None):
     net = get_network(arch, ds.channels, ds.num_classes, ds.im_size).to(device).train()
     if prepare_net: prepare_net(net)
     return net
 
+# %% ../nbs/05_matching.ipynb #92d4456f
 def weight_fn_params(weight_fn):
     "What a weight_fn declares about itself (IWD: tau, sign, ...), for the checkpoint's run identity."
     return None if weight_fn is None else getattr(weight_fn, "params", "custom")

@@ -108,11 +108,12 @@ def _as_type(v, kind):
     if kind == "callable": return v if callable(v) else _BAD
     return v
 
-# %% ../nbs/04_methods.ipynb #c43e3017
+# %% ../nbs/04_methods.ipynb #bd9b4888
 def _networks() -> tuple:
     from dd_nb.models import NETWORKS
     return tuple(NETWORKS)
 
+# %% ../nbs/04_methods.ipynb #8463ddd0
 def _p(type="any", help="", **valid) -> dict: return dict(type=type, help=help, **valid)
 
 # Meanings and valid values of method parameters. Names and defaults are not repeated here: `method_params` reads them

@@ -129,7 +129,7 @@ def accuracy(model, images, labels, mean, std) -> float:
     "Top-1 accuracy of `model` on (images, labels)."
     return (predict(model, images, mean, std).argmax(1) == labels).float().mean().item()
 
-# %% ../nbs/03_train.ipynb #5c734b17
+# %% ../nbs/03_train.ipynb #7c3b2c5f
 def _augment(x, y, protocol, num_classes, flip_ok, step_seed, tf, mean, std):
     "A batch's standardised network input and its (soft) targets."
     if protocol.aug in ("none", "daparam"): return normalize(x, mean, std), F.one_hot(y, num_classes).float()   # DD-Ranking's ARS needs none
@@ -147,16 +147,19 @@ def _augment(x, y, protocol, num_classes, flip_ok, step_seed, tf, mean, std):
     if protocol.aug == "cutmix" and len(x) > 1: x, t = cutmix(num_classes)(x, y); return normalize(x, mean, std), t
     return normalize(x, mean, std), F.one_hot(y, num_classes).float()
 
+# %% ../nbs/03_train.ipynb #746b12b7
 def _rng_states(g, device) -> dict:
     import random, numpy as np
     return dict(g=g.get_state(), torch=torch.get_rng_state(), np=np.random.get_state(), py=random.getstate(),
                 **({"cuda": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}))
 
+# %% ../nbs/03_train.ipynb #0427e508
 def _set_rng_states(st, g, device):
     import random, numpy as np
     g.set_state(st["g"]); torch.set_rng_state(st["torch"]); np.random.set_state(st["np"]); random.setstate(st["py"])
     if "cuda" in st and device.type == "cuda": torch.cuda.set_rng_state(st["cuda"], device)
 
+# %% ../nbs/03_train.ipynb #0789ef57
 def _load_epoch_state(path, key: str):
     "The state saved after an epoch if `path` holds one for exactly `key`, else None (absent, foreign or corrupt: start over)."
     if not Path(path).exists(): return None
@@ -164,6 +167,7 @@ def _load_epoch_state(path, key: str):
     except Exception: return None
     return st if isinstance(st, dict) and st.get("key") == key else None
 
+# %% ../nbs/03_train.ipynb #47e7cb25
 def _resume_key(model, images, labels, protocol, epochs, seed, flip_ok, evals: bool) -> str:
     "What a saved epoch state must match: the run's settings, the data's bytes and the network's size."
     import hashlib
@@ -175,6 +179,7 @@ def _resume_key(model, images, labels, protocol, epochs, seed, flip_ok, evals: b
     return canonical_json(dict(protocol=asdict(protocol), epochs=epochs, seed=seed, flip_ok=flip_ok, data=data, evals=evals,
                                params=sum(p.numel() for p in model.parameters())))
 
+# %% ../nbs/03_train.ipynb #a6dfd126
 def train_classifier(model: nn.Module, images, labels, protocol: Protocol, epochs: int, mean, std, num_classes: int,
                      flip_ok=True, teacher: nn.Module | None = None, seed=0, device=None, progress=False,
                      eval_fn=None, eval_every=0, resume=None):
