@@ -27,7 +27,7 @@ from .train import default_epochs, get_protocol, normalize
 __all__ = ['PAPER_GAMMA', 'PAPER_LATENT', 'RUN_FORMAT', 'Surrogate', 'default_surrogate', 'load_surrogate',
            'per_sample_param_grads', 'surrogate_input', 'influence_loss', 'graph_bytes', 'InfluenceGuidance',
            'scaled_gamma', 'DeviationGuidance', 'set_tf32', 'evaluation_epochs', 'generate_set', 'dit', 'igd_terms',
-           'igd_surrogate', 'igd', 'memory_similarity']
+           'igd_surrogate', 'IGDSetup', 'igd_setup', 'igd', 'memory_similarity']
 
 # %% ../nbs/22_igd.ipynb #9cb895be
 @dataclass
@@ -304,6 +304,48 @@ def igd_surrogate(dataset: ImageDataset, backend, class_map: list, surrogate=Non
                          "surrogate_epochs, a lower threshold or selection=[epochs] help")
     return sur, dataset_class_of(class_map, backend.num_classes), path
 
+# %% ../nbs/22_igd.ipynb #c26397f4
+@dataclass
+class IGDSetup:
+    "What IGD samples with: the backend, the class map, the guidance terms and window, the surrogate and its trajectory."
+    backend: object
+    class_map: list
+    terms: list
+    window: tuple | None
+    surrogate: object = None          # the Surrogate G_I guides with (None without influence)
+    trajectory: str | None = None     # its trajectory folder
+
+def igd_setup(dataset: ImageDataset, backend: str = "tiny-dit", pretrained=None, checkpoint=None, backend_kw: dict | None = None,
+              class_map=None, k: float = 5.0, rule: str = "igd-code", gamma=None, influence: bool = True, deviation: bool = True,
+              memory_size: int = 64, deviation_on: str = "z_t", steps: int = 50, window=(30, 45), surrogate=None,
+              surrogate_epochs: int = 50, surrogate_lr: float = 1e-2, surrogate_batch: int = 256, surrogate_seed: int = 0,
+              trajectory=None, threshold: float = 0.7, selection="gradient", similarity: str = "mean_gradient",
+              grad_per_class: int = 0, surrogate_augment: str = "none", max_checkpoints: int = 10, jacobian: str = "exact",
+              progress: bool = True) -> IGDSetup:
+    "IGD's checks, backend, class map, surrogate and guidance terms: `igd` and the sharded runner both start here."
+    if not (isinstance(max_checkpoints, int) and max_checkpoints >= 1):
+        raise ValueError(f"max_checkpoints={max_checkpoints!r}; need an int >= 1 (most checkpoints G_I guides with)")
+    if not (isinstance(grad_per_class, int) and grad_per_class >= 0):
+        raise ValueError(f"grad_per_class={grad_per_class!r}; need an int >= 0 (real images per class of G_c; 0: all)")
+    if surrogate_augment not in SURROGATE_AUGMENTS:
+        raise ValueError(f"surrogate_augment={surrogate_augment!r}; valid: {', '.join(SURROGATE_AUGMENTS)}")
+    if not (influence or deviation): raise ValueError("influence=False and deviation=False guide nothing: use method 'dit'")
+    if not k >= 0: raise ValueError(f"k={k}; the influence strength must be >= 0 (paper: 1 to 50)")
+    if gamma is not None and not gamma >= 0: raise ValueError(f"gamma={gamma}; the deviation strength must be >= 0 (paper: 10 to 200)")
+    threshold, window = check_threshold(threshold), guidance_window(window, steps)
+    if not (selection in ("gradient", "regular") or (isinstance(selection, (list, tuple)) and selection)):
+        raise ValueError(f"selection={selection!r}; valid: 'gradient' (Alg. 2), 'regular' (same count, evenly spaced) or a list of epochs")
+    DeviationGuidance(k=gamma or 0.0, memory_size=memory_size, on=deviation_on)   # checks memory_size and deviation_on now
+    bk = load_backend(dataset, backend, pretrained, checkpoint, backend_kw)
+    cm = backend_class_map(class_map, bk, dataset)
+    sur, label_of, path = None, None, None
+    if influence:
+        sur, label_of, path = igd_surrogate(dataset, bk, cm, surrogate, surrogate_epochs, surrogate_lr,
+                                            surrogate_batch, surrogate_seed, trajectory, threshold, selection,
+                                            similarity, grad_per_class, surrogate_augment, max_checkpoints, progress)
+    terms = igd_terms(bk, sur, k, rule, gamma, memory_size, deviation_on, label_of, influence, deviation, jacobian)
+    return IGDSetup(bk, cm, terms, window, sur, str(path) if influence else None)
+
 # %% ../nbs/22_igd.ipynb #a2600f49
 @register_method("igd")
 def igd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit", pretrained=None, checkpoint=None,
@@ -317,38 +359,21 @@ def igd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
         max_checkpoints: int = 10, jacobian: str = "exact") -> DistilledSet:
     "IGD (seed 001, Alg. 1): DiT sampling steered by influence (G_I) and deviation (G_D) guidance inside the window."
     _check_common(dataset, ipc, steps, cfg, batch_size)
-    if not (isinstance(max_checkpoints, int) and max_checkpoints >= 1):
-        raise ValueError(f"max_checkpoints={max_checkpoints!r}; need an int >= 1 (most checkpoints G_I guides with)")
-    if not (isinstance(grad_per_class, int) and grad_per_class >= 0):
-        raise ValueError(f"grad_per_class={grad_per_class!r}; need an int >= 0 (real images per class of G_c; 0: all)")
-    if surrogate_augment not in SURROGATE_AUGMENTS:
-        raise ValueError(f"surrogate_augment={surrogate_augment!r}; valid: {', '.join(SURROGATE_AUGMENTS)}")
-    if not (influence or deviation): raise ValueError("influence=False and deviation=False guide nothing: use method 'dit'")
-    if not k >= 0: raise ValueError(f"k={k}; the influence strength must be >= 0 (paper: 1 to 50)")
-    if gamma is not None and not gamma >= 0: raise ValueError(f"gamma={gamma}; the deviation strength must be >= 0 (paper: 10 to 200)")
-    threshold, window = check_threshold(threshold), guidance_window(window)
-    guided_steps(steps, window)
-    if not (selection in ("gradient", "regular") or (isinstance(selection, (list, tuple)) and selection)):
-        raise ValueError(f"selection={selection!r}; valid: 'gradient' (Alg. 2), 'regular' (same count, evenly spaced) or a list of epochs")
-    DeviationGuidance(k=gamma or 0.0, memory_size=memory_size, on=deviation_on)   # checks memory_size and deviation_on now
-    bk = load_backend(dataset, backend, pretrained, checkpoint, backend_kw)
-    cm = backend_class_map(class_map, bk, dataset)
-    sur, label_of, path = None, None, None
-    if influence:
-        sur, label_of, path = igd_surrogate(dataset, bk, cm, surrogate, surrogate_epochs, surrogate_lr,
-                                            surrogate_batch, surrogate_seed, trajectory, threshold, selection,
-                                            similarity, grad_per_class, surrogate_augment, max_checkpoints, progress)
-    terms = igd_terms(bk, sur, k, rule, gamma, memory_size, deviation_on, label_of, influence, deviation, jacobian)
+    s = igd_setup(dataset, backend, pretrained, checkpoint, backend_kw, class_map, k, rule, gamma, influence, deviation,
+                  memory_size, deviation_on, steps, window, surrogate, surrogate_epochs, surrogate_lr, surrogate_batch,
+                  surrogate_seed, trajectory, threshold, selection, similarity, grad_per_class, surrogate_augment,
+                  max_checkpoints, jacobian, progress)
+    sur = s.surrogate
     run = dict(method="igd", backend=backend, pretrained=str(pretrained), checkpoint=str(checkpoint), backend_kw=backend_kw,
-               k=k, rule=rule, gamma=[t.k for t in terms if isinstance(t, DeviationGuidance)], memory_size=memory_size,
+               k=k, rule=rule, gamma=[t.k for t in s.terms if isinstance(t, DeviationGuidance)], memory_size=memory_size,
                deviation_on=deviation_on, influence=influence, deviation=deviation,
                checkpoints=sur.indices if sur else None, checkpoint_lrs=sur.lrs if sur else None,
-               trajectory=str(path) if influence else None, threshold=threshold,
+               trajectory=s.trajectory, threshold=check_threshold(threshold),
                selection=selection if isinstance(selection, str) else list(selection), similarity=similarity)
     # recorded only when set, so the resume states of runs made before these existed still match
     extra = (("grad_per_class", grad_per_class, 0), ("surrogate_augment", surrogate_augment, "none"), ("jacobian", jacobian, "exact"))
     run.update({name: v for name, v, d in extra if v != d})
-    return generate_set(dataset, ipc, seed, bk, terms, cm, steps, window, cfg, scheduler, cfg_channels, batch_size,
+    return generate_set(dataset, ipc, seed, s.backend, s.terms, s.class_map, steps, s.window, cfg, scheduler, cfg_channels, batch_size,
                         guidance_batch_size, resume, run, progress)
 
 # %% ../nbs/22_igd.ipynb #7bc0a6c1

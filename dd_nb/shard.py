@@ -198,18 +198,10 @@ def _method_defaults(method: str) -> dict:
     from dd_nb.methods import get_method
     return {k: v.default for k, v in list(inspect.signature(get_method(method)).parameters.items())[3:] if v.default is not inspect.Parameter.empty}
 
-def _igd_surrogate(dataset, bk, cm, p, progress):
-    "IGD's surrogate, backend-to-dataset label map and trajectory: igd()'s own igd_surrogate with the run's parameters."
-    from dd_nb.igd import igd_surrogate
-    keys = ("surrogate", "surrogate_epochs", "surrogate_lr", "surrogate_batch", "surrogate_seed", "trajectory", "threshold",
-            "selection", "similarity", "grad_per_class", "surrogate_augment", "max_checkpoints")
-    sur, label_of, path = igd_surrogate(dataset, bk, cm, **{k: p[k] for k in keys}, progress=progress)
-    return sur, label_of, str(path)
-
 def method_generator(method: str, dataset: ImageDataset, params: dict | None = None, progress: bool = False) -> tuple:
     "(generate_one, run) for the registered method 'dit' or 'igd' with `params` (checked as distill checks them); backend on local_device()."
-    from dd_nb.diffusion import backend_class_map, guidance_window, load_backend
-    from dd_nb.igd import igd_terms
+    from dd_nb.diffusion import backend_class_map, load_backend
+    from dd_nb.igd import igd_setup
     from dd_nb.methods import check_params
     if method not in ("dit", "igd"): raise ValueError(f"method={method!r}; sharded generation knows 'dit' and 'igd'")
     params = check_params(method, dict(params or {}))
@@ -217,16 +209,15 @@ def method_generator(method: str, dataset: ImageDataset, params: dict | None = N
     if p.get("resume") is not None: raise ValueError("resume= is generate_set's round state; a sharded run resumes from its records in out_dir")
     if method == "igd" and not (p["influence"] or p["deviation"]): raise ValueError("influence=False and deviation=False guide nothing: use method 'dit'")
     kw = dict(p["backend_kw"] or {}); kw.setdefault("device", local_device()); kw.setdefault("progress", progress)
-    bk = load_backend(dataset, p["backend"], p["pretrained"], p["checkpoint"], kw)
-    cm = backend_class_map(p["class_map"], bk, dataset)
     run = dict(method=method, dataset=dataset.name, params=params)
-    terms, window = [], None
-    if method == "igd":
-        window = guidance_window(p["window"], p["steps"])
-        sur, label_of, run["trajectory"] = _igd_surrogate(dataset, bk, cm, p, progress) if p["influence"] else (None, None, None)
-        terms = igd_terms(bk, sur, p["k"], p["rule"], p["gamma"], p["memory_size"], p["deviation_on"], label_of, p["influence"], p["deviation"],
-                          p["jacobian"])
-        run["checkpoints"] = sur.indices if sur else None
+    if method == "igd":                          # igd()'s own setup: its checks, backend, surrogate and terms
+        setup_keys = [n for n in inspect.signature(igd_setup).parameters if n not in ("dataset", "backend_kw", "progress")]
+        s = igd_setup(dataset, **{n: p[n] for n in setup_keys}, backend_kw=kw, progress=progress)
+        bk, cm, terms, window = s.backend, s.class_map, s.terms, s.window
+        run["trajectory"], run["checkpoints"] = s.trajectory, s.surrogate.indices if s.surrogate else None
+    else:
+        bk = load_backend(dataset, p["backend"], p["pretrained"], p["checkpoint"], kw)
+        cm, terms, window = backend_class_map(p["class_map"], bk, dataset), [], None
     gen = diffusion_generator(bk, terms, p["steps"], window, p["cfg"], p["scheduler"], p["cfg_channels"], cm, dataset.im_size,
                               p.get("guidance_batch_size"))
     return gen, run
