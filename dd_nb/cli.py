@@ -150,18 +150,18 @@ def _peak_rss_mb() -> float:
     r = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss   # the papermill kernels are this process's children
     return round(r / 1024, 1)                                     # Linux reports KiB
 
-def run_and_record(notebook: str, profile: str, root=None, log_output=False) -> dict:
-    "Run one results notebook, render it and write its record; a failure is recorded (with its cell), not raised."
+def run_and_record(notebook: str, profile: str, root=None, log_output=False, extra: dict | None = None) -> dict:
+    "Run one results notebook (`extra`: parameters over the profile's), render it and write its record; a failure is recorded, not raised."
     import platform, datetime
     import torch, dd_nb
     root = Path(root or project_root())
     fp = fingerprint(notebook, profile, root)
     rec = dict(fingerprint=fp, started=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                versions=dict(dd_nb=dd_nb.__version__, torch=torch.__version__, python=platform.python_version()),
-               machine=dict(cpus=os.cpu_count(), cuda=torch.cuda.is_available()))
+               machine=dict(cpus=os.cpu_count(), cuda=torch.cuda.is_available()), **({"extra": extra} if extra else {}))
     t0, before = time.time(), _peak_rss_mb()
     try:
-        out = run_notebook(notebook, profile, root, log_output=log_output)
+        out = run_notebook(notebook, profile, root, extra=extra, log_output=log_output)
         rec.update(status="ok", executed=out.name)
     except Exception as e:                      # papermill's PapermillExecutionError names the cell; others are set-up errors
         rec.update(status="failed", error=f"{getattr(e, 'ename', type(e).__name__)}: {' '.join(str(getattr(e, 'evalue', e)).split())[:300]}",
@@ -313,12 +313,18 @@ def missing_inputs(notebook: str, profile: str, root=None) -> list:
     return out + weight_inputs(p, at)
 
 # %% ../nbs/60_reproduce.ipynb #fa1e450f
-def reproduce(profile: str = "embedded", notebooks=None, force: bool = False, root=None, log=None, log_output=False) -> list:
-    "Run (or skip, when fresh) each results notebook under `profile`; a progress line each; the records, in order."
+def reproduce(profile: str = "embedded", notebooks=None, force: bool = False, root=None, log=None, log_output=False,
+              extra: dict | None = None) -> list:
+    "Run (or skip, when fresh) each results notebook under `profile` (`extra`: parameters over it); a progress line each; the records."
     log = log or (lambda s: print(s, flush=True))
     root = Path(root or project_root()); names = list(notebooks or results_notebooks(root))
     unknown = [n for n in names if not (root/"nbs"/f"{n}.ipynb").exists()]
     if unknown: raise ValueError(f"unknown notebook(s) {', '.join(unknown)}; known: {', '.join(results_notebooks(root))}")
+    if extra:                           # a misspelt parameter would reach the notebook unread: refuse it first
+        import papermill as pm
+        for n in names:
+            if bad := [k for k in extra if k not in (known := pm.inspect_notebook(str(root/"nbs"/f"{n}.ipynb")))]:
+                raise ValueError(f"{n} has no parameter {', '.join(map(repr, bad))}; its parameters: {', '.join(known)}")
     missing = {n: m for n in names if (m := missing_inputs(n, profile, root))}
     for n, m in missing.items(): log(f"{n} [{profile}] cannot run here; missing:\n" + "\n".join(f"  - {x}" for x in m))
     if profile.startswith("paper"):   # which releases and VAEs the runs will use, next to what they lack
@@ -330,11 +336,11 @@ def reproduce(profile: str = "embedded", notebooks=None, force: bool = False, ro
         if nb in missing:
             recs.append(dict(fingerprint=dict(notebook=nb, profile=profile), status="missing inputs", error="; ".join(missing[nb]), skipped=True))
             continue
-        if not force and is_fresh(nb, profile, root):
+        if not force and not extra and is_fresh(nb, profile, root):   # a run with extra parameters is never the fresh one
             rec = dict(read_record(nb, profile, root), skipped=True); log(f"[{k}/{len(names)}] {nb} [{profile}]: fresh, skipped (--force reruns)")
         else:
             log(f"[{k}/{len(names)}] {nb} [{profile}] ...")
-            rec = run_and_record(nb, profile, root, log_output=log_output)
+            rec = run_and_record(nb, profile, root, log_output=log_output, extra=extra)
             log(f"    {rec['status']} in {rec['wall_s']:.0f} s" + (f": cell {rec.get('cell')}: {rec['error']}" if rec["status"] != "ok" else ""))
         recs.append(rec)
     write_index(root)
@@ -532,6 +538,8 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     r.add_argument("--verbose", action="store_true", help="stream each notebook's cell output to the terminal")
     r.add_argument("--times", default=None, metavar="PATH", help="also write a table of each notebook's wall time to PATH (e.g. results/demo_time.md)")
     r.add_argument("--force", action="store_true", help="rerun notebooks whose last run is fresh (same code, parameters, package and data)")
+    r.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a notebook parameter over the profile's, recorded with the run (e.g. fill=false: the table from stored cells)")
     return p
 
 # %% ../nbs/60_reproduce.ipynb #b603279c
@@ -694,7 +702,7 @@ def _run(args, nets, protos):
             raise UsageError(f"--times {args.times} is a folder; give a file path (e.g. {Path(args.times)/'times.md'})")
         tables, figs = output_dirs(args.profile)
         print(f"profile {args.profile}: tables to {tables}, figures to {figs}")
-        recs = reproduce(args.profile, args.notebooks, args.force, log_output=args.verbose)
+        recs = reproduce(args.profile, args.notebooks, args.force, log_output=args.verbose, extra=parse_params(args.param))
         if args.times: print(f"wrote {write_times(recs, args.times)}")
         if any(r["status"] != "ok" for r in recs): return 1
 

@@ -329,6 +329,8 @@ def test_paper_variant_profiles_are_known():
     (["redundancy", "OUT", "--increments", 0], "argument --increments: 0; valid: an integer >= 2"),
     (["reproduce", "--profile", "smoke", "--notebooks"], "argument --notebooks: expected at least one argument"),
     (["reproduce", "--profile", "smoke", "--times", "TMP"], "is a folder; give a file path"),
+    (["reproduce", "--profile", "smoke", "--notebooks", "50_evaluation", "--param", "fil=false"], "50_evaluation has no parameter 'fil'"),
+    (["reproduce", "--profile", "smoke", "--param", "fill"], "--param 'fill': valid: KEY=VALUE"),
 ])
 def test_arguments_checked_before_work(capsys, tmp_path, argv, msg):
     "Issue 28, item 3: each fails at once with one error line naming the flag and the valid values (was: late or a traceback)."
