@@ -16,7 +16,7 @@ from .core import DistilledSet, seed_everything, default_device, cache_dir, atom
 from .data import ImageDataset, dsa, dsa_strategy_for, idc_augment, idc_cutmix
 from .models import get_network
 from .methods import register_method, random_select
-from .train import normalize
+from .train import IDC_MIX_P, normalize
 from .influence import inverse_hvp, loss_at, grad_dot
 
 # %% auto #0
@@ -358,7 +358,8 @@ def idc_image_lr(lr_img: float, ipc: int, std, size_ratio: float = 1.0) -> float
 def idc_augmentations(name: str, factor: int) -> tuple:
     "IDC's (matching DiffAug, network-update DiffAug, network-update CutMix probability) for a dataset (argument.py, reproduce.py)."
     if name in IDC_MNIST_LIKE and factor > 1: return "color_crop", "color_crop", 0.0   # reproduce.py: no cutout, no CutMix
-    mix_p = 0.5 if name in ("cifar10", "cifar100", "svhn", "fashion-mnist", *IDC_MNIST_LIKE) else 1.0   # argument.py's mix_p
+    # argument.py's mix_p: IDC_MIX_P (0.5, what the `idc` evaluation uses too) for the datasets it names, else its default 1.0
+    mix_p = IDC_MIX_P if name in ("cifar10", "cifar100", "svhn", "fashion-mnist", *IDC_MNIST_LIKE) else 1.0
     return "color_crop_cutout", "color_crop", mix_p   # aug_type; the network's less cutout (mixup_net='cut' removes it)
 
 def idc_init(ds: ImageDataset, ipc: int, factor: int, init: str = "real", seed: int = 0) -> tuple:
