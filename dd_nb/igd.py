@@ -4,9 +4,10 @@
 
 # %% ../nbs/22_igd.ipynb #c562fc74
 from __future__ import annotations
-import math, time
+import copy, math, time
 from pathlib import Path
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import torch
 import torch.nn as nn
@@ -25,9 +26,9 @@ from .train import default_epochs, get_protocol, normalize
 
 # %% auto #0
 __all__ = ['PAPER_GAMMA', 'PAPER_LATENT', 'RUN_FORMAT', 'Surrogate', 'default_surrogate', 'load_surrogate',
-           'per_sample_param_grads', 'surrogate_input', 'influence_loss', 'graph_bytes', 'InfluenceGuidance',
-           'scaled_gamma', 'DeviationGuidance', 'set_tf32', 'evaluation_epochs', 'generate_set', 'dit', 'igd_terms',
-           'igd_surrogate', 'IGDSetup', 'igd_setup', 'igd', 'memory_similarity']
+           'per_sample_grad_blocks', 'per_sample_param_grads', 'class_grad_cosine', 'surrogate_input', 'influence_loss',
+           'graph_bytes', 'InfluenceGuidance', 'scaled_gamma', 'DeviationGuidance', 'set_tf32', 'evaluation_epochs',
+           'generate_set', 'dit', 'igd_terms', 'igd_surrogate', 'IGDSetup', 'igd_setup', 'igd', 'memory_similarity']
 
 # %% ../nbs/22_igd.ipynb #9cb895be
 @dataclass
@@ -45,12 +46,18 @@ class Surrogate:
     im_size: int
     num_classes: int
     def __len__(self): return len(self.params)
+    @cached_property
+    def class_grad_norms(self) -> torch.Tensor:
+        "(E, C): ||G_c(theta_e)||, computed once (G_I divides by it at every guided step)."
+        return self.class_grads.norm(dim=2)
     def __repr__(self): return f"Surrogate({type(self.net).__name__}, checkpoints {self.indices}, {self.im_size}px, {self.num_classes} classes)"
-    def to(self, device):
-        "The same surrogate with every tensor on `device`."
-        mv = lambda d: {k: v.to(device) for k, v in d.items()}
-        return replace(self, net=self.net.to(device), params=[mv(p) for p in self.params], buffers=[mv(b) for b in self.buffers],
-                       class_grads=self.class_grads.to(device), mean=self.mean.to(device), std=self.std.to(device))
+    def to(self, device=None, dtype=None):
+        "The same surrogate with every tensor on `device` (floating ones in `dtype`: the network is then copied, not cast)."
+        mv = lambda t: t.to(device, dtype) if t.is_floating_point() else t.to(device)
+        mvd = lambda d: {k: mv(v) for k, v in d.items()}
+        net = self.net.to(device) if dtype is None else copy.deepcopy(self.net).to(device, dtype)
+        return replace(self, net=net, params=[mvd(p) for p in self.params], buffers=[mvd(b) for b in self.buffers],
+                       class_grads=mv(self.class_grads), mean=mv(self.mean), std=mv(self.std))
 
 def default_surrogate(im_size: int) -> str:
     "The paper's ConvNet-6 where it can learn (64 px and up), else ConvNet-3 (digits at 16 px)."
@@ -84,11 +91,29 @@ def load_surrogate(trajectory, dataset: ImageDataset, indices=None, threshold: f
     return s.to(device or default_device())
 
 # %% ../nbs/22_igd.ipynb #c1c71710
-def per_sample_param_grads(net: nn.Module, params: dict, buffers: dict, x, y, chunk_size=None) -> torch.Tensor:
-    "Rows grad_theta l(f(x_i; theta), y_i) as (N, P), batched with torch.func; differentiable w.r.t. x (double backward)."
+def per_sample_grad_blocks(net: nn.Module, params: dict, buffers: dict, x, y, chunk_size=None) -> dict:
+    "{name: (N, *shape)}: grad_theta l(f(x_i; theta), y_i) per parameter, batched with torch.func; differentiable w.r.t. x."
     def loss_one(p, xi, yi): return F.cross_entropy(functional_call(net, (p, buffers), (xi[None],)), yi[None])
-    g = vmap(grad(loss_one), in_dims=(None, 0, 0), chunk_size=chunk_size)(params, x, y)
+    return vmap(grad(loss_one), in_dims=(None, 0, 0), chunk_size=chunk_size)(params, x, y)
+
+def per_sample_param_grads(net: nn.Module, params: dict, buffers: dict, x, y, chunk_size=None) -> torch.Tensor:
+    "Rows grad_theta l(f(x_i; theta), y_i) as (N, P) in `params` order; differentiable w.r.t. x (double backward)."
+    g = per_sample_grad_blocks(net, params, buffers, x, y, chunk_size)
     return torch.cat([g[k].reshape(len(x), -1) for k in params], 1)
+
+def class_grad_cosine(blocks: dict, G: torch.Tensor, y, G_norm=None, eps: float = 1e-8) -> torch.Tensor:
+    "cos(G_{y_i}, g_i) per image, g_i given as per-parameter blocks (in G's order), G as (C, P); F.cosine_similarity's value."
+    # block by block against views of G: no (N, P) concatenation, no gathered copy of G[y] and none of cosine_similarity's
+    # elementwise passes over (N, P), which took about 40% of the influence term's time on the digits surrogate
+    n = sum(v[0].numel() for v in blocks.values())
+    if n != G.shape[1]: raise ValueError(f"the blocks hold {n} parameters; G_c has {G.shape[1]}")
+    dots, sq, off = 0, 0, 0
+    for v in blocks.values():
+        gk = v.reshape(len(v), -1)
+        dots = dots + gk @ G[:, off:off + gk.shape[1]].T        # (N, C): every class at once, a matmul
+        sq, off = sq + gk.pow(2).sum(1), off + gk.shape[1]
+    G_norm = G.norm(dim=1) if G_norm is None else G_norm
+    return dots.gather(1, y[:, None])[:, 0] / (sq.sqrt().clamp_min(eps) * G_norm[y].clamp_min(eps))
 
 def surrogate_input(surrogate: Surrogate, images) -> torch.Tensor:
     "Images in [0,1] (unclamped) -> the surrogate's normalised input at its size (antialiased bilinear, differentiable)."
@@ -101,18 +126,19 @@ def surrogate_input(surrogate: Surrogate, images) -> torch.Tensor:
 
 def influence_loss(surrogate: Surrogate, images, classes, chunk_size=None) -> torch.Tensor:
     "IGD eq. 7 per image: eta-weighted mean over the retained checkpoints of 1 - cos(G_c(theta_e), grad_theta l(x, c; theta_e))."
-    dev = surrogate.mean.device   # the data goes to the surrogate's device
-    x_in = surrogate_input(surrogate, images.to(dev).float())
+    dev, dt = surrogate.mean.device, surrogate.mean.dtype   # the data goes to the surrogate's device and precision
+    x_in = surrogate_input(surrogate, images.to(dev, dt))
     y = torch.as_tensor(classes, device=dev).long()
     track = torch.is_grad_enabled() and x_in.requires_grad
     # each checkpoint's double-backward graph starts at a detached copy of the input and is freed as soon as its input
     # gradient is added up, so memory does not grow with the number of checkpoints
     x = x_in.detach().requires_grad_(track)
     value, g_x, w = x.new_zeros(len(x)), torch.zeros_like(x), sum(surrogate.lrs)
-    for p, b, lr, G in zip(surrogate.params, surrogate.buffers, surrogate.lrs, surrogate.class_grads):
+    for p, b, lr, G, G_norm in zip(surrogate.params, surrogate.buffers, surrogate.lrs, surrogate.class_grads,
+                                   surrogate.class_grad_norms):
         with torch.set_grad_enabled(track):
-            g = per_sample_param_grads(surrogate.net, p, b, x, y, chunk_size)
-            term = (lr / w) * (1 - F.cosine_similarity(g, G[y], dim=1))
+            g = per_sample_grad_blocks(surrogate.net, p, b, x, y, chunk_size)
+            term = (lr / w) * (1 - class_grad_cosine(g, G, y, G_norm))
         if track: g_x += torch.autograd.grad(term.sum(), x)[0]
         value += term.detach()
     if not track: return value
@@ -120,8 +146,10 @@ def influence_loss(surrogate: Surrogate, images, classes, chunk_size=None) -> to
     # through surrogate_input and the decoder once (the bracket is exactly zero; images are independent of one another)
     return value + ((x_in * g_x).flatten(1).sum(1) - (x_in.detach() * g_x).flatten(1).sum(1))
 
-def graph_bytes(*outputs) -> int:
-    "Bytes of the distinct tensors autograd still holds for a backward from `outputs` (freed graphs count 0)."
+def graph_bytes(*outputs, exclude=()) -> int:
+    "Bytes of the distinct tensors autograd still holds for a backward from `outputs` (freed graphs count 0), but `exclude`'s."
+    # `exclude`: tensors that live outside the graph anyway (weights, G_c): a view of them saved for the backward adds nothing
+    out_of_graph = {(t.untyped_storage().device, t.untyped_storage().data_ptr()) for t in exclude}
     seen, storages, stack = set(), {}, [t.grad_fn for t in outputs if isinstance(t, torch.Tensor)]
     while stack:
         fn = stack.pop()
@@ -136,7 +164,7 @@ def graph_bytes(*outputs) -> int:
                     s = t.untyped_storage()
                     storages[(s.device, s.data_ptr())] = s.nbytes()
         stack.extend(f for f, _ in fn.next_functions)
-    return sum(storages.values())
+    return sum(v for k, v in storages.items() if k not in out_of_graph)
 
 @dataclass
 class InfluenceGuidance(GuidanceTerm):
