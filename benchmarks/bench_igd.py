@@ -14,14 +14,16 @@ Run: .venv/bin/python benchmarks/bench_igd.py [--smoke] [--ipc 2]
 configuration (28 layers, hidden 1152, 16 heads, patch 2, 4x32x32 latents, 1000 classes), sd-vae-ft-mse's AutoencoderKL
 decoding to 256 px and a ConvNet-6 surrogate at 256 px (the authors' size). It times every part of one vanilla and one
 guided step for one image (CFG: the doubled batch), each the best of --reps after a warm-up, checks that the parts add
-up to a measured guided step, and predicts guided/vanilla for 50 DDIM steps with the window [30, 45] (16 guided steps)
+up to a measured guided step, times the influence term again with the surrogate in bfloat16 (printing how far its
+image gradient is from float32's), and predicts guided/vanilla for 50 DDIM steps with the window [30, 45] (16 guided steps)
 and --checkpoints retained checkpoints (the paper keeps about 4), exact and Jacobian-free. On a GPU set DD_NB_DEVICE=cuda.
-Run: .venv/bin/python benchmarks/bench_igd.py --shape dit-xl-2 [--reps 2] [--checkpoints 4]
+Run: .venv/bin/python benchmarks/bench_igd.py --shape dit-xl-2 [--reps 2] [--checkpoints 4] [--dtype bfloat16] [--write]
 """
 import argparse, os, tempfile, time
 from dataclasses import replace
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch
+import torch.nn.functional as F
 from dd_nb.checkpoints import select_checkpoints, train_surrogate_trajectory
 from dd_nb.data import load_dataset
 from dd_nb.diffusion import get_backend
@@ -41,8 +43,11 @@ def main():
     ap.add_argument("--shape", choices=["tiny", "dit-xl-2"], default="tiny", help="tiny: the embedded tiny DiT; dit-xl-2: the cost model")
     ap.add_argument("--reps", type=int, default=2, help="--shape dit-xl-2: timed repetitions of each part (best kept)")
     ap.add_argument("--checkpoints", type=int, default=4, help="--shape dit-xl-2: retained surrogate checkpoints")
+    ap.add_argument("--dtype", default="float32", help="--shape dit-xl-2: the denoiser's and the VAE's dtype (float32, bfloat16, float16); "
+                    "the surrogate stays in float32")
+    ap.add_argument("--write", action="store_true", help="--shape dit-xl-2: also write results/bench_igd_dit-xl-2_<dtype>.md")
     args = ap.parse_args()
-    if args.shape == "dit-xl-2": return xl_cost_model(args.reps, args.checkpoints)
+    if args.shape == "dit-xl-2": return xl_cost_model(args.reps, args.checkpoints, args.dtype, args.write)
     bk, which = tiny_backend(args.smoke)
     train = load_dataset("digits")
     epochs = args.epochs or (2 if args.smoke else 5)
@@ -77,6 +82,7 @@ SD_VAE = dict(in_channels=3, out_channels=3, latent_channels=4, down_block_types
               up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(128, 256, 512, 512), layers_per_block=2,
               norm_num_groups=32, sample_size=256, scaling_factor=0.18215)
 SKIP_STEP = "measured: one guided step, jacobian='skip'"
+BF16_SURROGATE = "influence term, {} checkpoints, surrogate in bfloat16"
 STEPS, GUIDED = 50, 16   # DDIM 50 steps; the window t in [30, 45] counted down: loop steps 4..19
 
 
@@ -89,7 +95,7 @@ def best_of(fn, reps, device):
     return best
 
 
-def xl_parts(reps, n_ckpt):
+def xl_parts(reps, n_ckpt, dtype=torch.float32):
     "Seconds of each part of one vanilla and one guided DDIM step for one image at DiT-XL/2's shape."
     from diffusers import AutoencoderKL, DiTTransformer2DModel
     from dd_nb.core import default_device
@@ -97,7 +103,7 @@ def xl_parts(reps, n_ckpt):
     from dd_nb.igd import DeviationGuidance, InfluenceGuidance, Surrogate, influence_loss, surrogate_input
     from dd_nb.models import get_network
     dev = default_device(); torch.manual_seed(0)
-    bk = DiTBackend(DiTTransformer2DModel(**DIT_XL_2).to(dev), DIT_SCHEDULER, AutoencoderKL(**SD_VAE).to(dev))
+    bk = DiTBackend(DiTTransformer2DModel(**DIT_XL_2).to(dev, dtype), DIT_SCHEDULER, AutoencoderKL(**SD_VAE).to(dev, dtype))
     for m in (bk.net, bk.vae): m.requires_grad_(False)
     net = get_network("convnet6", 3, 10, 256).to(dev).eval()
     pn = dict(net.named_parameters()); P = sum(v.numel() for v in pn.values())
@@ -107,7 +113,7 @@ def xl_parts(reps, n_ckpt):
     one = Surrogate(net, sur.params[:1], sur.buffers[:1], sur.lrs[:1], sur.class_grads[:1], sur.mean, sur.std, [0], 3, 256, 10)
     dev_term = DeviationGuidance(k=1.0, memory_size=64)
     dev_term.remember(torch.randn(64, *bk.latent_shape, device=dev), [3] * 64)
-    z = torch.randn(1, *bk.latent_shape, device=dev); c = bk.cond([3]); t = 700
+    z = torch.randn(1, *bk.latent_shape, device=dev, dtype=dtype); c = bk.cond([3]); t = 700
     ab = torch.tensor(0.3, device=dev)
     parts = {}
     with torch.no_grad():
@@ -132,6 +138,13 @@ def xl_parts(reps, n_ckpt):
     parts["resize + normalise (256 px: no resize)"] = best_of(lambda: torch.autograd.grad(surrogate_input(sur, xi).sum(), xi), reps, dev)
     parts["influence term, one checkpoint"] = best_of(lambda: torch.autograd.grad(influence_loss(one, xi, [3]).sum(), xi), reps, dev)
     parts[f"influence term, {n_ckpt} checkpoints"] = best_of(lambda: torch.autograd.grad(influence_loss(sur, xi, [3]).sum(), xi), reps, dev)
+    # the reduced-precision option: the surrogate (weights, G_c, its double backward) in bfloat16, the image gradient
+    # returned in float32; its deviation from the float32 term on the same image is printed with the table
+    sur16 = sur.to(dtype=torch.bfloat16)
+    parts[BF16_SURROGATE.format(n_ckpt)] = best_of(lambda: torch.autograd.grad(influence_loss(sur16, xi, [3]).sum(), xi), reps, dev)
+    g32, = torch.autograd.grad(influence_loss(sur, xi, [3]).sum(), xi)
+    g16, = torch.autograd.grad(influence_loss(sur16, xi, [3]).float().sum(), xi)
+    deviation = (float((g16 - g32).norm() / g32.norm()), float(F.cosine_similarity(g16.flatten(), g32.flatten(), dim=0)))
     zd = z.detach().requires_grad_(True)
     ctx = lambda: GuidanceContext(z_t=zd, z0=zd, classes=torch.tensor([3]), t=t, step=10, t_index=39, alpha_bar=ab, backend=bk)
     parts["deviation term (64 latents)"] = best_of(lambda: torch.autograd.grad(dev_term.loss(ctx()).sum(), zd), reps, dev)
@@ -146,29 +159,41 @@ def xl_parts(reps, n_ckpt):
     skip_dev = DeviationGuidance(k=1.0, memory_size=64, jacobian="skip"); skip_dev.memory = dev_term.memory
     sc_skip = replace(sc, terms=[InfluenceGuidance(surrogate=sur, jacobian="skip"), skip_dev])
     parts[SKIP_STEP] = best_of(lambda: step(sc_skip), reps, dev)
-    return parts, dev
+    return parts, dev, deviation
 
 
-def xl_cost_model(reps, n_ckpt):
-    "Print the per-part table and the predicted guided/vanilla ratios at DiT-XL/2's shape."
-    parts, dev = xl_parts(reps, n_ckpt)
-    print(f"# DiT-XL/2 shape (random weights), sd-vae-ft-mse decoder to 256 px, ConvNet-6 surrogate at 256 px; one image, "
-          f"CFG 4; {dev}, torch threads={torch.get_num_threads()}; best of {reps}")
+def xl_cost_model(reps, n_ckpt, dtype="float32", write=False):
+    "Print the per-part table and the predicted guided/vanilla ratios at DiT-XL/2's shape (`write`: also to results/)."
+    from dd_nb.diffusion import as_dtype
+    parts, dev, (dev_rel, dev_cos) = xl_parts(reps, n_ckpt, as_dtype(dtype))
+    out = [f"# DiT-XL/2 shape (random weights), sd-vae-ft-mse decoder to 256 px, ConvNet-6 surrogate at 256 px; one image, "
+           f"CFG 4; {dev}, denoiser and VAE in {dtype}, surrogate in float32, torch threads={torch.get_num_threads()}; best of {reps}"]
     w = max(map(len, parts))
-    for k, v in parts.items(): print(f"  {k:<{w}}  {v:8.3f} s")
-    P = parts
+    out += [f"  {k:<{w}}  {v:8.3f} s" for k, v in parts.items()]
+    P, inf = parts, f"influence term, {n_ckpt} checkpoints"
     fwd, dec = P["denoiser forward, CFG (no grad)"], P["VAE decode (no grad)"]
     common = P["VAE decode forward (graph kept)"] + P["VAE decode backward"] + P["resize + normalise (256 px: no resize)"] \
-        + P[f"influence term, {n_ckpt} checkpoints"] + P["deviation term (64 latents)"]
+        + P[inf] + P["deviation term (64 latents)"]
     exact = P["denoiser forward, CFG (graph kept)"] + P["denoiser backward (d z0 / d z_t)"] + common
     skip = fwd + common   # d z0 / d z_t taken as 1 / sqrt(alpha_bar): the forward keeps no graph, no denoiser backward
     vanilla = STEPS * fwd + dec
-    print(f"sum of the guided step's parts: exact {exact:.3f} s, measured {P['measured: one guided step (sampler)']:.3f} s; "
-          f"jacobian='skip' {skip:.3f} s, measured {P[SKIP_STEP]:.3f} s")
-    print(f"vanilla image: {STEPS} x {fwd:.3f} + decode {dec:.3f} = {vanilla:.1f} s")
-    for name, g in (("exact gradient", exact), ("Jacobian-free (jacobian='skip')", skip)):
+    swap = P[BF16_SURROGATE.format(n_ckpt)] - P[inf]   # the surrogate in bfloat16 instead
+    out += [f"sum of the guided step's parts: exact {exact:.3f} s, measured {P['measured: one guided step (sampler)']:.3f} s; "
+            f"jacobian='skip' {skip:.3f} s, measured {P[SKIP_STEP]:.3f} s",
+            f"vanilla image: {STEPS} x {fwd:.3f} + decode {dec:.3f} = {vanilla:.1f} s",
+            f"surrogate in bfloat16: the influence term {P[BF16_SURROGATE.format(n_ckpt)] / P[inf]:.2f}x its float32 time; its image "
+            f"gradient deviates {dev_rel:.1%} (relative norm; cosine {dev_cos:.4f}) from float32's on the same image"]
+    for name, g in (("exact gradient", exact), ("Jacobian-free (jacobian='skip')", skip),
+                    ("exact gradient, surrogate in bfloat16", exact + swap)):
         total = (STEPS - GUIDED) * fwd + GUIDED * g + dec
-        print(f"predicted guided/vanilla, {name}: {total / vanilla:.2f}x ({total:.1f} s per image; the paper: 5.5x)")
+        out.append(f"predicted guided/vanilla, {name}: {total / vanilla:.2f}x ({total:.1f} s per image; the paper: 5.5x)")
+    print("\n".join(out))
+    if write:   # a quiet machine's run, as ratios: the seconds are this machine's
+        from dd_nb.core import atomic_write_text, project_root
+        f = project_root()/"results"/f"bench_igd_dit-xl-2_{dtype}.md"
+        atomic_write_text(f, "Written by `benchmarks/bench_igd.py --shape dit-xl-2 --dtype " + dtype + " --write` (one run; the ratios "
+                          "are what carries over, the seconds are this machine's)\n\n```\n" + "\n".join(out) + "\n```\n")
+        print(f"wrote {f}")
 
 
 if __name__ == "__main__":
