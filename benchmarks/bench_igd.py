@@ -5,6 +5,7 @@ Prints `name: value` lines; the last one is `guided/vanilla: X.XXx`:
   guided_seconds_per_image      the same seeds with IGD (G_I over the retained checkpoints + G_D), window t in [30, 45]
   selection/epoch               Alg. 2 on the whole trajectory (every checkpoint's class-averaged gradients) / one
                                 surrogate training epoch
+  guided/vanilla, G_D only      the same with the deviation term alone (no surrogate), and G_I's share of the guided time
   guided/vanilla, jacobian='skip'  the same with d z0|t / d z_t taken as 1/sqrt(abar) (no denoiser backward)
   guided/vanilla                guided / vanilla time for the same images (paper: 5.5x, 8.2 s vs 1.5 s on an RTX 4090)
 Uses the embedded tiny DiT when cached (else a 40-step smoke one) and a ConvNet-3 surrogate on digits.
@@ -65,11 +66,15 @@ def main():
     t0 = time.perf_counter(); generate_set(train, args.ipc, 0, bk, terms, window=(30, 45), **kw); guided = time.perf_counter() - t0
     terms = igd_terms(bk, sur, jacobian="skip")
     t0 = time.perf_counter(); generate_set(train, args.ipc, 0, bk, terms, window=(30, 45), **kw); skip = time.perf_counter() - t0
+    terms = igd_terms(bk, sur, influence=False)   # G_D alone: what the guided step costs without the surrogate
+    t0 = time.perf_counter(); generate_set(train, args.ipc, 0, bk, terms, window=(30, 45), **kw); dev_only = time.perf_counter() - t0
     print(f"# tiny DiT {which}; digits; ConvNet-3 surrogate {epochs} epochs, {len(sel['kept'])} checkpoints kept {sel['kept']}; "
           f"{n} images; torch threads={torch.get_num_threads()}")
     print(f"vanilla_seconds_per_image: {vanilla / n:.4f}s")
     print(f"guided_seconds_per_image: {guided / n:.4f}s")
     print(f"selection/epoch: {selection / per_epoch:.2f}x ({selection:.1f} s vs {per_epoch:.2f} s per epoch)")
+    print(f"guided/vanilla, G_D only (no surrogate): {dev_only / vanilla:.2f}x")
+    print(f"share of the guided time in G_I (the surrogate's per-sample double backward): {(guided - dev_only) / guided:.1%}")
     print(f"guided/vanilla, jacobian='skip': {skip / vanilla:.2f}x")
     print(f"guided/vanilla: {guided / vanilla:.2f}x")
 
