@@ -48,7 +48,7 @@ class Surrogate:
     def __len__(self): return len(self.params)
     @cached_property
     def class_grad_norms(self) -> torch.Tensor:
-        "(E, C): ||G_c(theta_e)||, computed once (G_I divides by it at every guided step)."
+        "(E, C): ||G_c(theta_e)||, computed at first use and kept (G_I divides by it at every guided step): replace, don't edit, G_c."
         return self.class_grads.norm(dim=2)
     def __repr__(self): return f"Surrogate({type(self.net).__name__}, checkpoints {self.indices}, {self.im_size}px, {self.num_classes} classes)"
     def to(self, device=None, dtype=None):
