@@ -25,10 +25,10 @@ from .methods import register_method
 from .train import default_epochs, get_protocol, normalize
 
 # %% auto #0
-__all__ = ['PAPER_GAMMA', 'PAPER_LATENT', 'RUN_FORMAT', 'Surrogate', 'default_surrogate', 'load_surrogate',
-           'per_sample_grad_blocks', 'per_sample_param_grads', 'class_grad_cosine', 'surrogate_input', 'influence_loss',
-           'graph_bytes', 'InfluenceGuidance', 'scaled_gamma', 'DeviationGuidance', 'set_tf32', 'evaluation_epochs',
-           'generate_set', 'dit', 'igd_terms', 'igd_surrogate', 'IGDSetup', 'igd_setup', 'igd', 'memory_similarity']
+__all__ = ['PAPER_GAMMA', 'PAPER_LATENT', 'RUN_FORMAT', 'Surrogate', 'default_surrogate', 'load_surrogate', 'surrogate_input',
+           'per_sample_grad_blocks', 'per_sample_param_grads', 'class_grad_cosine', 'influence_loss', 'graph_bytes',
+           'InfluenceGuidance', 'scaled_gamma', 'DeviationGuidance', 'set_tf32', 'evaluation_epochs', 'generate_set',
+           'dit', 'igd_terms', 'igd_surrogate', 'IGDSetup', 'igd_setup', 'igd', 'memory_similarity']
 
 # %% ../nbs/22_igd.ipynb #9cb895be
 @dataclass
@@ -90,7 +90,17 @@ def load_surrogate(trajectory, dataset: ImageDataset, indices=None, threshold: f
                   n["channels"], n["im_size"], n["num_classes"])
     return s.to(device or default_device())
 
-# %% ../nbs/22_igd.ipynb #c1c71710
+# %% ../nbs/22_igd.ipynb #30b388e3
+def surrogate_input(surrogate: Surrogate, images) -> torch.Tensor:
+    "Images in [0,1] (unclamped) -> the surrogate's normalised input at its size (antialiased bilinear, differentiable)."
+    if images.shape[1] != surrogate.channels:
+        raise ValueError(f"images have {images.shape[1]} channels; the surrogate takes {surrogate.channels}")
+    s = surrogate.im_size
+    if tuple(images.shape[-2:]) != (s, s):
+        images = F.interpolate(images, size=(s, s), mode="bilinear", antialias=True, align_corners=False)
+    return normalize(images, surrogate.mean, surrogate.std)
+
+# %% ../nbs/22_igd.ipynb #a20a1034
 def per_sample_grad_blocks(net: nn.Module, params: dict, buffers: dict, x, y, chunk_size=None) -> dict:
     "{name: (N, *shape)}: grad_theta l(f(x_i; theta), y_i) per parameter, batched with torch.func; differentiable w.r.t. x."
     def loss_one(p, xi, yi): return F.cross_entropy(functional_call(net, (p, buffers), (xi[None],)), yi[None])
@@ -101,6 +111,7 @@ def per_sample_param_grads(net: nn.Module, params: dict, buffers: dict, x, y, ch
     g = per_sample_grad_blocks(net, params, buffers, x, y, chunk_size)
     return torch.cat([g[k].reshape(len(x), -1) for k in params], 1)
 
+# %% ../nbs/22_igd.ipynb #05ef84f7
 def class_grad_cosine(blocks: dict, G: torch.Tensor, y, G_norm=None, eps: float = 1e-8) -> torch.Tensor:
     "cos(G_{y_i}, g_i) per image, g_i given as per-parameter blocks (in G's order), G as (C, P); F.cosine_similarity's value."
     # block by block against views of G: no (N, P) concatenation, no gathered copy of G[y] and none of cosine_similarity's
@@ -115,15 +126,7 @@ def class_grad_cosine(blocks: dict, G: torch.Tensor, y, G_norm=None, eps: float 
     G_norm = G.norm(dim=1) if G_norm is None else G_norm
     return dots.gather(1, y[:, None])[:, 0] / (sq.sqrt().clamp_min(eps) * G_norm[y].clamp_min(eps))
 
-def surrogate_input(surrogate: Surrogate, images) -> torch.Tensor:
-    "Images in [0,1] (unclamped) -> the surrogate's normalised input at its size (antialiased bilinear, differentiable)."
-    if images.shape[1] != surrogate.channels:
-        raise ValueError(f"images have {images.shape[1]} channels; the surrogate takes {surrogate.channels}")
-    s = surrogate.im_size
-    if tuple(images.shape[-2:]) != (s, s):
-        images = F.interpolate(images, size=(s, s), mode="bilinear", antialias=True, align_corners=False)
-    return normalize(images, surrogate.mean, surrogate.std)
-
+# %% ../nbs/22_igd.ipynb #5ede7afe
 def influence_loss(surrogate: Surrogate, images, classes, chunk_size=None) -> torch.Tensor:
     "IGD eq. 7 per image: eta-weighted mean over the retained checkpoints of 1 - cos(G_c(theta_e), grad_theta l(x, c; theta_e))."
     dev, dt = surrogate.mean.device, surrogate.mean.dtype   # the data goes to the surrogate's device and precision
@@ -146,6 +149,7 @@ def influence_loss(surrogate: Surrogate, images, classes, chunk_size=None) -> to
     # through surrogate_input and the decoder once (the bracket is exactly zero; images are independent of one another)
     return value + ((x_in * g_x).flatten(1).sum(1) - (x_in.detach() * g_x).flatten(1).sum(1))
 
+# %% ../nbs/22_igd.ipynb #69647cdf
 def graph_bytes(*outputs, exclude=()) -> int:
     "Bytes of the distinct tensors autograd still holds for a backward from `outputs` (freed graphs count 0), but `exclude`'s."
     # `exclude`: tensors that live outside the graph anyway (weights, G_c): a view of them saved for the backward adds nothing
@@ -166,6 +170,7 @@ def graph_bytes(*outputs, exclude=()) -> int:
         stack.extend(f for f, _ in fn.next_functions)
     return sum(v for k, v in storages.items() if k not in out_of_graph)
 
+# %% ../nbs/22_igd.ipynb #49154c4f
 @dataclass
 class InfluenceGuidance(GuidanceTerm):
     "G_I (IGD eq. 7) on the unclamped decoded z0|t, with the authors' step rule and the paper's k = 5 by default."
