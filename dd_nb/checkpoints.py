@@ -49,6 +49,7 @@ def trajectory_settings(dataset: ImageDataset, arch="convnet6", epochs=50, lr=1e
     if augment != "none": s["augment"] = augment   # only when set: unaugmented trajectories keep their keys
     return s
 
+# %% ../nbs/21_checkpoints.ipynb #890749a4
 def _hash(d: dict) -> str: return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 def trajectory_dir(settings: dict) -> Path:
@@ -56,10 +57,12 @@ def trajectory_dir(settings: dict) -> Path:
     name = safe_name(settings["dataset"]["name"])
     return cache_dir()/"trajectories"/f"{name}_{settings['arch']}_{_hash(settings)}"
 
+# %% ../nbs/21_checkpoints.ipynb #e52be1c0
 def epoch_lrs(lr: float, schedule: str, epochs: int) -> list:
     "eta_e of checkpoints 0..E: the rate of the epoch that leaves checkpoint e; the last checkpoint repeats the last rate."
     return [lr * lr_factor(schedule, min(e, epochs - 1), epochs) for e in range(epochs + 1)]
 
+# %% ../nbs/21_checkpoints.ipynb #a3514c2c
 def initial_network(arch: str, channels: int, num_classes: int, im_size: int, seed: int = 0) -> nn.Module:
     "theta_0: the network initialised from `seed` alone (the global RNG is forked, neither read nor advanced)."
     with torch.random.fork_rng(devices=[]):
@@ -240,6 +243,7 @@ class Trajectory(Sequence):
         if e is not None: net.load_state_dict(self[e])
         return net.eval()
 
+# %% ../nbs/21_checkpoints.ipynb #9c065bbd
 def load_trajectory(path, allow_partial: bool = False):
     "Read a trajectory folder written by train_surrogate_trajectory: (lazy sequence of state dicts, learning rates)."
     f = Path(path)/"trajectory.json"
@@ -286,6 +290,7 @@ def check_threshold(threshold) -> float:
     if not 0 < t < 1: raise ValueError(f"threshold={threshold} is outside (0, 1); it is a cosine similarity (the paper uses 0.7, range 0.6-0.8)")
     return t
 
+# %% ../nbs/21_checkpoints.ipynb #ac557b82
 def gradient_similarity(g, ref) -> float:
     "Cosine of two gradients (P,), or the mean over classes of row-wise cosines of two (C, P) matrices (the released code)."
     g, ref = torch.as_tensor(g).double(), torch.as_tensor(ref).double()
@@ -293,6 +298,7 @@ def gradient_similarity(g, ref) -> float:
     if g.ndim not in (1, 2): raise ValueError(f"gradients must be vectors (P,) or per-class matrices (C, P), got shape {tuple(g.shape)}")
     return F.cosine_similarity(g, ref, dim=-1).mean().item()
 
+# %% ../nbs/21_checkpoints.ipynb #20d61949
 def filter_checkpoints(grads, threshold: float = 0.7):
     "Alg. 2 as a stream over the checkpoints' averaged gradients: yields (index, cosine to the reference, kept?)."
     threshold = check_threshold(threshold)
@@ -309,6 +315,7 @@ def filter_checkpoints(grads, threshold: float = 0.7):
         if ref is None: raise ValueError("no gradients: Alg. 2 needs at least the initial checkpoint's")
     return run()
 
+# %% ../nbs/21_checkpoints.ipynb #6fb52920
 def select_by_gradient_similarity(grads, threshold: float = 0.7) -> list:
     "IGD Alg. 2: indices of the retained checkpoints (0 first), given each checkpoint's class-averaged gradient."
     return [t for t, _, kept in filter_checkpoints(grads, threshold) if kept]
@@ -334,6 +341,7 @@ def load_selection(path) -> dict:
     if meta.get("format") != SELECTION_FORMAT: raise ValueError(f"{stem}.json is not a checkpoint selection (format={meta.get('format')!r})")
     return {**meta, "class_grads": load_file(str(stem.with_suffix(".safetensors")))["class_grads"], "path": stem.with_suffix(".json")}
 
+# %% ../nbs/21_checkpoints.ipynb #9ced38ed
 def select_checkpoints(trajectory_path, dataset: ImageDataset, threshold: float = 0.7, similarity: str = "mean_gradient",
                        chunk: int = 256, out=None, progress=True, device=None, per_class: int = 0) -> dict:
     "Alg. 2 on a saved trajectory: kept indices, their lrs, every cosine, G_c (first `per_class` images), saved."

@@ -40,14 +40,17 @@ def load_profile(notebook: str, profile: str, root=None) -> dict:
     if not f.exists(): return {}
     return (yaml.safe_load(f.read_text()) or {}).get(profile) or {}
 
+# %% ../nbs/60_reproduce.ipynb #845605b2
 def results_notebooks(root=None) -> list:
     "Names of the notebooks that have a profile file in experiments/ (those with a Results section)."
     return sorted(p.stem for p in (Path(root or project_root())/"experiments").glob("*.yaml"))
 
+# %% ../nbs/60_reproduce.ipynb #79d73647
 def run_dir(profile: str, root=None) -> Path:
     "Where a profile's executed notebooks, their HTML pages and run records go: results/runs/<profile>/."
     return Path(root or project_root())/"results"/"runs"/profile
 
+# %% ../nbs/60_reproduce.ipynb #f171b768
 def output_dirs(profile: str, root=None) -> tuple:
     "(tables, figures) a profile writes: results/ and figures/ for the published profile, results/runs/<profile>/ otherwise."
     root = Path(root or project_root())
@@ -55,6 +58,7 @@ def output_dirs(profile: str, root=None) -> tuple:
     if profile in COMMITTED: return root/"results"/COMMITTED[profile], root/"figures"/COMMITTED[profile]
     return root/"results"/"runs"/profile, root/"results"/"runs"/profile/"figures"
 
+# %% ../nbs/60_reproduce.ipynb #ab2600e9
 # Messages nobody running `dd` can act on: torch's own use of jit.script, tqdm looking for ipywidgets, diffusers asking
 # for `accelerate` (loading works without it). Run in `dd` itself and, through exec_lines, in every papermill kernel.
 QUIET = """import logging, warnings
@@ -69,6 +73,7 @@ def quiet():
     "Silence, in this process, the warnings listed in `QUIET` (and only those)."
     exec(QUIET, {})
 
+# %% ../nbs/60_reproduce.ipynb #4a9f850a
 def run_notebook(notebook: str, profile: str = "smoke", root=None, extra: dict | None = None, log_output=False) -> Path:
     "Execute nbs/<notebook>.ipynb with papermill under a profile; tables and figures go where `output_dirs` says."
     import papermill as pm
@@ -92,11 +97,13 @@ def code_digest(notebook_path) -> str:
     return _sha(json.dumps(["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
                             for c in nb["cells"] if c["cell_type"] == "code"]).encode())
 
+# %% ../nbs/60_reproduce.ipynb #c5a1c589
 def package_digest(root=None) -> str:
     "A digest of the package's code: every dd_nb/*.py by name and content."
     pkg = Path(root or project_root())/"dd_nb"
     return _sha(b"".join(p.name.encode() + p.read_bytes() for p in sorted(pkg.glob("*.py"))))
 
+# %% ../nbs/60_reproduce.ipynb #03a1fbee
 def dataset_digest(params: dict, root=None) -> str | None:
     "The content digest of the dataset a profile names (None when it names none or it is not on this machine)."
     name = params.get("dataset")
@@ -108,6 +115,7 @@ def dataset_digest(params: dict, root=None) -> str | None:
     try: return load_dataset(name, "train", root=where, size=params.get("size")).digest()
     except (OSError, ValueError) as e: return f"unavailable: {type(e).__name__}"
 
+# %% ../nbs/60_reproduce.ipynb #e65be85d
 def fingerprint(notebook: str, profile: str, root=None) -> dict:
     "Everything a results notebook's run depends on; an equal fingerprint and a successful last run mean fresh."
     import dd_nb
@@ -115,15 +123,18 @@ def fingerprint(notebook: str, profile: str, root=None) -> dict:
     return dict(notebook=notebook, profile=profile, code=code_digest(root/"nbs"/f"{notebook}.ipynb"), params=params,
                 version=dd_nb.__version__, package=package_digest(root), data=dataset_digest(params, root))
 
+# %% ../nbs/60_reproduce.ipynb #f1522991
 def record_path(notebook: str, profile: str, root=None) -> Path:
     "A run's record: results/runs/<profile>/<notebook>.record.json."
     return run_dir(profile, root)/f"{notebook}.record.json"
 
+# %% ../nbs/60_reproduce.ipynb #22b3c904
 def read_record(notebook: str, profile: str, root=None) -> dict | None:
     "The last run's record, or None."
     f = record_path(notebook, profile, root)
     return json.loads(f.read_text()) if f.exists() else None
 
+# %% ../nbs/60_reproduce.ipynb #021ce4d5
 def is_fresh(notebook: str, profile: str, root=None) -> bool:
     "True when the last run succeeded, its executed notebook exists and its fingerprint is unchanged."
     rec = read_record(notebook, profile, root)
@@ -140,6 +151,7 @@ def render_html(executed) -> Path:
     body, _ = HTMLExporter(template_name="lab", embed_images=True).from_notebook_node(nbformat.read(executed, as_version=4))
     return atomic_write_text(executed.with_suffix(".html"), body)
 
+# %% ../nbs/60_reproduce.ipynb #68ddc5da
 def _written_since(profile, root, t0) -> list:
     "Tables and figures the run wrote (modified after it started), relative to the project root."
     return sorted(str(p.relative_to(root)) for d in output_dirs(profile, root) if d.exists()
@@ -391,6 +403,7 @@ def provenance(table: str, root=None) -> str:
                     + (f"; rendered: [{page.relative_to(root)}]({page.relative_to(root)})" if page.exists() else "") + ")_")
     return f"_(from {table})_"
 
+# %% ../nbs/60_reproduce.ipynb #00a6dece
 def render_readme(root=None) -> Path:
     "Write README.md from nbs/index.ipynb, expanding `<!-- include: PATH -->` lines with the file at PATH and its provenance."
     from execnb.nbio import read_nb
@@ -420,6 +433,7 @@ def write_record(set_path, kind: str, params: dict, t0: float, **extra) -> Path:
     f = set_file(set_path); out = f.with_name(f"{f.stem}.{kind}.json")
     atomic_write_text(out, json.dumps(rec, indent=1, default=str)); return out
 
+# %% ../nbs/60_reproduce.ipynb #cc3b92f6
 def info_text(path) -> str:
     "`dd info`: a set's size, classes, metadata and the records next to it."
     from dd_nb.core import DistilledSet, set_file
@@ -739,6 +753,7 @@ def check_weights(method: str, params: dict):
             raise UsageError(f"{name}={value!r}: no such {kind} (from {Path.cwd()}); dd_nb never downloads weights: "
                              f"save them there first (e.g. DiTPipeline.save_pretrained on a machine with the hub)")
 
+# %% ../nbs/60_reproduce.ipynb #ac05faf5
 def shard_parser() -> argparse.ArgumentParser:
     "The parser of `python -m dd_nb.shard` (61_shard), here so that it answers before torch is imported."
     ap = OneLineParser(prog="python -m dd_nb.shard", description="a generator sharded by class over the torchrun ranks")
@@ -752,6 +767,7 @@ def shard_parser() -> argparse.ArgumentParser:
     ap.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a method parameter (repeatable)")
     return ap
 
+# %% ../nbs/60_reproduce.ipynb #8cf3ddea
 def shard_args(argv=None) -> tuple:
     "(args, params) of `python -m dd_nb.shard`, every check that needs no torch done; a UsageError otherwise."
     a = shard_parser().parse_args(argv)
@@ -762,6 +778,7 @@ def shard_args(argv=None) -> tuple:
     check_weights(a.method, params)
     return a, params
 
+# %% ../nbs/60_reproduce.ipynb #1e260680
 def shard_main_args(argv=None) -> tuple:
     "shard_args for `python -m dd_nb.shard` before it imports torch: a UsageError is one `error:` line and exit 2."
     try: return shard_args(argv)

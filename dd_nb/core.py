@@ -24,6 +24,7 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
 
+# %% ../nbs/00_core.ipynb #1e98892b
 @contextlib.contextmanager
 def seeded_rng(seed: int, device=None):
     "Run a block with torch, NumPy and Python generators seeded from `seed`; the caller's generator states are restored after."
@@ -34,6 +35,7 @@ def seeded_rng(seed: int, device=None):
         try: seed_everything(int(seed)); yield
         finally: random.setstate(py); np.random.set_state(npy)
 
+# %% ../nbs/00_core.ipynb #346e4d70
 def default_device() -> torch.device:
     "$DD_NB_DEVICE when set (cpu, cuda, cuda:1, ...), else the accelerator when one is present, else the CPU."
     name = os.environ.get("DD_NB_DEVICE", "").strip()
@@ -44,6 +46,7 @@ def default_device() -> torch.device:
         raise ValueError(f"DD_NB_DEVICE={name!r} but torch sees no CUDA device; valid here: cpu")
     return device
 
+# %% ../nbs/00_core.ipynb #d81ebfda
 def model_device(model) -> torch.device:
     "The device of a model's first parameter (or buffer): where its inputs must go. The CPU for a model without either."
     for t in model.parameters(): return t.device
@@ -57,10 +60,12 @@ def project_root() -> Path:
         if (p/"settings.ini").exists(): return p
     return Path.cwd()
 
+# %% ../nbs/00_core.ipynb #1237e345
 def safe_name(s: str, default: str = "data") -> str:
     "`s` as a file-name part: every character but letters, digits, '-' and '_' becomes '_' (`default` for an empty name)."
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in str(s)) or default
 
+# %% ../nbs/00_core.ipynb #4765d955
 def cache_root() -> Path:
     "Where the cache is (not created): $DD_NB_CACHE, else $XDG_CACHE_HOME/dd_nb, else ~/.cache/dd_nb."
     if os.environ.get("DD_NB_CACHE"): return Path(os.path.abspath(Path(os.environ["DD_NB_CACHE"]).expanduser()))
@@ -68,6 +73,7 @@ def cache_root() -> Path:
     base = Path(xdg) if os.path.isabs(xdg) else Path.home()/".cache"   # the XDG spec ignores a relative value
     return Path(os.path.abspath(base/"dd_nb"))
 
+# %% ../nbs/00_core.ipynb #1e281cab
 def _inside(path, root) -> bool:
     p, r = Path(os.path.abspath(path)), Path(os.path.abspath(root))
     return p == r or r in p.parents
@@ -89,6 +95,7 @@ def cache_dir() -> Path:
     d = cache_root(); _makedirs(d, d)
     return d
 
+# %% ../nbs/00_core.ipynb #c00be80d
 def atomic_write(path, write_fn):
     "Call `write_fn(tmp_path)` and rename the temp file onto `path` only if it succeeded."
     path = Path(path); root = cache_root(); shared = _inside(path, root)
@@ -104,6 +111,7 @@ def atomic_write(path, write_fn):
         if os.path.exists(tmp): os.remove(tmp)
     return path
 
+# %% ../nbs/00_core.ipynb #c9e0376f
 def atomic_write_text(path, text: str):
     "Write `text` to `path` atomically."
     return atomic_write(path, lambda t: Path(t).write_text(text))
@@ -116,6 +124,7 @@ def write_table(df, name: str, out="../results"):
     atomic_write_text(out/f"{name}.md", md + "\n")
     return md
 
+# %% ../nbs/00_core.ipynb #14761810
 def savefig(fig, name: str, out="../figures"):
     "Save a matplotlib figure to `out/name.png` atomically."
     p = Path(out)/f"{name}.png"
@@ -256,6 +265,7 @@ def to_image_folder(self: DistilledSet, root) -> Path:
         atomic_write(root/names[y]/f"{i:05d}.png", lambda t: pil.save(t, format="PNG"))
     return root
 
+# %% ../nbs/00_core.ipynb #b81226cd
 def from_image_folder(root, channels: int | None = None) -> DistilledSet:
     "Read a folder tree of PNGs (one folder per class, sorted names) back into a DistilledSet."
     from PIL import Image

@@ -97,6 +97,7 @@ def resize_images(x: torch.Tensor, size, clamp: bool = True) -> torch.Tensor:
     x = F.interpolate(x.float(), size=hw, mode="bilinear", antialias=True, align_corners=False)
     return x.clamp(0, 1) if clamp else x
 
+# %% ../nbs/01_data.ipynb #224c45e2
 def load_digits_split(split="train", size=16) -> ImageDataset:
     "scikit-learn's real handwritten digits, fixed stratified 80/20 split, resized to `size`."
     from sklearn.datasets import load_digits
@@ -128,6 +129,7 @@ def parse_idx(data: bytes, what: str = "IDX data") -> np.ndarray:
         raise ValueError(f"{what}: {len(data)} bytes, but dims {dims} of {dtype.name} need {need}: truncated, or not IDX")
     return np.frombuffer(data, dtype, offset=head).reshape(dims)
 
+# %% ../nbs/01_data.ipynb #3e177119
 def read_idx(path) -> np.ndarray:
     "Read an IDX file, gzipped (name ends in .gz) or raw."
     path = Path(path); data = path.read_bytes()
@@ -136,6 +138,7 @@ def read_idx(path) -> np.ndarray:
         except (OSError, EOFError, zlib.error) as e: raise ValueError(f"{path}: not a valid gzip file ({e})") from None
     return parse_idx(data, str(path))
 
+# %% ../nbs/01_data.ipynb #0b2d2a4d
 def write_idx(path, array) -> Path:
     "Write `array` as an IDX file (gzipped when the name ends in .gz), atomically; tests build tiny datasets with it."
     a = np.asarray(array)   # IDX is big-endian: match the type whatever the array's byte order
@@ -162,6 +165,7 @@ def fashion_mnist_files(root=None) -> dict:
             f"root=<folder> (command line: --root <folder>) holding the four IDX files {', '.join(names)}. dd_nb never downloads.")
     return found
 
+# %% ../nbs/01_data.ipynb #b57d3261
 def _check_fashion(images: np.ndarray, labels: np.ndarray, files: tuple):
     "Images (N,H,W) of unsigned bytes, as many labels as images, labels 0..9: else say which file is wrong."
     fi, fl = files
@@ -730,6 +734,7 @@ def idc_augment(x: torch.Tensor, seed: int, strategy: str, per_image: bool = Fal
     if "cutout" in ops: x = _cutout(x, g, p, shared)
     return x
 
+# %% ../nbs/01_data.ipynb #a11c5cf2
 def idc_cutmix(x: torch.Tensor, g: torch.Generator, beta: float = 1.0) -> tuple:
     "IDC's CutMix: (mixed batch, partner index, weight of the own label) with lambda ~ Beta(beta, beta) and a box from rand_bbox."
     # written out rather than torchvision's CutMix: IDC draws partners by randperm (torchvision rolls the batch), truncates
@@ -752,6 +757,7 @@ def train_transform(im_size, flip: bool = True, scale=(0.5, 1.0)):
     ops = [v2.RandomResizedCrop(im_size, scale=scale, antialias=True)] + ([v2.RandomHorizontalFlip()] if flip else [])
     return v2.Compose(ops)
 
+# %% ../nbs/01_data.ipynb #3ad2f861
 def cutmix(num_classes: int, alpha: float = 1.0):
     "torchvision's CutMix over a batch; returns (images, soft targets)."
     from torchvision.transforms import v2

@@ -47,6 +47,7 @@ class ConditionalDenoiser(Protocol):
     def decode(self, latents, clamp: bool = True) -> torch.Tensor: ...   # latents -> images ([0,1] when clamped)
     def feature_module(self, block: int) -> torch.nn.Module: ...         # where DIFT features are read
 
+# %% ../nbs/20_diffusion.ipynb #e5576d2d
 SAMPLERS = {"ddim": "DDIMScheduler", "ddpm": "DDPMScheduler", "dpm": "DPMSolverMultistepScheduler",
             "dit-ddpm": "DiTDDPM"}
 
@@ -57,6 +58,7 @@ def make_scheduler(backend, kind: str = "ddim"):
     if kind == "dit-ddpm": return DiTDDPM(backend.scheduler_config)
     return getattr(diffusers, SAMPLERS[kind]).from_config(backend.scheduler_config)
 
+# %% ../nbs/20_diffusion.ipynb #91425be7
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
 
 def as_dtype(dtype) -> torch.dtype:
@@ -167,12 +169,14 @@ def register_backend(name):
     def deco(fn): BACKENDS[name] = fn; return fn
     return deco
 
+# %% ../nbs/20_diffusion.ipynb #25e75eb0
 def get_backend(name: str, **kw) -> ConditionalDenoiser:
     "The ConditionalDenoiser registered as `name`, built with `kw`."
     if name not in BACKENDS: raise ValueError(f"unknown backend {name!r}; known: {sorted(BACKENDS)}")
     check_kwargs(BACKENDS[name], kw, f"backend {name!r} (backend_kw)")
     return BACKENDS[name](**kw)
 
+# %% ../nbs/20_diffusion.ipynb #19df8896
 def check_kwargs(fn, kw: dict, what: str):
     "Unknown keyword arguments of `fn` fail with the valid names and the nearest one (before any loading)."
     import difflib, inspect
@@ -184,6 +188,7 @@ def check_kwargs(fn, kw: dict, what: str):
             close = difflib.get_close_matches(k, valid, 1)
             raise TypeError(f"{what} takes no argument {k!r}; {f'did you mean {close[0]!r}? ' if close else ''}valid: {', '.join(valid)}")
 
+# %% ../nbs/20_diffusion.ipynb #ec694630
 def _scheduler_config(path: Path) -> dict:
     return json.loads(need_weights(path/"scheduler"/"scheduler_config.json", "scheduler/scheduler_config.json").read_text())
 
@@ -213,6 +218,7 @@ def load_backend(dataset, backend: str, pretrained=None, checkpoint=None, backen
     elif backend == "dit": kw.update(pretrained=pretrained, checkpoint=checkpoint)
     return get_backend(backend, **kw)
 
+# %% ../nbs/20_diffusion.ipynb #969cd3b6
 def backend_class_map(class_map, backend, dataset) -> list:
     "The backend class of every dataset class, checked (default: the dataset's own ImageNet indices, or the identity)."
     C = dataset.num_classes
@@ -228,6 +234,7 @@ def backend_class_map(class_map, backend, dataset) -> list:
         raise ValueError(f"class_map={class_map!r}: need {C} distinct backend classes in [0, {backend.num_classes - 1}]")
     return cm
 
+# %% ../nbs/20_diffusion.ipynb #d9ec39f2
 def dataset_class_of(class_map, backend_classes: int) -> torch.Tensor:
     "The inverse of a class map: the dataset class of every backend class, -1 for the backend classes the dataset lacks."
     label_of = torch.full((backend_classes,), -1, dtype=torch.long)
@@ -268,12 +275,14 @@ def disable_block_label_dropout(model):
         if isinstance(m, LabelEmbedding): m.dropout_prob = 0.0
     return model
 
+# %% ../nbs/20_diffusion.ipynb #44333d6a
 def tiny_dit_recipe(size=8, steps=4000, batch=64, seed=0, lr=1e-3, p_uncond=0.1, ema_decay=0.999, dataset="digits") -> dict:
     "Everything a trained tiny DiT depends on: training settings, architecture, dataset and noise schedule."
     return dict(dataset=dataset, size=size, steps=steps, batch=batch, lr=lr, seed=seed, p_uncond=p_uncond,
                 ema_decay=ema_decay, arch={**TINY_DIT, "sample_size": size}, schedule=TINY_SCHEDULER,
                 optimizer="adamw(wd=0)", loss="eps-mse", ema_warmup="(1+step)/(10+step)", recipe_version=2)
 
+# %% ../nbs/20_diffusion.ipynb #9bdd2c67
 def tiny_dit_dir(size=8, steps=4000, batch=64, seed=0, lr=1e-3, p_uncond=0.1, ema_decay=0.999, dataset="digits") -> Path:
     "The cache folder of the tiny DiT trained with this recipe (a hash of all of it: a changed recipe never reuses a model)."
     r = tiny_dit_recipe(size, steps, batch, seed, lr, p_uncond, ema_decay, dataset)
@@ -416,6 +425,7 @@ class SDBackend(LatentBackend):
         if not 0 <= block < n: raise ValueError(f"block={block} out of range [0, {n - 1}] (UNet up blocks)")
         return self.unet.up_blocks[block]
 
+# %% ../nbs/20_diffusion.ipynb #755cc36c
 @register_backend("sd")
 def load_sd(pretrained=None, class_names=None, template="An image of {}", null_prompt="An image of .", device=None,
             dtype=None) -> SDBackend:
@@ -905,6 +915,7 @@ class Normalized(torch.nn.Module):
         self.register_buffer("mean", mean.view(1, -1, 1, 1).to(dev)); self.register_buffer("std", std.view(1, -1, 1, 1).to(dev))
     def forward(self, x): return self.net((x - self.mean) / self.std)
 
+# %% ../nbs/20_diffusion.ipynb #97a7fe30
 def train_judge(dataset: str = "digits", epochs: int = 5, seed: int = 0, size: int | None = 16):
     "The ConvNet-3 judge: train.reference_model on a dataset's real training split (cached); returns (judge on [0,1] images, test accuracy)."
     from dd_nb.train import reference_model
@@ -912,6 +923,7 @@ def train_judge(dataset: str = "digits", epochs: int = 5, seed: int = 0, size: i
     judge = Normalized(reference_model(tr, "convnet3", epochs=epochs, seed=seed, progress=False), tr.mean, tr.std).eval()
     return judge, classify_accuracy(judge, te.images, te.labels)
 
+# %% ../nbs/20_diffusion.ipynb #a18febf4
 def classify_accuracy(net, images, labels) -> float:
     "Fraction of images the classifier labels correctly (the images go to the classifier's device, 512 at a time)."
     dev, net = model_device(net), net.eval()
@@ -919,6 +931,7 @@ def classify_accuracy(net, images, labels) -> float:
         pred = torch.cat([net(images[s:s + 512].to(dev)).argmax(1).cpu() for s in range(0, len(images), 512)])
     return (pred == torch.as_tensor(labels).cpu()).float().mean().item()
 
+# %% ../nbs/20_diffusion.ipynb #3285dd42
 def _rms_dist(a, b):
     "Root-mean-square pixel distance between every row of a and every row of b."
     return torch.cdist(a.flatten(1).double(), b.flatten(1).double()) / a[0].numel() ** 0.5
@@ -939,6 +952,7 @@ def sample_diversity(samples, labels, train, test):
     df["nn_ratio"] = df.nn_train_samples / df.nn_train_real
     return df.round(4)
 
+# %% ../nbs/20_diffusion.ipynb #7d8d3fcd
 def sample_quality(backend, judge, cfgs=(0, 1, 2, 4), per_class: int = 20, steps: int = 50, seed: int = 0, size: int | None = 16,
                    dataset: str = "digits"):
     "Judge accuracy, diversity and memorisation of class-conditional samples for each CFG scale (a DataFrame)."
@@ -956,6 +970,7 @@ def sample_quality(backend, judge, cfgs=(0, 1, 2, 4), per_class: int = 20, steps
                          seconds_per_100=round(100 * secs / len(x), 2)))
     return pd.DataFrame(rows)
 
+# %% ../nbs/20_diffusion.ipynb #868dd24e
 def sample_grid(backend, per_class: int = 8, cfg: float = 2.0, steps: int = 50, seed: int = 0):
     "A matplotlib figure: one row of samples per class."
     import matplotlib.pyplot as plt

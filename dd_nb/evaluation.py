@@ -125,6 +125,7 @@ def full_data_reference(dataset="digits", arch: str = "convnet3", protocol: str 
     overrides.setdefault("batch_size", 128)
     return evaluate(full, (train, test), arch, protocol, runs, seed, epochs=epochs, progress=progress, **overrides)
 
+# %% ../nbs/50_evaluation.ipynb #20f66cf1
 def cross_architecture(distilled: DistilledSet, dataset="digits", archs=("convnet3", "resnetap10"), **kw) -> dict:
     "`evaluate` the same distilled set on several architectures: {arch: EvalResult}."
     return {a: evaluate(distilled, dataset, arch=a, **kw) for a in archs}
@@ -138,11 +139,13 @@ def baseline_cells(methods, ipcs, seeds, single_seed=("herding",)) -> list:
     "The (method, ipc, seed) cells of a table, IPC by IPC; `single_seed` methods get the first seed only."
     return [(m, ipc, s) for ipc in ipcs for m in methods for s in (list(seeds)[:1] if m in single_seed else seeds)]
 
+# %% ../nbs/50_evaluation.ipynb #8c70657a
 def cell_params(method_params: dict | None, method: str, ipc: int) -> dict:
     "A method's parameters at an IPC: `method_params[method]` updated by `method_params[f'{method} ipc{ipc}']`."
     mp = method_params or {}
     return {**mp.get(method, {}), **mp.get(f"{method} ipc{ipc}", {})}
 
+# %% ../nbs/50_evaluation.ipynb #3765a030
 from dataclasses import asdict
 
 def baseline_cell(store, train, test, method, ipc, seed, params=None, arch="convnet3", protocol="dc", runs=5, epochs=300,
@@ -161,6 +164,7 @@ def baseline_cell(store, train, test, method, ipc, seed, params=None, arch="conv
     what = asdict(get_protocol(protocol, **overrides))
     return store.memo("cell", [method, ipc, seed, params, arch, what, runs, epochs, eval_seed, overrides], run if compute else None)
 
+# %% ../nbs/50_evaluation.ipynb #b67454d1
 def run_baseline_cells(store, train, test, cells, method_params=None, part=(0, 1), progress=True, compute=True,
                        method_protocols=None, **kw) -> dict:
     "{(method, ipc, seed): cell} for this process's share of `cells` (`part=(i, n)`: cells i, i+n, ...); compute=False: the stored ones only."
@@ -176,6 +180,7 @@ def run_baseline_cells(store, train, test, cells, method_params=None, part=(0, 1
         if c is not None: out[(m, ipc, s)] = c
     return out
 
+# %% ../nbs/50_evaluation.ipynb #a8fd643d
 def full_data_curve(dataset, arch: str = "convnet3", protocol: str = "dc", epochs: int = 10, seed: int = 0, root=None,
                     size=None, progress=True, resume=None, **overrides) -> list:
     "Test accuracy after every epoch of one `arch` trained on the whole training split (the reference and its plateau); `resume`: a file that lets a killed run continue from its last epoch."
@@ -187,6 +192,7 @@ def full_data_curve(dataset, arch: str = "convnet3", protocol: str = "dc", epoch
                                eval_fn=lambda m: accuracy(m, test.images, test.labels, train.mean, train.std))
     return hist
 
+# %% ../nbs/50_evaluation.ipynb #1fb6adeb
 def full_curve_cell(store, train, test, arch="convnet3", protocol="dc", epochs=10, seed=0, compute=True, **overrides) -> list | None:
     "`full_data_curve` stored once per store (protocol `overrides` enter the key only when given); compute=False: None if not stored."
     key = [arch, asdict(get_protocol(protocol, **{"batch_size": 128, **overrides})), epochs, seed]   # what the protocol computes

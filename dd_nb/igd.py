@@ -59,10 +59,12 @@ class Surrogate:
         return replace(self, net=net, params=[mvd(p) for p in self.params], buffers=[mvd(b) for b in self.buffers],
                        class_grads=mv(self.class_grads), mean=mv(self.mean), std=mv(self.std))
 
+# %% ../nbs/22_igd.ipynb #be337c8b
 def default_surrogate(im_size: int) -> str:
     "The paper's ConvNet-6 where it can learn (64 px and up), else ConvNet-3 (digits at 16 px)."
     return "convnet6" if im_size >= 64 else "convnet3"
 
+# %% ../nbs/22_igd.ipynb #fba97955
 def load_surrogate(trajectory, dataset: ImageDataset, indices=None, threshold: float = 0.7, similarity: str = "mean_gradient",
                    device=None, progress: bool = True, per_class: int = 0) -> Surrogate:
     "The checkpoints G_I guides with: Alg. 2's (default) or the given `indices`, G_c over `per_class` images (0: all)."
@@ -106,6 +108,7 @@ def per_sample_grad_blocks(net: nn.Module, params: dict, buffers: dict, x, y, ch
     def loss_one(p, xi, yi): return F.cross_entropy(functional_call(net, (p, buffers), (xi[None],)), yi[None])
     return vmap(grad(loss_one), in_dims=(None, 0, 0), chunk_size=chunk_size)(params, x, y)
 
+# %% ../nbs/22_igd.ipynb #429bec3c
 def per_sample_param_grads(net: nn.Module, params: dict, buffers: dict, x, y, chunk_size=None) -> torch.Tensor:
     "Rows grad_theta l(f(x_i; theta), y_i) as (N, P) in `params` order; differentiable w.r.t. x (double backward)."
     g = per_sample_grad_blocks(net, params, buffers, x, y, chunk_size)
@@ -194,6 +197,7 @@ def scaled_gamma(latent_shape, gamma: float = PAPER_GAMMA) -> float:
     "The paper's gamma rescaled to a latent of another size, so the per-element shift of gamma * grad cos is the same."
     return gamma * math.prod(latent_shape) / PAPER_LATENT
 
+# %% ../nbs/22_igd.ipynb #ac517cd1
 @dataclass
 class DeviationGuidance(MemoryGuidance):
     "G_D (IGD eq. 8): the largest cosine similarity of an image's latent to its class memory (the last `memory_size` kept)."
@@ -348,6 +352,7 @@ class IGDSetup:
     surrogate: object = None          # the Surrogate G_I guides with (None without influence)
     trajectory: str | None = None     # its trajectory folder
 
+# %% ../nbs/22_igd.ipynb #0a6d4f44
 def igd_setup(dataset: ImageDataset, backend: str = "tiny-dit", pretrained=None, checkpoint=None, backend_kw: dict | None = None,
               class_map=None, k: float = 5.0, rule: str = "igd-code", gamma=None, influence: bool = True, deviation: bool = True,
               memory_size: int = 64, deviation_on: str = "z_t", steps: int = 50, window=(30, 45), surrogate=None,

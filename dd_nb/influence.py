@@ -36,10 +36,12 @@ def select_params(model: nn.Module, params=None) -> dict:
                                 f"p.requires_grad_() or leave them out; trainable: {trainable}")
     return {n: named[n] for n in names}
 
+# %% ../nbs/10_influence.ipynb #5232760b
 def flat_params(params: dict) -> torch.Tensor:
     "Concatenate a dict of parameters into one detached vector theta of length P."
     return torch.cat([p.detach().reshape(-1) for p in params.values()])
 
+# %% ../nbs/10_influence.ipynb #ea4fc662
 def unflatten(vec: torch.Tensor, params: dict) -> dict:
     "Split a vector of length P back into tensors shaped like `params` (the inverse of `flat_params`)."
     out, i = {}, 0
@@ -194,6 +196,7 @@ def per_sample_loss(loss_fn, outputs, targets) -> torch.Tensor:
     "The vector (l(z_1), ..., l(z_N)) from a mean-reduced `loss_fn`, by mapping it over single examples."
     return vmap(lambda o, t: loss_fn(o[None], t[None]))(outputs, targets)
 
+# %% ../nbs/10_influence.ipynb #45a3ebc4
 def grad_dot(model: nn.Module, loss_fn, x, y, v, params=None, chunk_size: int | None = None) -> torch.Tensor:
     "Scores grad_theta l(z_i)^T v for every example, by one forward-mode jvp (no per-sample gradients in memory)."
     _check_per_sample(model)
@@ -213,11 +216,13 @@ def loss_at(model: nn.Module, loss_fn, x, y, params=None):
     def f(theta): return loss_fn(functional_call(model, unflatten(theta, params), (x,)), y)
     return f, flat_params(params)
 
+# %% ../nbs/10_influence.ipynb #49fb0324
 def flat_grad(f, theta) -> torch.Tensor:
     "grad f(theta) of a scalar function of a flat vector."
     theta = theta.detach().requires_grad_()
     return torch.autograd.grad(f(theta), theta)[0]
 
+# %% ../nbs/10_influence.ipynb #bb5ec9ad
 def make_hvp(f, theta, damping: float = 0.0):
     "v -> (H + damping I) v for the Hessian H of the scalar f at theta (double backward, gradient graph built once)."
     theta = theta.detach().requires_grad_()
@@ -225,6 +230,7 @@ def make_hvp(f, theta, damping: float = 0.0):
     def hvp(v): return torch.autograd.grad(g, theta, v, retain_graph=True)[0].detach() + damping * v
     return hvp
 
+# %% ../nbs/10_influence.ipynb #2a74b0e4
 def hessian(f, theta, damping: float = 0.0) -> torch.Tensor:
     "The dense P x P Hessian of f at theta plus damping I (one HVP per column; faster here than vmap'd hessians)."
     hvp, eye = make_hvp(f, theta, damping), torch.eye(theta.numel(), dtype=theta.dtype, device=theta.device)
@@ -235,6 +241,7 @@ def hessian(f, theta, damping: float = 0.0) -> torch.Tensor:
 class ConvergenceWarning(UserWarning):
     "An iterative inverse-HVP solver stopped short of its tolerance (silence with warnings.filterwarnings)."
 
+# %% ../nbs/10_influence.ipynb #58f6fea0
 def _rel_residual(hvp, x, b) -> float:
     "||A x - b|| / ||b||, by one more product: the recursive residual of CG drifts from the true one in low precision."
     nb = float(b.norm())
@@ -261,6 +268,7 @@ def cg_solve(hvp, b, tol: float = 1e-10, max_iter: int | None = None, warn_rtol:
                       f"(> warn_rtol={warn_rtol}); raise max_iter or damping", ConvergenceWarning, stacklevel=2)
     return x
 
+# %% ../nbs/10_influence.ipynb #52409e39
 def lissa_solve(hvp, b, scale: float = 10.0, depth: int = 1000, tol: float = 1e-10, warn_rtol: float | None = 1e-3) -> torch.Tensor:
     "LiSSA: x_{j+1} = b + x_j - A x_j / scale, returning x/scale ~ A^-1 b; raises when it diverges, warns when it is unfinished."
     if scale <= 0: raise ValueError(f"scale={scale}; valid: > 0 (larger than the top eigenvalue of H + damping I)")
@@ -285,6 +293,7 @@ def lissa_solve(hvp, b, scale: float = 10.0, depth: int = 1000, tol: float = 1e-
                       f"(> warn_rtol={warn_rtol}); raise depth, or damping (the rate is 1 - lambda_min / scale)", ConvergenceWarning, stacklevel=2)
     return x / scale
 
+# %% ../nbs/10_influence.ipynb #ad6471e3
 IHVP_SOLVERS = ("exact", "cg", "lissa")
 DENSE_MAX_PARAMS = 5_000   # above this no dense Hessian is formed: 'exact' refuses, fit_newton takes CG Newton steps
 
@@ -312,6 +321,7 @@ def influence_on_test(model: nn.Module, loss_fn, train, test, ihvp: str = "cg", 
     s_test = inverse_hvp(f, theta, g_test, ihvp, damping, **solver_kw)
     return -grad_dot(model, loss_fn, xtr, ytr, s_test, params, chunk_size)
 
+# %% ../nbs/10_influence.ipynb #18768f08
 def self_influence(model: nn.Module, loss_fn, train, ihvp: str = "exact", damping: float = 0.0,
                    params=None, chunk_size: int | None = None, **solver_kw) -> torch.Tensor:
     "grad l(z_i)^T (H + damping I)^-1 grad l(z_i) for every training point (high = atypical or mislabelled)."
@@ -320,6 +330,7 @@ def self_influence(model: nn.Module, loss_fn, train, ihvp: str = "exact", dampin
     G = per_sample_grads(model, loss_fn, x, y, params, chunk_size)
     return (G * inverse_hvp(f, theta, G.T, ihvp, damping, **solver_kw).T).sum(1)
 
+# %% ../nbs/10_influence.ipynb #fcd10eb6
 def fit_newton(model: nn.Module, loss_fn, x, y, l2: float = 0.0, steps: int = 50, tol: float = 1e-12, H=None,
                warmup: int = 100) -> nn.Module:
     "Minimise loss_fn(model(x), y) + l2/2 ||theta||^2 to machine precision: L-BFGS warm-up, then Newton (convex)."
@@ -373,6 +384,7 @@ def tracin(checkpoints, lrs, model: nn.Module, loss_fn, train, test, params=None
             total = total + lr * grad_dot(m, loss_fn, xtr, ytr, flat_grad(f, theta), params)
     return total
 
+# %% ../nbs/10_influence.ipynb #ee7149d0
 def class_mean_grads(model: nn.Module, loss_fn, x, y, num_classes: int, params=None) -> torch.Tensor:
     "Per-class mean gradients (C, P): grad of the mean loss over the examples of each class (IGD's bar grad l_c)."
     theta = flat_params(select_params(model, params))
@@ -382,6 +394,7 @@ def class_mean_grads(model: nn.Module, loss_fn, x, y, num_classes: int, params=N
         rows.append(flat_grad(loss_at(model, loss_fn, x[m], y[m], params)[0], theta) if m.any() else torch.zeros_like(theta))
     return torch.stack(rows)
 
+# %% ../nbs/10_influence.ipynb #2e4c08af
 def tracin_class(checkpoints, lrs, model: nn.Module, loss_fn, train, real, num_classes: int, params=None) -> torch.Tensor:
     "Class-averaged TracIn (IGD eq. 6): sum_e lr_e bar grad l_{y_i}(real; theta_e) . grad l(z_i; theta_e)."
     (x, y), (xr, yr) = train, real
@@ -405,6 +418,7 @@ def distillation_influence(match_loss_fn, n_real: int, dtype=torch.float32, devi
     if g is None: raise ValueError("match_loss_fn(w) does not depend on w: build Phi_real from the weights")
     return g
 
+# %% ../nbs/10_influence.ipynb #52da315f
 def distillation_influence_implicit(match_loss_fn, model: nn.Module, loss_fn, real, ihvp: str = "cg",
                                     damping: float = 0.0, params=None, n_real: int | None = None, **solver_kw) -> torch.Tensor:
     "Implicit term of IWD eq. 11 for S_inner = D: <grad_theta D, u_j>, u_j = -(H + damping I)^-1 grad l(z_j)."
@@ -416,6 +430,7 @@ def distillation_influence_implicit(match_loss_fn, model: nn.Module, loss_fn, re
     f, theta = loss_at(model, loss_fn, x, y, params)
     return -grad_dot(model, loss_fn, x, y, inverse_hvp(f, theta, gD.detach(), ihvp, damping, **solver_kw), params)
 
+# %% ../nbs/10_influence.ipynb #8a61abea
 def layerwise_distance(gs, gr) -> torch.Tensor:
     "DC's distance between two lists of gradients: sum over layers and output channels of 1 - cos (vectors ignored)."
     d = 0.
@@ -425,6 +440,7 @@ def layerwise_distance(gs, gr) -> torch.Tensor:
         d = d + (1 - (a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1) + 1e-6)).sum()
     return d
 
+# %% ../nbs/10_influence.ipynb #198da8b3
 def dc_match_loss(net: nn.Module, x_syn, y_syn, x_real, y_real, w=None, params=None) -> torch.Tensor:
     "DC's matching objective D(grad l(S), grad of the w-weighted mean real loss) with the layer-wise 1 - cos distance."
     ps = list(select_params(net, params).values())
@@ -433,6 +449,7 @@ def dc_match_loss(net: nn.Module, x_syn, y_syn, x_real, y_real, w=None, params=N
     gs = torch.autograd.grad(F.cross_entropy(net(x_syn), y_syn), ps, create_graph=True)
     return layerwise_distance(gs, gr)
 
+# %% ../nbs/10_influence.ipynb #482760fd
 def dm_match_loss(net: nn.Module, x_syn, x_real, w=None) -> torch.Tensor:
     "DM's objective: squared L2 between the synthetic mean embedding and the w-weighted mean real embedding."
     w = torch.ones(len(x_real), dtype=x_real.dtype, device=x_real.device) if w is None else w
@@ -450,6 +467,7 @@ def flip_labels(labels: torch.Tensor, frac: float, num_classes: int, seed: int =
     mask = torch.zeros(len(labels), dtype=torch.bool); mask[idx] = True
     return noisy, mask
 
+# %% ../nbs/10_influence.ipynb #a64cb37c
 def plot_extremes(images, scores, labels, flipped=None, k: int = 8, title: str = "score"):
     "A 2 x k grid of the k lowest- and k highest-scoring images, titled with label and score (red = flipped)."
     import matplotlib.pyplot as plt

@@ -41,10 +41,12 @@ def influence_weights(scores: torch.Tensor, tau: float, normalize: str = "standa
         over = w >= cap; w = torch.where(over, torch.full_like(w, cap), w * (len(w) - cap * over.sum()) / w[~over].sum())
     return w
 
+# %% ../nbs/11_iwd.ipynb #711ed641
 def check_tau(tau: float):
     "tau must be a positive temperature."
     if not (isinstance(tau, (int, float)) and tau > 0): raise ValueError(f"tau={tau!r}; valid: a positive number (inf gives the base method)")
 
+# %% ../nbs/11_iwd.ipynb #4b1b65dd
 def check_weighting(sign, cap):
     "sign is +1 (eq. 8 as written) or -1; cap, if given, at least 1 (the mean weight)."
     if sign not in (1, -1): raise ValueError(f"sign={sign!r}; valid: +1 (up-weight high influence, eq. 8) or -1")
@@ -87,6 +89,7 @@ def iwd_weight_fn(tau: float, normalize: str = "standardize", refresh: int = 1, 
     weight_fn.params = dict(tau=tau, normalize=normalize, refresh=refresh, sign=sign, cap=cap)   # a checkpoint's run identity
     return weight_fn
 
+# %% ../nbs/11_iwd.ipynb #7d51692b
 def weight_trace(log: list, num_classes: int) -> dict:
     "Per matching step (every class once): mean weight of each flagged group (1 = uniform) and the largest weight."
     out = {}
@@ -98,6 +101,7 @@ def weight_trace(log: list, num_classes: int) -> dict:
             out.setdefault(name, []).append(mass / count if count else float("nan"))
     return out
 
+# %% ../nbs/11_iwd.ipynb #5dbdc207
 def flagged_instances(dataset: ImageDataset) -> dict:
     "Boolean masks of the instances a controlled dataset marks (`flipped` labels, `planted` copies)."
     out = {}
@@ -106,6 +110,7 @@ def flagged_instances(dataset: ImageDataset) -> dict:
             m = torch.zeros(len(dataset), dtype=torch.bool); m[idx] = True; out[name] = m
     return out
 
+# %% ../nbs/11_iwd.ipynb #f5b3393b
 def iwd(base: str):
     "Wrap a registered matching method into its influence-weighted version (Alg. 1)."
     if base not in IWD_BASES: raise ValueError(f"IWD cannot wrap {base!r}; it wraps: {', '.join(IWD_BASES)}")
@@ -130,6 +135,7 @@ def with_flipped_labels(ds: ImageDataset, frac: float, seed: int = 0) -> ImageDa
     out.flipped = mask.nonzero().flatten()
     return out
 
+# %% ../nbs/11_iwd.ipynb #f3b4ea2a
 def with_planted_submode(ds: ImageDataset, sources: int = 3, seed: int = 0, shift: int = 1, noise: float = 0.03) -> ImageDataset:
     "Per class, `sources` real images copied with small shifts and noise until the copies are half the class."
     if not (isinstance(sources, int) and sources >= 1): raise ValueError(f"sources={sources!r}; valid: an integer >= 1")
@@ -181,6 +187,7 @@ def dataset_influence(ds: ImageDataset, base: str = "dm", ipc: int = 1, seed: in
             scores[idx] += (s - s.mean()) / s.std().clamp_min(1e-12) / nets
     return scores
 
+# %% ../nbs/11_iwd.ipynb #d0b19cd2
 def _top(ds, scores, c, k):
     "Indices of the `k` highest-scored instances of class `c`."
     idx = ds.indices_of(c); return idx[scores[idx].argsort(descending=True)[:k]]
@@ -192,6 +199,7 @@ def influence_select(dataset: ImageDataset, ipc: int, seed: int = 0, base: str =
     idx = torch.cat([_top(dataset, scores, c, ipc) for c in range(dataset.num_classes)])
     return DistilledSet(dataset.images[idx], dataset.labels[idx], meta={"indices": idx.tolist(), "base": base})
 
+# %% ../nbs/11_iwd.ipynb #207af503
 @register_method("influence-prune")
 def influence_prune(dataset: ImageDataset, ipc: int, seed: int = 0, base: str = "dm", keep: float = 0.9, nets: int = 5,
                     **kw) -> DistilledSet:
@@ -222,6 +230,7 @@ def synthetic_influence(distilled: DistilledSet, ds: ImageDataset, nets: int = 5
             scores[m.cpu()] += distillation_influence(match, len(m), device=device).cpu() * len(m) / nets
     return scores
 
+# %% ../nbs/11_iwd.ipynb #65f69b24
 def plot_sorted_by_influence(distilled: DistilledSet, scores: torch.Tensor, title: str = ""):
     "Rows are classes; each row's images sorted from lowest (left) to highest (right) influence."
     import matplotlib.pyplot as plt

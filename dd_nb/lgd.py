@@ -76,6 +76,7 @@ def validation_split(dataset: ImageDataset, per_class: int, seed: int = 0) -> Im
     idx = torch.cat([dataset.indices_of(c)[torch.randperm(len(dataset.indices_of(c)), generator=g)[:per_class]] for c in range(dataset.num_classes)])
     return dataset.subset(idx)
 
+# %% ../nbs/30_lgd.ipynb #1628e76d
 def train_learner(images, labels, val: ImageDataset, arch: str = "resnetap10", lr: float = 1e-3, weight_decay: float = 0.01,
                   max_epochs: int = 2000, patience: int = 300, finetune_epochs: int = 300, eval_every: int = 10,
                   ema_decay: float = 0.999, batch_size: int = 256, seed: int = 0, device=None, progress: bool = False):
@@ -279,6 +280,7 @@ def increment_indices(labels, increments: int) -> list:
         for i in range(increments): parts[i].append(idx[i * n:(i + 1) * n])
     return [torch.cat(p) for p in parts]
 
+# %% ../nbs/30_lgd.ipynb #df77e4d0
 def redundancy(distilled: DistilledSet, dataset=None, increments: int = 5, arch: str = "convnet3", epochs: int | None = None,
                protocol: str = "hard", seed: int = 0, progress: bool = True):
     "Accuracy matrix A[i, j] of a network trained on increment i, tested on increment j; and the mean off-diagonal A."
@@ -299,6 +301,7 @@ def redundancy(distilled: DistilledSet, dataset=None, increments: int = 5, arch:
     off = A[~torch.eye(increments, dtype=torch.bool)].mean().item()
     return A, off
 
+# %% ../nbs/30_lgd.ipynb #2f66b94e
 def plot_redundancy(A, title: str = ""):
     "Heatmap of a redundancy matrix (rows: trained on; columns: tested on)."
     import matplotlib.pyplot as plt
@@ -319,6 +322,7 @@ def true_class_prob(net: nn.Module, images, labels, mean, std, batch_size: int =
             out.append(F.softmax(net(normalize(x, mean, std)), 1).gather(1, y[:, None])[:, 0].cpu())
     return torch.cat(out)
 
+# %% ../nbs/30_lgd.ipynb #455cfd6f
 def cartography(dataset: ImageDataset, sets: dict | None = None, arch: str = "convnet3", epochs: int = 50, seed: int = 0,
                 progress: bool = False) -> dict:
     "{name: (N, 2) tensor of (confidence, variability)} over `epochs` of training on the real data; 'real' is the data itself."
@@ -337,6 +341,7 @@ def cartography(dataset: ImageDataset, sets: dict | None = None, arch: str = "co
     P = {k: torch.stack([h[k] for h in hist], 1) for k in probes}   # (N, epochs)
     return {k: torch.stack([p.mean(1), p.std(1, unbiased=False)], 1) for k, p in P.items()}
 
+# %% ../nbs/30_lgd.ipynb #b9d2e774
 def difficulty_js(a: torch.Tensor, b: torch.Tensor, bins: int = 10) -> float:
     "Jensen-Shannon divergence in bits between the (confidence, variability) histograms of two sets of points."
     def hist(p):
@@ -346,6 +351,7 @@ def difficulty_js(a: torch.Tensor, b: torch.Tensor, bins: int = 10) -> float:
     kl = lambda x, y: (x[x > 0] * torch.log2(x[x > 0] / y[x > 0])).sum()
     return float(0.5 * kl(p, m) + 0.5 * kl(q, m))
 
+# %% ../nbs/30_lgd.ipynb #ce9fe2e8
 def plot_cartography(carto: dict, reference: str = "real", bins: int = 10):
     "One (confidence, variability) scatter per set, titled with its JS divergence to the `reference` set."
     import matplotlib.pyplot as plt

@@ -113,6 +113,7 @@ def mean_embedding_distance(f_syn, f_real, w=None) -> torch.Tensor:
     w = torch.ones(len(f_real), device=f_real.device) if w is None else w
     return torch.sum(((w[:, None] * f_real).mean(0) - f_syn.mean(0)) ** 2)
 
+# %% ../nbs/05_matching.ipynb #ca86a875
 def embedding_match_loss(net, x_syn, x_real, w=None) -> torch.Tensor:
     "DM's loss: squared L2 between the mean synthetic embedding and the (w-weighted) mean real embedding."
     return mean_embedding_distance(net.features(x_syn), net.features(x_real), w)
@@ -259,11 +260,13 @@ def gradient_matching(ds: ImageDataset, ipc: int, seed: int = 0, iterations: int
     guard.mark(x_syn, iterations); ck.save(iterations, final=True, **state())
     return _finish(x_syn, y_syn, ds, iterations=iterations, arch=arch)
 
+# %% ../nbs/05_matching.ipynb #2a7851b0
 @register_method("dc")
 def dc(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 1000, **kw) -> DistilledSet:
     "Dataset Condensation with gradient matching (Zhao et al. 2021)."
     return gradient_matching(dataset, ipc, seed, iterations, name="dc", **kw)
 
+# %% ../nbs/05_matching.ipynb #c54db650
 @register_method("dsa")
 def dsa_method(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 1000, **kw) -> DistilledSet:
     "DC with differentiable siamese augmentation (Zhao & Bilen 2021)."
@@ -313,6 +316,7 @@ def multi_formation_decode(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
     blocks = blocks.permute(0, 2, 3, 1, 4, 5).reshape(n * factor * factor, c, hs, ws)
     return F.interpolate(blocks, size=(h, w), mode="bilinear", align_corners=False)
 
+# %% ../nbs/05_matching.ipynb #58edd673
 def multi_formation_encode(x: torch.Tensor, factor: int = 2, mode: str = "bilinear") -> torch.Tensor:
     "Tile groups of factor**2 consecutive images, each downsampled (antialiased bilinear, or IDC's nearest), into one image each."
     if factor == 1: return x
@@ -324,14 +328,17 @@ def multi_formation_encode(x: torch.Tensor, factor: int = 2, mode: str = "biline
     small = small.reshape(n // k, factor, factor, c, hs, ws).permute(0, 3, 1, 4, 2, 5)
     return small.reshape(n // k, c, factor * hs, factor * ws)
 
+# %% ../nbs/05_matching.ipynb #e851dc8b
 def l1_distance(gs, gr) -> torch.Tensor:
     "IDC's `l1` gradient distance: sum of absolute differences over the matched tensors."
     return sum((a - b).abs().sum() for a, b in zip(gs, gr))
 
+# %% ../nbs/05_matching.ipynb #92fa6c64
 def mse_distance(gs, gr) -> torch.Tensor:
     "IDC's `mse` gradient distance: sum of squared differences over the matched tensors."
     return sum(((a - b) ** 2).sum() for a, b in zip(gs, gr))
 
+# %% ../nbs/05_matching.ipynb #89bbfed5
 IDC_DISTANCES = {"l1": l1_distance, "mse": mse_distance}
 # IDC's misc/reproduce.py: (metric, image lr on [0, 1] images at IPC 10) per dataset; others get argument.py's defaults.
 # digits (not in IDC) is MNIST-like and takes MNIST's settings throughout
@@ -346,15 +353,18 @@ def idc_matched_params(net, bias: bool = False, fc: bool = False) -> list:
     "The parameters IDC matches: by default the convolution weights only (no biases, norms or classifier layer)."
     return [p for p in net.parameters() if (p.ndim == 1 and bias) or (p.ndim == 2 and fc) or p.ndim > 2]
 
+# %% ../nbs/05_matching.ipynb #fe3dbd6e
 def idc_size_ratio(ds: ImageDataset) -> float:
     "`tune_lr_img`'s (size / base)^2: base 28 for MNIST, 32 for every other dataset (so 0.766 for Fashion-MNIST); 1 for digits."
     if ds.name == "digits": return 1.0          # our 16 px digits are not in IDC: their own size is their base, as MNIST's
     return (ds.im_size[0] / (28 if ds.name == "mnist" else 32)) ** 2
 
+# %% ../nbs/05_matching.ipynb #24e25715
 def idc_image_lr(lr_img: float, ipc: int, std, size_ratio: float = 1.0) -> float:
     "IDC's `tune_lr_img` (x IPC / 10 x size ratio), moved to the standardised space: a step of lr on [0, 1] pixels is lr / std^2 there."
     return lr_img * ipc / 10 * size_ratio / float((torch.as_tensor(std) ** 2).mean())
 
+# %% ../nbs/05_matching.ipynb #b726a59f
 def idc_augmentations(name: str, factor: int) -> tuple:
     "IDC's (matching DiffAug, network-update DiffAug, network-update CutMix probability) for a dataset (argument.py, reproduce.py)."
     if name in IDC_MNIST_LIKE and factor > 1: return "color_crop", "color_crop", 0.0   # reproduce.py: no cutout, no CutMix
@@ -362,6 +372,7 @@ def idc_augmentations(name: str, factor: int) -> tuple:
     mix_p = IDC_MIX_P if name in ("cifar10", "cifar100", "svhn", "fashion-mnist", *IDC_MNIST_LIKE) else 1.0
     return "color_crop_cutout", "color_crop", mix_p   # aug_type; the network's less cutout (mixup_net='cut' removes it)
 
+# %% ../nbs/05_matching.ipynb #efc62bd1
 def idc_init(ds: ImageDataset, ipc: int, factor: int, init: str = "real", seed: int = 0) -> tuple:
     "IDC's starting images in [0, 1] and their labels, class by class: `real` (its default), `mix` or dd_nb's earlier `random-mix`."
     if init not in IDC_INITS: raise ValueError(f"init={init!r}; valid: {', '.join(IDC_INITS)}")
@@ -485,6 +496,7 @@ def stage_sizes(ipc: int, stages: int) -> list:
     "Images per class added by each of min(stages, ipc) stages, as equal as possible."
     p = min(stages, ipc); return [ipc // p + (i < ipc % p) for i in range(p)]
 
+# %% ../nbs/05_matching.ipynb #108f22ca
 def _pretrainer(x, y, epochs, seed):
     "A prepare_net that trains a fresh network on (x, y) for `epochs` full-batch steps with DSA."
     def prepare(net):

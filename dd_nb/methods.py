@@ -29,6 +29,7 @@ def register_method(name: str):
         METHODS[name] = fn; return fn
     return deco
 
+# %% ../nbs/04_methods.ipynb #efc47298
 # Which module registers each method: importing it on first use fills METHODS, so `distill("dm", ...)` works in a
 # fresh process without the caller importing `dd_nb.all` first (a test checks this map against what the modules register).
 METHOD_MODULES = {"random": "dd_nb.methods", "herding": "dd_nb.methods",
@@ -41,6 +42,7 @@ def method_names() -> list:
     "Every method `distill` knows, registered yet or not."
     return sorted(set(METHODS) | set(METHOD_MODULES))
 
+# %% ../nbs/04_methods.ipynb #94eccdc1
 def get_method(name: str):
     "The function registered as `name`, importing the module that registers it on first use."
     if name not in METHODS and name in METHOD_MODULES: importlib.import_module(METHOD_MODULES[name])
@@ -277,6 +279,7 @@ def method_params(method: str, given: dict | None = None) -> list:
     "Declared parameters of `method`: its own, then those it hands on (to `base`, when `given` names one)."
     return _params(get_method(method), method, dict(given or {}))
 
+# %% ../nbs/04_methods.ipynb #d30c242a
 def check_params(method: str, params: dict) -> dict:
     "`params` checked against `method`'s declared parameters (names, types, ranges) and normalised; fails before any work."
     table = {p.name: p for p in method_params(method, params)}
@@ -288,6 +291,7 @@ def check_params(method: str, params: dict) -> dict:
                             f" (`dd methods {method}` describes them)")
     return {k: table[k].check(v, method) for k, v in params.items()}
 
+# %% ../nbs/04_methods.ipynb #3a47b4d2
 def params_table(method: str, given: dict | None = None) -> str:
     "A plain-text table of `method`'s parameters: name, type, default, meaning and valid values."
     rows = [(p.name, p.type, repr(p.default), f"{p.help} [{p.valid()}]") for p in method_params(method, given)]
@@ -296,6 +300,7 @@ def params_table(method: str, given: dict | None = None) -> str:
     fmt = lambda r: f"  {r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}}  {r[3]}"
     return "\n".join([fmt(("name", "type", "default", "meaning [valid]"))] + [fmt(r) for r in rows])
 
+# %% ../nbs/04_methods.ipynb #67eba608
 def method_summary(method: str) -> str:
     "The first line of a method's docstring."
     return ((get_method(method).__doc__ or "").strip().splitlines() or [""])[0]
@@ -348,6 +353,7 @@ def herding_order(feats: torch.Tensor, k: int) -> torch.Tensor:
         chosen.append(i); avail[i] = False; total = total + feats[i]
     return torch.tensor(chosen)
 
+# %% ../nbs/04_methods.ipynb #94db291d
 @register_method("herding")
 def herding(dataset: ImageDataset, ipc: int, seed: int = 0, arch: str = "convnet3", feature_epochs: int = 5) -> DistilledSet:
     "Herding in the feature space of a network trained on the real data."

@@ -17,6 +17,7 @@ def instance_norm(c: int) -> nn.Module:
     "Instance norm as DC implements it: GroupNorm with one group per channel, affine."
     return nn.GroupNorm(c, c, affine=True)
 
+# %% ../nbs/02_models.ipynb #b2c6e8eb
 class ShapeChecked(nn.Module):
     "Base class: remembers the input shape it was built for and rejects others with a clear error."
     def check(self, x):
@@ -25,12 +26,14 @@ class ShapeChecked(nn.Module):
                              f"got {tuple(x.shape)}; build it with get_network(..., channels, im_size) that match the data")
     def forward(self, x): return self.classifier(self.features(x))
 
+# %% ../nbs/02_models.ipynb #76c22bda
 def first_conv_padding(channels: int, im_size: int) -> int:
     "The first convolution's padding: 3 for 28 px grey images (DC's networks.py treats MNIST's 28 px as 32), else 1."
     # the released code pads by 3 for any grey image; we do so only at 28 px, the size it ran grey images at, so that
     # the 16 px digits keep their network (at 16 px both give a 512-wide embedding, from 2 x 2 maps either way)
     return 3 if (channels == 1 and im_size == 28) else 1
 
+# %% ../nbs/02_models.ipynb #d59638e3
 class ConvNet(ShapeChecked):
     "ConvNet-D of the dataset distillation literature (width 128, instance norm, ReLU, average pooling)."
     def __init__(self, channels, num_classes, im_size, depth=3, width=128):
@@ -66,6 +69,7 @@ class BasicBlock(nn.Module):
         out = self.pool(self.bn2(self.conv2(out)))
         return F.relu(out + self.short(x))
 
+# %% ../nbs/02_models.ipynb #9655744a
 class ResNet(ShapeChecked):
     "ResNet with a configurable norm, blocks per stage and optional average-pool downsampling."
     def __init__(self, channels, num_classes, im_size, blocks=(2, 2, 2, 2), norm="instance", ap=False, width=64):
@@ -110,6 +114,7 @@ def get_network(name: str, channels: int, num_classes: int, im_size) -> nn.Modul
     if num_classes < 2: raise ValueError(f"num_classes={num_classes}; need at least 2")
     return NETWORKS[name](channels, num_classes, im_size)
 
+# %% ../nbs/02_models.ipynb #f9eabef2
 def has_batchnorm(model: nn.Module) -> bool:
     "True if any layer is a batch norm (per-sample quantities are ill-defined for it in train mode)."
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())

@@ -36,6 +36,7 @@ def check_t_range(t_range) -> tuple:
         raise ValueError(f"t_range={tuple(t_range)} must satisfy 0 < lo < hi < 1 (fractions of T; the paper uses (0.1, 0.7))")
     return lo, hi
 
+# %% ../nbs/40_patch.ipynb #9b785d5a
 def noise_draws(key: int, samples: int, t_range, shape, T: int):
     "Timesteps (samples,) and noise (samples, *shape) of one image, from a generator of its own seeded by `key`."
     g = torch.Generator().manual_seed(int(key))
@@ -43,6 +44,7 @@ def noise_draws(key: int, samples: int, t_range, shape, T: int):
     t = ((t_range[0] + (t_range[1] - t_range[0]) * u) * T).long().clamp(0, T - 1)
     return t, torch.randn((samples, *shape), generator=g)
 
+# %% ../nbs/40_patch.ipynb #3b8f0402
 def fit_to_backend(backend, images):
     "Images at a size the backend encodes: their own when it takes it (SD: multiples of 8), else its out_size (a DiT's one size)."
     try: backend.latent_shape_for(tuple(images.shape[-2:])); return images
@@ -88,11 +90,13 @@ def evidence_map(backend, images, classes, t_range=(0.1, 0.7), samples: int = 8,
            for s in tqdm(range(0, len(images), per), desc="evidence", disable=not progress, leave=False)]
     return torch.cat(out) if out else torch.empty(0, *backend.latent_shape[1:])
 
+# %% ../nbs/40_patch.ipynb #be08b894
 def class_evidence(backend, images, classes, t_range=(0.1, 0.7), samples: int = 8, seed: int = 0, keys=None,
                    batch_size: int = 256, progress: bool = False) -> torch.Tensor:
     "Class evidence E = -R(z|c) (eq. 6, sign per NOTES.md) of image i for classes[i]: the mean of its evidence map, (N,)."
     return evidence_map(backend, images, classes, t_range, samples, seed, keys, batch_size, progress).flatten(1).mean(1)
 
+# %% ../nbs/40_patch.ipynb #9acdec7c
 def evidence_per_class(backend, images, classes=None, t_range=(0.1, 0.7), samples: int = 8, seed: int = 0, keys=None,
                        batch_size: int = 256) -> torch.Tensor:
     "(N, K) evidence of every image for each of `classes` (default: all); one image sees the same (eps, t) for every class."
@@ -111,6 +115,7 @@ def window_kernel(map_hw, image_hw, patch_size=None) -> tuple:
         raise ValueError(f"patch_size={patch_size!r} does not fit {H}x{W} images: valid 1 to {min(H, W)}, or None (the whole image)")
     return (max(1, round(patch_size * h / H)), max(1, round(patch_size * w / W)))
 
+# %% ../nbs/40_patch.ipynb #6ee64888
 def best_windows(emap, image_hw, patch_size=None):
     "Each image's best patch: the map average-pooled with a patch-sized kernel, argmax -> (scores (N,), top-left pixels (N, 2))."
     (N, h, w), (H, W) = emap.shape, image_hw
@@ -123,6 +128,7 @@ def best_windows(emap, image_hw, patch_size=None):
     left = (j * W / w).round().long().clamp(0, W - pw)
     return score, torch.stack([top, left], 1)
 
+# %% ../nbs/40_patch.ipynb #6dd8081d
 def crop_patches(images, offsets, patch_size=None):
     "The (N, C, p, p) patches at top-left `offsets` (None: the whole images)."
     if patch_size is None: return images
@@ -136,6 +142,7 @@ def candidate_offsets(image_hw, patch_size=None, per_axis: int = 5) -> torch.Ten
     ys, xs = (torch.linspace(0, n - patch_size, min(per_axis, n - patch_size + 1)).round().long() for n in image_hw)
     return torch.cartesian_prod(ys, xs)
 
+# %% ../nbs/40_patch.ipynb #0549bf53
 @torch.no_grad()
 def classifier_windows(net, images, labels, mean, std, patch_size=None, batch_size: int = 256):
     "RDED-style scores: minus the classifier's cross-entropy of each candidate window (resized to the input size); best per image."
@@ -154,6 +161,7 @@ def classifier_windows(net, images, labels, mean, std, patch_size=None, batch_si
             best_s[s:s + batch_size][better], best_o[s:s + batch_size][better] = sc[better], o
     return best_s, best_o
 
+# %% ../nbs/40_patch.ipynb #bf71d978
 def random_windows(n: int, image_hw, patch_size=None, seed: int = 0):
     "The random baseline: a uniform score and a random candidate window per image, from `seed`."
     cands, g = candidate_offsets(image_hw, patch_size), torch.Generator().manual_seed(seed)
@@ -167,6 +175,7 @@ def default_dift_block(backend) -> int:
     if hasattr(backend, "unet"): return 1
     return len(backend.transformer.transformer_blocks) // 2
 
+# %% ../nbs/40_patch.ipynb #fc7d65dd
 def patch_features(backend, patches, classes, t: int = DIFT_T, block=None, seed: int = 0, batch_size: int = 64,
                    progress: bool = False) -> torch.Tensor:
     "DIFT of every patch (N, D): pooled activations of one denoiser block at timestep t, with the class condition."
@@ -177,6 +186,7 @@ def patch_features(backend, patches, classes, t: int = DIFT_T, block=None, seed:
            for s in tqdm(range(0, len(patches), batch_size), desc="DIFT", disable=not progress, leave=False)]
     return torch.cat(out) if out else torch.empty(0, 0)
 
+# %% ../nbs/40_patch.ipynb #ff6b5b80
 @torch.no_grad()
 def classifier_features(net, patches, mean, std, size, batch_size: int = 256) -> torch.Tensor:
     "A classifier's penultimate features (N, D) of every patch resized to its input `size` (Table 5's other clustering)."
@@ -200,6 +210,7 @@ def rank_clusters(features, scores, n_clusters: int = 32, seed: int = 0) -> list
     members.sort(key=lambda m: -float(np.median(sc[m])))
     return [torch.as_tensor(m, dtype=torch.long) for m in members]
 
+# %% ../nbs/40_patch.ipynb #eb3e8f7b
 def select_patches(scores, k: int, features=None, n_clusters: int = 32, top_clusters: int = 10, seed: int = 0) -> torch.Tensor:
     "k patch indices of one class: round-robin over the top clusters, topped up by score; no features: the k best scores."
     if not 1 <= k <= len(scores): raise ValueError(f"{k} patches asked from a class with {len(scores)}")
@@ -222,10 +233,12 @@ def resolve_layout(layout: str, ipc: int) -> str:
     if layout not in PATCH_LAYOUTS: raise ValueError(f"layout={layout!r}; valid: {', '.join(PATCH_LAYOUTS)}")
     return ("stitched" if ipc <= 10 else "single") if layout == "auto" else layout
 
+# %% ../nbs/40_patch.ipynb #9d4b4a0d
 def patches_per_image(layout: str) -> int:
     "Patches one distilled image is made of: 4 stitched, 1 single."
     return 4 if layout == "stitched" else 1
 
+# %% ../nbs/40_patch.ipynb #62da4c04
 def stitch(patches, size) -> torch.Tensor:
     "Groups of 4 patches, each resized to half of `size`, concatenated 2x2 as [[p0, p1], [p2, p3]] (RDED): (4k,C,h,w) -> (k,C,H,W)."
     if len(patches) % 4: raise ValueError(f"{len(patches)} patches cannot be stitched in groups of 4")
@@ -234,6 +247,7 @@ def stitch(patches, size) -> torch.Tensor:
     q = resize_images(patches, (hh, hw)).view(-1, 2, 2, C, hh, hw)
     return resize_images(q.permute(0, 3, 1, 4, 2, 5).reshape(-1, C, 2 * hh, 2 * hw), (H, W))
 
+# %% ../nbs/40_patch.ipynb #30ecc5f8
 def to_images(patches, layout: str, size) -> torch.Tensor:
     "Distilled images of `size` from the selected patches under a layout."
     return stitch(patches, size) if layout == "stitched" else resize_images(patches, size)
@@ -269,6 +283,7 @@ class PatchBank:
             return cls(t["scores"], t["offsets"], t["features"], t["labels"], json.loads(meta["key"]))
         except Exception: return None
 
+# %% ../nbs/40_patch.ipynb #f7ba2b51
 def _stamp(path) -> list:
     "(relative name, size, mtime) of a weights file or of every file under a folder."
     if path is None or not Path(path).exists(): return []
@@ -285,6 +300,7 @@ def backend_spec(dataset, backend: str, pretrained=None, checkpoint=None, backen
                 checkpoint=None if checkpoint is None else str(checkpoint), kw=kw,
                 files=_stamp(pretrained) + _stamp(checkpoint) + _stamp(kw.get("vae")) + _stamp(kw.get("path")))
 
+# %% ../nbs/40_patch.ipynb #de88eec4
 def load_patch_backend(dataset, backend: str = "tiny-dit", pretrained=None, checkpoint=None, backend_kw=None):
     "The denoiser a patch bank is scored with: IGD's loader, plus `sd` with the dataset's class names as prompts."
     if backend != "sd": return load_backend(dataset, backend, pretrained, checkpoint, backend_kw)
@@ -339,12 +355,14 @@ def bank_key(dataset, backend="tiny-dit", pretrained=None, checkpoint=None, back
                dift_t=dift_t if features == "dift" else None, dift_block=dift_block if features == "dift" else None)
     return json.loads(json.dumps(key, sort_keys=True, default=str))
 
+# %% ../nbs/40_patch.ipynb #034f6c13
 def bank_path(key: dict) -> Path:
     "Where the bank with this key lives in the cache: cache_dir()/patch/<dataset>-<hash of the key>.safetensors."
     h = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     name = safe_name(key["dataset"]["name"])
     return cache_dir()/"patch"/f"{name}-{h}.safetensors"
 
+# %% ../nbs/40_patch.ipynb #b2e97463
 def _key_diff(a: dict, b: dict) -> list:
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
@@ -381,6 +399,7 @@ def teacher_soft_labels(teacher, images, mean, std, temperature: float = 1.0, ba
              for s in range(0, len(images), batch_size)]
     return torch.cat(probs)
 
+# %% ../nbs/40_patch.ipynb #09ce8dc5
 def _class_index(c, names: list):
     "Index of a class given by index or by name; None when the dataset has no such class."
     if isinstance(c, int) and not isinstance(c, bool): return c if 0 <= c < len(names) else None
@@ -400,6 +419,7 @@ def select_from_bank(bank: PatchBank, members, k: int, n_clusters: int = 32, top
     "Dataset indices of the k patches chosen among one class's `members` (its dataset indices) from the bank."
     return members[select_patches(bank.scores[members], k, bank.features[members], n_clusters, top_clusters, seed)]
 
+# %% ../nbs/40_patch.ipynb #18eec88f
 def teacher_meta(dataset, arch, epochs, seed, temperature) -> dict:
     "How the soft-label teacher was made, for the set's metadata."
     return dict(arch=arch, epochs=epochs, seed=seed, trained_on=dataset.name, train_images=len(dataset), temperature=temperature,

@@ -83,6 +83,7 @@ def trains_on_unmodified_images(protocol: Protocol) -> bool:
         train_classifier(net, x, y, protocol, 1, torch.zeros(1), torch.ones(1), 2, flip_ok=True, seed=0, device="cpu")
     return net.first is not None and torch.equal(net.first, x)
 
+# %% ../nbs/51_ranking.ipynb #e625a05c
 def augmentation_can_be_off(protocol: str = "hard") -> bool:
     "Whether `protocol` with aug='none' really trains without augmentation (ARS needs it)."
     return trains_on_unmodified_images(get_protocol(protocol, aug=NO_AUG, soft=False))

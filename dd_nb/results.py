@@ -19,6 +19,7 @@ def set_digest(s: DistilledSet) -> str:
     "A distilled set's identity: a short hash of its images and labels."
     return hashlib.sha256(s.images.numpy().tobytes() + s.labels.numpy().tobytes()).hexdigest()[:16]
 
+# %% ../nbs/06_results.ipynb #6853f19d
 # bumped when what a stored result computes changes under the same parameters. 2: DC/DSA/DM as the released code ran
 # them (issue 25): the ConvNet pads 28 px grey images by 3, DSA's crop shifts whole pixels and scale/rotate sample
 # without aligned corners, the inner loop is plain SGD with per-image DSA, the `dc` protocol is DC's evaluate_synset
@@ -58,12 +59,14 @@ def paired_ci(diffs, level: float = 0.95) -> tuple:
     h = stats.t.ppf(0.5 + level / 2, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size)
     return float(d.mean()), float(d.mean() - h), float(d.mean() + h)
 
+# %% ../nbs/06_results.ipynb #57dcb573
 def fmt_ci(diffs) -> str:
     "A paired difference as '+m [lo, hi]' in points, or '+m (one seed: no interval)'."
     m, lo, hi = paired_ci(diffs)
     if not np.any(diffs): return "0 (the same accuracy in every seed: e.g. the same images)"
     return f"{m:+.1f} (one seed: no interval)" if np.isnan(lo) else f"{m:+.1f} [{lo:+.1f}, {hi:+.1f}]"
 
+# %% ../nbs/06_results.ipynb #5e448d36
 def fmt_accs(accs) -> str:
     "Accuracies as 'mean ± std' in percent (population std, as the papers print it)."
     return f"{100 * np.mean(accs):.1f} ± {100 * np.std(accs):.1f}"

@@ -37,14 +37,17 @@ def dist_info() -> tuple:
     if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
+# %% ../nbs/61_shard.ipynb #59e94b3a
 def dist_backend() -> str:
     "The process-group backend for this machine: nccl when CUDA is available, else gloo."
     return "nccl" if torch.cuda.is_available() else "gloo"
 
+# %% ../nbs/61_shard.ipynb #883330fe
 def local_device() -> torch.device:
     "This rank's device: cuda:$LOCAL_RANK when CUDA is available, else the CPU."
     return torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}") if torch.cuda.is_available() else torch.device("cpu")
 
+# %% ../nbs/61_shard.ipynb #ecc30a76
 def _attempt_store(rank: int, world: int, timeout):
     "torchrun's store, its keys prefixed by the restart count: a restarted group must not read the dead group's addresses."
     agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"   # the agent hosts it; else rank 0 does, as env:// does
@@ -63,10 +66,12 @@ def init_dist(backend: str | None = None, timeout_s: float = 1800) -> tuple:
                                 world_size=world, timeout=timedelta(seconds=timeout_s))
     return dist_info()
 
+# %% ../nbs/61_shard.ipynb #a317c239
 def barrier():
     "Wait for every rank (nothing to wait for in a single process)."
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1: dist.barrier()
 
+# %% ../nbs/61_shard.ipynb #ae1b3c21
 def rank0_first(fn, *args, **kw):
     "fn(*args, **kw) on rank 0 first, then, after a barrier, on the others: what it trains or caches is built once, not raced."
     rank, _ = dist_info()
@@ -95,12 +100,14 @@ def record_path(out_dir, c: int, i: int) -> Path:
     "Where the record of image i of class c lives."
     return Path(out_dir)/"records"/f"c{int(c)}_i{int(i)}.safetensors"
 
+# %% ../nbs/61_shard.ipynb #0ae57ee0
 def save_record(path, tensors: dict, c: int, i: int, seed: int) -> Path:
     "Write one image's tensors (CPU, canonical bytes) with its class, index and seed, atomically."
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     data = canonical_safetensors(tensors, {"class": str(int(c)), "index": str(int(i)), "seed": str(int(seed))})
     return atomic_write(path, lambda t: Path(t).write_bytes(data))
 
+# %% ../nbs/61_shard.ipynb #ec1efc3e
 def load_record(path, c: int, i: int, seed: int) -> dict | None:
     "A record's tensors, or None when it is missing or unreadable; a record of another image or seed raises a ValueError."
     path = Path(path)
@@ -145,6 +152,7 @@ def merge_records(out_dir, classes, per_class: int, seed: int, num_classes: int,
     ds.save(out/"set.safetensors")
     return ds
 
+# %% ../nbs/61_shard.ipynb #a782a858
 def sharded_generate(generate_one, classes, per_class: int, out_dir, seed: int = 0, num_classes: int | None = None,
                      run: dict | None = None, meta: dict | None = None, progress: bool = False) -> DistilledSet | None:
     "Each rank makes its classes' images one record at a time (existing records kept: resume); rank 0 merges them into out_dir/set.safetensors."
@@ -222,6 +230,7 @@ def method_generator(method: str, dataset: ImageDataset, params: dict | None = N
                               p.get("guidance_batch_size"))
     return gen, run
 
+# %% ../nbs/61_shard.ipynb #bba40125
 def sharded_method(method: str, dataset, ipc: int, out_dir, seed: int = 0, progress: bool = False, root=None, size=None,
                    source=None, **params) -> DistilledSet | None:
     "Method 'dit' or 'igd' sharded by class over the torchrun ranks, resumable; rank 0 returns the set (out_dir/set.safetensors)."
@@ -282,6 +291,7 @@ def class_patch_scores(backend, dataset: ImageDataset, c: int, class_map=None, p
     scores, offsets = best_windows(emap, dataset.im_size, patch_size)
     return {"index": idx, "scores": scores, "offsets": offsets}
 
+# %% ../nbs/61_shard.ipynb #2a32d594
 def sharded_patch_scores(backend, dataset: ImageDataset, out_dir=None, **kw) -> tuple:
     "(scores (N,), offsets (N, 2)) of every image of `dataset`, computed class by class over the ranks; resumable with out_dir."
     per = sharded_map(lambda c: class_patch_scores(backend, dataset, c, **kw), range(dataset.num_classes), out_dir, "patch")

@@ -57,6 +57,7 @@ def standin_dit(seed: int = 0):
     for blk in model.transformer_blocks[1:]: blk.norm1.emb.load_state_dict(first)
     return model
 
+# %% ../nbs/62_standin.ipynb #56906ebd
 def standin_vae(seed: int = 0):
     "A random AutoencoderKL with 4 latent channels at tiny widths: 32x32 latents -> 64 px images (STANDIN_SIZE)."
     from diffusers import AutoencoderKL
@@ -64,12 +65,14 @@ def standin_vae(seed: int = 0):
         torch.manual_seed(seed)
         return AutoencoderKL(**STANDIN_VAE).eval()
 
+# %% ../nbs/62_standin.ipynb #b3d03350
 def standin_dit_pipeline(seed: int = 0):
     "A DiTPipeline laid out as facebook/DiT-XL-2-256 (transformer, VAE, DDIM scheduler) with random stand-in weights."
     from diffusers import DDIMScheduler, DiTPipeline
     return DiTPipeline(transformer=standin_dit(seed), vae=standin_vae(seed + 1),
                        scheduler=DDIMScheduler(**DIT_HUB_SCHEDULER), id2label={i: f"class {i}" for i in range(1000)})
 
+# %% ../nbs/62_standin.ipynb #0826a6b1
 def original_dit_state(transformer) -> dict:
     "A diffusers DiT's state dict in facebookresearch/DiT's format (as DiT-XL-2-256x256.pt holds it, with pos_embed)."
     from diffusers.models.embeddings import get_2d_sincos_pos_embed
@@ -105,6 +108,7 @@ def clip_char_tokenizer(folder):
     (folder/"merges.txt").write_text("#version: 0.2\n")
     return CLIPTokenizer(str(folder/"vocab.json"), str(folder/"merges.txt"), model_max_length=77)
 
+# %% ../nbs/62_standin.ipynb #838a0b8f
 def standin_sd_pipeline(tokenizer_dir, seed: int = 0):
     "A StableDiffusionPipeline laid out as SD v1 (CLIP text encoder, cross-attention UNet, VAE), tiny and random."
     from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
@@ -150,6 +154,7 @@ def class_image(c: int, n_classes: int, gen: torch.Generator, hw=(120, 160)) -> 
     img = hue[:, None, None] * (0.4 + 0.6 * stripes) + 0.08 * torch.randn(3, h, w, generator=gen)
     return (img.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
+# %% ../nbs/62_standin.ipynb #8b0fb79c
 def write_imagenet_tree(out, wnids, per_split=None, seed: int = 0, hw=None) -> Path:
     "<out>/{train,val}/<wnid>/<wnid>_<i>.JPEG: a few generated JPEGs per class, the same for the same seed."
     from PIL import Image
@@ -165,6 +170,7 @@ def write_imagenet_tree(out, wnids, per_split=None, seed: int = 0, hw=None) -> P
                 Image.fromarray(class_image(c, len(wnids), gen, (h, w))).save(d/f"{wnid}_{i}.JPEG", quality=90)
     return out
 
+# %% ../nbs/62_standin.ipynb #011ef18c
 def write_cifar10(out, per_split=None, seed: int = 0) -> Path:
     "<out>/cifar-10-batches-py/: CIFAR-10's python release (data_batch_1-5, test_batch, batches.meta), generated."
     per_split = per_split or STANDIN_CIFAR
@@ -196,6 +202,7 @@ def standin_spec(seed: int = 0) -> dict:
                 clip=STANDIN_CLIP, images=STANDIN_IMAGES, cifar=STANDIN_CIFAR, jpeg=STANDIN_JPEG, wnids=CLASS_SPLITS,
                 diffusers=diffusers.__version__)
 
+# %% ../nbs/62_standin.ipynb #630d98aa
 def _digest(spec: dict) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -205,6 +212,7 @@ def standin_complete(out, seed: int = 0) -> bool:
     try: return json.loads(f.read_text()).get("digest") == _digest(standin_spec(seed))
     except (OSError, ValueError): return False
 
+# %% ../nbs/62_standin.ipynb #33a1700d
 def _build(tmp: Path, seed: int):
     "Write every stand-in asset into the fresh folder `tmp`."
     pipe = standin_dit_pipeline(seed)
@@ -249,6 +257,7 @@ def write_standin(out=None, seed: int = 0, force: bool = False) -> Path:
         if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
     return out
 
+# %% ../nbs/62_standin.ipynb #f10f82a8
 def main(argv=None):
     "python -m dd_nb.standin [OUT] [--seed N] [--force]: write the stand-ins (default OUT: <project>/.cache/standin)."
     import argparse

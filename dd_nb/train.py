@@ -38,6 +38,7 @@ class Protocol:
     temperature: float = 4.0  # KL temperature for soft labels (FKD/RDED use small single-digit to 20; 4 is our default)
     reset_at_drop: bool = False   # a fresh optimiser where the lr drops (DC's evaluate_synset: its momentum restarts)
 
+# %% ../nbs/03_train.ipynb #4449388c
 PROTOCOLS = {
     "hard": Protocol("hard", "adamw", 1e-3, 0.01, "steps_2/3_5/6", "cutmix"),
     # DC's and DSA's evaluate_synset (utils.py): SGD lr 0.01, momentum 0.9, wd 5e-4, batch 256, lr x0.1 after epoch
@@ -61,6 +62,8 @@ def idc_eval_augmentation(dataset: str, factor: int, ipc: int) -> str:
         raise NotImplementedError("IDC evaluates SVHN sets of factor 1, IPC 1 with cutout and without CutMix (reproduce.py), "
                                   "which dd_nb does not implement; evaluate under protocol 'dsa' instead")
     return "idc"
+
+# %% ../nbs/03_train.ipynb #abf0e5b7
 HARD_EPOCHS = {1: 2000, 10: 2000, 20: 1500, 30: 1500, 40: 1500, 50: 1500, 100: 1000}
 
 def get_protocol(name: str, **overrides) -> Protocol:
@@ -70,11 +73,13 @@ def get_protocol(name: str, **overrides) -> Protocol:
     check_names(overrides, protocol_fields(), "protocol fields")
     return replace(PROTOCOLS[name], **overrides)
 
+# %% ../nbs/03_train.ipynb #d4c75170
 def protocol_fields() -> list:
     "The Protocol fields a caller may override."
     from dataclasses import fields
     return [f.name for f in fields(Protocol) if f.name != "name"]
 
+# %% ../nbs/03_train.ipynb #aeeb7bd4
 def check_names(given, valid, what: str):
     "Every name in `given` is in `valid`, else a TypeError with the nearest valid name and the list."
     import difflib
@@ -83,6 +88,7 @@ def check_names(given, valid, what: str):
             close = difflib.get_close_matches(k, list(valid), 1)
             raise TypeError(f"unknown argument {k!r}; {f'did you mean {close[0]!r}? ' if close else ''}valid {what}: {', '.join(valid)}")
 
+# %% ../nbs/03_train.ipynb #bb265272
 def default_epochs(protocol: Protocol, ipc: int) -> int:
     "The paper's training length for a protocol at a given IPC."
     if protocol.name == "hard": return HARD_EPOCHS[max(k for k in HARD_EPOCHS if k <= max(ipc, 1))]
@@ -90,6 +96,7 @@ def default_epochs(protocol: Protocol, ipc: int) -> int:
     if protocol.name == "dc": return 300 if protocol.aug in ("none", "daparam") else 1000
     return {"dsa": 1000, "idc": 1000, "soft": 300}.get(protocol.name, 300)
 
+# %% ../nbs/03_train.ipynb #c031ad2f
 def dc_augmentation(dataset: str, arch: str) -> str:
     "DC's get_daparam: the augmentation its evaluation uses for a dataset and network ('none' for all but MNIST and BN nets)."
     # utils.py: MNIST gets crop_scale_rotate; a ConvNet with batch norm crop_noise; everything else (Fashion-MNIST,
@@ -108,6 +115,7 @@ def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
     if schedule == "constant": return 1.0
     raise ValueError(f"unknown schedule {schedule!r}; valid: steps_2/3_5/6, half, dc, cosine, constant")
 
+# %% ../nbs/03_train.ipynb #df6e2134
 def total_epochs(protocol: Protocol, epochs: int) -> int:
     "The epochs a run of `epochs` trains: E + 1 under DC's schedule (its loop is range(Epoch + 1)), else E."
     return epochs + 1 if protocol.schedule == "dc" else epochs
@@ -117,6 +125,7 @@ def normalize(x, mean, std):
     "Standardise images per channel."
     return (x - mean.to(x.device).view(1, -1, 1, 1)) / std.to(x.device).view(1, -1, 1, 1)
 
+# %% ../nbs/03_train.ipynb #f49b63a6
 @torch.no_grad()
 def predict(model, images, mean, std, batch_size=512) -> torch.Tensor:
     "Logits (on the CPU) of `model` on `images` (in [0,1]), in eval mode: the images go to the model's device, the model stays."
@@ -125,6 +134,7 @@ def predict(model, images, mean, std, batch_size=512) -> torch.Tensor:
     return torch.cat([model(normalize(images[i:i + batch_size].to(device), mean, std)).cpu()
                       for i in range(0, len(images), batch_size)])
 
+# %% ../nbs/03_train.ipynb #7db27db8
 def accuracy(model, images, labels, mean, std) -> float:
     "Top-1 accuracy of `model` on (images, labels)."
     return (predict(model, images, mean, std).argmax(1) == labels).float().mean().item()
@@ -246,6 +256,7 @@ def reference_key(dataset: ImageDataset, arch: str, epochs: int, seed: int, prot
     return dict(data=dataset.digest(), flip_ok=dataset.flip_ok, arch=arch, epochs=epochs, seed=seed, protocol=asdict(protocol),
                 dd_nb=dd_nb.__version__, torch=torch.__version__, threads=torch.get_num_threads(), device=device.type)
 
+# %% ../nbs/03_train.ipynb #de4bf034
 def _reference_file(dataset, key: dict):
     import hashlib
     from dd_nb.core import cache_dir, safe_name
