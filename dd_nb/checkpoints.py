@@ -140,7 +140,9 @@ def train_epoch(net: nn.Module, opt, dataset: ImageDataset, epoch: int, seed: in
         x = augment_images(dataset.images[idx].to(device), augment, gen)
         loss = F.cross_entropy(net(normalize(x, mean, std)), dataset.labels[idx].to(device))
         if not torch.isfinite(loss): raise FloatingPointError(f"non-finite training loss at epoch {epoch}, batch {b}")
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
         total += loss.item() * len(idx)
     return total / len(perm)
 
@@ -265,8 +267,10 @@ def class_averaged_gradients(net: nn.Module, dataset: ImageDataset, chunk: int =
         raise ValueError(f"per_class={per_class!r}; need an int >= 0 (0: every image)")
     counts = dataset.class_counts()
     if (counts == 0).any(): raise ValueError(f"class {int((counts == 0).nonzero()[0])} has no images: its mean gradient is undefined")
-    device = device or default_device(); net = net.to(device).eval()
-    mean = dataset.mean if mean is None else mean; std = dataset.std if std is None else std
+    device = device or default_device()
+    net = net.to(device).eval()
+    mean = dataset.mean if mean is None else mean
+    std = dataset.std if std is None else std
     params = [p for p in net.parameters() if p.requires_grad]
     dtype = params[0].dtype
     G = torch.zeros(dataset.num_classes, sum(p.numel() for p in params), dtype=dtype)

@@ -77,11 +77,13 @@ def quiet():
 def run_notebook(notebook: str, profile: str = "smoke", root=None, extra: dict | None = None, log_output=False) -> Path:
     "Execute nbs/<notebook>.ipynb with papermill under a profile; tables and figures go where `output_dirs` says."
     import papermill as pm
-    root = Path(root or project_root()); nb = root/"nbs"/f"{notebook}.ipynb"
+    root = Path(root or project_root())
+    nb = root/"nbs"/f"{notebook}.ipynb"
     if not nb.exists(): raise FileNotFoundError(f"no notebook {nb}; known: {', '.join(results_notebooks(root))}")
     tables, figs = output_dirs(profile, root)
     params = {**load_profile(notebook, profile, root), "out": str(tables), "figs": str(figs), **(extra or {})}
-    out = run_dir(profile, root)/f"{notebook}.ipynb"; out.parent.mkdir(parents=True, exist_ok=True)
+    out = run_dir(profile, root)/f"{notebook}.ipynb"
+    out.parent.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(str(nb), str(out), parameters=params, cwd=str(root/"nbs"), kernel_name="python3", language="python",
                         log_output=log_output, progress_bar=False, extra_arguments=KERNEL_ARGS)
     return out
@@ -119,7 +121,8 @@ def dataset_digest(params: dict, root=None) -> str | None:
 def fingerprint(notebook: str, profile: str, root=None) -> dict:
     "Everything a results notebook's run depends on; an equal fingerprint and a successful last run mean fresh."
     import dd_nb
-    root = Path(root or project_root()); params = load_profile(notebook, profile, root)
+    root = Path(root or project_root())
+    params = load_profile(notebook, profile, root)
     return dict(notebook=notebook, profile=profile, code=code_digest(root/"nbs"/f"{notebook}.ipynb"), params=params,
                 version=dd_nb.__version__, package=package_digest(root), data=dataset_digest(params, root))
 
@@ -192,9 +195,11 @@ def write_index(root=None) -> Path:
     "results/index.html: every rendered run of every profile with its date, version, wall time and status."
     import html
     from dd_nb.core import atomic_write_text
-    root = Path(root or project_root()); rows = []
+    root = Path(root or project_root())
+    rows = []
     for f in sorted((root/"results"/"runs").glob("*/*.record.json")):
-        r = json.loads(f.read_text()); fp = r["fingerprint"]
+        r = json.loads(f.read_text())
+        fp = r["fingerprint"]
         page = f.parent/r["html"] if r.get("html") else None
         link = f'<a href="{html.escape(str(page.relative_to(root/"results")))}">{html.escape(fp["notebook"])}</a>' if page else html.escape(fp["notebook"])
         status = "ok" if r["status"] == "ok" else f'failed: {html.escape(r.get("error", ""))}'
@@ -291,7 +296,9 @@ def dataset_release(name: str, root=None, source=None) -> str:
 # %% ../nbs/60_reproduce.ipynb #2d55c470
 def input_notes(notebook: str, profile: str, root=None) -> list:
     "What a profile will read, for the log: the dataset release and, for a DiT, which VAE decodes."
-    root = Path(root or project_root()); p = load_profile(notebook, profile, root); out = []
+    root = Path(root or project_root())
+    p = load_profile(notebook, profile, root)
+    out = []
     at = lambda v: (root/"nbs"/v).resolve() if v else None
     if (name := p.get("dataset")):
         out.append(f"dataset {name}: {dataset_release(name, at(p.get('root')), p.get('source'))}")
@@ -308,7 +315,9 @@ def missing_inputs(notebook: str, profile: str, root=None) -> list:
     "What a notebook's profile needs and this machine lacks (a GPU, dataset files, weights), each with where to put it."
     from dd_nb.data import LAYOUTS, load_dataset
     import yaml, torch
-    root = Path(root or project_root()); p = load_profile(notebook, profile, root); out = []
+    root = Path(root or project_root())
+    p = load_profile(notebook, profile, root)
+    out = []
     f = root/"experiments"/f"{notebook}.yaml"
     if f.exists() and profile not in (yaml.safe_load(f.read_text()) or {}):
         return [f"a `{profile}` block in experiments/{notebook}.yaml (the notebook has no such profile yet)"]
@@ -329,7 +338,8 @@ def reproduce(profile: str = "embedded", notebooks=None, force: bool = False, ro
               extra: dict | None = None) -> list:
     "Run (or skip, when fresh) each results notebook under `profile` (`extra`: parameters over it); a progress line each; the records."
     log = log or (lambda s: print(s, flush=True))
-    root = Path(root or project_root()); names = list(notebooks or results_notebooks(root))
+    root = Path(root or project_root())
+    names = list(notebooks or results_notebooks(root))
     unknown = [n for n in names if not (root/"nbs"/f"{n}.ipynb").exists()]
     if unknown: raise ValueError(f"unknown notebook(s) {', '.join(unknown)}; known: {', '.join(results_notebooks(root))}")
     if extra:                           # a misspelt parameter would reach the notebook unread: refuse it first
@@ -349,7 +359,8 @@ def reproduce(profile: str = "embedded", notebooks=None, force: bool = False, ro
             recs.append(dict(fingerprint=dict(notebook=nb, profile=profile), status="missing inputs", error="; ".join(missing[nb]), skipped=True))
             continue
         if not force and not extra and is_fresh(nb, profile, root):   # a run with extra parameters is never the fresh one
-            rec = dict(read_record(nb, profile, root), skipped=True); log(f"[{k}/{len(names)}] {nb} [{profile}]: fresh, skipped (--force reruns)")
+            rec = dict(read_record(nb, profile, root), skipped=True)
+            log(f"[{k}/{len(names)}] {nb} [{profile}]: fresh, skipped (--force reruns)")
         else:
             log(f"[{k}/{len(names)}] {nb} [{profile}] ...")
             rec = run_and_record(nb, profile, root, log_output=log_output, extra=extra)
@@ -386,10 +397,12 @@ INCLUDE = re.compile(r"^<!-- include: (?P<path>[\w./-]+) -->$", re.M)
 
 def provenance(table: str, root=None) -> str:
     "Where a committed table comes from: notebook, profile, date, dd_nb version and the rendered page, as one line."
-    root = Path(root or project_root()); name = Path(table).name
+    root = Path(root or project_root())
+    name = Path(table).name
     csv = str(Path(table).with_suffix(".csv"))
     for f in sorted((root/"results"/"runs").glob("*/*.record.json")):   # a run record that wrote it
-        r = json.loads(f.read_text()); fp = r["fingerprint"]
+        r = json.loads(f.read_text())
+        fp = r["fingerprint"]
         if r.get("status") == "ok" and (table in r.get("written", []) or csv in r.get("written", [])):
             page = f"results/runs/{fp['profile']}/{r['html']}" if r.get("html") else None
             return (f"_(`{csv}`: `nbs/{fp['notebook']}.ipynb`, profile `{fp['profile']}`, run {r['started'][:10]}, dd_nb {fp['version']}"
@@ -430,8 +443,10 @@ def write_record(set_path, kind: str, params: dict, t0: float, **extra) -> Path:
                versions=dict(dd_nb=dd_nb.__version__, torch=torch.__version__, python=platform.python_version()),
                machine=dict(cpus=os.cpu_count(), threads=torch.get_num_threads(), cuda=torch.cuda.is_available()), **extra)
     if "n_images" in extra: rec["s_per_image"] = round(wall / max(extra["n_images"], 1), 4)
-    f = set_file(set_path); out = f.with_name(f"{f.stem}.{kind}.json")
-    atomic_write_text(out, json.dumps(rec, indent=1, default=str)); return out
+    f = set_file(set_path)
+    out = f.with_name(f"{f.stem}.{kind}.json")
+    atomic_write_text(out, json.dumps(rec, indent=1, default=str))
+    return out
 
 # %% ../nbs/60_reproduce.ipynb #cc3b92f6
 def info_text(path) -> str:
@@ -623,7 +638,8 @@ def _resume_hint(args) -> str:
     if getattr(args, "cmd", None) != "distill": return "rerun the command to start again"
     try:
         from dd_nb.methods import method_params
-        given = parse_params(args.param); res = [p.name for p in method_params(args.method, given) if p.resume]
+        given = parse_params(args.param)
+        res = [p.name for p in method_params(args.method, given) if p.resume]
     except Exception: return "rerun the command to start again"
     if not res: return f"{args.method} cannot resume: rerun the command to start again"
     if res[0] in given: return f"rerun the same command to resume from --param {res[0]}={given[res[0]]}"
@@ -734,9 +750,11 @@ def main(argv=None):
         _, _, nets, protos = _registries()
         rc = _run(args, nets, protos)
     except EXPECTED as e:
-        print(f"dd: error: {one_line(e)}", file=sys.stderr); return 2
+        print(f"dd: error: {one_line(e)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        print(f"dd: interrupted; {_resume_hint(args)}", file=sys.stderr); return 130
+        print(f"dd: interrupted; {_resume_hint(args)}", file=sys.stderr)
+        return 130
     return rc or 0
 
 # %% ../nbs/60_reproduce.ipynb #16d86343
@@ -757,8 +775,10 @@ def check_weights(method: str, params: dict):
 def shard_parser() -> argparse.ArgumentParser:
     "The parser of `python -m dd_nb.shard` (61_shard), here so that it answers before torch is imported."
     ap = OneLineParser(prog="python -m dd_nb.shard", description="a generator sharded by class over the torchrun ranks")
-    ap.add_argument("method", choices=["dit", "igd"]); ap.add_argument("--dataset", default="digits")
-    ap.add_argument("--ipc", type=_int_arg(1), required=True); ap.add_argument("--out", required=True)
+    ap.add_argument("method", choices=["dit", "igd"])
+    ap.add_argument("--dataset", default="digits")
+    ap.add_argument("--ipc", type=_int_arg(1), required=True)
+    ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=_int_arg(0, SEED_MAX), default=0)
     ap.add_argument("--root", default=None, help="local folder holding the dataset (never downloaded)")
     ap.add_argument("--size", type=_int_arg(8, 512), default=None, help="image size (default: the dataset's)")
@@ -783,4 +803,5 @@ def shard_main_args(argv=None) -> tuple:
     "shard_args for `python -m dd_nb.shard` before it imports torch: a UsageError is one `error:` line and exit 2."
     try: return shard_args(argv)
     except UsageError as e:
-        print(f"python -m dd_nb.shard: error: {one_line(e)}", file=sys.stderr); sys.exit(2)
+        print(f"python -m dd_nb.shard: error: {one_line(e)}", file=sys.stderr)
+        sys.exit(2)

@@ -21,7 +21,9 @@ __all__ = ['FORMAT', 'RANGE_TOL', 'seed_everything', 'seeded_rng', 'default_devi
 # %% ../nbs/00_core.ipynb #c356a1f6
 def seed_everything(seed: int = 0) -> torch.Generator:
     "Seed Python, NumPy and torch; return a torch generator seeded the same way."
-    random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
 
 # %% ../nbs/00_core.ipynb #1e98892b
@@ -92,18 +94,23 @@ def _makedirs(d: Path, shared_root=None):
 
 def cache_dir() -> Path:
     "The one folder where dd_nb caches models, failed sets and results (see `cache_root`); created group-readable."
-    d = cache_root(); _makedirs(d, d)
+    d = cache_root()
+    _makedirs(d, d)
     return d
 
 # %% ../nbs/00_core.ipynb #c00be80d
 def atomic_write(path, write_fn):
     "Call `write_fn(tmp_path)` and rename the temp file onto `path` only if it succeeded."
-    path = Path(path); root = cache_root(); shared = _inside(path, root)
+    path = Path(path)
+    root = cache_root()
+    shared = _inside(path, root)
     _makedirs(path.parent, root if shared else None)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"); os.close(fd)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
         write_fn(tmp)
-        umask = os.umask(0); os.umask(umask)
+        umask = os.umask(0)
+        os.umask(umask)
         # mkstemp makes 0600 files: give results the umask's permissions, and cache files group read on top
         os.chmod(tmp, (0o666 & ~umask) | (0o040 if shared else 0))
         os.replace(tmp, path)
@@ -119,7 +126,8 @@ def atomic_write_text(path, text: str):
 # %% ../nbs/00_core.ipynb #01ac2caf
 def write_table(df, name: str, out="../results"):
     "Write a pandas DataFrame to `out/name.csv` and `out/name.md` atomically; return the Markdown."
-    out = Path(out); md = df.to_markdown(index=False)
+    out = Path(out)
+    md = df.to_markdown(index=False)
     atomic_write(out/f"{name}.csv", lambda t: df.to_csv(t, index=False))
     atomic_write_text(out/f"{name}.md", md + "\n")
     return md
@@ -258,7 +266,8 @@ def _class_names(meta, n):
 def to_image_folder(self: DistilledSet, root) -> Path:
     "Write the images as PNGs under `root/<class>/<index>.png`."
     from PIL import Image
-    root = Path(root); names = _class_names(self.meta, int(self.labels.max()) + 1)
+    root = Path(root)
+    names = _class_names(self.meta, int(self.labels.max()) + 1)
     for i, (img, y) in enumerate(zip(self.images, self.labels)):
         arr = (img.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
         pil = Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr)
@@ -269,7 +278,8 @@ def to_image_folder(self: DistilledSet, root) -> Path:
 def from_image_folder(root, channels: int | None = None) -> DistilledSet:
     "Read a folder tree of PNGs (one folder per class, sorted names) back into a DistilledSet."
     from PIL import Image
-    root = Path(root); classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    root = Path(root)
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
     if not classes: raise FileNotFoundError(f"{root} has no class folders (expected root/<class>/<image>.png)")
     imgs, labels = [], []
     for y, c in enumerate(classes):

@@ -132,7 +132,8 @@ def parse_idx(data: bytes, what: str = "IDX data") -> np.ndarray:
 # %% ../nbs/01_data.ipynb #3e177119
 def read_idx(path) -> np.ndarray:
     "Read an IDX file, gzipped (name ends in .gz) or raw."
-    path = Path(path); data = path.read_bytes()
+    path = Path(path)
+    data = path.read_bytes()
     if path.suffix == ".gz":
         try: data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as e: raise ValueError(f"{path}: not a valid gzip file ({e})") from None
@@ -145,9 +146,11 @@ def write_idx(path, array) -> Path:
     code = next((k for k, v in IDX_DTYPES.items() if np.dtype(v).newbyteorder("=") == a.dtype.newbyteorder("=")), None)
     if code is None: raise ValueError(f"dtype {a.dtype} has no IDX type; valid: {', '.join(np.dtype(v).name for v in IDX_DTYPES.values())}")
     data = bytes([0, 0, code, a.ndim]) + np.asarray(a.shape, ">u4").tobytes() + a.astype(IDX_DTYPES[code]).tobytes()
-    path = Path(path); tmp = path.with_name(path.name + ".tmp")
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(gzip.compress(data, compresslevel=1) if path.suffix == ".gz" else data)
-    os.replace(tmp, path); return path
+    os.replace(tmp, path)
+    return path
 
 # %% ../nbs/01_data.ipynb #d51a7b08
 def fashion_mnist_files(root=None) -> dict:
@@ -652,8 +655,10 @@ def _affine(x, theta):
 # %% ../nbs/01_data.ipynb #518fc830
 def _color(x, g, p, siamese):
     x = x + (_draw(g, x, siamese) - 0.5).view(-1, 1, 1, 1) * p.brightness
-    m = x.mean(1, keepdim=True); x = (x - m) * (_draw(g, x, siamese) * p.saturation).view(-1, 1, 1, 1) + m
-    m = x.mean((1, 2, 3), keepdim=True); return (x - m) * (_draw(g, x, siamese) + p.contrast).view(-1, 1, 1, 1) + m
+    m = x.mean(1, keepdim=True)
+    x = (x - m) * (_draw(g, x, siamese) * p.saturation).view(-1, 1, 1, 1) + m
+    m = x.mean((1, 2, 3), keepdim=True)
+    return (x - m) * (_draw(g, x, siamese) + p.contrast).view(-1, 1, 1, 1) + m
 
 # %% ../nbs/01_data.ipynb #c4a3aa7a
 def _shift(x, dy, dx):
@@ -674,7 +679,8 @@ def _crop(x, g, p, siamese):
 
 # %% ../nbs/01_data.ipynb #1f5b550b
 def _cutout(x, g, p, siamese):
-    n, _, h, w = x.shape; ch, cw = int(h * p.ratio_cutout + 0.5), int(w * p.ratio_cutout + 0.5)
+    n, _, h, w = x.shape
+    ch, cw = int(h * p.ratio_cutout + 0.5), int(w * p.ratio_cutout + 0.5)
     cy, cx = _draw_int(g, x, siamese, 0, h + (1 - ch % 2)), _draw_int(g, x, siamese, 0, w + (1 - cw % 2))
     rows, cols = torch.arange(h, device=x.device).view(1, h), torch.arange(w, device=x.device).view(1, w)
     hole_r = (rows >= (cy - ch // 2).view(n, 1)) & (rows < (cy - ch // 2 + ch).view(n, 1))
@@ -711,7 +717,8 @@ def dsa(x: torch.Tensor, seed: int, strategy: str = DSA_STRATEGY, param: ParamDi
     ops = strategy.split("_")
     bad = [o for o in ops if o not in DSA_OPS]
     if bad: raise ValueError(f"unknown DSA ops {bad}; valid: {list(DSA_OPS)}")
-    g = torch.Generator().manual_seed(int(seed)); p = param or ParamDiffAug()
+    g = torch.Generator().manual_seed(int(seed))
+    p = param or ParamDiffAug()
     op = ops[int(torch.randint(len(ops), (1,), generator=g))]
     return DSA_OPS[op](x, g, p, siamese)
 
@@ -743,11 +750,14 @@ def idc_cutmix(x: torch.Tensor, g: torch.Generator, beta: float = 1.0) -> tuple:
     if not beta > 0: raise ValueError(f"beta={beta!r}; valid: a positive number (IDC: 1.0)")
     u = torch.rand(3, generator=g, dtype=torch.float64)
     lam = float(beta_law.ppf(float(u[0]), beta, beta))                 # Beta(beta, beta) by its quantile of a seeded draw
-    W, H = x.shape[2], x.shape[3]; cut = math.sqrt(1.0 - lam); cw, ch = int(W * cut), int(H * cut)
+    W, H = x.shape[2], x.shape[3]
+    cut = math.sqrt(1.0 - lam)
+    cw, ch = int(W * cut), int(H * cut)
     cx, cy = min(int(u[1] * W), W - 1), min(int(u[2] * H), H - 1)
     x1, x2, y1, y2 = max(cx - cw // 2, 0), min(cx + cw // 2, W), max(cy - ch // 2, 0), min(cy + ch // 2, H)
     idx = torch.randperm(len(x), generator=g).to(x.device)
-    x = x.clone(); x[:, :, x1:x2, y1:y2] = x[idx, :, x1:x2, y1:y2]
+    x = x.clone()
+    x[:, :, x1:x2, y1:y2] = x[idx, :, x1:x2, y1:y2]
     return x, idx, 1.0 - (x2 - x1) * (y2 - y1) / (W * H)
 
 # %% ../nbs/01_data.ipynb #4c382090

@@ -214,7 +214,8 @@ def load_backend(dataset, backend: str, pretrained=None, checkpoint=None, backen
     kw = dict(backend_kw or {})
     if backend == "tiny-dit":
         if pretrained or checkpoint: raise ValueError("pretrained= and checkpoint= are for backend='dit'; the tiny DiT is trained here")
-        kw.setdefault("out_size", dataset.im_size[-1]); kw.setdefault("dataset", dataset.name)
+        kw.setdefault("out_size", dataset.im_size[-1])
+        kw.setdefault("dataset", dataset.name)
     elif backend == "dit": kw.update(pretrained=pretrained, checkpoint=checkpoint)
     return get_backend(backend, **kw)
 
@@ -334,8 +335,12 @@ def train_tiny_dit(size=8, steps=4000, batch=64, lr=1e-3, seed=0, p_uncond=0.1, 
     ckpt, step = out.with_name(out.name + ".ckpt.pt"), 0
     if ckpt.exists():  # resume after an interruption
         st = torch.load(ckpt, map_location=device, weights_only=True)
-        model.load_state_dict(st["model"]); ema.load_state_dict(st["ema"]); opt.load_state_dict(st["opt"]); step = st["step"]
-    model.train(); t0 = time.time()
+        model.load_state_dict(st["model"])
+        ema.load_state_dict(st["ema"])
+        opt.load_state_dict(st["opt"])
+        step = st["step"]
+    model.train()
+    t0 = time.time()
     bar = tqdm(total=steps, initial=step, desc="tiny-dit", disable=not progress)
     while step < steps:
         g = torch.Generator().manual_seed(seed * 1_000_003 + step)  # per-step generator: resuming is exact
@@ -345,10 +350,13 @@ def train_tiny_dit(size=8, steps=4000, batch=64, lr=1e-3, seed=0, p_uncond=0.1, 
         t = torch.randint(sched.config.num_train_timesteps, (batch,), generator=g).to(device)
         noise = torch.randn(x0.shape, generator=g).to(device)
         loss = F.mse_loss(model(sched.add_noise(x0, noise, t), timestep=t, class_labels=y).sample, noise)
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
         step += 1
         _ema_update(ema, model, min(ema_decay, (1 + step) / (10 + step)))
-        bar.update(1); bar.set_postfix(loss=f"{loss.item():.4f}")
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.4f}")
         if step % ckpt_every == 0 and step < steps: _save_ckpt(ckpt, model, ema, opt, step)
     bar.close()
     meta = dict(kind="tiny-dit", **tiny_dit_recipe(size, steps, batch, seed, lr, p_uncond, ema_decay, dataset),
@@ -910,9 +918,11 @@ def diffusion_features(backend, images, classes=None, t: int = 200, block: int =
 class Normalized(torch.nn.Module):
     "A classifier that takes images in [0,1] and standardises them with the training set's statistics first."
     def __init__(self, net, mean, std):
-        super().__init__(); self.net = net
+        super().__init__()
+        self.net = net
         dev = model_device(net)   # the statistics live where the network does
-        self.register_buffer("mean", mean.view(1, -1, 1, 1).to(dev)); self.register_buffer("std", std.view(1, -1, 1, 1).to(dev))
+        self.register_buffer("mean", mean.view(1, -1, 1, 1).to(dev))
+        self.register_buffer("std", std.view(1, -1, 1, 1).to(dev))
     def forward(self, x): return self.net((x - self.mean) / self.std)
 
 # %% ../nbs/20_diffusion.ipynb #97a7fe30

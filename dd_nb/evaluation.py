@@ -157,7 +157,9 @@ def baseline_cell(store, train, test, method, ipc, seed, params=None, arch="conv
     params = dict(params or {})
     if _accepts(get_method(method), "progress"): params.setdefault("progress", False)
     def run():
-        t0 = time.time(); s = store.distilled(method, train, ipc, seed, **params); t1 = time.time()
+        t0 = time.time()
+        s = store.distilled(method, train, ipc, seed, **params)
+        t1 = time.time()
         accs = evaluate(s, (train, test), arch, protocol, runs, seed=eval_seed, epochs=epochs, progress=False, **overrides).accs
         return dict(accs=accs, digest=set_digest(s), distill_s=t1 - t0, eval_s=time.time() - t1)
     # the key holds what the protocol computes (every field), not only its name: a protocol that changes is a new cell
@@ -262,7 +264,8 @@ def import_released(d) -> "module":
     # torch 2 refuses DSA's Siamese copies `x[:] = x[0]` (read and written elements overlap): the same copy from a clone
     src = re.sub(r"\b(\w+)\[:\] = \1\[0\]", r"\1[:] = \1[0].clone()", f.read_text())
     mod = importlib.util.module_from_spec(importlib.util.spec_from_loader("utils", loader=None, origin=str(f)))
-    mod.__file__ = str(f); sys.modules["utils"] = mod
+    mod.__file__ = str(f)
+    sys.modules["utils"] = mod
     exec(compile(src, str(f), "exec"), mod.__dict__)
     return mod
 
@@ -293,7 +296,8 @@ def authors_distill(authors_dir, method: str, ipc: int, iterations: int, out, da
     script, extra = AUTHORS_SCRIPTS[method]
     f = Path(out)/f"res_{method.upper()}_{AUTHORS_NAMES[dataset]}_ConvNet_{ipc}ipc.pt"
     if not f.exists():
-        d = check_authors_dir(authors_dir); data = authors_data(Path(out).parent, dataset, root)
+        d = check_authors_dir(authors_dir)
+        data = authors_data(Path(out).parent, dataset, root)
         tmp = Path(tempfile.mkdtemp(dir=Path(out).parent, prefix=".run_"))
         # Iteration = iterations - 1: the released loop is range(Iteration + 1) and updates the images in every pass; one
         # evaluation (num_eval 1) runs at iteration 0, the only one its eval pool holds below 500 iterations
@@ -302,8 +306,10 @@ def authors_distill(authors_dir, method: str, ipc: int, iterations: int, out, da
                "--save_path", str(tmp.resolve()), *extra]
         log = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)
         if log.returncode != 0: raise RuntimeError(f"{script} {' '.join(cmd[5:])} failed ({log.returncode}):\n{log.stderr[-2000:]}")
-        Path(out).mkdir(parents=True, exist_ok=True); (Path(out)/"log.txt").write_text(log.stdout)
-        (tmp/f.name).replace(f); shutil.rmtree(tmp, ignore_errors=True)       # the set file last: its presence means done
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out)/"log.txt").write_text(log.stdout)
+        (tmp/f.name).replace(f)
+        shutil.rmtree(tmp, ignore_errors=True)       # the set file last: its presence means done
     x, y = torch.load(f, map_location="cpu", weights_only=False)["data"][0]   # the file the released code just wrote
     return x.float(), y.long()
 
@@ -312,7 +318,8 @@ def authors_distill(authors_dir, method: str, ipc: int, iterations: int, out, da
 def authors_modules(authors_dir):
     "The released `utils` module (and its `networks`), imported from `authors_dir` for a block; sys.path and sys.modules restored after."
     import importlib
-    d = str(check_authors_dir(authors_dir).resolve()); saved = {k: sys.modules.pop(k) for k in ("utils", "networks") if k in sys.modules}
+    d = str(check_authors_dir(authors_dir).resolve())
+    saved = {k: sys.modules.pop(k) for k in ("utils", "networks") if k in sys.modules}
     sys.path.insert(0, d)
     try: yield import_released(d)
     finally:
@@ -353,7 +360,8 @@ def side_by_side_cell(store, train, test, authors_dir, maker: str, method: str, 
             s = DistilledSet(raw, y, meta=dict(dataset=train.name, unclipped=True))
         else:
             s = store.distilled(method, train, ipc, seed, iterations=iterations, progress=False)
-            raw = s.images; x_std = (s.images - mean) / std
+            raw = s.images
+            x_std = (s.images - mean) / std
         # the share of pixel values past [0, 1]: what clipping the set would change
         return dict(authors=authors_evaluate(authors_dir, x_std, y if maker == "authors" else s.labels, test, protocol, runs, epochs=epochs),
                     dd_nb=evaluate(s, (train, test), "convnet3", protocol, runs, seed=0, epochs=epochs, progress=False).accs,
@@ -368,13 +376,16 @@ def plot_distilled_grid(sets: dict, classes=None, max_per_class: int = 10):
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, len(sets), figsize=(3.2 * len(sets), 3.4), squeeze=False)
     for ax, (name, ds) in zip(axes[0], sets.items()):
-        n_cls = int(ds.labels.max()) + 1; k = min(ds.ipc, max_per_class)
+        n_cls = int(ds.labels.max()) + 1
+        k = min(ds.ipc, max_per_class)
         c, h, w = ds.images.shape[1:]
         canvas = torch.ones(c, n_cls * (h + 1), k * (w + 1))
         for y in range(n_cls):
             for j, img in enumerate(ds.images[ds.labels == y][:k]):
                 canvas[:, y * (h + 1):y * (h + 1) + h, j * (w + 1):j * (w + 1) + w] = img
         ax.imshow(canvas.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray" if c == 1 else None, vmin=0, vmax=1)
-        ax.set_title(name, fontsize=9); ax.set_xticks([]); ax.set_yticks([])
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
     fig.tight_layout()
     return fig

@@ -269,7 +269,8 @@ def generate_set(dataset: ImageDataset, ipc: int, seed: int, backend, terms=(), 
                                batch_size, guidance_batch_size, cfg_channels, candidates=candidates, select=select, return_info=True)
         if tuple(x.shape[-2:]) != tuple(dataset.im_size):
             x = F.interpolate(x, size=tuple(dataset.im_size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
-        images.append(x.cpu()); done = r + 1
+        images.append(x.cpu())
+        done = r + 1
         info = dict(nonfinite=info["nonfinite"] + out["nonfinite"], seconds=info["seconds"] + time.perf_counter() - t0,
                     selected=info["selected"] + [list(out["selected"])])  # the kept candidate of every image of the round
         if resume is not None:

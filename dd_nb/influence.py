@@ -46,7 +46,8 @@ def unflatten(vec: torch.Tensor, params: dict) -> dict:
     "Split a vector of length P back into tensors shaped like `params` (the inverse of `flat_params`)."
     out, i = {}, 0
     for k, p in params.items():
-        out[k] = vec[i:i + p.numel()].view_as(p); i += p.numel()
+        out[k] = vec[i:i + p.numel()].view_as(p)
+        i += p.numel()
     if i != vec.numel(): raise ValueError(f"vector has {vec.numel()} entries, parameters have {i}")
     return out
 
@@ -167,7 +168,8 @@ def project(grads: dict, project_dim: int, seed: int = 0, block_rows: int = 1638
         flat = v.reshape(n, -1)
         for s in range(0, flat.shape[1], block_rows):
             part = flat[:, s:s + block_rows]
-            r = _projector_block(part.shape[1], project_dim, seed, b, part.dtype, part.device); b += 1
+            r = _projector_block(part.shape[1], project_dim, seed, b, part.dtype, part.device)
+            b += 1
             out = part @ r if out is None else out + part @ r
     return out
 
@@ -188,7 +190,8 @@ def per_sample_grads(model: nn.Module, loss_fn, x, y, params=None, chunk_size: i
         if project_dim: out[s:s + cs] = project(g, project_dim, seed); continue
         off = 0
         for v in g.values():   # written straight into place: no per-chunk or final concatenation
-            out[s:s + cs, off:off + v[0].numel()] = v.reshape(v.shape[0], -1); off += v[0].numel()
+            out[s:s + cs, off:off + v[0].numel()] = v.reshape(v.shape[0], -1)
+            off += v[0].numel()
     return out
 
 # %% ../nbs/10_influence.ipynb #b55b19c6
@@ -255,14 +258,18 @@ def cg_solve(hvp, b, tol: float = 1e-10, max_iter: int | None = None, warn_rtol:
     if b2 == 0: return x
     steps = max_iter or 10 * b.numel()
     for i in range(steps):
-        Ap = hvp(p); pAp = p @ Ap
+        Ap = hvp(p)
+        pAp = p @ Ap
         if not pAp > 0:
             raise ValueError(f"CG met curvature p^T(H + damping I)p = {float(pAp):.3g} <= 0 at iteration {i}: the Hessian "
                              "is not positive definite; raise damping (e.g. 0.01 to 1) or use ihvp='exact'")
-        a = rr / pAp; x = x + a * p; r = r - a * Ap
+        a = rr / pAp
+        x = x + a * p
+        r = r - a * Ap
         rr_new = r @ r
         if rr_new <= tol ** 2 * b2: return x
-        p = r + (rr_new / rr) * p; rr = rr_new
+        p = r + (rr_new / rr) * p
+        rr = rr_new
     if warn_rtol is not None and (res := _rel_residual(hvp, x, b)) > warn_rtol:
         warnings.warn(f"CG stopped at max_iter={steps} with relative residual ||(H + damping I)x - b|| / ||b|| = {res:.3g} "
                       f"(> warn_rtol={warn_rtol}); raise max_iter or damping", ConvergenceWarning, stacklevel=2)
@@ -341,7 +348,10 @@ def fit_newton(model: nn.Module, loss_fn, x, y, l2: float = 0.0, steps: int = 50
         ps = list(params.values())
         opt = torch.optim.LBFGS(ps, max_iter=warmup, tolerance_grad=1e-6, history_size=20, line_search_fn="strong_wolfe")
         def closure():
-            opt.zero_grad(); loss = loss_fn(model(x), y) + l2 / 2 * sum((p ** 2).sum() for p in ps); loss.backward(); return loss
+            opt.zero_grad()
+            loss = loss_fn(model(x), y) + l2 / 2 * sum((p ** 2).sum() for p in ps)
+            loss.backward()
+            return loss
         opt.step(closure)
         for p in ps: p.grad = None
     f, theta = loss_at(model, loss_fn, x, y)
@@ -370,7 +380,8 @@ def _at_checkpoints(checkpoints, lrs, model):
         raise ValueError(f"{len(checkpoints)} checkpoints but {len(lrs)} learning rates; give one lr per checkpoint")
     m = copy.deepcopy(model)
     for sd, lr in zip(checkpoints, lrs):
-        m.load_state_dict(sd); yield m, lr
+        m.load_state_dict(sd)
+        yield m, lr
 
 def tracin(checkpoints, lrs, model: nn.Module, loss_fn, train, test, params=None, per_test: bool = False) -> torch.Tensor:
     "TracIn (IGD eq. 5): sum_e lr_e grad l(test; theta_e) . grad l(z_i; theta_e) for every training point z_i."
@@ -464,7 +475,8 @@ def flip_labels(labels: torch.Tensor, frac: float, num_classes: int, seed: int =
     idx = torch.randperm(len(labels), generator=g)[:round(frac * len(labels))]
     noisy = labels.clone()
     noisy[idx] = (labels[idx] + torch.randint(1, num_classes, (len(idx),), generator=g)) % num_classes
-    mask = torch.zeros(len(labels), dtype=torch.bool); mask[idx] = True
+    mask = torch.zeros(len(labels), dtype=torch.bool)
+    mask[idx] = True
     return noisy, mask
 
 # %% ../nbs/10_influence.ipynb #a64cb37c
@@ -475,7 +487,8 @@ def plot_extremes(images, scores, labels, flipped=None, k: int = 8, title: str =
     fig, axes = plt.subplots(2, k, figsize=(1.3 * k, 3.2))
     for row, idx in enumerate([order[:k], order.flip(0)[:k]]):
         for ax, i in zip(axes[row], idx.tolist()):
-            ax.imshow(images[i].permute(1, 2, 0).squeeze(-1).cpu(), cmap="gray"); ax.axis("off")
+            ax.imshow(images[i].permute(1, 2, 0).squeeze(-1).cpu(), cmap="gray")
+            ax.axis("off")
             bad = flipped is not None and bool(flipped[i])
             ax.set_title(f"y={int(labels[i])}\n{float(scores[i]):.2g}", fontsize=7, color="red" if bad else "black")
         axes[row, 0].text(-0.3, 0.5, ["lowest", "highest"][row], transform=axes[row, 0].transAxes, rotation=90, va="center", ha="right", fontsize=8)

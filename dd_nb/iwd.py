@@ -38,7 +38,8 @@ def influence_weights(scores: torch.Tensor, tau: float, normalize: str = "standa
     w = len(scores) * torch.softmax(sign * scores / tau, 0)
     for _ in range(50 if cap else 0):            # clip at the cap and hand the excess to the others, until none exceeds it
         if w.max() <= cap * (1 + 1e-6): break
-        over = w >= cap; w = torch.where(over, torch.full_like(w, cap), w * (len(w) - cap * over.sum()) / w[~over].sum())
+        over = w >= cap
+        w = torch.where(over, torch.full_like(w, cap), w * (len(w) - cap * over.sum()) / w[~over].sum())
     return w
 
 # %% ../nbs/11_iwd.ipynb #711ed641
@@ -61,7 +62,8 @@ def _batch_record(w, idx, flagged):
     rec = {"max": float(w.max()), "n": len(w)}
     if idx is None: return rec
     for name, mask in flagged.items():
-        m = mask[idx.cpu()]; rec[name] = (float(w.cpu()[m].sum()), int(m.sum()))
+        m = mask[idx.cpu()]
+        rec[name] = (float(w.cpu()[m].sum()), int(m.sum()))
     return rec
 
 def iwd_weight_fn(tau: float, normalize: str = "standardize", refresh: int = 1, log: list | None = None, sign: int = 1,
@@ -74,7 +76,8 @@ def iwd_weight_fn(tau: float, normalize: str = "standardize", refresh: int = 1, 
         # tau = inf runs the weighted code path with weights exactly 1 (no scores needed): the base method, bit for bit
         if math.isinf(tau): w = torch.ones(len(xr), device=xr.device)
         else:
-            c = int(yr[0]); k = calls[c] = calls.get(c, -1) + 1
+            c = int(yr[0])
+            k = calls[c] = calls.get(c, -1) + 1
             if k % refresh == 0 or idx is None:
                 scores = explicit_influence(match, len(xr), xr.device)
                 if not torch.isfinite(scores).all(): raise FloatingPointError(f"non-finite influence scores in class {c}")
@@ -107,7 +110,9 @@ def flagged_instances(dataset: ImageDataset) -> dict:
     out = {}
     for name in ("flipped", "planted"):
         if (idx := getattr(dataset, name, None)) is not None:
-            m = torch.zeros(len(dataset), dtype=torch.bool); m[idx] = True; out[name] = m
+            m = torch.zeros(len(dataset), dtype=torch.bool)
+            m[idx] = True
+            out[name] = m
     return out
 
 # %% ../nbs/11_iwd.ipynb #f5b3393b
@@ -116,7 +121,8 @@ def iwd(base: str):
     if base not in IWD_BASES: raise ValueError(f"IWD cannot wrap {base!r}; it wraps: {', '.join(IWD_BASES)}")
     def method(dataset: ImageDataset, ipc: int, seed: int = 0, tau: float = 1.0, normalize: str = "standardize",
                refresh: int = 1, sign: int = 1, cap: float | None = None, **kw) -> DistilledSet:
-        check_tau(tau); log = []
+        check_tau(tau)
+        log = []
         fn = iwd_weight_fn(tau, normalize, refresh, log, sign, cap, flagged_instances(dataset))
         out = METHODS[base](dataset, ipc, seed, weight_fn=fn, **kw)
         out.meta.update(base=base, tau=tau, normalize=normalize, refresh=refresh, sign=sign, cap=cap,
@@ -131,7 +137,8 @@ def with_flipped_labels(ds: ImageDataset, frac: float, seed: int = 0) -> ImageDa
     "A copy of `ds` with a fraction `frac` of labels replaced by a different, uniformly drawn class."
     if not 0 <= frac < 1: raise ValueError(f"frac={frac}; valid: 0 <= frac < 1")
     labels, mask = flip_labels(ds.labels, frac, ds.num_classes, seed)
-    out = ds.subset(torch.arange(len(ds))); out.labels = labels
+    out = ds.subset(torch.arange(len(ds)))
+    out.labels = labels
     out.flipped = mask.nonzero().flatten()
     return out
 
@@ -139,13 +146,16 @@ def with_flipped_labels(ds: ImageDataset, frac: float, seed: int = 0) -> ImageDa
 def with_planted_submode(ds: ImageDataset, sources: int = 3, seed: int = 0, shift: int = 1, noise: float = 0.03) -> ImageDataset:
     "Per class, `sources` real images copied with small shifts and noise until the copies are half the class."
     if not (isinstance(sources, int) and sources >= 1): raise ValueError(f"sources={sources!r}; valid: an integer >= 1")
-    g = torch.Generator().manual_seed(seed); xs, ys = [ds.images], [ds.labels]
+    g = torch.Generator().manual_seed(seed)
+    xs, ys = [ds.images], [ds.labels]
     for c in range(ds.num_classes):
-        idx = ds.indices_of(c); src = idx[torch.randperm(len(idx), generator=g)[:sources]]
+        idx = ds.indices_of(c)
+        src = idx[torch.randperm(len(idx), generator=g)[:sources]]
         pick = src[torch.randint(len(src), (len(idx),), generator=g)]          # as many copies as the class has images
         dx = torch.randint(-shift, shift + 1, (len(idx), 2), generator=g)
         copies = torch.stack([ds.images[i].roll(tuple(d.tolist()), (1, 2)) for i, d in zip(pick, dx)])
-        xs.append((copies + noise * torch.randn(copies.shape, generator=g)).clamp(0, 1)); ys.append(torch.full((len(idx),), c))
+        xs.append((copies + noise * torch.randn(copies.shape, generator=g)).clamp(0, 1))
+        ys.append(torch.full((len(idx),), c))
     out = ImageDataset(torch.cat(xs), torch.cat(ys), ds.classes, ds.name, ds.flip_ok)
     out.planted = torch.arange(len(ds), len(out))
     return out
@@ -173,12 +183,14 @@ def dataset_influence(ds: ImageDataset, base: str = "dm", ipc: int = 1, seed: in
                       batch_real: int = 256, arch: str = "convnet3") -> torch.Tensor:
     "Explicit influence of every real instance on `base`'s matching loss at its initialisation, averaged over random nets."
     kind = "dm" if base in ("dm", "iwd-dm") else "dc"
-    device = default_device(); init = random_select(ds, ipc, seed)
+    device = default_device()
+    init = random_select(ds, ipc, seed)
     xs_all, ys_all = normalize(init.images, ds.mean, ds.std).to(device), init.labels.to(device)
     scores = torch.zeros(len(ds))
     for net in _random_nets(ds, nets, seed, arch, device):
         for c in range(ds.num_classes):
-            idx = ds.indices_of(c); s = torch.empty(len(idx))
+            idx = ds.indices_of(c)
+            s = torch.empty(len(idx))
             xs, ys = xs_all[ys_all == c], ys_all[ys_all == c]
             for i in range(0, len(idx), batch_real):
                 j = idx[i:i + batch_real]
@@ -190,7 +202,8 @@ def dataset_influence(ds: ImageDataset, base: str = "dm", ipc: int = 1, seed: in
 # %% ../nbs/11_iwd.ipynb #d0b19cd2
 def _top(ds, scores, c, k):
     "Indices of the `k` highest-scored instances of class `c`."
-    idx = ds.indices_of(c); return idx[scores[idx].argsort(descending=True)[:k]]
+    idx = ds.indices_of(c)
+    return idx[scores[idx].argsort(descending=True)[:k]]
 
 @register_method("influence-select")
 def influence_select(dataset: ImageDataset, ipc: int, seed: int = 0, base: str = "dm", nets: int = 5, batch_real: int = 256) -> DistilledSet:
@@ -209,7 +222,8 @@ def influence_prune(dataset: ImageDataset, ipc: int, seed: int = 0, base: str = 
     scores = dataset_influence(dataset, base, ipc, seed, nets, kw.get("batch_real", 256))
     kept = torch.cat([_top(dataset, scores, c, max(ipc, round(keep * n))) for c, n in enumerate(dataset.class_counts().tolist())])
     out = METHODS[base](dataset.subset(kept.sort().values), ipc, seed, **kw)
-    out.meta.update(base=base, keep=keep, kept=len(kept)); return out
+    out.meta.update(base=base, keep=keep, kept=len(kept))
+    return out
 
 # %% ../nbs/11_iwd.ipynb #aa382388
 from .influence import dc_match_loss
@@ -222,7 +236,8 @@ def synthetic_influence(distilled: DistilledSet, ds: ImageDataset, nets: int = 5
     scores = torch.zeros(len(distilled))
     for net in _random_nets(ds, nets, seed, arch, device):
         for c in range(ds.num_classes):
-            m = (ys_all == c).nonzero().flatten(); idx = ds.indices_of(c)
+            m = (ys_all == c).nonzero().flatten()
+            idx = ds.indices_of(c)
             idx = idx[torch.randperm(len(idx), generator=g)[:batch_real]]
             xr, yr = normalize(ds.images[idx], ds.mean, ds.std).to(device), ds.labels[idx].to(device)
             # dc_match_loss weights its 4th/5th arguments: pass the synthetic images there (the distance is symmetric)
@@ -234,12 +249,15 @@ def synthetic_influence(distilled: DistilledSet, ds: ImageDataset, nets: int = 5
 def plot_sorted_by_influence(distilled: DistilledSet, scores: torch.Tensor, title: str = ""):
     "Rows are classes; each row's images sorted from lowest (left) to highest (right) influence."
     import matplotlib.pyplot as plt
-    classes = distilled.labels.unique().tolist(); k = int(distilled.labels.bincount().max())
+    classes = distilled.labels.unique().tolist()
+    k = int(distilled.labels.bincount().max())
     fig, axes = plt.subplots(len(classes), k, figsize=(0.8 * k, 0.8 * len(classes)), squeeze=False)
     for r, c in enumerate(classes):
-        m = (distilled.labels == c).nonzero().flatten(); m = m[scores[m].argsort()]
+        m = (distilled.labels == c).nonzero().flatten()
+        m = m[scores[m].argsort()]
         for j, ax in enumerate(axes[r]):
             ax.axis("off")
             if j < len(m): ax.imshow(distilled.images[m[j]].permute(1, 2, 0).squeeze(-1), cmap="gray"); ax.set_title(f"{scores[m[j]]:.2f}", fontsize=6)
-    fig.suptitle(title or "sorted by influence (low -> high)", fontsize=9); fig.tight_layout()
+    fig.suptitle(title or "sorted by influence (low -> high)", fontsize=9)
+    fig.tight_layout()
     return fig

@@ -104,13 +104,19 @@ def train_learner(images, labels, val: ImageDataset, arch: str = "resnetap10", l
                 torch.manual_seed(int(torch.randint(2**31, (1,), generator=g)))
                 xb = tf(x_all[b])
             loss = F.cross_entropy(net(normalize(xb, val.mean, val.std)), y_all[b])
-            opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); ema.update_parameters(net)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            ema.update_parameters(net)
     best, since, log, e = float("inf"), 0, [], 0
     bar = tqdm(total=max_epochs, desc=f"learner {arch}", disable=not progress, leave=False)
     while e < max_epochs and since < patience:
-        epoch(lr); e += 1; bar.update()
+        epoch(lr)
+        e += 1
+        bar.update()
         if e % eval_every == 0:
-            v = val_loss(ema.module); log.append((e, v))
+            v = val_loss(ema.module)
+            log.append((e, v))
             if v < best - 1e-4: best, since = v, 0
             else: since += eval_every
     bar.close()
@@ -239,7 +245,8 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
         "The EMA learner trained on S (cached in the resume folder) and its record."
         f = folder/f"learner_{k}.safetensors" if folder else None
         if f is not None and f.exists():
-            net = get_network(learner, dataset.channels, dataset.num_classes, dataset.im_size); net.load_state_dict(load_file(str(f)))
+            net = get_network(learner, dataset.channels, dataset.num_classes, dataset.im_size)
+            net.load_state_dict(load_file(str(f)))
             log = json.loads((folder/f"learner_{k}.json").read_text())
         else:
             net, log = train_learner(S.images, S.labels, val, learner, max_epochs=max_epochs, patience=patience,
@@ -309,13 +316,18 @@ def plot_redundancy(A, title: str = ""):
     im = ax.imshow(100 * A.numpy(), vmin=0, vmax=100, cmap="viridis")
     for (i, j), v in np.ndenumerate(100 * A.numpy()):
         ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=7, color="w" if v < 60 else "k")
-    ax.set_xlabel("tested on increment"); ax.set_ylabel("trained on increment"); ax.set_title(title, fontsize=8)
-    fig.colorbar(im, ax=ax, fraction=0.046); return fig
+    ax.set_xlabel("tested on increment")
+    ax.set_ylabel("trained on increment")
+    ax.set_title(title, fontsize=8)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    return fig
 
 # %% ../nbs/30_lgd.ipynb #fb5363b8
 def true_class_prob(net: nn.Module, images, labels, mean, std, batch_size: int = 512) -> torch.Tensor:
     "p(y | x) of every image's own class under `net` (eval mode, no gradient)."
-    net.eval(); dev = next(net.parameters()).device; out = []
+    net.eval()
+    dev = next(net.parameters()).device
+    out = []
     with torch.no_grad():
         for i in range(0, len(images), batch_size):
             x, y = images[i:i + batch_size].to(dev), torch.as_tensor(labels[i:i + batch_size], device=dev).long()
@@ -347,7 +359,8 @@ def difficulty_js(a: torch.Tensor, b: torch.Tensor, bins: int = 10) -> float:
     def hist(p):
         h = torch.histogramdd(p.double().clamp(0, 1), bins=[bins, bins], range=[0.0, 1.0, 0.0, 0.5]).hist.flatten()  # sigma of a [0,1] value <= 0.5
         return h / h.sum()
-    p, q = hist(a), hist(b); m = (p + q) / 2
+    p, q = hist(a), hist(b)
+    m = (p + q) / 2
     kl = lambda x, y: (x[x > 0] * torch.log2(x[x > 0] / y[x > 0])).sum()
     return float(0.5 * kl(p, m) + 0.5 * kl(q, m))
 
@@ -359,5 +372,7 @@ def plot_cartography(carto: dict, reference: str = "real", bins: int = 10):
     for ax, (name, pts) in zip(axs[0], carto.items()):
         ax.scatter(pts[:, 1], pts[:, 0], s=4, alpha=0.5)
         js = "" if name == reference else f"\nJS to {reference} = {difficulty_js(pts, carto[reference], bins):.2f} bit"
-        ax.set_title(f"{name} ({len(pts)}){js}", fontsize=8); ax.set_xlabel("variability")
-    axs[0][0].set_ylabel("confidence"); return fig
+        ax.set_title(f"{name} ({len(pts)}){js}", fontsize=8)
+        ax.set_xlabel("variability")
+    axs[0][0].set_ylabel("confidence")
+    return fig

@@ -181,12 +181,15 @@ def _restore(st, iterations, x_syn, opt_img, g):
     "Put a checkpoint's images, optimiser and generators back; returns (iteration, aug_seed)."
     if st["it"] > iterations: raise ValueError(f"checkpoint is at iteration {st['it']}, beyond iterations={iterations}")
     with torch.no_grad(): x_syn.copy_(st["x"])
-    opt_img.load_state_dict(st["opt"]); g.set_state(st["rng"]["g"]); torch.set_rng_state(st["rng"]["torch"])
+    opt_img.load_state_dict(st["opt"])
+    g.set_state(st["rng"]["g"])
+    torch.set_rng_state(st["rng"]["torch"])
     return st["it"], st["aug_seed"]
 
 # %% ../nbs/05_matching.ipynb #70c62021
 def _real_batch(ds, c, n, g, device):
-    idx = ds.indices_of(c); idx = idx[torch.randperm(len(idx), generator=g)[:n]]
+    idx = ds.indices_of(c)
+    idx = idx[torch.randperm(len(idx), generator=g)[:n]]
     return ds.images[idx].to(device), ds.labels[idx].to(device), idx
 
 # %% ../nbs/05_matching.ipynb #fa7cc495
@@ -220,11 +223,15 @@ def gradient_matching(ds: ImageDataset, ipc: int, seed: int = 0, iterations: int
                       weight_fn: Callable | None = None, prepare_net: Callable | None = None, failed_to=None,
                       checkpoint=None, save_every: int = 50, progress: bool = True, name: str = "dc") -> DistilledSet:
     "DC (and DSA with `use_dsa`): match per-class gradients of a network trained on the synthetic set (S_inner = S)."
-    device = default_device(); g = seed_everything(seed)
+    device = default_device()
+    g = seed_everything(seed)
     x_syn, y_syn = _init(ds, ipc, seed, device)
     opt_img = torch.optim.SGD([x_syn], lr=lr_img, momentum=0.5)
-    outer, inner = dc_loops(ipc); strategy = dsa_strategy_for(ds); mean, std = ds.mean, ds.std
-    aug_seed = seed * 1_000_003; guard = LastGood(name, ds, ipc, seed, y_syn, failed_to)
+    outer, inner = dc_loops(ipc)
+    strategy = dsa_strategy_for(ds)
+    mean, std = ds.mean, ds.std
+    aug_seed = seed * 1_000_003
+    guard = LastGood(name, ds, ipc, seed, y_syn, failed_to)
     ck, start = Checkpoint(checkpoint, save_every, method=name, dataset=ds.name, data=ds.digest(), ipc=ipc, seed=seed, arch=arch,
                            lr_img=lr_img, lr_net=lr_net, batch_real=batch_real, use_dsa=use_dsa, prepare_net=prepare_net is not None,
                            inner_loop="sgd, batches of 256, per-image DSA",
@@ -232,7 +239,8 @@ def gradient_matching(ds: ImageDataset, ipc: int, seed: int = 0, iterations: int
     if (st := ck.load()) is not None: start, aug_seed = _restore(st, iterations, x_syn, opt_img, g)
     state = lambda: dict(x=x_syn.detach(), opt=opt_img.state_dict(), rng=_rng_state(g), aug_seed=aug_seed)
     for it in tqdm(range(start, iterations), desc=name, disable=not progress, initial=start, total=iterations):
-        guard.mark(x_syn, it); ck.save(it, **state())
+        guard.mark(x_syn, it)
+        ck.save(it, **state())
         net = _new_net(arch, ds, device, prepare_net)
         params = [p for p in net.parameters()]
         opt_net = torch.optim.SGD(net.parameters(), lr=lr_net)      # main.py: plain SGD between image updates
@@ -243,12 +251,16 @@ def gradient_matching(ds: ImageDataset, ipc: int, seed: int = 0, iterations: int
                 xs, ys = x_syn[y_syn == c], y_syn[y_syn == c]
                 xr = normalize(xr, mean, std)
                 if use_dsa:
-                    aug_seed += 1; xr, xs = dsa(xr, aug_seed, strategy), dsa(xs, aug_seed, strategy)
+                    aug_seed += 1
+                    xr, xs = dsa(xr, aug_seed, strategy), dsa(xs, aug_seed, strategy)
                 match = GradientMatch(net, params, xs, ys, xr, yr)
                 w = weight_fn(net, xs, ys, xr, yr, match, idx) if weight_fn else None
                 lc = match(w)
-                guard.check(lc, it, c); loss = loss + lc
-            opt_img.zero_grad(); loss.backward(); opt_img.step()
+                guard.check(lc, it, c)
+                loss = loss + lc
+            opt_img.zero_grad()
+            loss.backward()
+            opt_img.step()
             if ol == outer - 1: break
             xs_all = x_syn.detach()
             for e in range(inner):            # train the network on the synthetic set: `inner` epochs as main.py's epoch()
@@ -256,8 +268,12 @@ def gradient_matching(ds: ImageDataset, ipc: int, seed: int = 0, iterations: int
                 for b in range(0, len(perm), BATCH_TRAIN):           # shuffled batches of 256, DSA drawn per image
                     idx = perm[b:b + BATCH_TRAIN]
                     xi = dsa(xs_all[idx], aug_seed * 7919 + e * 31 + b, strategy, siamese=False) if use_dsa else xs_all[idx]
-                    l = F.cross_entropy(net(xi), y_syn[idx]); opt_net.zero_grad(); l.backward(); opt_net.step()
-    guard.mark(x_syn, iterations); ck.save(iterations, final=True, **state())
+                    l = F.cross_entropy(net(xi), y_syn[idx])
+                    opt_net.zero_grad()
+                    l.backward()
+                    opt_net.step()
+    guard.mark(x_syn, iterations)
+    ck.save(iterations, final=True, **state())
     return _finish(x_syn, y_syn, ds, iterations=iterations, arch=arch)
 
 # %% ../nbs/05_matching.ipynb #2a7851b0
@@ -279,17 +295,22 @@ def distribution_matching(dataset: ImageDataset, ipc: int, seed: int = 0, iterat
                           prepare_net: Callable | None = None, failed_to=None, checkpoint=None, save_every: int = 500,
                           progress: bool = True) -> DistilledSet:
     "Distribution matching (Zhao & Bilen 2023): mean embeddings of random networks, with DSA."
-    ds = dataset; device = default_device(); g = seed_everything(seed)
+    ds = dataset
+    device = default_device()
+    g = seed_everything(seed)
     x_syn, y_syn = _init(ds, ipc, seed, device)
     opt_img = torch.optim.SGD([x_syn], lr=lr_img, momentum=0.5)
-    strategy = dsa_strategy_for(ds); mean, std = ds.mean, ds.std; aug_seed = seed * 1_000_003
+    strategy = dsa_strategy_for(ds)
+    mean, std = ds.mean, ds.std
+    aug_seed = seed * 1_000_003
     guard = LastGood("dm", ds, ipc, seed, y_syn, failed_to)
     ck, start = Checkpoint(checkpoint, save_every, method="dm", dataset=ds.name, data=ds.digest(), ipc=ipc, seed=seed, arch=arch,
                            lr_img=lr_img, batch_real=batch_real, prepare_net=prepare_net is not None, weights=weight_fn_params(weight_fn)), 0
     if (st := ck.load()) is not None: start, aug_seed = _restore(st, iterations, x_syn, opt_img, g)
     state = lambda: dict(x=x_syn.detach(), opt=opt_img.state_dict(), rng=_rng_state(g), aug_seed=aug_seed)
     for it in tqdm(range(start, iterations), desc="dm", disable=not progress, initial=start, total=iterations):
-        guard.mark(x_syn, it); ck.save(it, **state())
+        guard.mark(x_syn, it)
+        ck.save(it, **state())
         net = _new_net(arch, ds, device, prepare_net)
         for p in net.parameters(): p.requires_grad_(False)
         loss = torch.zeros((), device=device)
@@ -302,16 +323,22 @@ def distribution_matching(dataset: ImageDataset, ipc: int, seed: int = 0, iterat
             f_real, f_syn = net.features(xr), net.features(xs)
             match = lambda w, f_real=f_real, f_syn=f_syn: mean_embedding_distance(f_syn, f_real, w)
             w = weight_fn(net, xs, ys, xr, yr, match, idx) if weight_fn else None
-            lc = match(w); guard.check(lc, it, c); loss = loss + lc
-        opt_img.zero_grad(); loss.backward(); opt_img.step()
-    guard.mark(x_syn, iterations); ck.save(iterations, final=True, **state())
+            lc = match(w)
+            guard.check(lc, it, c)
+            loss = loss + lc
+        opt_img.zero_grad()
+        loss.backward()
+        opt_img.step()
+    guard.mark(x_syn, iterations)
+    ck.save(iterations, final=True, **state())
     return _finish(x_syn, y_syn, ds, iterations=iterations, arch=arch)
 
 # %% ../nbs/05_matching.ipynb #7c39a62d
 def multi_formation_decode(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
     "IDC's decoder: split each image into factor x factor blocks and upsample each block to full size (bilinear)."
     if factor == 1: return x
-    n, c, h, w = x.shape; hs, ws = h // factor, w // factor
+    n, c, h, w = x.shape
+    hs, ws = h // factor, w // factor
     blocks = x.unfold(2, hs, hs).unfold(3, ws, ws)                      # n, c, f, f, hs, ws
     blocks = blocks.permute(0, 2, 3, 1, 4, 5).reshape(n * factor * factor, c, hs, ws)
     return F.interpolate(blocks, size=(h, w), mode="bilinear", align_corners=False)
@@ -320,7 +347,9 @@ def multi_formation_decode(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
 def multi_formation_encode(x: torch.Tensor, factor: int = 2, mode: str = "bilinear") -> torch.Tensor:
     "Tile groups of factor**2 consecutive images, each downsampled (antialiased bilinear, or IDC's nearest), into one image each."
     if factor == 1: return x
-    n, c, h, w = x.shape; k = factor * factor; hs, ws = h // factor, w // factor
+    n, c, h, w = x.shape
+    k = factor * factor
+    hs, ws = h // factor, w // factor
     if n % k: raise ValueError(f"{n} images cannot be tiled in groups of factor**2 = {k}")
     if mode not in ("bilinear", "nearest"): raise ValueError(f"mode={mode!r}; valid: 'bilinear' or 'nearest'")
     small = (F.interpolate(x, size=(hs, ws), mode="bilinear", align_corners=False, antialias=True) if mode == "bilinear"
@@ -388,7 +417,8 @@ def idc_init(ds: ImageDataset, ipc: int, factor: int, init: str = "real", seed: 
         order = torch.arange(ipc * k).view(k, ipc).t().reshape(-1)
         x = torch.cat([ds.images[ds.indices_of(c)[:ipc * k][order]] for c in range(ds.num_classes)])
         return multi_formation_encode(x, factor, mode="nearest"), y
-    s = random_select(ds, ipc * k, seed); o = torch.argsort(s.labels, stable=True)   # seeded picks, antialiased tiles
+    s = random_select(ds, ipc * k, seed)
+    o = torch.argsort(s.labels, stable=True)   # seeded picks, antialiased tiles
     return multi_formation_encode(s.images[o], factor), s.labels[o][::k]
 
 # %% ../nbs/05_matching.ipynb #f489a246
@@ -400,7 +430,8 @@ class IDCMatch(GradientMatch):
 
     def implicit(self) -> torch.Tensor:
         "<grad_theta D, u_j> with u_j = -(H + damping I)^-1 grad l(z_j), over the classifier's parameters."
-        cls = self.net.classifier; cparams = list(cls.parameters())
+        cls = self.net.classifier
+        cparams = list(cls.parameters())
         g_real = torch.autograd.grad(self.l_real.mean(), self.params, create_graph=True, retain_graph=True)
         gD = torch.autograd.grad(self.distance(self.g_syn, g_real), cparams, retain_graph=True, allow_unused=True)
         gD = torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1) for p, g in zip(cparams, gD)]).detach()
@@ -422,7 +453,8 @@ def idc(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 2000, 
         bias: bool = False, fc: bool = False, weight_fn: Callable | None = None, prepare_net: Callable | None = None,
         failed_to=None, checkpoint=None, save_every: int = 50, progress: bool = True) -> DistilledSet:
     "IDC (Kim et al. 2022): multi-formation synthetic images matched by gradients of a network trained on real data."
-    ds = dataset; device = default_device()
+    ds = dataset
+    device = default_device()
     metric0, lr0 = IDC_SETTINGS.get(ds.name, IDC_DEFAULT)
     metric, lr_img = metric or metric0, lr0 if lr_img is None else lr_img
     n_data = IDC_N_DATA.get(ds.name, 500) if n_data is None else n_data
@@ -430,29 +462,37 @@ def idc(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 2000, 
     if not (isinstance(fix_iter, int) and fix_iter >= 1): raise ValueError(f"fix_iter={fix_iter!r}; valid: an integer >= 1")
     if not lr_img > 0: raise ValueError(f"lr_img={lr_img!r}; valid: a positive number")
     if not (isinstance(n_data, int) and n_data >= 0): raise ValueError(f"n_data={n_data!r}; valid: an integer >= 0 (0: no network update)")
-    distance = IDC_DISTANCES[metric]; g = seed_everything(seed)
+    distance = IDC_DISTANCES[metric]
+    g = seed_everything(seed)
     x_syn, y_syn = idc_init(ds, ipc, factor, init, seed)
-    x_syn = normalize(x_syn, ds.mean, ds.std).to(device).requires_grad_(True); y_syn = y_syn.to(device)
+    x_syn = normalize(x_syn, ds.mean, ds.std).to(device).requires_grad_(True)
+    y_syn = y_syn.to(device)
     decode = lambda x, y: (multi_formation_decode(x, factor), y.repeat_interleave(factor * factor))
     lr = idc_image_lr(lr_img, ipc, ds.std, idc_size_ratio(ds))           # IDC's step on [0,1] images, in standardised units
     lo, hi = [((v - ds.mean) / ds.std).view(1, -1, 1, 1).to(device) for v in (0.0, 1.0)]   # [0, 1] in that space
     opt_img = torch.optim.SGD([x_syn], lr=lr, momentum=0.5)
-    match_aug, net_aug, mix_p = idc_augmentations(ds.name, factor); mean, std = ds.mean, ds.std; aug_seed = seed * 1_000_003
+    match_aug, net_aug, mix_p = idc_augmentations(ds.name, factor)
+    mean, std = ds.mean, ds.std
+    aug_seed = seed * 1_000_003
     guard = LastGood("idc", ds, ipc, seed, y_syn, failed_to, decode)
     x_all, y_all = normalize(ds.images, mean, std), ds.labels
     g_h = torch.Generator().manual_seed(seed + 17)                       # IWD's Hessian batches: own stream, so
     def real_batch(n, gen=g):                                            # tau = inf leaves the base's draws alone
-        i = torch.randint(len(ds), (n,), generator=gen); return x_all[i].to(device), y_all[i].to(device)
+        i = torch.randint(len(ds), (n,), generator=gen)
+        return x_all[i].to(device), y_all[i].to(device)
     ck, start = Checkpoint(checkpoint, save_every, method="idc", dataset=ds.name, data=ds.digest(), ipc=ipc, seed=seed, arch=arch,
                            factor=factor, inner_loop=inner_loop, n_data=n_data, fix_iter=fix_iter, lr_img=lr_img, metric=metric,
                            lr_net=lr_net, batch_real=batch_real, batch_syn_max=batch_syn_max, init=init, h_batch=h_batch,
                            bias=bias, fc=fc, prepare_net=prepare_net is not None, weights=weight_fn_params(weight_fn)), 0
     if (st := ck.load()) is not None:
         if st["it"] % fix_iter:                                        # mid-cycle: the network comes back too
-            net = get_network(arch, ds.channels, ds.num_classes, ds.im_size).to(device).train(); net.load_state_dict(st["net"])
+            net = get_network(arch, ds.channels, ds.num_classes, ds.im_size).to(device).train()
+            net.load_state_dict(st["net"])
             opt_net = torch.optim.SGD(net.parameters(), lr=lr_net, momentum=0.9, weight_decay=5e-4)
-            opt_net.load_state_dict(st["opt_net"]); params = idc_matched_params(net, bias, fc)
-        start, aug_seed = _restore(st, iterations, x_syn, opt_img, g); g_h.set_state(st["g_h"])
+            opt_net.load_state_dict(st["opt_net"])
+            params = idc_matched_params(net, bias, fc)
+        start, aug_seed = _restore(st, iterations, x_syn, opt_img, g)
+        g_h.set_state(st["g_h"])
     state = lambda: dict(x=x_syn.detach(), opt=opt_img.state_dict(), rng=_rng_state(g), aug_seed=aug_seed, g_h=g_h.get_state(),
                          net=net.state_dict(), opt_net=opt_net.state_dict())
     for it in tqdm(range(start, iterations), desc="idc", disable=not progress, initial=start, total=iterations):
@@ -460,7 +500,8 @@ def idc(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 2000, 
         if it > start: ck.save(it, **state())
         with torch.no_grad(): x_syn.data = torch.maximum(torch.minimum(x_syn, hi), lo)   # IDC clamps every outer iteration
         if it % fix_iter == 0:
-            net = _new_net(arch, ds, device, prepare_net); params = idc_matched_params(net, bias, fc)
+            net = _new_net(arch, ds, device, prepare_net)
+            params = idc_matched_params(net, bias, fc)
             opt_net = torch.optim.SGD(net.parameters(), lr=lr_net, momentum=0.9, weight_decay=5e-4)
         for _ in range(inner_loop):
             hb = None
@@ -471,21 +512,30 @@ def idc(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 2000, 
                 xr, yr, idx = _real_batch(ds, c, batch_real, g, device)
                 xs, ys = decode(x_syn[y_syn == c], y_syn[y_syn == c])
                 if len(xs) > batch_syn_max:                           # IDC's sample(): at most batch_syn_max decoded images
-                    keep = torch.randperm(len(xs), generator=g)[:batch_syn_max].to(device); xs, ys = xs[keep], ys[keep]
+                    keep = torch.randperm(len(xs), generator=g)[:batch_syn_max].to(device)
+                    xs, ys = xs[keep], ys[keep]
                 # one DiffAug draw for the real and the synthetic batch (IDC augments their concatenation, batch=True)
-                aug_seed += 1; xr, xs = idc_augment(normalize(xr, mean, std), aug_seed, match_aug), idc_augment(xs, aug_seed, match_aug)
+                aug_seed += 1
+                xr, xs = idc_augment(normalize(xr, mean, std), aug_seed, match_aug), idc_augment(xs, aug_seed, match_aug)
                 match = IDCMatch(net, params, xs, ys, xr, yr, hb, distance)
                 w = weight_fn(net, xs, ys, xr, yr, match, idx) if weight_fn else None
-                lc = match(w); guard.check(lc, it, c)
-                opt_img.zero_grad(); lc.backward(); opt_img.step()   # IDC steps the images class by class
+                lc = match(w)
+                guard.check(lc, it, c)
+                opt_img.zero_grad()
+                lc.backward()
+                opt_img.step()   # IDC steps the images class by class
             for _ in range(-(-n_data // batch_real)):                 # S_inner = D: train_epoch stops once n_data images are seen
-                xb, yb = real_batch(batch_real); aug_seed += 1
+                xb, yb = real_batch(batch_real)
+                aug_seed += 1
                 xb = idc_augment(xb, aug_seed, net_aug, per_image=True)
                 if float(torch.rand(1, generator=g)) < mix_p:         # IDC's mixup_net='cut': CutMix on half the batches
-                    xb, j, r = idc_cutmix(xb, g); out = net(xb)
+                    xb, j, r = idc_cutmix(xb, g)
+                    out = net(xb)
                     l = r * F.cross_entropy(out, yb) + (1 - r) * F.cross_entropy(out, yb[j])
                 else: l = F.cross_entropy(net(xb), yb)
-                opt_net.zero_grad(); l.backward(); opt_net.step()
+                opt_net.zero_grad()
+                l.backward()
+                opt_net.step()
     guard.mark(x_syn, iterations)
     if iterations > start: ck.save(iterations, final=True, **state())
     x, y = decode(x_syn.detach(), y_syn)
@@ -494,7 +544,8 @@ def idc(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 2000, 
 # %% ../nbs/05_matching.ipynb #7b8b92b8
 def stage_sizes(ipc: int, stages: int) -> list:
     "Images per class added by each of min(stages, ipc) stages, as equal as possible."
-    p = min(stages, ipc); return [ipc // p + (i < ipc % p) for i in range(p)]
+    p = min(stages, ipc)
+    return [ipc // p + (i < ipc % p) for i in range(p)]
 
 # %% ../nbs/05_matching.ipynb #108f22ca
 def _pretrainer(x, y, epochs, seed):
@@ -502,7 +553,10 @@ def _pretrainer(x, y, epochs, seed):
     def prepare(net):
         opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
         for e in range(epochs):
-            l = F.cross_entropy(net(dsa(x, seed + e)), y); opt.zero_grad(); l.backward(); opt.step()
+            l = F.cross_entropy(net(dsa(x, seed + e)), y)
+            opt.zero_grad()
+            l.backward()
+            opt.step()
     return prepare
 
 @register_method("pdd")
@@ -518,7 +572,8 @@ def pdd(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 1000, 
         # IDC's own start is the class's first images, the same in every stage: PDD's stages start from seeded picks
         start = dict(init="random-mix") if base == "idc" and "init" not in kw else {}
         part = METHODS[base](ds, k, seed + 1009 * s, iterations, prepare_net=prep, progress=False, **ck, **start, **kw)
-        xs.append(part.images); ys.append(part.labels)
+        xs.append(part.images)
+        ys.append(part.labels)
     return DistilledSet(torch.cat(xs), torch.cat(ys), meta=dict(base=base, stages=sizes, iterations=iterations, unclipped=True))
 
 PDD_BASES = ("dc", "dsa", "dm", "idc")

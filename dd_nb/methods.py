@@ -26,7 +26,8 @@ METHODS: dict = {}
 def register_method(name: str):
     "Decorator: register a distillation method under `name` in `METHODS`."
     def deco(fn):
-        METHODS[name] = fn; return fn
+        METHODS[name] = fn
+        return fn
     return deco
 
 # %% ../nbs/04_methods.ipynb #efc47298
@@ -336,9 +337,11 @@ def distill(method: str, dataset, ipc: int, seed: int = 0, root=None, size=None,
 @register_method("random")
 def random_select(dataset: ImageDataset, ipc: int, seed: int = 0) -> DistilledSet:
     "`ipc` real images per class, drawn uniformly at random."
-    g = seed_everything(seed); idx = []
+    g = seed_everything(seed)
+    idx = []
     for c in range(dataset.num_classes):
-        ci = dataset.indices_of(c); idx.append(ci[torch.randperm(len(ci), generator=g)[:ipc]])
+        ci = dataset.indices_of(c)
+        idx.append(ci[torch.randperm(len(ci), generator=g)[:ipc]])
     idx = torch.cat(idx)
     return DistilledSet(dataset.images[idx], dataset.labels[idx], meta={"indices": idx.tolist()})
 
@@ -349,8 +352,11 @@ def herding_order(feats: torch.Tensor, k: int) -> torch.Tensor:
     avail = torch.ones(len(feats), dtype=torch.bool)
     for n in range(1, k + 1):
         d = ((mu - (total + feats) / n) ** 2).sum(1)
-        d[~avail] = float("inf"); i = int(d.argmin())
-        chosen.append(i); avail[i] = False; total = total + feats[i]
+        d[~avail] = float("inf")
+        i = int(d.argmin())
+        chosen.append(i)
+        avail[i] = False
+        total = total + feats[i]
     return torch.tensor(chosen)
 
 # %% ../nbs/04_methods.ipynb #94db291d

@@ -51,7 +51,8 @@ class ConvNet(ShapeChecked):
         self.classifier = nn.Linear(self.feat_dim, num_classes)
     def features(self, x):
         "Penultimate embedding (flattened last feature map)."
-        self.check(x); return self.body(x).flatten(1)
+        self.check(x)
+        return self.body(x).flatten(1)
 
 # %% ../nbs/02_models.ipynb #f8f1079d
 class BasicBlock(nn.Module):
@@ -82,13 +83,15 @@ class ResNet(ShapeChecked):
         for i, n in enumerate(blocks):
             cout = width * 2 ** i
             for j in range(n):
-                layers.append(BasicBlock(c, cout, 2 if (j == 0 and i > 0) else 1, nf, ap)); c = cout
+                layers.append(BasicBlock(c, cout, 2 if (j == 0 and i > 0) else 1, nf, ap))
+                c = cout
         self.body = nn.Sequential(*stem, *layers, nn.AdaptiveAvgPool2d(1))
         self.feat_dim = c
         self.classifier = nn.Linear(c, num_classes)
     def features(self, x):
         "Penultimate embedding (global average pooled)."
-        self.check(x); return self.body(x).flatten(1)
+        self.check(x)
+        return self.body(x).flatten(1)
 
 # %% ../nbs/02_models.ipynb #bc51b92f
 NETWORKS = {

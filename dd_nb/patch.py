@@ -304,7 +304,8 @@ def backend_spec(dataset, backend: str, pretrained=None, checkpoint=None, backen
 def load_patch_backend(dataset, backend: str = "tiny-dit", pretrained=None, checkpoint=None, backend_kw=None):
     "The denoiser a patch bank is scored with: IGD's loader, plus `sd` with the dataset's class names as prompts."
     if backend != "sd": return load_backend(dataset, backend, pretrained, checkpoint, backend_kw)
-    kw = dict(backend_kw or {}); kw.setdefault("class_names", list(dataset.classes))
+    kw = dict(backend_kw or {})
+    kw.setdefault("class_names", list(dataset.classes))
     return get_backend("sd", pretrained=pretrained, **kw)
 
 # %% ../nbs/40_patch.ipynb #6d9279ec
@@ -322,7 +323,8 @@ def _score_all(bk, cm, dataset, patch_size, t_range, samples, seed, batch_size, 
         x, y = dataset.images[s:s + chunk], dataset.labels[s:s + chunk]
         emap = evidence_map(bk, x, cm[y], t_range, samples, seed, range(s, s + len(x)), batch_size)
         sc, off = best_windows(emap, dataset.im_size, patch_size)
-        scores.append(sc); offsets.append(off)
+        scores.append(sc)
+        offsets.append(off)
     return torch.cat(scores), torch.cat(offsets)
 
 def compute_bank(dataset, key: dict, bk=None, teacher=None, class_map=None, patch_size=None, scorer="diffusion",

@@ -70,7 +70,9 @@ NO_AUG = "none"   # the Protocol.aug value for "train on the images as they are"
 class _FirstBatch(nn.Module):
     "A one-weight classifier that keeps the first batch it is trained on."
     def __init__(self, num_classes: int):
-        super().__init__(); self.head = nn.Linear(1, num_classes); self.first = None
+        super().__init__()
+        self.head = nn.Linear(1, num_classes)
+        self.first = None
     def forward(self, x):
         if self.first is None: self.first = x.detach().cpu().clone()
         return self.head(x.flatten(1)[:, :1])
@@ -111,7 +113,8 @@ def _check_setting(protocol: str, hard_protocol: str, runs, w, gamma, report):
     if get_protocol(hard_protocol).soft:
         raise ValueError(f"hard_protocol={hard_protocol!r} trains on soft labels; HLR needs a hard-label protocol: "
                          f"{[k for k, p in PROTOCOLS.items() if not p.soft]}")
-    _in_range("w", w, 0, 1, weight=True); _in_range("gamma", gamma, 0, 1, weight=True)
+    _in_range("w", w, 0, 1, weight=True)
+    _in_range("gamma", gamma, 0, 1, weight=True)
 
 # %% ../nbs/51_ranking.ipynb #b700231f
 def _summary(acc: dict, per_run: dict, setting: dict) -> dict:

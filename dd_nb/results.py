@@ -38,7 +38,9 @@ class ResultStore:
         f = self.path/f"{self.prefix}{name}_{self.key(name, params)}.json"
         if f.exists(): return json.loads(f.read_text())
         if fn is None: return None
-        v = fn(); atomic_write_text(f, json.dumps(v)); return v
+        v = fn()
+        atomic_write_text(f, json.dumps(v))
+        return v
     def distilled(self, method: str, train, ipc: int, seed: int, tag: str = "", resume_as: str | None = None, **params) -> DistilledSet:
         "`distill(method, train, ipc, seed, **params)` once per (tag, method, ipc, seed, params), then loaded."
         from dd_nb.methods import distill
@@ -46,7 +48,9 @@ class ResultStore:
         if f.exists(): return DistilledSet.load(f)
         # resume_as: the method's resume-folder parameter, pointed next to the set file (not part of the key)
         extra = {resume_as: str(f.with_suffix("")) + "_run"} if resume_as else {}
-        s = distill(method, train, ipc, seed=seed, **params, **extra); s.save(f); return s
+        s = distill(method, train, ipc, seed=seed, **params, **extra)
+        s.save(f)
+        return s
     def __repr__(self): return f"ResultStore({str(self.path)!r}, scope={self.scope})"
 
 # %% ../nbs/06_results.ipynb #28684a32

@@ -12,7 +12,8 @@ import sys
 # run as `python -m dd_nb.shard` (a notebook kernel is __main__ too, but has no module spec)
 _AS_SCRIPT = __name__ == "__main__" and getattr(globals().get("__spec__"), "name", None) == "dd_nb.shard"
 if _AS_SCRIPT:   # a bad argument answers (one line, exit 2) before torch's 2-4 s import; main() parses again
-    from dd_nb.cli import shard_main_args; shard_main_args()
+    from dd_nb.cli import shard_main_args
+    shard_main_args()
 
 import torch
 import torch.distributed as dist
@@ -116,7 +117,8 @@ def load_record(path, c: int, i: int, seed: int) -> dict | None:
         with safe_open(str(path), "pt") as h: head = h.metadata() or {}
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        warnings.warn(f"record {path} is unreadable ({e}); making it again"); return None
+        warnings.warn(f"record {path} is unreadable ({e}); making it again")
+        return None
     want = {"class": str(int(c)), "index": str(int(i)), "seed": str(int(seed))}
     got = {k: head.get(k) for k in want}
     if got != want: raise ValueError(f"{path} holds image {got}, not {want}: another run's records; use another out_dir or delete it")
@@ -176,7 +178,8 @@ def sharded_generate(generate_one, classes, per_class: int, out_dir, seed: int =
                     raise ValueError(f"generate_one({c}, {i}, ...) must return a dict with 'image' (C, H, W); got {type(made).__name__}")
                 rec = {k: v.detach().cpu().contiguous() for k, v in made.items()}
                 save_record(p, rec, c, i, s)
-            history.append(rec); bar.update()
+            history.append(rec)
+            bar.update()
     bar.close()
     barrier()
     if rank != 0: return None
@@ -216,7 +219,9 @@ def method_generator(method: str, dataset: ImageDataset, params: dict | None = N
     p = {**_method_defaults(method), **params}
     if p.get("resume") is not None: raise ValueError("resume= is generate_set's round state; a sharded run resumes from its records in out_dir")
     if method == "igd" and not (p["influence"] or p["deviation"]): raise ValueError("influence=False and deviation=False guide nothing: use method 'dit'")
-    kw = dict(p["backend_kw"] or {}); kw.setdefault("device", local_device()); kw.setdefault("progress", progress)
+    kw = dict(p["backend_kw"] or {})
+    kw.setdefault("device", local_device())
+    kw.setdefault("progress", progress)
     run = dict(method=method, dataset=dataset.name, params=params)
     if method == "igd":                          # igd()'s own setup: its checks, backend, surrogate and terms
         setup_keys = [n for n in inspect.signature(igd_setup).parameters if n not in ("dataset", "backend_kw", "progress")]
@@ -311,7 +316,8 @@ def main(argv=None):
         s = sharded_method(a.method, a.dataset, a.ipc, a.out, a.seed, progress=True, root=a.root, size=a.size,
                            source=a.source, **params)
     except EXPECTED as e:                        # as `dd`: one line and exit 2 for a bad input, a traceback only for a bug
-        print(f"{prog}: error: {one_line(e)}", file=sys.stderr); return 2
+        print(f"{prog}: error: {one_line(e)}", file=sys.stderr)
+        return 2
     if s is not None: print(f"wrote {s} to {Path(a.out)/'set.safetensors'}")
     return 0
 

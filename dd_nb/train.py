@@ -151,7 +151,8 @@ def _augment(x, y, protocol, num_classes, flip_ok, step_seed, tf, mean, std):
         x, t = idc_augment(normalize(x, mean, std), step_seed, strategy, per_image=True), F.one_hot(y, num_classes).float()
         g = torch.Generator().manual_seed(step_seed + 1)
         if protocol.aug == "idc" and float(torch.rand(1, generator=g)) < IDC_MIX_P:
-            x, idx, ratio = idc_cutmix(x, g); t = ratio * t + (1 - ratio) * t[idx]
+            x, idx, ratio = idc_cutmix(x, g)
+            t = ratio * t + (1 - ratio) * t[idx]
         return x, t
     x = tf(x)
     if protocol.aug == "cutmix" and len(x) > 1: x, t = cutmix(num_classes)(x, y); return normalize(x, mean, std), t
@@ -166,7 +167,10 @@ def _rng_states(g, device) -> dict:
 # %% ../nbs/03_train.ipynb #0427e508
 def _set_rng_states(st, g, device):
     import random, numpy as np
-    g.set_state(st["g"]); torch.set_rng_state(st["torch"]); np.random.set_state(st["np"]); random.setstate(st["py"])
+    g.set_state(st["g"])
+    torch.set_rng_state(st["torch"])
+    np.random.set_state(st["np"])
+    random.setstate(st["py"])
     if "cuda" in st and device.type == "cuda": torch.cuda.set_rng_state(st["cuda"], device)
 
 # %% ../nbs/03_train.ipynb #0789ef57
@@ -211,11 +215,15 @@ def train_classifier(model: nn.Module, images, labels, protocol: Protocol, epoch
         tf = train_transform(images.shape[-1], flip=flip_ok)
         if teacher is not None: teacher.eval()
         teacher_device = model_device(teacher) if teacher is not None else None
-        g = torch.Generator().manual_seed(seed); history = []; start = 0
+        g = torch.Generator().manual_seed(seed)
+        history = []
+        start = 0
         if resume is not None:
             key = _resume_key(model, images, labels, protocol, epochs, seed, flip_ok, bool(eval_fn and eval_every))
             if (st := _load_epoch_state(resume, key)) is not None:
-                model.load_state_dict(st["model"]); opt.load_state_dict(st["opt"]); history, start = st["history"], st["epoch"]
+                model.load_state_dict(st["model"])
+                opt.load_state_dict(st["opt"])
+                history, start = st["history"], st["epoch"]
                 _set_rng_states(st["rng"], g, device)
         last = total_epochs(protocol, epochs)
         bar = tqdm(range(start, last), desc=f"train {protocol.name}", disable=not progress, leave=False, initial=start, total=last)
@@ -236,10 +244,13 @@ def train_classifier(model: nn.Module, images, labels, protocol: Protocol, epoch
                 else:
                     loss = torch.sum(-target * F.log_softmax(logits, 1), 1).mean()
                 if not torch.isfinite(loss): raise FloatingPointError(f"non-finite training loss at epoch {epoch}, batch {i // protocol.batch_size}")
-                opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
             if progress: bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)    # the last batch's loss, per epoch
             if eval_fn is not None and eval_every and ((epoch + 1) % eval_every == 0 or epoch + 1 == last):
-                history.append(eval_fn(model)); model.train()
+                history.append(eval_fn(model))
+                model.train()
             if resume is not None and epoch + 1 < last:
                 st = dict(key=key, epoch=epoch + 1, history=history, model=model.state_dict(), opt=opt.state_dict(), rng=_rng_states(g, device))
                 atomic_write(resume, lambda t: torch.save(st, t))        # a kill mid-write leaves the previous epoch's state
