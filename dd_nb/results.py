@@ -28,19 +28,30 @@ STORE_VERSION = 3
 
 class ResultStore:
     "Results kept under `cache_dir()/name`, keyed by `scope` and their own parameters; each is computed once."
-    def __init__(self, name: str, *scope, root=None, prefix: str = "memo_"):
+    def __init__(self, name: str, *scope, root=None, prefix: str = "memo_", committed=None):
         self.path, self.scope, self.prefix = Path(root or cache_dir())/name, list(scope), prefix
+        # committed: a folder in the repository that keeps a readable copy of every memo value (what a fresh clone reads)
+        self.committed = Path(committed)/name if committed else None
     def key(self, *parts) -> str:
         "A 16-hex key of the scope and `parts` (JSON, sorted keys; anything else by its str)."
         return hashlib.sha256(json.dumps([STORE_VERSION, *self.scope, *parts], sort_keys=True, default=str).encode()).hexdigest()[:16]
     def memo(self, name: str, params, fn=None):
         "fn() the first time for (name, params), the stored JSON value afterwards; fn=None: the stored value or None (nothing computed)."
         f = self.path/f"{self.prefix}{name}_{self.key(name, params)}.json"
-        if f.exists(): return json.loads(f.read_text())
-        if fn is None: return None
-        v = fn()
-        atomic_write_text(f, json.dumps(v))
+        c = self.committed/f.name if self.committed else None
+        if f.exists(): v = json.loads(f.read_text())
+        elif c is not None and c.exists(): v = json.loads(c.read_text())["value"]   # a fresh clone: the committed copy
+        elif fn is None: return None
+        else:
+            v = fn()
+            atomic_write_text(f, json.dumps(v))
+        if c is not None and not c.exists(): self.commit(c, name, params, v)
         return v
+    def commit(self, f: Path, name: str, params, value):
+        "Write the committed copy of one memo value: what it is, the parameters it was computed with, the value."
+        from dd_nb import __version__
+        record = dict(name=name, scope=self.scope, params=params, value=value, store_version=STORE_VERSION, dd_nb=__version__)
+        atomic_write_text(f, json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
     def distilled(self, method: str, train, ipc: int, seed: int, tag: str = "", resume_as: str | None = None, **params) -> DistilledSet:
         "`distill(method, train, ipc, seed, **params)` once per (tag, method, ipc, seed, params), then loaded."
         from dd_nb.methods import distill

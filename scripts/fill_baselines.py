@@ -9,7 +9,8 @@
 The processes share one queue: each task (a table cell, a protocol-check row, the full-data curves) is claimed by creating
 `<store>/claims/<profile>/<task>` (exclusive create; a claim whose process has died is taken over), so every core stays
 busy until the queue is empty. Every result is stored by what it depends on (`ResultStore("baselines", dataset,
-version)`), so a killed run resumes where it stopped. Tasks run IPC by IPC, the protocol checks and the full-data curves (under both protocols)
+version)`), so a killed run resumes where it stopped, and a copy of each cell's value goes to the profile's committed
+store (`results/fashion/store/baselines/`: commit it, and a fresh clone renders the table with `--param fill=false`). Tasks run IPC by IPC, the protocol checks and the full-data curves (under both protocols)
 right after the IPC 1 cells: they decide whether the other rows can be trusted.
 """
 import argparse, os
@@ -71,7 +72,7 @@ def select(named: list, patterns: list | None) -> list:
 def setup(argv, doc: str, default: str, flag: str, store_name: str, options=None) -> tuple:
     "(profile name, its parameters, train, test, store) of a 50_evaluation profile whose `flag` is on, from the command line."
     from dd_nb import __version__
-    from dd_nb.cli import load_profile
+    from dd_nb.cli import load_profile, output_dirs
     from dd_nb.core import project_root
     from dd_nb.data import load_dataset
     from dd_nb.results import ResultStore
@@ -83,7 +84,9 @@ def setup(argv, doc: str, default: str, flag: str, store_name: str, options=None
     if not p.get(flag): raise SystemExit(f"profile {a.profile!r} of 50_evaluation does not set {flag}")
     root = (project_root()/"nbs"/p["root"]).resolve() if p.get("root") else None   # a profile's root is relative to nbs/
     train, test = load_dataset(p["dataset"], "train", root=root), load_dataset(p["dataset"], "test", root=root)
-    return a, p, train, test, ResultStore(store_name, p["dataset"], __version__)
+    # the values also go to the profile's committed store (results/<dir>/store/), as the notebook's run writes them
+    tables, _ = output_dirs(a.profile)
+    return a, p, train, test, ResultStore(store_name, p["dataset"], __version__, committed=tables/"store")
 
 
 def main(argv=None):
