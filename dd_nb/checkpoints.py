@@ -210,7 +210,9 @@ def train_surrogate_trajectory(dataset: ImageDataset, arch="convnet6", epochs=50
     network = dict(arch=arch, channels=dataset.channels, num_classes=dataset.num_classes, im_size=dataset.im_size[-1])
     mean, std, resume = dataset.mean, dataset.std, folder/"resume.safetensors"
     if resume.exists(): start, losses = _load_resume(resume, net, opt, settings)
-    else: start, losses = 0, []; atomic_write(folder/_ckpt_name(0), lambda f: save_file(_cpu_state(net), f))
+    else:
+        start, losses = 0, []
+        atomic_write(folder/_ckpt_name(0), lambda f: save_file(_cpu_state(net), f))
     _write_index(folder, settings, network, mean, std, start, losses)
     stop = epochs if stop_after is None else min(epochs, start + stop_after)
     for epoch in tqdm(range(start, stop), initial=start, total=epochs, desc=f"surrogate {arch}", disable=not progress, leave=False):
@@ -312,7 +314,10 @@ def filter_checkpoints(grads, threshold: float = 0.7):
         for t, g in enumerate(grads):
             g = torch.as_tensor(g).detach().cpu()
             if not torch.isfinite(g).all(): raise ValueError(f"gradient of checkpoint {t} has NaN or inf entries")
-            if ref is None: ref = g; yield t, 1.0, True; continue
+            if ref is None:
+                ref = g
+                yield t, 1.0, True
+                continue
             s = gradient_similarity(g, ref)
             if s < threshold: ref = g
             yield t, s, s < threshold
@@ -371,7 +376,9 @@ def select_checkpoints(trajectory_path, dataset: ImageDataset, threshold: float 
     kept, cosines, class_grads = [], [], []
     for t, s, keep in tqdm(filter_checkpoints(grads(), threshold), total=len(traj), desc="Alg. 2", disable=not progress, leave=False):
         cosines.append(s)
-        if keep: kept.append(t); class_grads.append(current["G"].float())
+        if keep:
+            kept.append(t)
+            class_grads.append(current["G"].float())
     meta = dict(format=SELECTION_FORMAT, kept=kept, lrs=[lrs[t] for t in kept], cosines=cosines, threshold=threshold,
                 similarity=similarity, n_checkpoints=len(traj), trajectory=str(trajectory_path), settings=settings)
     G = torch.stack(class_grads).contiguous()

@@ -628,7 +628,9 @@ def _method_in(argv) -> str | None:
 def _methods_text(name=None) -> str:
     "`dd methods`: one line per method; `dd methods NAME`: its parameter table."
     from dd_nb.methods import get_method, method_names, method_summary, params_table
-    if name: get_method(name); return f"{name}: {method_summary(name)}\n{params_table(name)}"
+    if name:
+        get_method(name)
+        return f"{name}: {method_summary(name)}\n{params_table(name)}"
     w = max(map(len, method_names()))
     return "\n".join(f"{m:<{w}}  {method_summary(m)}" for m in method_names()) + "\n\n`dd methods NAME` lists a method's parameters"
 

@@ -34,8 +34,12 @@ def seeded_rng(seed: int, device=None):
     cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
     py, npy = random.getstate(), np.random.get_state()
     with torch.random.fork_rng(devices=cuda):
-        try: seed_everything(int(seed)); yield
-        finally: random.setstate(py); np.random.set_state(npy)
+        try:
+            seed_everything(int(seed))
+            yield
+        finally:
+            random.setstate(py)
+            np.random.set_state(npy)
 
 # %% ../nbs/00_core.ipynb #346e4d70
 def default_device() -> torch.device:

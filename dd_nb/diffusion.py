@@ -166,7 +166,9 @@ BACKENDS = {}
 
 def register_backend(name):
     "Decorator: register a backend factory under `name` for `get_backend`."
-    def deco(fn): BACKENDS[name] = fn; return fn
+    def deco(fn):
+        BACKENDS[name] = fn
+        return fn
     return deco
 
 # %% ../nbs/20_diffusion.ipynb #25e75eb0
@@ -475,7 +477,9 @@ STEP_RULES = {}
 
 def step_rule(name):
     "Decorator: register rho_t(k, grad, eps, alpha_bar) -> (N,) under `name`."
-    def deco(fn): STEP_RULES[name] = fn; return fn
+    def deco(fn):
+        STEP_RULES[name] = fn
+        return fn
     return deco
 
 # %% ../nbs/20_diffusion.ipynb #175d5be0
@@ -556,7 +560,9 @@ def predict_clean(z_t, eps, alpha_bar):
 def _int_like(x) -> bool:
     "An integer (Python, NumPy or a one-element integer tensor), not a bool and not a float that happens to be whole."
     if isinstance(x, bool): return False
-    try: operator.index(x); return True
+    try:
+        operator.index(x)
+        return True
     except TypeError: return False
 
 # %% ../nbs/20_diffusion.ipynb #b0dba0a7
@@ -665,7 +671,9 @@ def _space_timesteps(num_train: int, steps: int) -> list:
     "ADM's space_timesteps(num_train, [steps]): a fractional stride accumulated and rounded (DiT's respacing)."
     if steps > num_train: raise ValueError(f"steps={steps} > num_train_timesteps={num_train}")
     stride, cur, out = (1 if steps <= 1 else (num_train - 1) / (steps - 1)), 0.0, []
-    for _ in range(steps): out.append(round(cur)); cur += stride
+    for _ in range(steps):
+        out.append(round(cur))
+        cur += stride
     return sorted(set(out))
 
 # %% ../nbs/20_diffusion.ipynb #9bcf6faf
@@ -820,7 +828,9 @@ def _rounds(classes: list, sequential: bool) -> list:
     "Positions in sampling order: all at once, or (memory terms) round r = the r-th image of every class."
     if not sequential: return [list(range(len(classes)))]
     seen, rank = {}, []
-    for c in classes: rank.append(seen.get(c, 0)); seen[c] = rank[-1] + 1
+    for c in classes:
+        rank.append(seen.get(c, 0))
+        seen[c] = rank[-1] + 1
     return [[i for i, r in enumerate(rank) if r == k] for k in range(max(rank, default=-1) + 1)]
 
 def _decode(backend, z, batch_size):
@@ -986,6 +996,8 @@ def sample_grid(backend, per_class: int = 8, cfg: float = 2.0, steps: int = 50, 
     import matplotlib.pyplot as plt
     x = guided_sample(backend, torch.arange(backend.num_classes).repeat_interleave(per_class), steps=steps, cfg=cfg, seed=seed).float()
     fig, axs = plt.subplots(backend.num_classes, per_class, figsize=(per_class * 0.6, backend.num_classes * 0.6))
-    for ax, img in zip(axs.flat, x): ax.imshow(img.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray", vmin=0, vmax=1); ax.axis("off")
+    for ax, img in zip(axs.flat, x):
+        ax.imshow(img.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray", vmin=0, vmax=1)
+        ax.axis("off")
     fig.suptitle(f"tiny DiT samples, CFG {cfg}, DDIM {steps}", fontsize=8)
     return fig

@@ -187,7 +187,9 @@ def per_sample_grads(model: nn.Module, loss_fn, x, y, params=None, chunk_size: i
     for s in range(0, len(x), cs):
         g = _chunk_grads(model, loss_fn, x[s:s + cs], y[s:s + cs], params)
         g = {k: g[k] for k in params}
-        if project_dim: out[s:s + cs] = project(g, project_dim, seed); continue
+        if project_dim:
+            out[s:s + cs] = project(g, project_dim, seed)
+            continue
         off = 0
         for v in g.values():   # written straight into place: no per-chunk or final concatenation
             out[s:s + cs, off:off + v[0].numel()] = v.reshape(v.shape[0], -1)

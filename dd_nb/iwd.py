@@ -257,7 +257,9 @@ def plot_sorted_by_influence(distilled: DistilledSet, scores: torch.Tensor, titl
         m = m[scores[m].argsort()]
         for j, ax in enumerate(axes[r]):
             ax.axis("off")
-            if j < len(m): ax.imshow(distilled.images[m[j]].permute(1, 2, 0).squeeze(-1), cmap="gray"); ax.set_title(f"{scores[m[j]]:.2f}", fontsize=6)
+            if j < len(m):
+                ax.imshow(distilled.images[m[j]].permute(1, 2, 0).squeeze(-1), cmap="gray")
+                ax.set_title(f"{scores[m[j]]:.2f}", fontsize=6)
     fig.suptitle(title or "sorted by influence (low -> high)", fontsize=9)
     fig.tight_layout()
     return fig

@@ -222,7 +222,9 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
     DeviationGuidance(memory_size=memory_size)
     test = _test_split(dataset, root)   # before any work: a named root without the test split fails here
     folder = Path(resume) if resume is not None else None
-    if folder is not None: folder.mkdir(parents=True, exist_ok=True); check_run(folder/"run.json", run)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        check_run(folder/"run.json", run)
     bk = load_backend(dataset, backend, pretrained, checkpoint, backend_kw)
     cm = backend_class_map(class_map, bk, dataset)
     gen_kw = dict(backend=backend, pretrained=pretrained, checkpoint=checkpoint, backend_kw=backend_kw, class_map=class_map,
@@ -253,7 +255,9 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
                                      finetune_epochs=finetune_epochs, eval_every=eval_every, seed=seed * 1009 + k, device=bk.device, progress=progress)
             log["test_acc"] = accuracy(net, test.images, test.labels, dataset.mean, dataset.std) if test is not None else None
             log["ipc"] = int(torch.bincount(S.labels).max())
-            if f is not None: _save_net(f, net); atomic_write_text(folder/f"learner_{k}.json", json.dumps(log))
+            if f is not None:
+                _save_net(f, net)
+                atomic_write_text(folder/f"learner_{k}.json", json.dumps(log))
         return net.to(bk.device).eval(), log
     for k in range(1, len(plan)):
         net, log = learner_after(k - 1, S)

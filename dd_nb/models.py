@@ -44,7 +44,9 @@ class ConvNet(ShapeChecked):
             pad = first_conv_padding(channels, im_size) if d == 0 else 1
             layers += [nn.Conv2d(c, width, 3, padding=pad), instance_norm(width), nn.ReLU(inplace=True)]
             s += 2 * pad - 2                                      # a 3x3 convolution keeps the size at padding 1
-            if s >= 2: layers.append(nn.AvgPool2d(2)); s //= 2
+            if s >= 2:
+                layers.append(nn.AvgPool2d(2))
+                s //= 2
             c = width
         self.body = nn.Sequential(*layers)
         self.feat_dim = width * s * s

@@ -47,7 +47,9 @@ def noise_draws(key: int, samples: int, t_range, shape, T: int):
 # %% ../nbs/40_patch.ipynb #3b8f0402
 def fit_to_backend(backend, images):
     "Images at a size the backend encodes: their own when it takes it (SD: multiples of 8), else its out_size (a DiT's one size)."
-    try: backend.latent_shape_for(tuple(images.shape[-2:])); return images
+    try:
+        backend.latent_shape_for(tuple(images.shape[-2:]))
+        return images
     except ValueError: return resize_images(images, backend.out_size)
 
 # %% ../nbs/40_patch.ipynb #5ea5d14a
@@ -294,7 +296,9 @@ def _stamp(path) -> list:
 def backend_spec(dataset, backend: str, pretrained=None, checkpoint=None, backend_kw=None) -> dict:
     "What identifies a denoiser without loading it: its name, its options and the files of its weights."
     kw = {k: v for k, v in (backend_kw or {}).items() if k not in ("device", "progress")}
-    if backend == "tiny-dit": kw.setdefault("out_size", dataset.im_size[-1]); kw.setdefault("dataset", dataset.name)
+    if backend == "tiny-dit":
+        kw.setdefault("out_size", dataset.im_size[-1])
+        kw.setdefault("dataset", dataset.name)
     if backend == "sd": kw.setdefault("class_names", list(dataset.classes))
     return dict(name=backend, pretrained=None if pretrained is None else str(pretrained),
                 checkpoint=None if checkpoint is None else str(checkpoint), kw=kw,

@@ -155,7 +155,9 @@ def _augment(x, y, protocol, num_classes, flip_ok, step_seed, tf, mean, std):
             t = ratio * t + (1 - ratio) * t[idx]
         return x, t
     x = tf(x)
-    if protocol.aug == "cutmix" and len(x) > 1: x, t = cutmix(num_classes)(x, y); return normalize(x, mean, std), t
+    if protocol.aug == "cutmix" and len(x) > 1:
+        x, t = cutmix(num_classes)(x, y)
+        return normalize(x, mean, std), t
     return normalize(x, mean, std), F.one_hot(y, num_classes).float()
 
 # %% ../nbs/03_train.ipynb #746b12b7
