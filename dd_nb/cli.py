@@ -16,13 +16,13 @@ def project_root() -> Path:
 __all__ = ['PROFILES', 'PUBLISHED', 'COMMITTED', 'QUIET', 'KERNEL_ARGS', 'PAPER_GPU', 'WEIGHT_FILES', 'PIPELINE_PARTS',
            'PIPELINE_FILES', 'PIPELINE_NAMES', 'VAE_NEEDED', 'RELEASES', 'INCLUDE', 'SEED_MAX', 'METHOD_NAMES',
            'DATASET_NAMES', 'NETWORK_NAMES', 'PROTOCOL_NAMES', 'EXPECTED', 'SOURCE_NAMES', 'DIFFUSION_METHODS',
-           'project_root', 'load_profile', 'results_notebooks', 'run_dir', 'output_dirs', 'quiet', 'run_notebook',
-           'code_digest', 'package_digest', 'dataset_digest', 'fingerprint', 'record_path', 'read_record', 'is_fresh',
-           'render_html', 'run_and_record', 'write_index', 'component_problems', 'pipeline_problems', 'weight_inputs',
-           'dataset_release', 'input_notes', 'missing_inputs', 'reproduce', 'write_times', 'provenance',
-           'render_readme', 'write_record', 'info_text', 'UsageError', 'check_distill_names', 'OneLineParser',
-           'build_parser', 'parse_value', 'parse_params', 'check_out', 'check_evaluate_args', 'one_line', 'main',
-           'check_weights', 'shard_parser', 'shard_args', 'shard_main_args']
+           'project_root', 'load_profile', 'results_notebooks', 'has_profile', 'run_dir', 'output_dirs', 'quiet',
+           'run_notebook', 'code_digest', 'package_digest', 'dataset_digest', 'fingerprint', 'record_path',
+           'read_record', 'is_fresh', 'render_html', 'run_and_record', 'write_index', 'component_problems',
+           'pipeline_problems', 'weight_inputs', 'dataset_release', 'input_notes', 'missing_inputs', 'reproduce',
+           'write_times', 'provenance', 'render_readme', 'write_record', 'info_text', 'UsageError',
+           'check_distill_names', 'OneLineParser', 'build_parser', 'parse_value', 'parse_params', 'check_out',
+           'check_evaluate_args', 'one_line', 'main', 'check_weights', 'shard_parser', 'shard_args', 'shard_main_args']
 
 # %% ../nbs/60_reproduce.ipynb #e0e2eb0c
 PROFILES = ("smoke", "demo", "embedded", "fashion", "side", "paper", "paper-imagewoof", "paper-code", "standin")
@@ -44,6 +44,12 @@ def load_profile(notebook: str, profile: str, root=None) -> dict:
 def results_notebooks(root=None) -> list:
     "Names of the notebooks that have a profile file in experiments/ (those with a Results section)."
     return sorted(p.stem for p in (Path(root or project_root())/"experiments").glob("*.yaml"))
+
+def has_profile(notebook: str, profile: str, root=None) -> bool:
+    "True if experiments/<notebook>.yaml has a `profile` block (an empty one counts)."
+    import yaml
+    f = Path(root or project_root())/"experiments"/f"{notebook}.yaml"
+    return f.exists() and profile in (yaml.safe_load(f.read_text()) or {})
 
 # %% ../nbs/60_reproduce.ipynb #79d73647
 def run_dir(profile: str, root=None) -> Path:
@@ -347,6 +353,10 @@ def reproduce(profile: str = "embedded", notebooks=None, force: bool = False, ro
         for n in names:
             if bad := [k for k in extra if k not in (known := pm.inspect_notebook(str(root/"nbs"/f"{n}.ipynb")))]:
                 raise ValueError(f"{n} has no parameter {', '.join(map(repr, bad))}; its parameters: {', '.join(known)}")
+    if not notebooks:   # all of them: a notebook without this profile is not part of it (one named is, and says so)
+        absent = [n for n in names if not has_profile(n, profile, root)]
+        for n in absent: log(f"{n} [{profile}]: experiments/{n}.yaml has no `{profile}` profile, not part of this run")
+        names = [n for n in names if n not in absent]
     missing = {n: m for n in names if (m := missing_inputs(n, profile, root))}
     for n, m in missing.items(): log(f"{n} [{profile}] cannot run here; missing:\n" + "\n".join(f"  - {x}" for x in m))
     if profile.startswith("paper"):   # which releases and VAEs the runs will use, next to what they lack
