@@ -35,7 +35,7 @@ def one_run(shape: str, batch: int, checkpoints: int, surrogate_size: int) -> di
     import torch
     from diffusers import AutoencoderKL, DiTTransformer2DModel
     from dd_nb.core import default_device
-    from dd_nb.diffusion import DIT_SCHEDULER, DiTBackend, _ready, guided_sample
+    from dd_nb.diffusion import DIT_SCHEDULER, DiTBackend, guided_sample, ready_backend
     from dd_nb.igd import DeviationGuidance, InfluenceGuidance, Surrogate
     from dd_nb.models import get_network
     dev = default_device()
@@ -45,7 +45,7 @@ def one_run(shape: str, batch: int, checkpoints: int, surrogate_size: int) -> di
         tr, vae = standin_dit(), standin_vae()
     else:
         tr, vae = DiTTransformer2DModel(**SHAPES[shape]["dit"]).eval(), AutoencoderKL(**SHAPES[shape]["vae"]).eval()
-    bk = _ready(DiTBackend(tr.to(dev), DIT_SCHEDULER, vae.to(dev)))
+    bk = ready_backend(DiTBackend(tr.to(dev), DIT_SCHEDULER, vae.to(dev)))
     net = get_network("convnet6", 3, 10, surrogate_size).eval().to(dev)
     params = {k: v.detach() for k, v in net.named_parameters()}
     P = sum(v.numel() for v in params.values())

@@ -4,7 +4,7 @@
 
 # %% ../nbs/20_diffusion.ipynb #004fbca4
 from __future__ import annotations
-import argparse, copy, hashlib, json, math, numbers, operator, os, shutil, tempfile, time, warnings
+import argparse, importlib, json, math, numbers, operator, os, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Protocol, runtime_checkable
@@ -13,20 +13,18 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .core import atomic_write, cache_dir, default_device, model_device, safe_name
+from .core import default_device, model_device
 from .data import load_dataset
 from .dit_original import load_dit_checkpoint, need_weights
 
 # %% auto #0
-__all__ = ['SAMPLERS', 'DTYPES', 'BACKENDS', 'DIT_SCHEDULER', 'TINY_DIT', 'TINY_SCHEDULER', 'STEP_RULES', 'IGD_CODE_FACTOR',
+__all__ = ['SAMPLERS', 'DTYPES', 'BACKENDS', 'BACKEND_MODULES', 'DIT_SCHEDULER', 'STEP_RULES', 'IGD_CODE_FACTOR',
            'ConditionalDenoiser', 'make_scheduler', 'as_dtype', 'LatentBackend', 'DiTBackend', 'register_backend',
-           'get_backend', 'check_kwargs', 'load_backend', 'backend_class_map', 'dataset_class_of', 'load_dit',
-           'disable_block_label_dropout', 'tiny_dit_recipe', 'tiny_dit_dir', 'train_tiny_dit', 'load_tiny_dit',
-           'SDBackend', 'load_sd', 'GuidanceContext', 'step_rule', 'rho_eq9', 'rho_igd_code', 'rho_fixed',
-           'GuidanceTerm', 'FnGuidance', 'MemoryGuidance', 'predict_clean', 'guidance_window', 'guided_steps',
-           'initial_noise', 'cfg_output', 'cfg_eps', 'DiTDDPM', 'SamplerConfig', 'guided_sample',
-           'tiny_random_dit_pipeline', 'diffusion_features', 'Normalized', 'train_judge', 'classify_accuracy',
-           'sample_diversity', 'sample_quality', 'sample_grid']
+           'backend_names', 'get_backend', 'check_kwargs', 'scheduler_config', 'ready_backend', 'load_backend',
+           'backend_class_map', 'dataset_class_of', 'load_dit', 'SDBackend', 'load_sd', 'GuidanceContext', 'step_rule',
+           'rho_eq9', 'rho_igd_code', 'rho_fixed', 'GuidanceTerm', 'FnGuidance', 'MemoryGuidance', 'predict_clean',
+           'guidance_window', 'guided_steps', 'initial_noise', 'cfg_output', 'cfg_eps', 'DiTDDPM', 'SamplerConfig',
+           'guided_sample', 'tiny_random_dit_pipeline', 'diffusion_features']
 
 # %% ../nbs/20_diffusion.ipynb #e8f911cd
 @runtime_checkable
@@ -163,6 +161,8 @@ class DiTBackend(LatentBackend):
 
 # %% ../nbs/20_diffusion.ipynb #816fdb15
 BACKENDS = {}
+# backends registered by another module: importing it on first use fills BACKENDS (as METHOD_MODULES does for methods)
+BACKEND_MODULES = {"tiny-dit": "dd_nb.tiny_dit"}
 
 def register_backend(name):
     "Decorator: register a backend factory under `name` for `get_backend`."
@@ -171,10 +171,16 @@ def register_backend(name):
         return fn
     return deco
 
+def backend_names() -> list:
+    "Every backend `get_backend` knows, registered yet or not."
+    return sorted(set(BACKENDS) | set(BACKEND_MODULES))
+
+
 # %% ../nbs/20_diffusion.ipynb #25e75eb0
 def get_backend(name: str, **kw) -> ConditionalDenoiser:
     "The ConditionalDenoiser registered as `name`, built with `kw`."
-    if name not in BACKENDS: raise ValueError(f"unknown backend {name!r}; known: {sorted(BACKENDS)}")
+    if name not in BACKENDS and name in BACKEND_MODULES: importlib.import_module(BACKEND_MODULES[name])
+    if name not in BACKENDS: raise ValueError(f"unknown backend {name!r}; known: {backend_names()}")
     check_kwargs(BACKENDS[name], kw, f"backend {name!r} (backend_kw)")
     return BACKENDS[name](**kw)
 
@@ -191,10 +197,11 @@ def check_kwargs(fn, kw: dict, what: str):
             raise TypeError(f"{what} takes no argument {k!r}; {f'did you mean {close[0]!r}? ' if close else ''}valid: {', '.join(valid)}")
 
 # %% ../nbs/20_diffusion.ipynb #ec694630
-def _scheduler_config(path: Path) -> dict:
+def scheduler_config(path: Path) -> dict:
+    "The scheduler settings saved in a diffusers folder (`scheduler/scheduler_config.json`)."
     return json.loads(need_weights(path/"scheduler"/"scheduler_config.json", "scheduler/scheduler_config.json").read_text())
 
-def _ready(backend, dtype=None):
+def ready_backend(backend, dtype=None):
     "Freeze and cast the loaded networks to `dtype`, then run one tiny forward, so a dtype the device cannot run fails here."
     dtype = as_dtype(dtype)
     # guidance differentiates w.r.t. the latents only: frozen weights keep no graph for weight gradients (DiT-XL/2: GBs)
@@ -261,125 +268,9 @@ def load_dit(pretrained=None, checkpoint=None, vae=None, device=None, num_heads:
     vae_dir = Path(vae) if vae is not None else (root/"vae" if root is not None else None)
     if vae_dir is None: raise ValueError("a DiT checkpoint needs vae=<AutoencoderKL folder>")
     vae = AutoencoderKL.from_pretrained(need_weights(vae_dir, "an AutoencoderKL folder (config.json + weights)"))
-    sched = _scheduler_config(root) if root is not None and (root/"scheduler").exists() else DIT_SCHEDULER
+    sched = scheduler_config(root) if root is not None and (root/"scheduler").exists() else DIT_SCHEDULER
     dev = device or default_device()
-    return _ready(DiTBackend(transformer.to(dev), sched, vae.to(dev)), dtype)
-
-# %% ../nbs/20_diffusion.ipynb #8964adb1
-TINY_DIT = dict(sample_size=8, patch_size=2, in_channels=1, out_channels=1, num_layers=4, num_attention_heads=4,
-                attention_head_dim=32, num_embeds_ada_norm=10, norm_type="ada_norm_zero")
-TINY_SCHEDULER = dict(num_train_timesteps=1000, beta_schedule="linear", beta_start=1e-4, beta_end=0.02,
-                      clip_sample=False, prediction_type="epsilon")
-
-def disable_block_label_dropout(model):
-    "Set dropout_prob=0 on every diffusers LabelEmbedding (CFG label dropout happens once per sample instead)."
-    from diffusers.models.embeddings import LabelEmbedding
-    for m in model.modules():
-        if isinstance(m, LabelEmbedding): m.dropout_prob = 0.0
-    return model
-
-# %% ../nbs/20_diffusion.ipynb #44333d6a
-def tiny_dit_recipe(size=8, steps=4000, batch=64, seed=0, lr=1e-3, p_uncond=0.1, ema_decay=0.999, dataset="digits") -> dict:
-    "Everything a trained tiny DiT depends on: training settings, architecture, dataset and noise schedule."
-    return dict(dataset=dataset, size=size, steps=steps, batch=batch, lr=lr, seed=seed, p_uncond=p_uncond,
-                ema_decay=ema_decay, arch={**TINY_DIT, "sample_size": size}, schedule=TINY_SCHEDULER,
-                optimizer="adamw(wd=0)", loss="eps-mse", ema_warmup="(1+step)/(10+step)", recipe_version=2)
-
-# %% ../nbs/20_diffusion.ipynb #9bdd2c67
-def tiny_dit_dir(size=8, steps=4000, batch=64, seed=0, lr=1e-3, p_uncond=0.1, ema_decay=0.999, dataset="digits") -> Path:
-    "The cache folder of the tiny DiT trained with this recipe (a hash of all of it: a changed recipe never reuses a model)."
-    r = tiny_dit_recipe(size, steps, batch, seed, lr, p_uncond, ema_decay, dataset)
-    key = hashlib.sha256(json.dumps(r, sort_keys=True).encode()).hexdigest()[:12]
-    name = safe_name(dataset)
-    return cache_dir()/f"tiny-dit-{name}-s{size}-n{steps}-{key}"
-
-def _ema_update(ema, model, decay):
-    with torch.no_grad():
-        for pe, p in zip(ema.parameters(), model.parameters()): pe.lerp_(p, 1 - decay)
-
-def _save_ckpt(path, model, ema, opt, step):
-    state = {"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step}
-    atomic_write(path, lambda t: torch.save(state, t))
-
-def _save_final(out: Path, ema, meta):
-    from diffusers import DDIMScheduler
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    try:
-        ema.save_pretrained(tmp/"transformer")
-        DDIMScheduler(**TINY_SCHEDULER).save_pretrained(tmp/"scheduler")
-        (tmp/"dd_nb.json").write_text(json.dumps(meta, indent=1))
-        if out.exists(): shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists(): shutil.rmtree(tmp)
-    return out
-
-# %% ../nbs/20_diffusion.ipynb #12378984
-def train_tiny_dit(size=8, steps=4000, batch=64, lr=1e-3, seed=0, p_uncond=0.1, ema_decay=0.999,
-                   ckpt_every=250, dataset="digits", progress=True, device=None) -> Path:
-    "Train (or resume, or reuse from the cache) a tiny class-conditional pixel DiT on `dataset` on `device`; return its folder."
-    # every draw comes from a per-step CPU generator and is moved to `device`: the batches are the same on any device
-    from diffusers import DiTTransformer2DModel, DDPMScheduler
-    out = tiny_dit_dir(size, steps, batch, seed, lr, p_uncond, ema_decay, dataset)
-    if (out/"dd_nb.json").exists(): return out
-    device = torch.device(device or default_device())
-    ds = load_dataset(dataset, "train", size=size)
-    x_all, y_all = (ds.images * 2 - 1).to(device), ds.labels.to(device)
-    nc = len(ds.classes)
-    with torch.random.fork_rng(devices=[]):  # a seeded init that leaves the caller's global generator alone
-        torch.manual_seed(seed)
-        model = disable_block_label_dropout(DiTTransformer2DModel(**{**TINY_DIT, "sample_size": size, "in_channels": x_all.shape[1],
-                                           "out_channels": x_all.shape[1], "num_embeds_ada_norm": nc}))
-    model = model.to(device)
-    ema = copy.deepcopy(model).eval().requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-    sched = DDPMScheduler(**TINY_SCHEDULER)
-    ckpt, step = out.with_name(out.name + ".ckpt.pt"), 0
-    if ckpt.exists():  # resume after an interruption
-        st = torch.load(ckpt, map_location=device, weights_only=True)
-        model.load_state_dict(st["model"])
-        ema.load_state_dict(st["ema"])
-        opt.load_state_dict(st["opt"])
-        step = st["step"]
-    model.train()
-    t0 = time.time()
-    bar = tqdm(total=steps, initial=step, desc="tiny-dit", disable=not progress)
-    while step < steps:
-        g = torch.Generator().manual_seed(seed * 1_000_003 + step)  # per-step generator: resuming is exact
-        idx = torch.randint(len(x_all), (batch,), generator=g).to(device)
-        x0, y = x_all[idx], y_all[idx].clone()
-        y[(torch.rand(batch, generator=g) < p_uncond).to(device)] = nc  # drop the label once per sample (null index = nc)
-        t = torch.randint(sched.config.num_train_timesteps, (batch,), generator=g).to(device)
-        noise = torch.randn(x0.shape, generator=g).to(device)
-        loss = F.mse_loss(model(sched.add_noise(x0, noise, t), timestep=t, class_labels=y).sample, noise)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        step += 1
-        _ema_update(ema, model, min(ema_decay, (1 + step) / (10 + step)))
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.4f}")
-        if step % ckpt_every == 0 and step < steps: _save_ckpt(ckpt, model, ema, opt, step)
-    bar.close()
-    meta = dict(kind="tiny-dit", **tiny_dit_recipe(size, steps, batch, seed, lr, p_uncond, ema_decay, dataset),
-                null_class=nc, num_classes=nc, train_seconds=round(time.time() - t0, 1), device=device.type)
-    _save_final(out, ema, meta)
-    if ckpt.exists(): ckpt.unlink()
-    return out
-
-# %% ../nbs/20_diffusion.ipynb #9aa95f7a
-@register_backend("tiny-dit")
-def load_tiny_dit(steps=4000, batch=64, size=8, lr=1e-3, seed=0, p_uncond=0.1, ema_decay=0.999, dataset="digits",
-                  out_size=16, train=True, device=None, path=None, progress=True, dtype=None) -> DiTBackend:
-    "The tiny pixel DiT trained on `dataset` (digits by default): cached weights, trained first when missing and `train=True`."
-    from diffusers import DiTTransformer2DModel
-    as_dtype(dtype)
-    path = Path(path) if path is not None else tiny_dit_dir(size, steps, batch, seed, lr, p_uncond, ema_decay, dataset)
-    if not (path/"dd_nb.json").exists():
-        if not train: raise FileNotFoundError(f"no trained tiny DiT at {path}; run train_tiny_dit(...) or pass train=True")
-        path = train_tiny_dit(size, steps, batch, lr, seed, p_uncond, ema_decay, dataset=dataset, progress=progress, device=device)
-    tr = disable_block_label_dropout(DiTTransformer2DModel.from_pretrained(path/"transformer"))
-    return _ready(DiTBackend(tr.to(device or default_device()), _scheduler_config(path), vae=None, out_size=out_size), dtype)
+    return ready_backend(DiTBackend(transformer.to(dev), sched, vae.to(dev)), dtype)
 
 # %% ../nbs/20_diffusion.ipynb #5394cff1
 class SDBackend(LatentBackend):
@@ -447,9 +338,9 @@ def load_sd(pretrained=None, class_names=None, template="An image of {}", null_p
     root = Path(pretrained)
     need = {k: need_weights(root/k, f"{k}/ of a StableDiffusionPipeline.save_pretrained folder") for k in ("unet", "vae", "text_encoder", "tokenizer")}
     dev = device or default_device()
-    return _ready(SDBackend(UNet2DConditionModel.from_pretrained(need["unet"]).to(dev), CLIPTextModel.from_pretrained(need["text_encoder"]).to(dev),
+    return ready_backend(SDBackend(UNet2DConditionModel.from_pretrained(need["unet"]).to(dev), CLIPTextModel.from_pretrained(need["text_encoder"]).to(dev),
                             CLIPTokenizer.from_pretrained(need["tokenizer"]), AutoencoderKL.from_pretrained(need["vae"]).to(dev),
-                            _scheduler_config(root), list(class_names), template, null_prompt), dtype)
+                            scheduler_config(root), list(class_names), template, null_prompt), dtype)
 
 # %% ../nbs/20_diffusion.ipynb #52afde58
 @dataclass
@@ -923,81 +814,3 @@ def diffusion_features(backend, images, classes=None, t: int = 200, block: int =
     finally: h.remove()
     f = feats[0].float()
     return f.mean(dim=1) if f.ndim == 3 else f.mean(dim=(2, 3))
-
-# %% ../nbs/20_diffusion.ipynb #adb72a86
-class Normalized(torch.nn.Module):
-    "A classifier that takes images in [0,1] and standardises them with the training set's statistics first."
-    def __init__(self, net, mean, std):
-        super().__init__()
-        self.net = net
-        dev = model_device(net)   # the statistics live where the network does
-        self.register_buffer("mean", mean.view(1, -1, 1, 1).to(dev))
-        self.register_buffer("std", std.view(1, -1, 1, 1).to(dev))
-    def forward(self, x): return self.net((x - self.mean) / self.std)
-
-# %% ../nbs/20_diffusion.ipynb #97a7fe30
-def train_judge(dataset: str = "digits", epochs: int = 5, seed: int = 0, size: int | None = 16):
-    "The ConvNet-3 judge: train.reference_model on a dataset's real training split (cached); returns (judge on [0,1] images, test accuracy)."
-    from dd_nb.train import reference_model
-    tr, te = load_dataset(dataset, "train", size=size), load_dataset(dataset, "test", size=size)
-    judge = Normalized(reference_model(tr, "convnet3", epochs=epochs, seed=seed, progress=False), tr.mean, tr.std).eval()
-    return judge, classify_accuracy(judge, te.images, te.labels)
-
-# %% ../nbs/20_diffusion.ipynb #a18febf4
-def classify_accuracy(net, images, labels) -> float:
-    "Fraction of images the classifier labels correctly (the images go to the classifier's device, 512 at a time)."
-    dev, net = model_device(net), net.eval()
-    with torch.no_grad():
-        pred = torch.cat([net(images[s:s + 512].to(dev)).argmax(1).cpu() for s in range(0, len(images), 512)])
-    return (pred == torch.as_tensor(labels).cpu()).float().mean().item()
-
-# %% ../nbs/20_diffusion.ipynb #3285dd42
-def _rms_dist(a, b):
-    "Root-mean-square pixel distance between every row of a and every row of b."
-    return torch.cdist(a.flatten(1).double(), b.flatten(1).double()) / a[0].numel() ** 0.5
-
-def sample_diversity(samples, labels, train, test):
-    "Per class: pairwise spread of samples vs real held-out images, and nearest-training-image distance of both (memorisation)."
-    import pandas as pd
-    rows = []
-    for c in sorted(set(labels.tolist())):
-        s, r, tr = samples[labels == c], test.images_of(c), train.images_of(c)
-        off = lambda d: d[~torch.eye(len(d), dtype=bool)].mean().item() if len(d) > 1 else float("nan")
-        nn_s, nn_r = _rms_dist(s, tr).min(1).values, _rms_dist(r, tr).min(1).values
-        rows.append(dict(cls=c, samples=len(s), pairwise_samples=off(_rms_dist(s, s)), pairwise_real=off(_rms_dist(r, r)),
-                         nn_train_samples=nn_s.mean().item(), nn_train_real=nn_r.mean().item(),
-                         copies=(nn_s < nn_r.quantile(0.05)).float().mean().item()))
-    df = pd.DataFrame(rows)
-    df["pairwise_ratio"] = df.pairwise_samples / df.pairwise_real
-    df["nn_ratio"] = df.nn_train_samples / df.nn_train_real
-    return df.round(4)
-
-# %% ../nbs/20_diffusion.ipynb #7d8d3fcd
-def sample_quality(backend, judge, cfgs=(0, 1, 2, 4), per_class: int = 20, steps: int = 50, seed: int = 0, size: int | None = 16,
-                   dataset: str = "digits"):
-    "Judge accuracy, diversity and memorisation of class-conditional samples for each CFG scale (a DataFrame)."
-    import pandas as pd
-    train, test = load_dataset(dataset, "train", size=size), load_dataset(dataset, "test", size=size)
-    classes = torch.arange(backend.num_classes).repeat_interleave(per_class)
-    rows = []
-    for cfg in cfgs:
-        t0 = time.time()
-        x = guided_sample(backend, classes, steps=steps, cfg=cfg, seed=seed).float()
-        secs = time.time() - t0
-        d = sample_diversity(x, classes, train, test)
-        rows.append(dict(cfg=cfg, accuracy=round(classify_accuracy(judge, x, classes), 4), pairwise_ratio=round(d.pairwise_ratio.mean(), 3),
-                         nn_ratio=round(d.nn_ratio.mean(), 3), copies=round(d.copies.mean(), 3), samples=len(x), steps=steps,
-                         seconds_per_100=round(100 * secs / len(x), 2)))
-    return pd.DataFrame(rows)
-
-# %% ../nbs/20_diffusion.ipynb #868dd24e
-def sample_grid(backend, per_class: int = 8, cfg: float = 2.0, steps: int = 50, seed: int = 0):
-    "A matplotlib figure: one row of samples per class."
-    import matplotlib.pyplot as plt
-    x = guided_sample(backend, torch.arange(backend.num_classes).repeat_interleave(per_class), steps=steps, cfg=cfg, seed=seed).float()
-    fig, axs = plt.subplots(backend.num_classes, per_class, figsize=(per_class * 0.6, backend.num_classes * 0.6))
-    for ax, img in zip(axs.flat, x):
-        ax.imshow(img.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray", vmin=0, vmax=1)
-        ax.axis("off")
-    fig.suptitle(f"tiny DiT samples, CFG {cfg}, DDIM {steps}", fontsize=8)
-    return fig

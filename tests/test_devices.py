@@ -39,7 +39,7 @@ def test_reference_model_device_fresh_and_cached(tmp_path, monkeypatch):
 
 def test_judge_and_accuracy_take_cpu_images():
     "The quality judge keeps its statistics where its network is and classifies CPU images without moving it."
-    from dd_nb.diffusion import Normalized, classify_accuracy
+    from dd_nb.quality import Normalized, classify_accuracy
     net = get_network("convnet3", 1, 10, 16).to(default_device())
     judge = Normalized(net, torch.zeros(1), torch.ones(1))
     assert judge.mean.device == model_device(net)

@@ -255,22 +255,23 @@ def test_dift_features(tiny_pipe):
 
 
 def test_tiny_dit_training_resumes_exactly(tmp_path, monkeypatch):
+    from dd_nb import tiny_dit as tiny
     monkeypatch.setenv("DD_NB_CACHE", str(tmp_path/"a"))
-    full = dif.train_tiny_dit(steps=6, batch=4, ckpt_every=2, progress=False)
+    full = tiny.train_tiny_dit(steps=6, batch=4, ckpt_every=2, progress=False)
     ref = dif.get_backend("tiny-dit", steps=6, batch=4, train=False).transformer.state_dict()
     monkeypatch.setenv("DD_NB_CACHE", str(tmp_path/"b"))
-    calls, real = [], dif._ema_update
+    calls, real = [], tiny._ema_update
     def crash_at_step_5(*a):
         calls.append(1)
         if len(calls) == 5: raise KeyboardInterrupt
         real(*a)
-    monkeypatch.setattr(dif, "_ema_update", crash_at_step_5)
+    monkeypatch.setattr(tiny, "_ema_update", crash_at_step_5)
     with pytest.raises(KeyboardInterrupt):
-        dif.train_tiny_dit(steps=6, batch=4, ckpt_every=2, progress=False)
-    assert dif.tiny_dit_dir(steps=6, batch=4).with_name(dif.tiny_dit_dir(steps=6, batch=4).name + ".ckpt.pt").exists()
-    assert not dif.tiny_dit_dir(steps=6, batch=4).exists()
-    monkeypatch.setattr(dif, "_ema_update", real)
-    dif.train_tiny_dit(steps=6, batch=4, ckpt_every=2, progress=False)
+        tiny.train_tiny_dit(steps=6, batch=4, ckpt_every=2, progress=False)
+    assert tiny.tiny_dit_dir(steps=6, batch=4).with_name(tiny.tiny_dit_dir(steps=6, batch=4).name + ".ckpt.pt").exists()
+    assert not tiny.tiny_dit_dir(steps=6, batch=4).exists()
+    monkeypatch.setattr(tiny, "_ema_update", real)
+    tiny.train_tiny_dit(steps=6, batch=4, ckpt_every=2, progress=False)
     got = dif.get_backend("tiny-dit", steps=6, batch=4, train=False).transformer.state_dict()
     for k in ref: torch.testing.assert_close(got[k], ref[k], msg=k)
     # the label dropout of diffusers' per-block embeddings is off; the null index is the class count
@@ -346,3 +347,14 @@ def test_backends_satisfy_the_protocol_and_x0_is_lazy(tiny_pipe, pixel_dit, monk
     calls.clear()
     dif.guided_sample(bk, [1, 2], guidance=[dif.FnGuidance(fn=lambda c: c.x0.mean((1, 2, 3)))], steps=4, window=(1, 2))
     assert calls == [False, False, True]  # one unclamped decode per guided step, then the output
+
+
+def test_backend_of_another_module_registers_on_first_use(tmp_path):
+    "Issue 26: the tiny DiT lives in dd_nb.tiny_dit; get_backend('tiny-dit') in a fresh process imports it (no 'unknown backend')."
+    import subprocess, sys
+    code = ("import dd_nb.diffusion as d, sys; assert 'tiny-dit' not in d.BACKENDS and 'tiny-dit' in d.backend_names()\n"
+            f"try: d.get_backend('tiny-dit', train=False, path={str(tmp_path)!r})\n"
+            "except FileNotFoundError as e: print('missing:', e)\n"
+            "assert 'tiny-dit' in d.BACKENDS and d.BACKEND_MODULES.keys() <= set(d.BACKENDS)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and "no trained tiny DiT" in out.stdout, out.stderr

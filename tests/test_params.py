@@ -96,7 +96,7 @@ def test_declared_choices_match_the_code():
     assert choices("influence-prune", "base") == choices("influence-select", "base") == iwd.IWD_BASES
     assert choices("idc", "metric") == tuple(matching.IDC_DISTANCES)
     assert choices("igd", "scheduler") == tuple(diffusion.SAMPLERS) and choices("igd", "rule") == tuple(diffusion.STEP_RULES)
-    assert set(choices("dit", "backend")) == set(diffusion.BACKENDS)
+    assert set(choices("dit", "backend")) == set(diffusion.backend_names())
     assert choices("patch", "layout") == patch.PATCH_LAYOUTS and choices("patch", "scorer") == patch.SCORERS
     assert choices("patch", "features") == patch.FEATURES and choices("igd", "similarity") == checkpoints.SIMILARITIES
     assert choices("dm", "arch") == tuple(NETWORKS)
