@@ -5,6 +5,7 @@
 # %% ../nbs/20_diffusion.ipynb #004fbca4
 from __future__ import annotations
 import argparse, importlib, json, math, numbers, operator, os, time, warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Protocol, runtime_checkable
@@ -16,6 +17,7 @@ from tqdm.auto import tqdm
 from .core import default_device, model_device
 from .data import load_dataset
 from .dit_original import load_dit_checkpoint, need_weights
+from .methods import Spec
 
 # %% auto #0
 __all__ = ['SAMPLERS', 'DTYPES', 'BACKENDS', 'BACKEND_MODULES', 'DIT_SCHEDULER', 'STEP_RULES', 'IGD_CODE_FACTOR',
@@ -24,7 +26,7 @@ __all__ = ['SAMPLERS', 'DTYPES', 'BACKENDS', 'BACKEND_MODULES', 'DIT_SCHEDULER',
            'backend_class_map', 'dataset_class_of', 'load_dit', 'SDBackend', 'load_sd', 'GuidanceContext', 'step_rule',
            'rho_eq9', 'rho_igd_code', 'rho_fixed', 'GuidanceTerm', 'FnGuidance', 'MemoryGuidance', 'predict_clean',
            'guidance_window', 'guided_steps', 'initial_noise', 'cfg_output', 'cfg_eps', 'DiTDDPM', 'SamplerConfig',
-           'guided_sample', 'tiny_random_dit_pipeline', 'diffusion_features']
+           'guided_sample', 'BackendSpec', 'SamplingSpec', 'tiny_random_dit_pipeline', 'diffusion_features']
 
 # %% ../nbs/20_diffusion.ipynb #e8f911cd
 @runtime_checkable
@@ -776,6 +778,62 @@ def guided_sample(backend, classes, guidance=(), steps: int = 50, window=None, c
                       f"(step, term, images): {info['nonfinite_where'][:5]}")
     out = torch.stack(images) if images else torch.empty(0, backend.latent_shape[0], *_hw(size or backend.out_size))
     return (out, info) if return_info else out
+
+# %% ../nbs/20_diffusion.ipynb #1315d21a
+@dataclass(frozen=True)
+class BackendSpec(Spec):
+    "Which denoiser a method samples from, checked once: a registered backend, its weights, loader options, class map."
+    backend: str = "tiny-dit"          # a registered backend (backend_names()): tiny-dit, dit or sd
+    pretrained: object = None          # backend 'dit': a DiTPipeline folder, a hub id or an original .pt
+    checkpoint: object = None          # backend 'dit': an original-format DiT checkpoint
+    backend_kw: dict | None = None     # extra keyword arguments of the backend's loader (e.g. vae, dtype, device)
+    class_map: object = None           # the backend class of each dataset class (None: the same indices)
+
+    def __post_init__(self):
+        if self.backend not in backend_names():
+            raise ValueError(f"unknown backend {self.backend!r}; known: {backend_names()}")
+        if self.backend == "tiny-dit" and (self.pretrained or self.checkpoint):
+            raise ValueError("pretrained= and checkpoint= are for backend='dit'; the tiny DiT is trained here")
+        if self.backend_kw is not None and not isinstance(self.backend_kw, Mapping):
+            raise TypeError(f"backend_kw={self.backend_kw!r}; valid: a dict of the loader's keyword arguments, or None")
+
+    def load(self, dataset, **overrides):
+        "The backend for `dataset`, with `overrides` added to backend_kw (e.g. device)."
+        return load_backend(dataset, self.backend, self.pretrained, self.checkpoint, {**(self.backend_kw or {}), **overrides})
+
+    def class_map_for(self, backend, dataset) -> list:
+        "The checked backend class of each dataset class."
+        return backend_class_map(self.class_map, backend, dataset)
+
+    def record(self) -> dict:
+        "What a run record keeps of it (paths as strings)."
+        return dict(backend=self.backend, pretrained=str(self.pretrained), checkpoint=str(self.checkpoint),
+                    backend_kw=self.backend_kw)
+
+# %% ../nbs/20_diffusion.ipynb #5445aaf7
+@dataclass(frozen=True)
+class SamplingSpec(Spec):
+    "How a method samples, checked once: steps, guidance window, CFG, scheduler and batch sizes."
+    steps: int = 50                          # sampling steps
+    window: object = None                    # guided steps [A, B] (t counted down from steps-1), 'whole' or None: every step
+    cfg: float = 4.0                         # classifier-free guidance scale (1: conditional only, 0: unconditional)
+    scheduler: str = "ddim"                  # one of SAMPLERS (ddim, ddpm, dpm) or dit-ddpm (the original DiT's)
+    cfg_channels: int | None = None          # latent channels CFG applies to (None: all; DiT's own: 3 of 4)
+    batch_size: int = 64                     # images sampled per batch
+    guidance_batch_size: int | None = None   # images per guided micro-batch (None: batch_size)
+
+    def __post_init__(self):
+        if not (_int_like(self.steps) and self.steps >= 1): raise ValueError(f"steps={self.steps!r}; need an int >= 1")
+        c = self.cfg
+        if isinstance(c, bool) or not isinstance(c, numbers.Real) or not math.isfinite(c) or c < 0:
+            raise ValueError(f"cfg={c!r}; need a finite number >= 0 (1: conditional only)")
+        if self.scheduler not in SAMPLERS: raise ValueError(f"scheduler={self.scheduler!r}; valid: {', '.join(sorted(SAMPLERS))}")
+        for name in ("batch_size", "guidance_batch_size", "cfg_channels"):
+            v = getattr(self, name)
+            if (v is not None or name == "batch_size") and not (_int_like(v) and v >= 1):
+                raise ValueError(f"{name}={v!r}; need an int >= 1")
+        # the window in the papers' coordinates, checked against the steps and kept as (A, B) or None
+        object.__setattr__(self, "window", guidance_window(self.window, self.steps))
 
 # %% ../nbs/20_diffusion.ipynb #9c87675f
 def tiny_random_dit_pipeline(seed: int = 0, classes: int = 1000):

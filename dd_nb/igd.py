@@ -19,16 +19,16 @@ from .checkpoints import (SURROGATE_AUGMENTS, check_threshold, class_averaged_gr
                                regular_selection, select_checkpoints, train_surrogate_trajectory)
 from .core import DistilledSet, atomic_write, default_device
 from .data import ImageDataset
-from .diffusion import (GuidanceTerm, MemoryGuidance, backend_class_map, get_backend, guidance_window, guided_sample,
-                             guided_steps, load_backend, dataset_class_of)
-from .methods import register_method
+from .diffusion import (BackendSpec, GuidanceTerm, MemoryGuidance, SamplingSpec, backend_class_map, get_backend,
+                             guided_sample, guided_steps, dataset_class_of)
+from .methods import flat_specs, register_method
 from .train import default_epochs, get_protocol, normalize
 
 # %% auto #0
-__all__ = ['PAPER_GAMMA', 'PAPER_LATENT', 'RUN_FORMAT', 'Surrogate', 'default_surrogate', 'load_surrogate', 'surrogate_input',
-           'per_sample_grad_blocks', 'per_sample_param_grads', 'class_grad_cosine', 'influence_loss', 'graph_bytes',
-           'InfluenceGuidance', 'scaled_gamma', 'DeviationGuidance', 'set_tf32', 'evaluation_epochs', 'generate_set',
-           'dit', 'igd_terms', 'igd_surrogate', 'IGDSetup', 'igd_setup', 'igd', 'memory_similarity']
+__all__ = ['PAPER_GAMMA', 'PAPER_LATENT', 'RUN_FORMAT', 'IGD_SAMPLING', 'Surrogate', 'default_surrogate', 'load_surrogate',
+           'surrogate_input', 'per_sample_grad_blocks', 'per_sample_param_grads', 'class_grad_cosine', 'influence_loss',
+           'graph_bytes', 'InfluenceGuidance', 'scaled_gamma', 'DeviationGuidance', 'set_tf32', 'evaluation_epochs',
+           'generate_set', 'dit', 'igd_terms', 'igd_surrogate', 'IGDSetup', 'igd_setup', 'igd', 'memory_similarity']
 
 # %% ../nbs/22_igd.ipynb #9cb895be
 @dataclass
@@ -249,13 +249,15 @@ def _load_state(resume, run):
     return st
 
 # %% ../nbs/22_igd.ipynb #390cf905
-def generate_set(dataset: ImageDataset, ipc: int, seed: int, backend, terms=(), class_map=None, steps: int = 50, window=None,
-                 cfg: float = 4.0, scheduler: str = "ddim", cfg_channels=None, batch_size: int = 64, guidance_batch_size=None,
-                 resume=None, run: dict | None = None, progress: bool = True, candidates: int = 1, select=None) -> DistilledSet:
+@flat_specs
+def generate_set(dataset: ImageDataset, ipc: int, seed: int, backend, terms=(), class_map=None,
+                 sampling: SamplingSpec = SamplingSpec(), resume=None, run: dict | None = None, progress: bool = True,
+                 candidates: int = 1, select=None) -> DistilledSet:
     "ipc images per class, a round (one image of every class) at a time; candidate j of image (c, r) from seed*1_000_003 + (r*C + c)*K + j; resumable."
     C, cm = dataset.num_classes, backend_class_map(class_map, backend, dataset)
-    run = dict(run or {}, ipc=ipc, seed=seed, class_map=cm, steps=steps, window=list(window) if window else None, cfg=cfg,
-               scheduler=scheduler, cfg_channels=cfg_channels, candidates=candidates)
+    sp = sampling
+    run = dict(run or {}, ipc=ipc, seed=seed, class_map=cm, steps=sp.steps, window=list(sp.window) if sp.window else None,
+               cfg=sp.cfg, scheduler=sp.scheduler, cfg_channels=sp.cfg_channels, candidates=candidates)
     mem = [t for t in terms if isinstance(t, MemoryGuidance)]
     st = _load_state(resume, run)
     images, done, info = [], 0, dict(nonfinite=0, seconds=0.0, selected=[])
@@ -265,8 +267,9 @@ def generate_set(dataset: ImageDataset, ipc: int, seed: int, backend, terms=(), 
     bar = tqdm(total=ipc * C, initial=done * C, desc=run.get("method", "generate"), disable=not progress, leave=False)
     for r in range(done, ipc):
         t0 = time.perf_counter()
-        x, out = guided_sample(backend, cm, terms, steps, window if terms else None, cfg, scheduler, seed * 1_000_003 + r * C * candidates,
-                               batch_size, guidance_batch_size, cfg_channels, candidates=candidates, select=select, return_info=True)
+        x, out = guided_sample(backend, cm, terms, sp.steps, sp.window if terms else None, sp.cfg, sp.scheduler,
+                               seed * 1_000_003 + r * C * candidates, sp.batch_size, sp.guidance_batch_size, sp.cfg_channels,
+                               candidates=candidates, select=select, return_info=True)
         if tuple(x.shape[-2:]) != tuple(dataset.im_size):
             x = F.interpolate(x, size=tuple(dataset.im_size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
         images.append(x.cpu())
@@ -286,23 +289,16 @@ def generate_set(dataset: ImageDataset, ipc: int, seed: int, backend, terms=(), 
     seeds = [seed * 1_000_003 + (r * C + c) * K + (sel[r][c] if K > 1 else 0) for c in range(C) for r in range(ipc)]
     return DistilledSet(x[order], torch.arange(C).repeat_interleave(ipc), meta=dict(seeds=seeds, **info, run=run))
 
-# %% ../nbs/22_igd.ipynb #cf2d2d88
-def _check_common(dataset, ipc, steps, cfg, batch_size):
-    if not (isinstance(steps, int) and steps >= 1): raise ValueError(f"steps={steps!r}; need an int >= 1")
-    if not cfg >= 0: raise ValueError(f"cfg={cfg}; need >= 0 (1: conditional only)")
-    if not (isinstance(batch_size, int) and batch_size >= 1): raise ValueError(f"batch_size={batch_size!r}; need an int >= 1")
-
 # %% ../nbs/22_igd.ipynb #380b1fa3
 @register_method("dit")
-def dit(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit", pretrained=None, checkpoint=None,
-        backend_kw: dict | None = None, class_map=None, steps: int = 50, scheduler: str = "ddim", cfg: float = 4.0,
-        cfg_channels=None, batch_size: int = 64, resume=None, progress: bool = True) -> DistilledSet:
+def dit(dataset: ImageDataset, ipc: int, seed: int = 0, backend: BackendSpec = BackendSpec(),
+        sampling: SamplingSpec = SamplingSpec(), resume=None, progress: bool = True) -> DistilledSet:
     "The unguided baseline: IGD's backend, sampler and per-image seeds without guidance (each IGD image's twin)."
-    _check_common(dataset, ipc, steps, cfg, batch_size)
-    bk = load_backend(dataset, backend, pretrained, checkpoint, backend_kw)
-    run = dict(method="dit", backend=backend, pretrained=str(pretrained), checkpoint=str(checkpoint), backend_kw=backend_kw)
-    return generate_set(dataset, ipc, seed, bk, (), class_map, steps, None, cfg, scheduler, cfg_channels, batch_size,
-                        None, resume, run, progress)
+    if sampling.window is not None:
+        raise ValueError(f"window={list(sampling.window)}: method 'dit' samples without guidance; valid: None (method 'igd' guides)")
+    bk = backend.load(dataset)
+    run = dict(method="dit", **backend.record())
+    return generate_set(dataset, ipc, seed, bk, (), backend.class_map, sampling, resume, run, progress)
 
 # %% ../nbs/22_igd.ipynb #d8822816
 def igd_terms(backend, surrogate=None, k: float = 5.0, rule: str = "igd-code", gamma=None, memory_size: int = 64,
@@ -353,13 +349,18 @@ class IGDSetup:
     surrogate: object = None          # the Surrogate G_I guides with (None without influence)
     trajectory: str | None = None     # its trajectory folder
 
+# %% ../nbs/22_igd.ipynb #66ddc09d
+# IGD's sampler: DDIM 50 steps, CFG 4, guided for t in [30, 45] counted down (seed 001; NOTES.md)
+IGD_SAMPLING = SamplingSpec(steps=50, window=(30, 45), cfg=4.0, scheduler="ddim")
+
 # %% ../nbs/22_igd.ipynb #0a6d4f44
-def igd_setup(dataset: ImageDataset, backend: str = "tiny-dit", pretrained=None, checkpoint=None, backend_kw: dict | None = None,
-              class_map=None, k: float = 5.0, rule: str = "igd-code", gamma=None, influence: bool = True, deviation: bool = True,
-              memory_size: int = 64, deviation_on: str = "z_t", steps: int = 50, window=(30, 45), surrogate=None,
-              surrogate_epochs: int = 50, surrogate_lr: float = 1e-2, surrogate_batch: int = 256, surrogate_seed: int = 0,
-              trajectory=None, threshold: float = 0.7, selection="gradient", similarity: str = "mean_gradient",
-              grad_per_class: int = 0, surrogate_augment: str = "none", max_checkpoints: int = 10, jacobian: str = "exact",
+@flat_specs
+def igd_setup(dataset: ImageDataset, backend: BackendSpec = BackendSpec(), sampling: SamplingSpec = IGD_SAMPLING,
+              k: float = 5.0, rule: str = "igd-code", gamma=None, influence: bool = True, deviation: bool = True,
+              memory_size: int = 64, deviation_on: str = "z_t", surrogate=None, surrogate_epochs: int = 50,
+              surrogate_lr: float = 1e-2, surrogate_batch: int = 256, surrogate_seed: int = 0, trajectory=None,
+              threshold: float = 0.7, selection="gradient", similarity: str = "mean_gradient", grad_per_class: int = 0,
+              surrogate_augment: str = "none", max_checkpoints: int = 10, jacobian: str = "exact",
               progress: bool = True) -> IGDSetup:
     "IGD's checks, backend, class map, surrogate and guidance terms: `igd` and the sharded runner both start here."
     if not (isinstance(max_checkpoints, int) and max_checkpoints >= 1):
@@ -371,49 +372,43 @@ def igd_setup(dataset: ImageDataset, backend: str = "tiny-dit", pretrained=None,
     if not (influence or deviation): raise ValueError("influence=False and deviation=False guide nothing: use method 'dit'")
     if not k >= 0: raise ValueError(f"k={k}; the influence strength must be >= 0 (paper: 1 to 50)")
     if gamma is not None and not gamma >= 0: raise ValueError(f"gamma={gamma}; the deviation strength must be >= 0 (paper: 10 to 200)")
-    threshold, window = check_threshold(threshold), guidance_window(window, steps)
+    threshold = check_threshold(threshold)
     if not (selection in ("gradient", "regular") or (isinstance(selection, (list, tuple)) and selection)):
         raise ValueError(f"selection={selection!r}; valid: 'gradient' (Alg. 2), 'regular' (same count, evenly spaced) or a list of epochs")
     DeviationGuidance(k=gamma or 0.0, memory_size=memory_size, on=deviation_on)   # checks memory_size and deviation_on now
-    bk = load_backend(dataset, backend, pretrained, checkpoint, backend_kw)
-    cm = backend_class_map(class_map, bk, dataset)
+    bk = backend.load(dataset)
+    cm = backend.class_map_for(bk, dataset)
     sur, label_of, path = None, None, None
     if influence:
         sur, label_of, path = igd_surrogate(dataset, bk, cm, surrogate, surrogate_epochs, surrogate_lr,
                                             surrogate_batch, surrogate_seed, trajectory, threshold, selection,
                                             similarity, grad_per_class, surrogate_augment, max_checkpoints, progress)
     terms = igd_terms(bk, sur, k, rule, gamma, memory_size, deviation_on, label_of, influence, deviation, jacobian)
-    return IGDSetup(bk, cm, terms, window, sur, str(path) if influence else None)
+    return IGDSetup(bk, cm, terms, sampling.window, sur, str(path) if influence else None)
 
 # %% ../nbs/22_igd.ipynb #a2600f49
 @register_method("igd")
-def igd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit", pretrained=None, checkpoint=None,
-        backend_kw: dict | None = None, class_map=None, k: float = 5.0, rule: str = "igd-code", gamma=None,
+def igd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: BackendSpec = BackendSpec(),
+        sampling: SamplingSpec = IGD_SAMPLING, k: float = 5.0, rule: str = "igd-code", gamma=None,
         influence: bool = True, deviation: bool = True, memory_size: int = 64, deviation_on: str = "z_t",
-        steps: int = 50, window=(30, 45), scheduler: str = "ddim", cfg: float = 4.0, cfg_channels=None,
         surrogate=None, surrogate_epochs: int = 50, surrogate_lr: float = 1e-2, surrogate_batch: int = 256,
         surrogate_seed: int = 0, trajectory=None, threshold: float = 0.7, selection="gradient",
-        similarity: str = "mean_gradient", batch_size: int = 64, guidance_batch_size=None, resume=None,
-        progress: bool = True, grad_per_class: int = 0, surrogate_augment: str = "none",
-        max_checkpoints: int = 10, jacobian: str = "exact") -> DistilledSet:
+        similarity: str = "mean_gradient", resume=None, progress: bool = True, grad_per_class: int = 0,
+        surrogate_augment: str = "none", max_checkpoints: int = 10, jacobian: str = "exact") -> DistilledSet:
     "IGD (seed 001, Alg. 1): DiT sampling steered by influence (G_I) and deviation (G_D) guidance inside the window."
-    _check_common(dataset, ipc, steps, cfg, batch_size)
-    s = igd_setup(dataset, backend, pretrained, checkpoint, backend_kw, class_map, k, rule, gamma, influence, deviation,
-                  memory_size, deviation_on, steps, window, surrogate, surrogate_epochs, surrogate_lr, surrogate_batch,
-                  surrogate_seed, trajectory, threshold, selection, similarity, grad_per_class, surrogate_augment,
-                  max_checkpoints, jacobian, progress)
+    s = igd_setup(dataset, backend, sampling, k, rule, gamma, influence, deviation, memory_size, deviation_on, surrogate,
+                  surrogate_epochs, surrogate_lr, surrogate_batch, surrogate_seed, trajectory, threshold, selection,
+                  similarity, grad_per_class, surrogate_augment, max_checkpoints, jacobian, progress)
     sur = s.surrogate
-    run = dict(method="igd", backend=backend, pretrained=str(pretrained), checkpoint=str(checkpoint), backend_kw=backend_kw,
-               k=k, rule=rule, gamma=[t.k for t in s.terms if isinstance(t, DeviationGuidance)], memory_size=memory_size,
-               deviation_on=deviation_on, influence=influence, deviation=deviation,
+    run = dict(method="igd", **backend.record(), k=k, rule=rule, gamma=[t.k for t in s.terms if isinstance(t, DeviationGuidance)],
+               memory_size=memory_size, deviation_on=deviation_on, influence=influence, deviation=deviation,
                checkpoints=sur.indices if sur else None, checkpoint_lrs=sur.lrs if sur else None,
                trajectory=s.trajectory, threshold=check_threshold(threshold),
                selection=selection if isinstance(selection, str) else list(selection), similarity=similarity)
     # recorded only when set, so the resume states of runs made before these existed still match
     extra = (("grad_per_class", grad_per_class, 0), ("surrogate_augment", surrogate_augment, "none"), ("jacobian", jacobian, "exact"))
     run.update({name: v for name, v, d in extra if v != d})
-    return generate_set(dataset, ipc, seed, s.backend, s.terms, s.class_map, steps, s.window, cfg, scheduler, cfg_channels, batch_size,
-                        guidance_batch_size, resume, run, progress)
+    return generate_set(dataset, ipc, seed, s.backend, s.terms, s.class_map, sampling, resume, run, progress)
 
 # %% ../nbs/22_igd.ipynb #7bc0a6c1
 def memory_similarity(term: DeviationGuidance) -> float:

@@ -18,16 +18,16 @@ from safetensors.torch import load_file, save_file
 
 from .core import DistilledSet, atomic_write, atomic_write_text, default_device, model_device
 from .data import ImageDataset, load_dataset, resize_images, train_transform
-from .diffusion import GuidanceTerm, backend_class_map, dataset_class_of, guidance_window, guided_steps, load_backend
+from .diffusion import BackendSpec, GuidanceTerm, SamplingSpec, dataset_class_of
 from .igd import DeviationGuidance, generate_set, scaled_gamma
 from .methods import METHODS, register_method
 from .models import get_network
 from .train import accuracy, default_epochs, get_protocol, normalize, reference_model, train_classifier
 
 # %% auto #0
-__all__ = ['LGD_WINDOW', 'learnability', 'LearnabilityGuidance', 'validation_split', 'train_learner', 'stage_plan', 'merge_sets',
-           'run_record', 'check_run', 'lgd', 'increment_indices', 'redundancy', 'plot_redundancy', 'true_class_prob',
-           'cartography', 'difficulty_js', 'plot_cartography']
+__all__ = ['LGD_WINDOW', 'LGD_SAMPLING', 'learnability', 'LearnabilityGuidance', 'validation_split', 'train_learner',
+           'stage_plan', 'merge_sets', 'run_record', 'check_run', 'lgd', 'increment_indices', 'redundancy',
+           'plot_redundancy', 'true_class_prob', 'cartography', 'difficulty_js', 'plot_cartography']
 
 # %% ../nbs/30_lgd.ipynb #981750dc
 def learnability(learner: nn.Module, reference: nn.Module, images, labels, mean, std, lam: float = 0.5) -> torch.Tensor:
@@ -36,9 +36,13 @@ def learnability(learner: nn.Module, reference: nn.Module, images, labels, mean,
     x, y = normalize(images, mean, std), torch.as_tensor(labels, device=images.device).long()
     return F.cross_entropy(learner(x), y, reduction="none") - lam * F.cross_entropy(reference(x), y, reduction="none")
 
-# %% ../nbs/30_lgd.ipynb #842e866b
+# %% ../nbs/30_lgd.ipynb #7a7348ba
 LGD_WINDOW = (10, 45)   # NOTES.md: the paper's numbers are lost; a public summary reads t in [10, 45] of 50 (IGD's counting)
 
+# LGD's sampler: DDPM 50 steps, CFG 4, guided inside LGD_WINDOW (Table C.1 keeps IGD's backend and step count)
+LGD_SAMPLING = SamplingSpec(steps=50, window=LGD_WINDOW, cfg=4.0, scheduler="ddpm")
+
+# %% ../nbs/30_lgd.ipynb #842e866b
 @dataclass
 class LearnabilityGuidance(GuidanceTerm):
     "LGD eq. 8 on the predicted noise: loss -L(x0) of the unclamped decoded clean prediction (sampling climbs L)."
@@ -196,19 +200,20 @@ def check_run(path, run: dict):
 
 # %% ../nbs/30_lgd.ipynb #e4a2bc99
 @register_method("lgd")
-def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit", pretrained=None, checkpoint=None,
-        backend_kw: dict | None = None, class_map=None, seed_method: str = "igd", seed_ipc: int = 10, seed_params: dict | None = None,
+def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: BackendSpec = BackendSpec(),
+        sampling: SamplingSpec = LGD_SAMPLING, seed_method: str = "igd", seed_ipc: int = 10, seed_params: dict | None = None,
         stage_ipc: int = 10, candidates: int = 3, lam: float = 0.5, w: float = 15.0, rule: str = "igd-code", gamma=None,
-        memory_size: int = 64, window=LGD_WINDOW, steps: int = 50, scheduler: str = "ddpm", cfg: float = 4.0, cfg_channels=None,
-        seed_set=None, learner: str = "resnetap10", reference: str | None = None, reference_epochs: int = 30, max_epochs: int = 2000,
-        patience: int = 300, finetune_epochs: int = 300, eval_every: int = 10, val_per_class: int = 10, batch_size: int = 64,
-        guidance_batch_size: int | None = None, root=None, resume=None, progress: bool = True) -> DistilledSet:
+        memory_size: int = 64, seed_set=None, learner: str = "resnetap10", reference: str | None = None,
+        reference_epochs: int = 30, max_epochs: int = 2000, patience: int = 300, finetune_epochs: int = 300,
+        eval_every: int = 10, val_per_class: int = 10, root=None, resume=None, progress: bool = True) -> DistilledSet:
     "LGD (seed 002): a seed set grown by stages sampled with learnability + deviation guidance, best of K by learnability."
     # guidance_batch_size: images per guided micro-batch (None: batch_size). At DiT-XL/2's shape every guided image holds
     # its own DiT + VAE + learner graph: about 3 GB each (results/bench_guided_memory_dit-xl-2.md measures 3.0 GB per guided
     # image with IGD's terms), so 10 classes x K=3 candidates in one micro-batch need about 90 GB.
     # root: the dataset's folder, to read its test split for each stage's test accuracy (ImageNette, CIFAR-10, ...)
-    run = run_record({k: v for k, v in locals().items() if k not in ("guidance_batch_size", "root")})   # how, not what
+    args = {k: v for k, v in locals().items() if k not in ("backend", "sampling", "root")}
+    args.update(backend.flat(), **sampling.flat())                     # recorded flat: resume folders of earlier runs match
+    run = run_record({k: v for k, v in args.items() if k != "guidance_batch_size"})   # how, not what
     plan = stage_plan(ipc, seed_ipc, stage_ipc)
     if not (isinstance(candidates, int) and candidates >= 1): raise ValueError(f"candidates={candidates!r}; K must be an int >= 1 (paper: 3)")
     if lam < 0: raise ValueError(f"lam={lam}; lambda must be >= 0 (paper: 0.5)")
@@ -217,18 +222,15 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
     if seed_method not in ("igd", "dit", "random"): raise ValueError(f"seed_method={seed_method!r}; valid: igd (paper), dit, random")
     given = _check_seed_set(seed_set, dataset, seed_ipc) if seed_set is not None else None
     if not (isinstance(val_per_class, int) and val_per_class >= 1): raise ValueError(f"val_per_class={val_per_class!r}; need an int >= 1")
-    window = guidance_window(window)
-    guided_steps(steps, window)
     DeviationGuidance(memory_size=memory_size)
     test = _test_split(dataset, root)   # before any work: a named root without the test split fails here
     folder = Path(resume) if resume is not None else None
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
         check_run(folder/"run.json", run)
-    bk = load_backend(dataset, backend, pretrained, checkpoint, backend_kw)
-    cm = backend_class_map(class_map, bk, dataset)
-    gen_kw = dict(backend=backend, pretrained=pretrained, checkpoint=checkpoint, backend_kw=backend_kw, class_map=class_map,
-                  steps=steps, cfg=cfg, progress=progress)
+    bk = backend.load(dataset)
+    cm = backend.class_map_for(bk, dataset)
+    gen_kw = dict(backend=backend, steps=sampling.steps, cfg=sampling.cfg, progress=progress)   # the seed method's own window
     # the seed set S_0
     seed_file = folder/"seed.safetensors" if folder else None
     if seed_file is not None and seed_file.exists(): S = DistilledSet.load(seed_file)
@@ -241,7 +243,7 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
     ref_net = reference_model(dataset, reference or learner, epochs=reference_epochs, seed=0, progress=False, device=bk.device)  # theta_ref
     val = validation_split(dataset, val_per_class, seed)
     dev = DeviationGuidance(k=scaled_gamma(bk.latent_shape, 50.0) if gamma is None else gamma, memory_size=memory_size)
-    dev.remember(_encode(bk, S.images, batch_size), torch.tensor(cm)[S.labels])
+    dev.remember(_encode(bk, S.images, sampling.batch_size), torch.tensor(cm)[S.labels])
     stages, t0 = [], time.perf_counter()
     def learner_after(k, S):
         "The EMA learner trained on S (cached in the resume folder) and its record."
@@ -264,16 +266,16 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit
         stages.append({kk: log[kk] for kk in ("ipc", "test_acc", "plateau_epoch", "epochs", "final_val_loss")})
         lg = LearnabilityGuidance(k=w, rule=rule, learner=net, reference=ref_net, mean=dataset.mean, std=dataset.std, lam=lam,
                                   im_size=tuple(dataset.im_size), label_of=label_of)
-        run = dict(method="lgd", stage=k, backend=backend, backend_kw=backend_kw, pretrained=str(pretrained), checkpoint=str(checkpoint),
-                   w=w, lam=lam, rule=rule, gamma=dev.k, learner=learner, seed_method=seed_method, seed_ipc=seed_ipc)
-        new = generate_set(dataset, stage_ipc, (seed + 1) * 1000 + k, bk, [lg, dev], class_map, steps, window, cfg, scheduler,
-                           cfg_channels, batch_size, guidance_batch_size, folder/f"stage{k}.pt" if folder else None, run, progress,
+        run = dict(method="lgd", stage=k, **backend.record(), w=w, lam=lam, rule=rule, gamma=dev.k, learner=learner,
+                   seed_method=seed_method, seed_ipc=seed_ipc)
+        new = generate_set(dataset, stage_ipc, (seed + 1) * 1000 + k, bk, [lg, dev], backend.class_map, sampling,
+                           folder/f"stage{k}.pt" if folder else None, run, progress,
                            candidates=candidates, select=lg.score)
         S = merge_sets(S, new)
     net, log = learner_after(len(plan) - 1, S)   # the incremental evaluation of the final set
     stages.append({kk: log[kk] for kk in ("ipc", "test_acc", "plateau_epoch", "epochs", "final_val_loss")})
     return DistilledSet(S.images, S.labels, meta=dict(S.meta, stages=stages, plan=plan, seed_method=seed_method, candidates=candidates,
-                                                      window=list(window) if window else None, gamma=dev.k, w=w, lam=lam,
+                                                      window=list(sampling.window) if sampling.window else None, gamma=dev.k, w=w, lam=lam,
                                                       seconds=time.perf_counter() - t0))
 
 # %% ../nbs/30_lgd.ipynb #4f05ac78

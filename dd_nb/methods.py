@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_methods.ipynb #12fbc092
 from __future__ import annotations
-import difflib, importlib, inspect, math, numbers, os
+import dataclasses, difflib, functools, importlib, inspect, math, numbers, os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,16 +16,61 @@ from .core import DistilledSet, model_device, seed_everything
 from .data import ImageDataset, load_dataset
 
 # %% auto #0
-__all__ = ['METHODS', 'METHOD_MODULES', 'TYPES', 'PARAM_DECLS', 'SCOPES', 'FORWARDS', 'register_method', 'method_names',
-           'get_method', 'Param', 'method_params', 'check_params', 'params_table', 'method_summary', 'distill',
-           'random_select', 'herding_order', 'herding']
+__all__ = ['METHODS', 'METHOD_MODULES', 'TYPES', 'PARAM_DECLS', 'SCOPES', 'FORWARDS', 'Spec', 'spec_params', 'fold_specs',
+           'flat_specs', 'register_method', 'method_names', 'get_method', 'Param', 'method_params', 'check_params',
+           'params_table', 'method_summary', 'distill', 'random_select', 'herding_order', 'herding']
+
+# %% ../nbs/04_methods.ipynb #2b0de96e
+class Spec:
+    "Base of a settings object: a dataclass checked in `__post_init__`, taken by a method as one parameter."
+    @classmethod
+    def names(cls) -> list:
+        "Its field names: the flat parameters that fold into it."
+        return [f.name for f in dataclasses.fields(cls)]
+
+    def replace(self, **changes):
+        "A copy with `changes`, checked again."
+        return dataclasses.replace(self, **changes)
+
+    def flat(self) -> dict:
+        "Its fields as flat parameters."
+        return {n: getattr(self, n) for n in self.names()}
+
+# %% ../nbs/04_methods.ipynb #55fb1926
+def spec_params(fn) -> dict:
+    "{parameter name: default Spec} of `fn`: the parameters whose fields may be given flat."
+    return {n: p.default for n, p in inspect.signature(fn).parameters.items() if isinstance(p.default, Spec)}
+
+def fold_specs(fn, kwargs: dict) -> dict:
+    "`kwargs` with the flat fields of each Spec parameter of `fn` folded into it (onto the Spec given, else the default)."
+    out = dict(kwargs)
+    for name, default in spec_params(fn).items():
+        given = out.get(name)
+        if isinstance(given, Spec) and not isinstance(given, type(default)):
+            raise TypeError(f"{name}={given!r}; valid: a {type(default).__name__} or its fields given flat ({', '.join(default.names())})")
+        base = out.pop(name) if isinstance(given, Spec) else default
+        flat = {f: out.pop(f) for f in base.names() if f in out}
+        out[name] = base.replace(**flat) if flat else base
+    return out
+
+# %% ../nbs/04_methods.ipynb #f7e90ca7
+def flat_specs(fn):
+    "`fn` accepting the fields of its Spec parameters flat as well (unchanged when it has none)."
+    if not spec_params(fn): return fn
+    sig = inspect.signature(fn)
+    @functools.wraps(fn)
+    def with_flat_specs(*args, **kwargs):
+        given = {**sig.bind_partial(*args).arguments, **kwargs}   # positional arguments by name: a Spec may come either way
+        return fn(**fold_specs(fn, given))
+    return with_flat_specs
 
 # %% ../nbs/04_methods.ipynb #516e24e9
 METHODS: dict = {}
 
 def register_method(name: str):
-    "Decorator: register a distillation method under `name` in `METHODS`."
+    "Decorator: register a distillation method under `name` in `METHODS` (the fields of its Spec parameters may be given flat)."
     def deco(fn):
+        fn = flat_specs(fn)
         METHODS[name] = fn
         return fn
     return deco
@@ -176,7 +221,8 @@ PARAM_DECLS = {
         rule=_p("str", "how guidance strength scales with the step", choices=("eq9", "igd-code", "fixed")),
         gamma=_p("float", "deviation guidance strength (default: the paper's)", min=0),
         memory_size=_p("int", "latents kept per class for deviation guidance", min=1),
-        window=_p("any", "guided steps [A, B] (t counted down), 'whole' or None")),
+        window=_p("any", "guided steps [A, B] (t counted down), 'whole' or None"),
+        guidance_batch_size=_p("int", "images per guided micro-batch (default: batch_size; DiT-XL/2: a few)", min=1)),
     "igd": dict(
         k=_p("float", "influence guidance strength (paper: 1 to 50)", min=0),
         influence=_p("bool", "use influence guidance G_I"), deviation=_p("bool", "use deviation guidance G_D"),
@@ -189,7 +235,6 @@ PARAM_DECLS = {
         threshold=_p("float", "checkpoint-selection cosine threshold delta (Alg. 2)", gt=0, max=1),
         selection=_p("any", "'gradient' (Alg. 2), 'regular' or a list of epochs"),
         similarity=_p("str", "gradient similarity for checkpoint selection", choices=("mean_gradient", "per_class")),
-        guidance_batch_size=_p("int", "images per guidance-gradient batch (default: batch_size)", min=1),
         grad_per_class=_p("int", "real images per class behind G_c (0: all; the IGD authors: 200)", min=0),
         surrogate_augment=_p("str", "surrogate training augmentation", choices=("none", "imagenet")),
         max_checkpoints=_p("int", "most retained checkpoints G_I guides with (each: a double backward per guided step)", min=1),
@@ -212,7 +257,6 @@ PARAM_DECLS = {
         finetune_epochs=_p("int", "cosine fine-tune epochs after the plateau", min=0),
         eval_every=_p("int", "epochs between validation checks", min=1),
         val_per_class=_p("int", "real images per class held out for validation", min=1),
-        guidance_batch_size=_p("int", "images per guided micro-batch (default: batch_size; DiT-XL/2: a few)", min=1),
         root=_p("path", "the dataset's folder, to read its test split for each stage's accuracy")),
     "patch": dict(
         layout=_p("str", "stitch several patches per image or keep one", choices=("auto", "stitched", "single")),
@@ -253,10 +297,13 @@ def _decl(method: str, name: str) -> dict:
     return dict(type="any", help="(not declared in 04_methods)")
 
 def _own(fn, method: str, skip) -> list:
-    "Params of `fn`'s signature after (dataset, ipc, seed), declared for `method`."
-    return [Param(p.name, default=p.default, optional=p.default is None, **_decl(method, p.name))
-            for p in list(inspect.signature(fn).parameters.values())[3:]
-            if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name not in skip]
+    "Params of `fn`'s signature after (dataset, ipc, seed), declared for `method`; a Spec parameter as its fields."
+    out = []
+    for p in list(inspect.signature(fn).parameters.values())[3:]:
+        if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or p.name in skip: continue
+        fields = p.default.flat().items() if isinstance(p.default, Spec) else [(p.name, p.default)]
+        out += [Param(f, default=v, optional=v is None, **_decl(method, f)) for f, v in fields if f not in skip]
+    return out
 
 def _target(method: str, own: list, given: dict):
     "Where `method`'s **kw go: (function, the method whose declarations apply, names the wrapper fills in)."
@@ -284,13 +331,15 @@ def method_params(method: str, given: dict | None = None) -> list:
 def check_params(method: str, params: dict) -> dict:
     "`params` checked against `method`'s declared parameters (names, types, ranges) and normalised; fails before any work."
     table = {p.name: p for p in method_params(method, params)}
+    specs = spec_params(get_method(method))
     for k in params:
+        if isinstance(params[k], Spec) and k in specs: continue      # a settings object checked itself
         if k not in table:
             close = difflib.get_close_matches(k, list(table), 1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise TypeError(f"method {method!r} takes no parameter {k!r}; {hint}its parameters: {', '.join(table) or 'none'}"
                             f" (`dd methods {method}` describes them)")
-    return {k: table[k].check(v, method) for k, v in params.items()}
+    return {k: v if isinstance(v, Spec) and k in specs else table[k].check(v, method) for k, v in params.items()}
 
 # %% ../nbs/04_methods.ipynb #3a47b4d2
 def params_table(method: str, given: dict | None = None) -> str:
@@ -329,7 +378,10 @@ def distill(method: str, dataset, ipc: int, seed: int = 0, root=None, size=None,
     # a method that reads more of the dataset's files (LGD: the test split of each stage) gets the root as well
     takes_root = root is not None and "root" in inspect.signature(fn).parameters and "root" not in params
     out = fn(ds, ipc, seed, **params, **({"root": root} if takes_root else {}))
-    out.meta = {**out.meta, "method": method, "dataset": ds.name, "ipc": ipc, "seed": seed, "params": params,
+    flat = {k: v for k, v in params.items() if not isinstance(v, Spec)}
+    for v in params.values():
+        if isinstance(v, Spec): flat.update(v.flat())                # recorded flat, as the command line gives them
+    out.meta = {**out.meta, "method": method, "dataset": ds.name, "ipc": ipc, "seed": seed, "params": flat,
                 "classes": list(ds.classes), "im_size": list(ds.im_size)}
     return out
 

@@ -15,8 +15,8 @@ from tqdm.auto import tqdm
 
 from .core import DistilledSet, atomic_write, cache_dir, model_device, safe_name
 from .data import ImageDataset, resize_images
-from .diffusion import backend_class_map, diffusion_features, get_backend, load_backend, make_scheduler
-from .methods import register_method
+from .diffusion import BackendSpec, backend_class_map, diffusion_features, get_backend, make_scheduler
+from .methods import flat_specs, register_method
 from .train import get_protocol, normalize, reference_model
 
 # %% auto #0
@@ -305,12 +305,13 @@ def backend_spec(dataset, backend: str, pretrained=None, checkpoint=None, backen
                 files=_stamp(pretrained) + _stamp(checkpoint) + _stamp(kw.get("vae")) + _stamp(kw.get("path")))
 
 # %% ../nbs/40_patch.ipynb #de88eec4
-def load_patch_backend(dataset, backend: str = "tiny-dit", pretrained=None, checkpoint=None, backend_kw=None):
+@flat_specs
+def load_patch_backend(dataset, backend: BackendSpec = BackendSpec()):
     "The denoiser a patch bank is scored with: IGD's loader, plus `sd` with the dataset's class names as prompts."
-    if backend != "sd": return load_backend(dataset, backend, pretrained, checkpoint, backend_kw)
-    kw = dict(backend_kw or {})
+    if backend.backend != "sd": return backend.load(dataset)
+    kw = dict(backend.backend_kw or {})
     kw.setdefault("class_names", list(dataset.classes))
-    return get_backend("sd", pretrained=pretrained, **kw)
+    return get_backend("sd", pretrained=backend.pretrained, **kw)
 
 # %% ../nbs/40_patch.ipynb #6d9279ec
 def _check_bank_args(dataset, patch_size, scorer, features, t_range, samples):
@@ -372,14 +373,15 @@ def bank_path(key: dict) -> Path:
 def _key_diff(a: dict, b: dict) -> list:
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
-def patch_bank(dataset, backend="tiny-dit", pretrained=None, checkpoint=None, backend_kw=None, class_map=None,
-               patch_size=None, scorer="diffusion", features="dift", t_range=(0.1, 0.7), samples=8, seed=0,
-               dift_t=DIFT_T, dift_block=None, teacher_arch="convnet3", teacher_epochs=5, teacher_seed=0,
+@flat_specs
+def patch_bank(dataset, backend: BackendSpec = BackendSpec(), patch_size=None, scorer="diffusion", features="dift",
+               t_range=(0.1, 0.7), samples=8, seed=0, dift_t=DIFT_T, dift_block=None, teacher_arch="convnet3", teacher_epochs=5, teacher_seed=0,
                cache=None, batch_size=256, progress=True) -> PatchBank:
     "Every real image's best patch, score and cluster features: loaded from the cache when its key matches, else computed once."
     _check_bank_args(dataset, patch_size, scorer, features, t_range, samples)
     teacher = dict(arch=teacher_arch, epochs=teacher_epochs, seed=teacher_seed)
-    key = bank_key(dataset, backend, pretrained, checkpoint, backend_kw, class_map, patch_size, scorer, features,
+    b = backend
+    key = bank_key(dataset, b.backend, b.pretrained, b.checkpoint, b.backend_kw, b.class_map, patch_size, scorer, features,
                    t_range, samples, seed, dift_t, dift_block, teacher)
     path = None if cache is False else (bank_path(key) if cache in (None, True) else Path(cache))
     if path is not None and path.exists():
@@ -388,9 +390,9 @@ def patch_bank(dataset, backend="tiny-dit", pretrained=None, checkpoint=None, ba
         why = "is not a patch bank" if old is None else f"was written for another setting (differs in {_key_diff(old.key, key)})"
         warnings.warn(f"patch cache {path} {why}: not reused, recomputing and overwriting it")
     uses_bk, uses_net = scorer == "diffusion" or features == "dift", scorer == "classifier" or features == "classifier"
-    bk = load_patch_backend(dataset, backend, pretrained, checkpoint, backend_kw) if uses_bk else None
+    bk = load_patch_backend(dataset, backend) if uses_bk else None
     net = reference_model(dataset, teacher_arch, teacher_epochs, teacher_seed, progress=progress) if uses_net else None
-    bank = compute_bank(dataset, key, bk, net, class_map, patch_size, scorer, features, t_range, samples, seed,
+    bank = compute_bank(dataset, key, bk, net, b.class_map, patch_size, scorer, features, t_range, samples, seed,
                         dift_t, dift_block, batch_size, progress)
     if path is not None: bank.save(path)
     return bank
@@ -433,9 +435,8 @@ def teacher_meta(dataset, arch, epochs, seed, temperature) -> dict:
 
 # %% ../nbs/40_patch.ipynb #42a1ed30
 @register_method("patch")
-def patch_select(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = "tiny-dit", pretrained=None, checkpoint=None,
-                 backend_kw: dict | None = None, class_map=None, layout: str = "auto", patch_size: int | None = None,
-                 scorer: str = "diffusion", features: str = "dift", t_range=(0.1, 0.7), samples: int = 8, dift_t: int = DIFT_T,
+def patch_select(dataset: ImageDataset, ipc: int, seed: int = 0, backend: BackendSpec = BackendSpec(), layout: str = "auto",
+                 patch_size: int | None = None, scorer: str = "diffusion", features: str = "dift", t_range=(0.1, 0.7), samples: int = 8, dift_t: int = DIFT_T,
                  dift_block=None, n_clusters: int = 32, top_clusters: int = 10, classes=None, soft_labels: bool = True,
                  teacher_arch: str = "convnet3", teacher_epochs: int = 5, teacher_seed: int = 0, cache=None,
                  batch_size: int = 256, progress: bool = True) -> DistilledSet:
@@ -447,8 +448,8 @@ def patch_select(dataset: ImageDataset, ipc: int, seed: int = 0, backend: str = 
         raise ValueError(f"ipc={ipc} with layout {lay!r} needs {k} patches per class but class {dataset.classes[short[0]]!r} "
                          f"has {int(counts[short[0]])} (one patch per real image); valid: ipc <= {int(counts[subset].min()) // patches_per_image(lay)}")
     if not (n_clusters >= 1 and top_clusters >= 1): raise ValueError(f"n_clusters={n_clusters}, top_clusters={top_clusters}: both must be >= 1")
-    bank = patch_bank(dataset, backend, pretrained, checkpoint, backend_kw, class_map, patch_size, scorer, features, t_range,
-                      samples, seed, dift_t, dift_block, teacher_arch, teacher_epochs, teacher_seed, cache, batch_size, progress)
+    bank = patch_bank(dataset, backend, patch_size, scorer, features, t_range, samples, seed, dift_t, dift_block,
+                      teacher_arch, teacher_epochs, teacher_seed, cache, batch_size, progress)
     idx = torch.cat([select_from_bank(bank, dataset.indices_of(c), k, n_clusters, top_clusters, seed) for c in subset])
     images = to_images(crop_patches(dataset.images[idx], bank.offsets[idx], patch_size), lay, dataset.im_size)
     labels = torch.tensor(subset).repeat_interleave(ipc)

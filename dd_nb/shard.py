@@ -24,7 +24,8 @@ from tqdm.auto import tqdm
 
 from .core import DistilledSet, atomic_write, atomic_write_text, canonical_json, canonical_safetensors
 from .data import SUBSET_SOURCES, ImageDataset, load_dataset
-from .diffusion import MemoryGuidance, guided_sample, guided_steps
+from .diffusion import MemoryGuidance, SamplingSpec, guided_sample, guided_steps
+from .methods import flat_specs
 
 # %% auto #0
 __all__ = ['SEED_SCHEME', 'dist_info', 'dist_backend', 'local_device', 'init_dist', 'barrier', 'rank0_first', 'class_shard',
@@ -186,8 +187,8 @@ def sharded_generate(generate_one, classes, per_class: int, out_dir, seed: int =
     return merge_records(out, classes, per_class, seed, C, dict(meta or {}, shard=run))
 
 # %% ../nbs/61_shard.ipynb #dfa7423d
-def diffusion_generator(backend, terms=(), steps: int = 50, window=None, cfg: float = 4.0, scheduler: str = "ddim",
-                        cfg_channels=None, class_map=None, im_size=None, guidance_batch_size=None):
+@flat_specs
+def diffusion_generator(backend, terms=(), sampling: SamplingSpec = SamplingSpec(), class_map=None, im_size=None):
     "A generate_one for sharded_generate: one guided_sample image of backend class class_map[c] from the image's seed."
     terms = list(terms)
     mem = [t for t in terms if isinstance(t, MemoryGuidance)]
@@ -196,7 +197,9 @@ def diffusion_generator(backend, terms=(), steps: int = 50, window=None, cfg: fl
         for t in mem:                                   # the class's memory is exactly its earlier images, whatever ran before
             t.memory.pop(b, None)
             if history: t.remember(torch.stack([h["latent"] for h in history]).to(backend.device), [b] * len(history))
-        x = guided_sample(backend, [b], terms, steps, window if terms else None, cfg, scheduler, seed, 1, guidance_batch_size, cfg_channels)
+        sp = sampling
+        x = guided_sample(backend, [b], terms, sp.steps, sp.window if terms else None, sp.cfg, sp.scheduler, seed, 1,
+                          sp.guidance_batch_size, sp.cfg_channels)
         if im_size is not None and tuple(x.shape[-2:]) != tuple(im_size):   # as generate_set resizes
             x = F.interpolate(x, size=tuple(im_size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
         rec = {"image": x[0].cpu()}
@@ -211,29 +214,27 @@ def _method_defaults(method: str) -> dict:
 
 def method_generator(method: str, dataset: ImageDataset, params: dict | None = None, progress: bool = False) -> tuple:
     "(generate_one, run) for the registered method 'dit' or 'igd' with `params` (checked as distill checks them); backend on local_device()."
-    from dd_nb.diffusion import backend_class_map, load_backend
     from dd_nb.igd import igd_setup
-    from dd_nb.methods import check_params
+    from dd_nb.methods import check_params, fold_specs, get_method
     if method not in ("dit", "igd"): raise ValueError(f"method={method!r}; sharded generation knows 'dit' and 'igd'")
     params = check_params(method, dict(params or {}))
-    p = {**_method_defaults(method), **params}
+    p = fold_specs(get_method(method), {**_method_defaults(method), **params})   # the method's own BackendSpec and SamplingSpec
     if p.get("resume") is not None: raise ValueError("resume= is generate_set's round state; a sharded run resumes from its records in out_dir")
     if method == "igd" and not (p["influence"] or p["deviation"]): raise ValueError("influence=False and deviation=False guide nothing: use method 'dit'")
-    kw = dict(p["backend_kw"] or {})
-    kw.setdefault("device", local_device())
-    kw.setdefault("progress", progress)
+    if method == "dit" and p["sampling"].window is not None:
+        raise ValueError(f"window={list(p['sampling'].window)}: method 'dit' samples without guidance; valid: None")
+    b = p["backend"]
+    b = b.replace(backend_kw={"device": local_device(), "progress": progress, **(b.backend_kw or {})})
     run = dict(method=method, dataset=dataset.name, params=params)
     if method == "igd":                          # igd()'s own setup: its checks, backend, surrogate and terms
-        setup_keys = [n for n in inspect.signature(igd_setup).parameters if n not in ("dataset", "backend_kw", "progress")]
-        s = igd_setup(dataset, **{n: p[n] for n in setup_keys}, backend_kw=kw, progress=progress)
-        bk, cm, terms, window = s.backend, s.class_map, s.terms, s.window
+        setup_keys = [n for n in inspect.signature(igd_setup).parameters if n not in ("dataset", "backend", "progress")]
+        s = igd_setup(dataset, backend=b, **{n: p[n] for n in setup_keys}, progress=progress)
+        bk, cm, terms = s.backend, s.class_map, s.terms
         run["trajectory"], run["checkpoints"] = s.trajectory, s.surrogate.indices if s.surrogate else None
     else:
-        bk = load_backend(dataset, p["backend"], p["pretrained"], p["checkpoint"], kw)
-        cm, terms, window = backend_class_map(p["class_map"], bk, dataset), [], None
-    gen = diffusion_generator(bk, terms, p["steps"], window, p["cfg"], p["scheduler"], p["cfg_channels"], cm, dataset.im_size,
-                              p.get("guidance_batch_size"))
-    return gen, run
+        bk = b.load(dataset)
+        cm, terms = b.class_map_for(bk, dataset), []
+    return diffusion_generator(bk, terms, p["sampling"], cm, dataset.im_size), run
 
 # %% ../nbs/61_shard.ipynb #bba40125
 def sharded_method(method: str, dataset, ipc: int, out_dir, seed: int = 0, progress: bool = False, root=None, size=None,

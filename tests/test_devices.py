@@ -73,11 +73,11 @@ def test_lgd_test_split_read_from_root(tmp_path):
 
 def test_lgd_refuses_a_root_without_the_test_split_before_work(tmp_path, monkeypatch):
     "The check runs before the backend loads or the seed set is made: a wrong root costs nothing."
-    from dd_nb import lgd as lgd_mod
+    from dd_nb import lgd as lgd_mod, diffusion as diffusion_mod
     root = _imagenette_tree(tmp_path/"imagenette")
     train = load_dataset("imagenette", root=root, size=8)
     def no_work(*a, **k): raise AssertionError("the backend was loaded before the root was checked")
-    monkeypatch.setattr(lgd_mod, "load_backend", no_work)
+    monkeypatch.setattr(diffusion_mod, "load_backend", no_work)       # BackendSpec.load's loader
     with pytest.raises(ValueError, match="no test split of imagenette"):
         lgd_mod.lgd(train, 2, seed_ipc=1, stage_ipc=1, root=str(tmp_path/"nowhere"), progress=False)
 

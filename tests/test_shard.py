@@ -143,9 +143,8 @@ def test_main_loads_an_imagenet_layout_tree(tmp_path, monkeypatch):
 def test_shard_entry_point_fails_like_dd(argv, msg, tmp_path, capsys, monkeypatch):
     "Issue 28, item 2: one `error:` line and exit 2, before any model trains (was: tracebacks, some after 12 s of training)."
     from dd_nb import shard
-    import dd_nb.diffusion as diffusion_mod, dd_nb.igd as igd_mod   # imported first: each binds the real loader, restored after
-    monkeypatch.setattr(diffusion_mod, "load_backend", _never)     # the 'dit' path loads through dd_nb.diffusion's name
-    monkeypatch.setattr(igd_mod, "load_backend", _never)           # igd_setup through dd_nb.igd's
+    import dd_nb.diffusion as diffusion_mod   # every method loads through BackendSpec.load, i.e. dd_nb.diffusion's load_backend
+    monkeypatch.setattr(diffusion_mod, "load_backend", _never)
     (tmp_path/"file").write_text("x")
     argv = [str(tmp_path/"o") if a == "OUT" else str(tmp_path/"file") if a == "FILE" else a for a in argv]
     try: rc = shard.main(argv)
