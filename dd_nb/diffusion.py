@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from .core import default_device, model_device
 from .data import load_dataset
 from .dit_original import load_dit_checkpoint, need_weights
-from .methods import Spec
+from .methods import Spec, declare
 
 # %% auto #0
 __all__ = ['SAMPLERS', 'DTYPES', 'BACKENDS', 'BACKEND_MODULES', 'DIT_SCHEDULER', 'STEP_RULES', 'IGD_CODE_FACTOR',
@@ -783,19 +783,16 @@ def guided_sample(backend, classes, guidance=(), steps: int = 50, window=None, c
 @dataclass(frozen=True)
 class BackendSpec(Spec):
     "Which denoiser a method samples from, checked once: a registered backend, its weights, loader options, class map."
-    backend: str = "tiny-dit"          # a registered backend (backend_names()): tiny-dit, dit or sd
-    pretrained: object = None          # backend 'dit': a DiTPipeline folder, a hub id or an original .pt
-    checkpoint: object = None          # backend 'dit': an original-format DiT checkpoint
-    backend_kw: dict | None = None     # extra keyword arguments of the backend's loader (e.g. vae, dtype, device)
-    class_map: object = None           # the backend class of each dataset class (None: the same indices)
+    backend: str = field(default="tiny-dit", metadata=declare("str", "denoiser backend", choices=backend_names))
+    pretrained: object = field(default=None, metadata=declare("path", "backend weights: a DiTPipeline folder, hub id or original .pt (backend 'dit')"))
+    checkpoint: object = field(default=None, metadata=declare("path", "an original-format DiT checkpoint (backend 'dit')"))
+    backend_kw: dict | None = field(default=None, metadata=declare("dict", "extra keyword arguments of the backend's loader (vae, dtype, device, ...)"))
+    class_map: object = field(default=None, metadata=declare("any", "backend class of each dataset class (default: the same indices)"))
 
     def __post_init__(self):
-        if self.backend not in backend_names():
-            raise ValueError(f"unknown backend {self.backend!r}; known: {backend_names()}")
+        super().__post_init__()                  # each field by its declaration
         if self.backend == "tiny-dit" and (self.pretrained or self.checkpoint):
             raise ValueError("pretrained= and checkpoint= are for backend='dit'; the tiny DiT is trained here")
-        if self.backend_kw is not None and not isinstance(self.backend_kw, Mapping):
-            raise TypeError(f"backend_kw={self.backend_kw!r}; valid: a dict of the loader's keyword arguments, or None")
 
     def load(self, dataset, **overrides):
         "The backend for `dataset`, with `overrides` added to backend_kw (e.g. device)."
@@ -814,24 +811,16 @@ class BackendSpec(Spec):
 @dataclass(frozen=True)
 class SamplingSpec(Spec):
     "How a method samples, checked once: steps, guidance window, CFG, scheduler and batch sizes."
-    steps: int = 50                          # sampling steps
-    window: object = None                    # guided steps [A, B] (t counted down from steps-1), 'whole' or None: every step
-    cfg: float = 4.0                         # classifier-free guidance scale (1: conditional only, 0: unconditional)
-    scheduler: str = "ddim"                  # one of SAMPLERS (ddim, ddpm, dpm) or dit-ddpm (the original DiT's)
-    cfg_channels: int | None = None          # latent channels CFG applies to (None: all; DiT's own: 3 of 4)
-    batch_size: int = 64                     # images sampled per batch
-    guidance_batch_size: int | None = None   # images per guided micro-batch (None: batch_size)
+    steps: int = field(default=50, metadata=declare("int", "sampling steps", min=1))
+    window: object = field(default=None, metadata=declare("any", "guided steps [A, B] (t counted down), 'whole' or None"))
+    cfg: float = field(default=4.0, metadata=declare("float", "classifier-free guidance scale (1: conditional only)", min=0))
+    scheduler: str = field(default="ddim", metadata=declare("str", "sampler (dit-ddpm: the original DiT's)", choices=tuple(SAMPLERS)))
+    cfg_channels: int | None = field(default=None, metadata=declare("int", "latent channels CFG applies to (default: all)", min=1))
+    batch_size: int = field(default=64, metadata=declare("int", "images sampled per batch", min=1))
+    guidance_batch_size: int | None = field(default=None, metadata=declare("int", "images per guided micro-batch (default: batch_size; DiT-XL/2: a few)", min=1))
 
     def __post_init__(self):
-        if not (_int_like(self.steps) and self.steps >= 1): raise ValueError(f"steps={self.steps!r}; need an int >= 1")
-        c = self.cfg
-        if isinstance(c, bool) or not isinstance(c, numbers.Real) or not math.isfinite(c) or c < 0:
-            raise ValueError(f"cfg={c!r}; need a finite number >= 0 (1: conditional only)")
-        if self.scheduler not in SAMPLERS: raise ValueError(f"scheduler={self.scheduler!r}; valid: {', '.join(sorted(SAMPLERS))}")
-        for name in ("batch_size", "guidance_batch_size", "cfg_channels"):
-            v = getattr(self, name)
-            if (v is not None or name == "batch_size") and not (_int_like(v) and v >= 1):
-                raise ValueError(f"{name}={v!r}; need an int >= 1")
+        super().__post_init__()                  # each field by its declaration
         # the window in the papers' coordinates, checked against the steps and kept as (A, B) or None
         object.__setattr__(self, "window", guidance_window(self.window, self.steps))
 

@@ -21,14 +21,15 @@ from .core import DistilledSet, atomic_write, default_device
 from .data import ImageDataset
 from .diffusion import (BackendSpec, GuidanceTerm, MemoryGuidance, SamplingSpec, backend_class_map, get_backend,
                              guided_sample, guided_steps, dataset_class_of)
-from .methods import flat_specs, register_method
+from .methods import declare, flat_specs, register_method
 from .train import default_epochs, get_protocol, normalize
 
 # %% auto #0
-__all__ = ['PAPER_GAMMA', 'PAPER_LATENT', 'RUN_FORMAT', 'IGD_SAMPLING', 'Surrogate', 'default_surrogate', 'load_surrogate',
-           'surrogate_input', 'per_sample_grad_blocks', 'per_sample_param_grads', 'class_grad_cosine', 'influence_loss',
-           'graph_bytes', 'InfluenceGuidance', 'scaled_gamma', 'DeviationGuidance', 'set_tf32', 'evaluation_epochs',
-           'generate_set', 'dit', 'igd_terms', 'igd_surrogate', 'IGDSetup', 'igd_setup', 'igd', 'memory_similarity']
+__all__ = ['PAPER_GAMMA', 'PAPER_LATENT', 'RUN_FORMAT', 'GUIDED_PARAMS', 'IGD_SAMPLING', 'IGD_PARAMS', 'Surrogate',
+           'default_surrogate', 'load_surrogate', 'surrogate_input', 'per_sample_grad_blocks', 'per_sample_param_grads',
+           'class_grad_cosine', 'influence_loss', 'graph_bytes', 'InfluenceGuidance', 'scaled_gamma',
+           'DeviationGuidance', 'set_tf32', 'evaluation_epochs', 'generate_set', 'dit', 'igd_terms', 'igd_surrogate',
+           'IGDSetup', 'igd_setup', 'igd', 'memory_similarity']
 
 # %% ../nbs/22_igd.ipynb #9cb895be
 @dataclass
@@ -289,8 +290,16 @@ def generate_set(dataset: ImageDataset, ipc: int, seed: int, backend, terms=(), 
     seeds = [seed * 1_000_003 + (r * C + c) * K + (sel[r][c] if K > 1 else 0) for c in range(C) for r in range(ipc)]
     return DistilledSet(x[order], torch.arange(C).repeat_interleave(ipc), meta=dict(seeds=seeds, **info, run=run))
 
+# %% ../nbs/22_igd.ipynb #ffdf1edc
+# parameters of the guided diffusion methods (dit takes resume; igd and lgd all four)
+GUIDED_PARAMS = dict(
+    resume=declare("path", "where the run saves progress and resumes from", resume=True),
+    rule=declare("str", "how guidance strength scales with the step", choices=("eq9", "igd-code", "fixed")),
+    gamma=declare("float", "deviation guidance strength (default: the paper's)", min=0),
+    memory_size=declare("int", "latents kept per class for deviation guidance", min=1))
+
 # %% ../nbs/22_igd.ipynb #380b1fa3
-@register_method("dit")
+@register_method("dit", params=dict(resume=GUIDED_PARAMS["resume"]))
 def dit(dataset: ImageDataset, ipc: int, seed: int = 0, backend: BackendSpec = BackendSpec(),
         sampling: SamplingSpec = SamplingSpec(), resume=None, progress: bool = True) -> DistilledSet:
     "The unguided baseline: IGD's backend, sampler and per-image seeds without guidance (each IGD image's twin)."
@@ -386,8 +395,29 @@ def igd_setup(dataset: ImageDataset, backend: BackendSpec = BackendSpec(), sampl
     terms = igd_terms(bk, sur, k, rule, gamma, memory_size, deviation_on, label_of, influence, deviation, jacobian)
     return IGDSetup(bk, cm, terms, sampling.window, sur, str(path) if influence else None)
 
+# %% ../nbs/22_igd.ipynb #da095b33
+# IGD's own parameters (register_method reads them)
+IGD_PARAMS = dict(
+    k=declare("float", "influence guidance strength (paper: 1 to 50)", min=0),
+    influence=declare("bool", "use influence guidance G_I"),
+    deviation=declare("bool", "use deviation guidance G_D"),
+    deviation_on=declare("str", "latent the deviation term compares", choices=("z_t", "z0")),
+    surrogate=declare("path", "a trained surrogate trajectory to use"),
+    trajectory=declare("path", "trajectory folder"),
+    surrogate_epochs=declare("int", "epochs of the surrogate trajectory", min=1),
+    surrogate_lr=declare("float", "learning rate of the surrogate", gt=0),
+    surrogate_batch=declare("int", "batch size of the surrogate", min=1),
+    surrogate_seed=declare("int", "seed of the surrogate"),
+    threshold=declare("float", "checkpoint-selection cosine threshold delta (Alg. 2)", gt=0, max=1),
+    selection=declare("any", "'gradient' (Alg. 2), 'regular' or a list of epochs"),
+    similarity=declare("str", "gradient similarity for checkpoint selection", choices=("mean_gradient", "per_class")),
+    grad_per_class=declare("int", "real images per class behind G_c (0: all; the IGD authors: 200)", min=0),
+    surrogate_augment=declare("str", "surrogate training augmentation", choices=("none", "imagenet")),
+    max_checkpoints=declare("int", "most retained checkpoints G_I guides with (each: a double backward per guided step)", min=1),
+    jacobian=declare("str", "d z0|t / d z_t: through the denoiser (exact, the authors' code) or 1/sqrt(abar) (skip: no denoiser backward)", choices=("exact", "skip")))
+
 # %% ../nbs/22_igd.ipynb #a2600f49
-@register_method("igd")
+@register_method("igd", params={**GUIDED_PARAMS, **IGD_PARAMS})
 def igd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: BackendSpec = BackendSpec(),
         sampling: SamplingSpec = IGD_SAMPLING, k: float = 5.0, rule: str = "igd-code", gamma=None,
         influence: bool = True, deviation: bool = True, memory_size: int = 64, deviation_on: str = "z_t",

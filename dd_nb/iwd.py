@@ -10,12 +10,12 @@ import torch
 
 from .core import DistilledSet
 from .data import ImageDataset
-from .methods import METHODS, register_method
+from .methods import METHODS, declare, register_method
 from .influence import distillation_influence, flip_labels
 import dd_nb.matching                  # registers the base methods IWD wraps
 
 # %% auto #0
-__all__ = ['IWD_BASES', 'explicit_influence', 'influence_weights', 'check_tau', 'check_weighting', 'iwd_weight_fn',
+__all__ = ['IWD_BASES', 'IWD_PARAMS', 'explicit_influence', 'influence_weights', 'check_tau', 'check_weighting', 'iwd_weight_fn',
            'weight_trace', 'flagged_instances', 'iwd', 'with_flipped_labels', 'with_planted_submode',
            'dataset_influence', 'influence_select', 'influence_prune', 'synthetic_influence',
            'plot_sorted_by_influence']
@@ -115,6 +115,15 @@ def flagged_instances(dataset: ImageDataset) -> dict:
             out[name] = m
     return out
 
+# %% ../nbs/11_iwd.ipynb #8b1831cc
+# IWD's own parameters (eq. 8 weights); the rest go to the base method it wraps
+IWD_PARAMS = dict(
+    tau=declare("float", "softmax temperature of the influence weights (inf: uniform, the base method)", gt=0, inf=True),
+    normalize=declare("str", "standardise the scores before the softmax, or use them raw", choices=("standardize", "raw")),
+    refresh=declare("int", "matching steps between influence recomputations", min=1),
+    sign=declare("int", "+1 up-weights high influence (eq. 8), -1 down-weights it", choices=(1, -1)),
+    cap=declare("float", "largest weight (weights average 1)", min=1))
+
 # %% ../nbs/11_iwd.ipynb #f5b3393b
 def iwd(base: str):
     "Wrap a registered matching method into its influence-weighted version (Alg. 1)."
@@ -130,7 +139,7 @@ def iwd(base: str):
     method.__doc__ = f"IWD over {base}: real instances weighted by softmax(sign * influence / tau)."
     return method
 
-for _b in IWD_BASES: register_method(f"iwd-{_b}")(iwd(_b))
+for _b in IWD_BASES: register_method(f"iwd-{_b}", params=IWD_PARAMS, forwards=(f"method:{_b}", ("weight_fn",)))(iwd(_b))
 
 # %% ../nbs/11_iwd.ipynb #18dd5bc2
 def with_flipped_labels(ds: ImageDataset, frac: float, seed: int = 0) -> ImageDataset:
@@ -205,7 +214,8 @@ def _top(ds, scores, c, k):
     idx = ds.indices_of(c)
     return idx[scores[idx].argsort(descending=True)[:k]]
 
-@register_method("influence-select")
+@register_method("influence-select", params=dict(
+    base=declare("str", "whose matching loss scores the images (dm: embeddings; others: gradients)", choices=("dc", "dsa", "dm", "idc", "pdd"))))
 def influence_select(dataset: ImageDataset, ipc: int, seed: int = 0, base: str = "dm", nets: int = 5, batch_real: int = 256) -> DistilledSet:
     "Ablation (seed Fig. 3): the `ipc` most influential real images of each class, used as they are."
     scores = dataset_influence(dataset, base, ipc, seed, nets, batch_real)
@@ -213,7 +223,9 @@ def influence_select(dataset: ImageDataset, ipc: int, seed: int = 0, base: str =
     return DistilledSet(dataset.images[idx], dataset.labels[idx], meta={"indices": idx.tolist(), "base": base})
 
 # %% ../nbs/11_iwd.ipynb #207af503
-@register_method("influence-prune")
+@register_method("influence-prune", forwards=("param:base", ()), params=dict(
+    base=declare("str", "the method run on the kept images", choices=("dc", "dsa", "dm", "idc", "pdd")),
+    keep=declare("float", "fraction of each class kept (most influential first)", gt=0, max=1)))
 def influence_prune(dataset: ImageDataset, ipc: int, seed: int = 0, base: str = "dm", keep: float = 0.9, nets: int = 5,
                     **kw) -> DistilledSet:
     "Ablation (seed Fig. 3): drop each class's lowest-influence (1 - keep) of the real data, then run `base` on the rest."

@@ -19,15 +19,15 @@ from safetensors.torch import load_file, save_file
 from .core import DistilledSet, atomic_write, atomic_write_text, default_device, model_device
 from .data import ImageDataset, load_dataset, resize_images, train_transform
 from .diffusion import BackendSpec, GuidanceTerm, SamplingSpec, dataset_class_of
-from .igd import DeviationGuidance, generate_set, scaled_gamma
-from .methods import METHODS, register_method
+from .igd import GUIDED_PARAMS, DeviationGuidance, generate_set, scaled_gamma
+from .methods import METHODS, declare, network_names, register_method
 from .models import get_network
 from .train import accuracy, default_epochs, get_protocol, normalize, reference_model, train_classifier
 
 # %% auto #0
-__all__ = ['LGD_WINDOW', 'LGD_SAMPLING', 'learnability', 'LearnabilityGuidance', 'validation_split', 'train_learner',
-           'stage_plan', 'merge_sets', 'run_record', 'check_run', 'lgd', 'increment_indices', 'redundancy',
-           'plot_redundancy', 'true_class_prob', 'cartography', 'difficulty_js', 'plot_cartography']
+__all__ = ['LGD_WINDOW', 'LGD_SAMPLING', 'LGD_PARAMS', 'learnability', 'LearnabilityGuidance', 'validation_split',
+           'train_learner', 'stage_plan', 'merge_sets', 'run_record', 'check_run', 'lgd', 'increment_indices',
+           'redundancy', 'plot_redundancy', 'true_class_prob', 'cartography', 'difficulty_js', 'plot_cartography']
 
 # %% ../nbs/30_lgd.ipynb #981750dc
 def learnability(learner: nn.Module, reference: nn.Module, images, labels, mean, std, lam: float = 0.5) -> torch.Tensor:
@@ -198,8 +198,29 @@ def check_run(path, run: dict):
         if diff: raise ValueError(f"{path.parent} is the resume folder of a run with other parameters (saved vs now: {diff}); pass another resume=")
     else: atomic_write_text(path, json.dumps(run, sort_keys=True, indent=1))
 
+# %% ../nbs/30_lgd.ipynb #ba91fe27
+# LGD's own parameters (register_method reads them)
+LGD_PARAMS = dict(
+    seed_method=declare("str", "method that makes the seed set", choices=("igd", "dit", "random")),
+    seed_ipc=declare("int", "images per class of the seed set", min=1),
+    seed_params=declare("dict", "parameters of the seed method"),
+    stage_ipc=declare("int", "images per class added per stage", min=1),
+    candidates=declare("int", "candidates K sampled per image; the most learnable is kept", min=1),
+    lam=declare("float", "lambda: weight of the reference loss in learnability", min=0),
+    w=declare("float", "learnability guidance strength", min=0),
+    seed_set=declare("any", "a given seed set (DistilledSet or path)"),
+    learner=declare("str", "network trained on the growing set", choices=network_names),
+    reference=declare("str", "reference network (default: the learner's architecture)", choices=network_names),
+    reference_epochs=declare("int", "epochs of the reference network", min=1),
+    max_epochs=declare("int", "most epochs the learner trains per stage", min=1),
+    patience=declare("int", "epochs without validation improvement before stopping", min=1),
+    finetune_epochs=declare("int", "cosine fine-tune epochs after the plateau", min=0),
+    eval_every=declare("int", "epochs between validation checks", min=1),
+    val_per_class=declare("int", "real images per class held out for validation", min=1),
+    root=declare("path", "the dataset's folder, to read its test split for each stage's accuracy"))
+
 # %% ../nbs/30_lgd.ipynb #e4a2bc99
-@register_method("lgd")
+@register_method("lgd", params={**GUIDED_PARAMS, **LGD_PARAMS})
 def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: BackendSpec = BackendSpec(),
         sampling: SamplingSpec = LGD_SAMPLING, seed_method: str = "igd", seed_ipc: int = 10, seed_params: dict | None = None,
         stage_ipc: int = 10, candidates: int = 3, lam: float = 0.5, w: float = 15.0, rule: str = "igd-code", gamma=None,

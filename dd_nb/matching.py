@@ -15,16 +15,17 @@ from pathlib import Path
 from .core import DistilledSet, seed_everything, default_device, cache_dir, atomic_write
 from .data import ImageDataset, dsa, dsa_strategy_for, idc_augment, idc_cutmix
 from .models import get_network
-from .methods import register_method, random_select
+from .methods import declare, network_names, register_method, random_select
 from .train import IDC_MIX_P, normalize
 from .influence import inverse_hvp, loss_at, grad_dot
 
 # %% auto #0
 __all__ = ['DC_LOOPS', 'BATCH_TRAIN', 'IDC_DISTANCES', 'IDC_SETTINGS', 'IDC_DEFAULT', 'IDC_N_DATA', 'IDC_MNIST_LIKE', 'IDC_INITS',
-           'PDD_BASES', 'GradientMatch', 'mean_embedding_distance', 'embedding_match_loss', 'dc_loops', 'LastGood',
-           'Checkpoint', 'weight_fn_params', 'gradient_matching', 'dc', 'dsa_method', 'distribution_matching',
-           'multi_formation_decode', 'multi_formation_encode', 'l1_distance', 'mse_distance', 'idc_matched_params',
-           'idc_size_ratio', 'idc_image_lr', 'idc_augmentations', 'idc_init', 'IDCMatch', 'idc', 'stage_sizes', 'pdd']
+           'IDC_PARAMS', 'PDD_PARAMS', 'PDD_BASES', 'GradientMatch', 'mean_embedding_distance', 'embedding_match_loss',
+           'dc_loops', 'LastGood', 'Checkpoint', 'weight_fn_params', 'gradient_matching', 'dc', 'dsa_method',
+           'distribution_matching', 'multi_formation_decode', 'multi_formation_encode', 'l1_distance', 'mse_distance',
+           'idc_matched_params', 'idc_size_ratio', 'idc_image_lr', 'idc_augmentations', 'idc_init', 'IDCMatch', 'idc',
+           'stage_sizes', 'pdd']
 
 # %% ../nbs/05_matching.ipynb #7db382a1
 from .influence import layerwise_distance, dc_match_loss   # DC's distance and loss live with the influence code
@@ -277,13 +278,13 @@ def gradient_matching(ds: ImageDataset, ipc: int, seed: int = 0, iterations: int
     return _finish(x_syn, y_syn, ds, iterations=iterations, arch=arch)
 
 # %% ../nbs/05_matching.ipynb #2a7851b0
-@register_method("dc")
+@register_method("dc", forwards=("dd_nb.matching:gradient_matching", ("use_dsa", "name")))
 def dc(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 1000, **kw) -> DistilledSet:
     "Dataset Condensation with gradient matching (Zhao et al. 2021)."
     return gradient_matching(dataset, ipc, seed, iterations, name="dc", **kw)
 
 # %% ../nbs/05_matching.ipynb #c54db650
-@register_method("dsa")
+@register_method("dsa", forwards=("dd_nb.matching:gradient_matching", ("use_dsa", "name")))
 def dsa_method(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 1000, **kw) -> DistilledSet:
     "DC with differentiable siamese augmentation (Zhao & Bilen 2021)."
     return gradient_matching(dataset, ipc, seed, iterations, use_dsa=True, name="dsa", **kw)
@@ -445,8 +446,23 @@ class IDCMatch(GradientMatch):
         "Explicit (double backward) plus implicit distillation influence of every real instance, one epsilon for both."
         return super().influence() + self.implicit()
 
+# %% ../nbs/05_matching.ipynb #f295eae5
+# the meaning and valid values of IDC's own parameters (register_method reads them)
+IDC_PARAMS = dict(
+    factor=declare("int", "multi-formation factor: each stored image holds factor x factor small images", min=1),
+    inner_loop=declare("int", "image updates per network", min=1),
+    n_data=declare("int", "real images the network trains on after each inner update (IDC: 500, CIFAR 2000)", min=0),
+    batch_syn_max=declare("int", "decoded synthetic images per class a matching step uses at most", min=1),
+    init=declare("str", "starting images: real (IDC's default), mix (tiled, nearest) or random-mix", choices=("real", "mix", "random-mix")),
+    fix_iter=declare("int", "outer iterations that share one network", min=1),
+    lr_img=declare("float", "image learning rate (default: IDC's per-dataset value)", gt=0),
+    metric=declare("str", "gradient distance (default: IDC's per-dataset choice)", choices=("l1", "mse")),
+    h_batch=declare("int", "real images in IWD's Hessian batch", min=1),
+    bias=declare("bool", "match the gradients of biases too"),
+    fc=declare("bool", "match the gradients of the classifier too"))
+
 # %% ../nbs/05_matching.ipynb #5b593638
-@register_method("idc")
+@register_method("idc", params=IDC_PARAMS)
 def idc(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 2000, arch: str = "convnet3", factor: int = 2,
         inner_loop: int = 100, n_data: int | None = None, fix_iter: int = 1, lr_img: float | None = None, metric: str | None = None,
         lr_net: float = 0.01, batch_real: int = 64, batch_syn_max: int = 128, init: str = "real", h_batch: int = 256,
@@ -547,6 +563,14 @@ def stage_sizes(ipc: int, stages: int) -> list:
     p = min(stages, ipc)
     return [ipc // p + (i < ipc % p) for i in range(p)]
 
+# %% ../nbs/05_matching.ipynb #7b1e98db
+# PDD's own parameters; the rest go to its base method
+PDD_PARAMS = dict(
+    base=declare("str", "the matching method each stage runs", choices=("dc", "dsa", "dm", "idc")),
+    stages=declare("int", "stages (at most ipc)", min=1),
+    stage_epochs=declare("int", "epochs a fresh network trains on the earlier stages' images", min=0),
+    checkpoint=declare("file", "checkpoint prefix: stage s resumes from PATH.stage<s>", resume=True))
+
 # %% ../nbs/05_matching.ipynb #108f22ca
 def _pretrainer(x, y, epochs, seed):
     "A prepare_net that trains a fresh network on (x, y) for `epochs` full-batch steps with DSA."
@@ -559,7 +583,7 @@ def _pretrainer(x, y, epochs, seed):
             opt.step()
     return prepare
 
-@register_method("pdd")
+@register_method("pdd", params=PDD_PARAMS, forwards=("param:base", ("prepare_net", "progress", "checkpoint")))
 def pdd(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 1000, base: str = "idc", stages: int = 5,
         stage_epochs: int = 20, checkpoint=None, progress: bool = True, **kw) -> DistilledSet:
     "Progressive dataset distillation (Chen et al. 2023): stages of a base method, each conditioned on the earlier ones."

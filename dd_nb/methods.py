@@ -16,13 +16,26 @@ from .core import DistilledSet, model_device, seed_everything
 from .data import ImageDataset, load_dataset
 
 # %% auto #0
-__all__ = ['METHODS', 'METHOD_MODULES', 'TYPES', 'PARAM_DECLS', 'SCOPES', 'FORWARDS', 'Spec', 'spec_params', 'fold_specs',
-           'flat_specs', 'register_method', 'method_names', 'get_method', 'Param', 'method_params', 'check_params',
-           'params_table', 'method_summary', 'distill', 'random_select', 'herding_order', 'herding']
+__all__ = ['METHODS', 'DECLS', 'ROUTES', 'METHOD_MODULES', 'TYPES', 'SHARED_PARAMS', 'Spec', 'spec_params', 'fold_specs',
+           'flat_specs', 'register_method', 'method_names', 'get_method', 'Param', 'network_names', 'declare',
+           'method_params', 'check_params', 'params_table', 'method_summary', 'distill', 'random_select',
+           'herding_order', 'herding']
 
 # %% ../nbs/04_methods.ipynb #2b0de96e
 class Spec:
     "Base of a settings object: a dataclass checked in `__post_init__`, taken by a method as one parameter."
+    def __post_init__(self):
+        "Each field declared in its metadata (`declare(...)`) checked and normalised as `check_params` checks it flat."
+        for f in dataclasses.fields(self):
+            if "type" in f.metadata:
+                decl = Param(f.name, default=f.default, optional=f.default is None, **f.metadata)
+                object.__setattr__(self, f.name, decl.check(getattr(self, f.name)))
+
+    @classmethod
+    def declarations(cls) -> dict:
+        "{field: its declaration}: the meaning and valid values of each field."
+        return {f.name: dict(f.metadata) for f in dataclasses.fields(cls) if "type" in f.metadata}
+
     @classmethod
     def names(cls) -> list:
         "Its field names: the flat parameters that fold into it."
@@ -66,12 +79,16 @@ def flat_specs(fn):
 
 # %% ../nbs/04_methods.ipynb #516e24e9
 METHODS: dict = {}
+DECLS: dict = {}    # method -> {parameter: declaration}, given at registration
+ROUTES: dict = {}   # method -> where its **kw go, given at registration
 
-def register_method(name: str):
-    "Decorator: register a distillation method under `name` in `METHODS` (the fields of its Spec parameters may be given flat)."
+def register_method(name: str, params: dict | None = None, forwards: tuple | None = None):
+    "Decorator: register a method under `name` with its parameters' meanings and valid values and, if it takes **kw, where they go."
+    # params: {name: declare(...)}; forwards: ("module:function" | "method:NAME" | "param:NAME", names the method fills in)
     def deco(fn):
-        fn = flat_specs(fn)
-        METHODS[name] = fn
+        fn = flat_specs(fn)             # the fields of its Spec parameters may be given flat
+        METHODS[name], DECLS[name] = fn, dict(params or {})
+        if forwards is not None: ROUTES[name] = forwards
         return fn
     return deco
 
@@ -157,157 +174,53 @@ def _as_type(v, kind):
     return v
 
 # %% ../nbs/04_methods.ipynb #bd9b4888
-def _networks() -> tuple:
+def network_names() -> tuple:
+    "Every network `get_network` builds (a `choices` of declarations: read when a value is checked)."
     from dd_nb.models import NETWORKS
     return tuple(NETWORKS)
 
 # %% ../nbs/04_methods.ipynb #8463ddd0
-def _p(type="any", help="", **valid) -> dict: return dict(type=type, help=help, **valid)
+def declare(type: str = "any", help: str = "", **valid) -> dict:
+    "A parameter's declaration: its type (one of TYPES), one-line meaning and valid values (min, max, gt, choices, inf)."
+    return dict(type=type, help=help, **valid)
 
-# Meanings and valid values of method parameters. Names and defaults are not repeated here: `method_params` reads them
-# from each method's signature. A scope is searched before the shared one ("*"); SCOPES says which scopes a method uses.
-PARAM_DECLS = {
-    "*": dict(
-        iterations=_p("int", "outer iterations (synthetic-image updates)", min=1),
-        arch=_p("str", "network architecture", choices=_networks),
-        lr_img=_p("float", "learning rate of the synthetic images", gt=0),
-        lr_net=_p("float", "learning rate of the network", gt=0),
-        batch_real=_p("int", "real images per class in each matching step", min=1),
-        weight_fn=_p("callable", "per-instance weights of each real batch (IWD sets it)"),
-        prepare_net=_p("callable", "called on every fresh network before matching (PDD sets it)"),
-        failed_to=_p("file", "where the last good set goes if the loss turns non-finite (default: the cache)"),
-        checkpoint=_p("file", "file the run saves progress to and resumes from (created if missing)", resume=True),
-        save_every=_p("int", "iterations between checkpoint saves", min=1),
-        progress=_p("bool", "show a progress bar"),
-        nets=_p("int", "random networks the influence scores average over", min=1),
-        batch_size=_p("int", "images generated or scored per batch", min=1)),
-    "herding": dict(arch=_p("str", "network whose features are herded", choices=_networks),
-                    feature_epochs=_p("int", "epochs of training that network on the real data", min=1)),
-    "idc": dict(factor=_p("int", "multi-formation factor: each stored image holds factor x factor small images", min=1),
-                inner_loop=_p("int", "image updates per network", min=1),
-                n_data=_p("int", "real images the network trains on after each inner update (IDC: 500, CIFAR 2000)", min=0),
-                batch_syn_max=_p("int", "decoded synthetic images per class a matching step uses at most", min=1),
-                init=_p("str", "starting images: real (IDC's default), mix (tiled, nearest) or random-mix", choices=("real", "mix", "random-mix")),
-                fix_iter=_p("int", "outer iterations that share one network", min=1),
-                lr_img=_p("float", "image learning rate (default: IDC's per-dataset value)", gt=0),
-                metric=_p("str", "gradient distance (default: IDC's per-dataset choice)", choices=("l1", "mse")),
-                h_batch=_p("int", "real images in IWD's Hessian batch", min=1),
-                bias=_p("bool", "match the gradients of biases too"),
-                fc=_p("bool", "match the gradients of the classifier too")),
-    "pdd": dict(base=_p("str", "the matching method each stage runs", choices=("dc", "dsa", "dm", "idc")),
-                stages=_p("int", "stages (at most ipc)", min=1),
-                stage_epochs=_p("int", "epochs a fresh network trains on the earlier stages' images", min=0),
-                checkpoint=_p("file", "checkpoint prefix: stage s resumes from PATH.stage<s>", resume=True)),
-    "iwd": dict(tau=_p("float", "softmax temperature of the influence weights (inf: uniform, the base method)", gt=0, inf=True),
-                normalize=_p("str", "standardise the scores before the softmax, or use them raw", choices=("standardize", "raw")),
-                refresh=_p("int", "matching steps between influence recomputations", min=1),
-                sign=_p("int", "+1 up-weights high influence (eq. 8), -1 down-weights it", choices=(1, -1)),
-                cap=_p("float", "largest weight (weights average 1)", min=1)),
-    "influence-select": dict(base=_p("str", "whose matching loss scores the images (dm: embeddings; others: gradients)",
-                                     choices=("dc", "dsa", "dm", "idc", "pdd"))),
-    "influence-prune": dict(base=_p("str", "the method run on the kept images", choices=("dc", "dsa", "dm", "idc", "pdd")),
-                            keep=_p("float", "fraction of each class kept (most influential first)", gt=0, max=1)),
-    "diffusion": dict(
-        backend=_p("str", "denoiser backend", choices=("tiny-dit", "dit", "sd")),
-        pretrained=_p("path", "backend weights: local folder, hub id or .pt (backend 'dit')"),
-        checkpoint=_p("path", "an original-format DiT checkpoint (backend 'dit')"),
-        backend_kw=_p("dict", "extra keyword arguments of the backend"),
-        class_map=_p("any", "backend class of each dataset class (default: the same indices)"),
-        steps=_p("int", "sampling steps", min=1),
-        scheduler=_p("str", "sampler", choices=("ddim", "ddpm", "dpm", "dit-ddpm")),
-        cfg=_p("float", "classifier-free guidance scale (1: conditional only)", min=0),
-        cfg_channels=_p("any", "channels CFG applies to (default: all)"),
-        resume=_p("path", "where the run saves progress and resumes from", resume=True),
-        rule=_p("str", "how guidance strength scales with the step", choices=("eq9", "igd-code", "fixed")),
-        gamma=_p("float", "deviation guidance strength (default: the paper's)", min=0),
-        memory_size=_p("int", "latents kept per class for deviation guidance", min=1),
-        window=_p("any", "guided steps [A, B] (t counted down), 'whole' or None"),
-        guidance_batch_size=_p("int", "images per guided micro-batch (default: batch_size; DiT-XL/2: a few)", min=1)),
-    "igd": dict(
-        k=_p("float", "influence guidance strength (paper: 1 to 50)", min=0),
-        influence=_p("bool", "use influence guidance G_I"), deviation=_p("bool", "use deviation guidance G_D"),
-        deviation_on=_p("str", "latent the deviation term compares", choices=("z_t", "z0")),
-        surrogate=_p("path", "a trained surrogate trajectory to use"), trajectory=_p("path", "trajectory folder"),
-        surrogate_epochs=_p("int", "epochs of the surrogate trajectory", min=1),
-        surrogate_lr=_p("float", "learning rate of the surrogate", gt=0),
-        surrogate_batch=_p("int", "batch size of the surrogate", min=1),
-        surrogate_seed=_p("int", "seed of the surrogate"),
-        threshold=_p("float", "checkpoint-selection cosine threshold delta (Alg. 2)", gt=0, max=1),
-        selection=_p("any", "'gradient' (Alg. 2), 'regular' or a list of epochs"),
-        similarity=_p("str", "gradient similarity for checkpoint selection", choices=("mean_gradient", "per_class")),
-        grad_per_class=_p("int", "real images per class behind G_c (0: all; the IGD authors: 200)", min=0),
-        surrogate_augment=_p("str", "surrogate training augmentation", choices=("none", "imagenet")),
-        max_checkpoints=_p("int", "most retained checkpoints G_I guides with (each: a double backward per guided step)", min=1),
-        jacobian=_p("str", "d z0|t / d z_t: through the denoiser (exact, the authors' code) or 1/sqrt(abar) (skip: no denoiser backward)",
-                    choices=("exact", "skip"))),
-    "lgd": dict(
-        seed_method=_p("str", "method that makes the seed set", choices=("igd", "dit", "random")),
-        seed_ipc=_p("int", "images per class of the seed set", min=1),
-        seed_params=_p("dict", "parameters of the seed method"),
-        stage_ipc=_p("int", "images per class added per stage", min=1),
-        candidates=_p("int", "candidates K sampled per image; the most learnable is kept", min=1),
-        lam=_p("float", "lambda: weight of the reference loss in learnability", min=0),
-        w=_p("float", "learnability guidance strength", min=0),
-        seed_set=_p("any", "a given seed set (DistilledSet or path)"),
-        learner=_p("str", "network trained on the growing set", choices=_networks),
-        reference=_p("str", "reference network (default: the learner's architecture)", choices=_networks),
-        reference_epochs=_p("int", "epochs of the reference network", min=1),
-        max_epochs=_p("int", "most epochs the learner trains per stage", min=1),
-        patience=_p("int", "epochs without validation improvement before stopping", min=1),
-        finetune_epochs=_p("int", "cosine fine-tune epochs after the plateau", min=0),
-        eval_every=_p("int", "epochs between validation checks", min=1),
-        val_per_class=_p("int", "real images per class held out for validation", min=1),
-        root=_p("path", "the dataset's folder, to read its test split for each stage's accuracy")),
-    "patch": dict(
-        layout=_p("str", "stitch several patches per image or keep one", choices=("auto", "stitched", "single")),
-        patch_size=_p("int", "patch side in pixels (default: from the layout)", min=1),
-        scorer=_p("str", "how patches are scored", choices=("diffusion", "classifier", "random")),
-        features=_p("str", "features patches are clustered on", choices=("dift", "classifier", "none")),
-        t_range=_p("any", "(lo, hi) fractions of the schedule the diffusion score averages over"),
-        samples=_p("int", "noise draws per patch score", min=1),
-        dift_t=_p("int", "timestep of the DIFT features", min=0),
-        dift_block=_p("any", "block the DIFT features come from (default: the middle)"),
-        n_clusters=_p("int", "clusters per class", min=1),
-        top_clusters=_p("int", "clusters whose patches are kept", min=1),
-        classes=_p("any", "the classes to distil (names or indices; default: all)"),
-        soft_labels=_p("bool", "store a teacher's soft labels"),
-        teacher_arch=_p("str", "teacher network of the soft labels", choices=_networks),
-        teacher_epochs=_p("int", "epochs of the teacher", min=1),
-        teacher_seed=_p("int", "seed of the teacher"),
-        cache=_p("path", "folder of cached patch scores")),
-}
-SCOPES = {"herding": ("herding",), "idc": ("idc",), "pdd": ("pdd",),
-          "influence-select": ("influence-select",), "influence-prune": ("influence-prune",),
-          **{f"iwd-{b}": ("iwd",) for b in ("dc", "dsa", "dm", "idc", "pdd")},
-          "dit": ("diffusion",), "igd": ("igd", "diffusion"), "lgd": ("lgd", "diffusion"), "patch": ("patch", "diffusion")}
-
-# Methods taking **kw hand them on: to a function ("module:name"), to another method ("method:NAME"), or to the method
-# named by one of their parameters ("param:base"). The second element lists what the wrapper fills in itself.
-FORWARDS = {"dc": ("dd_nb.matching:gradient_matching", ("use_dsa", "name")),
-            "dsa": ("dd_nb.matching:gradient_matching", ("use_dsa", "name")),
-            "pdd": ("param:base", ("prepare_net", "progress", "checkpoint")),
-            "influence-prune": ("param:base", ()),
-            **{f"iwd-{b}": (f"method:{b}", ("weight_fn",)) for b in ("dc", "dsa", "dm", "idc", "pdd")}}
+# %% ../nbs/04_methods.ipynb #57ef1758
+# The parameters several methods share (a method's own declarations, given at registration, come first).
+SHARED_PARAMS = dict(
+    iterations=declare("int", "outer iterations (synthetic-image updates)", min=1),
+    arch=declare("str", "network architecture", choices=network_names),
+    lr_img=declare("float", "learning rate of the synthetic images", gt=0),
+    lr_net=declare("float", "learning rate of the network", gt=0),
+    batch_real=declare("int", "real images per class in each matching step", min=1),
+    weight_fn=declare("callable", "per-instance weights of each real batch (IWD sets it)"),
+    prepare_net=declare("callable", "called on every fresh network before matching (PDD sets it)"),
+    failed_to=declare("file", "where the last good set goes if the loss turns non-finite (default: the cache)"),
+    checkpoint=declare("file", "file the run saves progress to and resumes from (created if missing)", resume=True),
+    save_every=declare("int", "iterations between checkpoint saves", min=1),
+    progress=declare("bool", "show a progress bar"),
+    nets=declare("int", "random networks the influence scores average over", min=1),
+    batch_size=declare("int", "images generated or scored per batch", min=1))
 
 # %% ../nbs/04_methods.ipynb #6b9b933b
-def _decl(method: str, name: str) -> dict:
-    "The declaration of `name` for `method`: its own scopes first, then the shared one."
-    for scope in (*SCOPES.get(method, ()), "*"):
-        if name in PARAM_DECLS.get(scope, {}): return PARAM_DECLS[scope][name]
-    return dict(type="any", help="(not declared in 04_methods)")
+def _decl(method: str, name: str, spec=None) -> dict:
+    "The declaration of `name` for `method`: its own (given at registration), its Spec's field, then the shared one."
+    for table in (DECLS.get(method, {}), spec.declarations() if spec is not None else {}, SHARED_PARAMS):
+        if name in table: return table[name]
+    return dict(type="any", help="(not declared: register_method(..., params=...))")
 
 def _own(fn, method: str, skip) -> list:
     "Params of `fn`'s signature after (dataset, ipc, seed), declared for `method`; a Spec parameter as its fields."
     out = []
     for p in list(inspect.signature(fn).parameters.values())[3:]:
         if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or p.name in skip: continue
-        fields = p.default.flat().items() if isinstance(p.default, Spec) else [(p.name, p.default)]
-        out += [Param(f, default=v, optional=v is None, **_decl(method, f)) for f, v in fields if f not in skip]
+        spec = p.default if isinstance(p.default, Spec) else None
+        fields = spec.flat().items() if spec is not None else [(p.name, p.default)]
+        out += [Param(f, default=v, optional=v is None, **_decl(method, f, spec)) for f, v in fields if f not in skip]
     return out
 
 def _target(method: str, own: list, given: dict):
     "Where `method`'s **kw go: (function, the method whose declarations apply, names the wrapper fills in)."
-    where, filled = FORWARDS[method]
+    where, filled = ROUTES[method]
     kind, _, name = where.partition(":")
     if kind == "param":                          # e.g. pdd's `base`: checked here, since it decides what else is valid
         p = next(q for q in own if q.name == name)
@@ -319,7 +232,7 @@ def _target(method: str, own: list, given: dict):
 def _params(fn, method: str, given: dict, skip=frozenset()) -> list:
     own = _own(fn, method, skip)
     if not any(p.kind == p.VAR_KEYWORD for p in inspect.signature(fn).parameters.values()): return own
-    if method not in FORWARDS: return own
+    if method not in ROUTES: return own
     target, scope, filled = _target(method, own, given)
     return own + _params(target, scope, given, frozenset(skip) | set(filled) | {p.name for p in own})
 
@@ -412,7 +325,9 @@ def herding_order(feats: torch.Tensor, k: int) -> torch.Tensor:
     return torch.tensor(chosen)
 
 # %% ../nbs/04_methods.ipynb #94db291d
-@register_method("herding")
+@register_method("herding", params=dict(
+    arch=declare("str", "network whose features are herded", choices=network_names),
+    feature_epochs=declare("int", "epochs of training that network on the real data", min=1)))
 def herding(dataset: ImageDataset, ipc: int, seed: int = 0, arch: str = "convnet3", feature_epochs: int = 5) -> DistilledSet:
     "Herding in the feature space of a network trained on the real data."
     from dd_nb.train import reference_model, normalize

@@ -16,16 +16,17 @@ from tqdm.auto import tqdm
 from .core import DistilledSet, atomic_write, cache_dir, model_device, safe_name
 from .data import ImageDataset, resize_images
 from .diffusion import BackendSpec, backend_class_map, diffusion_features, get_backend, make_scheduler
-from .methods import flat_specs, register_method
+from .methods import declare, flat_specs, network_names, register_method
 from .train import get_protocol, normalize, reference_model
 
 # %% auto #0
-__all__ = ['DIFT_T', 'PATCH_LAYOUTS', 'BANK_FORMAT', 'SCORERS', 'FEATURES', 'check_t_range', 'noise_draws', 'fit_to_backend',
-           'evidence_map', 'class_evidence', 'evidence_per_class', 'window_kernel', 'best_windows', 'crop_patches',
-           'candidate_offsets', 'classifier_windows', 'random_windows', 'default_dift_block', 'patch_features',
-           'classifier_features', 'rank_clusters', 'select_patches', 'resolve_layout', 'patches_per_image', 'stitch',
-           'to_images', 'PatchBank', 'backend_spec', 'load_patch_backend', 'compute_bank', 'bank_key', 'bank_path',
-           'patch_bank', 'teacher_soft_labels', 'select_from_bank', 'teacher_meta', 'patch_select']
+__all__ = ['DIFT_T', 'PATCH_LAYOUTS', 'BANK_FORMAT', 'SCORERS', 'FEATURES', 'PATCH_PARAMS', 'check_t_range', 'noise_draws',
+           'fit_to_backend', 'evidence_map', 'class_evidence', 'evidence_per_class', 'window_kernel', 'best_windows',
+           'crop_patches', 'candidate_offsets', 'classifier_windows', 'random_windows', 'default_dift_block',
+           'patch_features', 'classifier_features', 'rank_clusters', 'select_patches', 'resolve_layout',
+           'patches_per_image', 'stitch', 'to_images', 'PatchBank', 'backend_spec', 'load_patch_backend',
+           'compute_bank', 'bank_key', 'bank_path', 'patch_bank', 'teacher_soft_labels', 'select_from_bank',
+           'teacher_meta', 'patch_select']
 
 # %% ../nbs/40_patch.ipynb #fd6cfd6a
 def check_t_range(t_range) -> tuple:
@@ -433,8 +434,28 @@ def teacher_meta(dataset, arch, epochs, seed, temperature) -> dict:
     return dict(arch=arch, epochs=epochs, seed=seed, trained_on=dataset.name, train_images=len(dataset), temperature=temperature,
                 recipe="dd_nb.train.reference_model: hard labels, AdamW lr 1e-3 wd 0.01, random crop, cosine, batch 128")
 
+# %% ../nbs/40_patch.ipynb #6b9e6e32
+# patch selection's own parameters (register_method reads them)
+PATCH_PARAMS = dict(
+    layout=declare("str", "stitch several patches per image or keep one", choices=("auto", "stitched", "single")),
+    patch_size=declare("int", "patch side in pixels (default: from the layout)", min=1),
+    scorer=declare("str", "how patches are scored", choices=("diffusion", "classifier", "random")),
+    features=declare("str", "features patches are clustered on", choices=("dift", "classifier", "none")),
+    t_range=declare("any", "(lo, hi) fractions of the schedule the diffusion score averages over"),
+    samples=declare("int", "noise draws per patch score", min=1),
+    dift_t=declare("int", "timestep of the DIFT features", min=0),
+    dift_block=declare("any", "block the DIFT features come from (default: the middle)"),
+    n_clusters=declare("int", "clusters per class", min=1),
+    top_clusters=declare("int", "clusters whose patches are kept", min=1),
+    classes=declare("any", "the classes to distil (names or indices; default: all)"),
+    soft_labels=declare("bool", "store a teacher's soft labels"),
+    teacher_arch=declare("str", "teacher network of the soft labels", choices=network_names),
+    teacher_epochs=declare("int", "epochs of the teacher", min=1),
+    teacher_seed=declare("int", "seed of the teacher"),
+    cache=declare("path", "folder of cached patch scores"))
+
 # %% ../nbs/40_patch.ipynb #42a1ed30
-@register_method("patch")
+@register_method("patch", params=PATCH_PARAMS)
 def patch_select(dataset: ImageDataset, ipc: int, seed: int = 0, backend: BackendSpec = BackendSpec(), layout: str = "auto",
                  patch_size: int | None = None, scorer: str = "diffusion", features: str = "dift", t_range=(0.1, 0.7), samples: int = 8, dift_t: int = DIFT_T,
                  dift_block=None, n_clusters: int = 32, top_clusters: int = 10, classes=None, soft_labels: bool = True,
