@@ -59,7 +59,8 @@ def trajectory_dir(settings: dict) -> Path:
 
 # %% ../nbs/21_checkpoints.ipynb #e52be1c0
 def epoch_lrs(lr: float, schedule: str, epochs: int) -> list:
-    "eta_e of checkpoints 0..E: the rate of the epoch that leaves checkpoint e; the last checkpoint repeats the last rate."
+    ("eta_e of checkpoints 0..E: the rate of the epoch that leaves checkpoint e; the last checkpoint repeats the last "
+     "rate.")
     return [lr * lr_factor(schedule, min(e, epochs - 1), epochs) for e in range(epochs + 1)]
 
 # %% ../nbs/21_checkpoints.ipynb #a3514c2c
@@ -76,7 +77,8 @@ def _ckpt_name(e: int) -> str: return f"epoch_{e:04d}.safetensors"
 def _cpu_state(net: nn.Module) -> dict: return {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
 
 # %% ../nbs/21_checkpoints.ipynb #a2670b82
-def _epoch_generator(seed: int, epoch: int) -> torch.Generator: return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
 # %% ../nbs/21_checkpoints.ipynb #8ca9f511
 # ImageNet's RGB principal components (AlexNet's lighting noise), as the IGD authors' transform_imagenet passes them
@@ -160,7 +162,8 @@ def _save_resume(path: Path, net: nn.Module, opt, epoch: int, losses: list, sett
 def _load_resume(path: Path, net: nn.Module, opt, settings: dict):
     "Restore what `_save_resume` wrote into `net` and `opt`; returns (epochs done, their training losses)."
     with safe_open(str(path), "pt") as h: meta = h.metadata()
-    if meta.get("settings") != _hash(settings): raise ValueError(f"{path} is the resume state of a run with other settings; delete it or pass another out=")
+    if meta.get("settings") != _hash(settings):
+        raise ValueError(f"{path} is the resume state of a run with other settings; delete it or pass another out=")
     t = load_file(str(path))
     net.load_state_dict({k[len("state."):]: v for k, v in t.items() if k.startswith("state.")})
     for name, p in net.named_parameters():
@@ -169,31 +172,38 @@ def _load_resume(path: Path, net: nn.Module, opt, settings: dict):
 
 # %% ../nbs/21_checkpoints.ipynb #f7c5608e
 def check_norm_maps(net: nn.Module, channels: int, im_size: int, arch: str = ""):
-    "Refuse a network that normalises a 1x1 map per channel: that output is a constant, so it cannot learn (ConvNet-6 below 64 px)."
+    ("Refuse a network that normalises a 1x1 map per channel: that output is a constant, so it cannot learn (ConvNet-6 "
+     "below 64 px).")
     seen, hooks = [], [m.register_forward_hook(lambda m, i, o: seen.append(i[0].shape[2:].numel()))
                        for m in net.modules() if isinstance(m, nn.GroupNorm) and m.num_groups == m.num_channels]
     try:
         # two images: GroupNorm itself refuses a single value per channel, which a batch of one would be
-        with torch.no_grad(): net.eval()(torch.zeros(2, channels, im_size, im_size, device=next(net.parameters()).device))
+        with torch.no_grad():
+            net.eval()(torch.zeros(2, channels, im_size, im_size, device=next(net.parameters()).device))
     finally:
         for h in hooks: h.remove()
     if 1 in seen:
-        raise ValueError(f"{arch or type(net).__name__} at {im_size}px applies instance norm to 1x1 feature maps, whose output is a "
+        raise ValueError(f"{arch or type(net).__name__} at {im_size}px applies instance norm to 1x1 feature maps, "
+                         "whose output is a "
                          "constant: it would not learn (ConvNet-D needs 2**(D-1) px, ConvNet-6 64 px). "
                          "Use a larger image size or a shallower network (convnet3 or convnet4 at 16 px)")
 
 # %% ../nbs/21_checkpoints.ipynb #2e70aba4
 def _write_index(folder: Path, settings: dict, network: dict, mean, std, done: int, losses: list):
     idx = dict(format=TRAJECTORY_FORMAT, settings=settings, network=network, mean=mean.tolist(), std=std.tolist(),
-               epochs_done=done, complete=done == settings["epochs"], checkpoints=[_ckpt_name(e) for e in range(done + 1)],
-               lrs=epoch_lrs(settings["lr"], settings["schedule"], settings["epochs"])[:done + 1], train_loss=losses[:done])
+               epochs_done=done, complete=done == settings["epochs"],
+               checkpoints=[_ckpt_name(e) for e in range(done + 1)],
+               lrs=epoch_lrs(settings["lr"], settings["schedule"], settings["epochs"])[:done + 1],
+               train_loss=losses[:done])
     atomic_write_text(folder/"trajectory.json", json.dumps(idx, indent=1))
 
 # %% ../nbs/21_checkpoints.ipynb #0942ba19
-def train_surrogate_trajectory(dataset: ImageDataset, arch="convnet6", epochs=50, lr=1e-2, seed=0, batch_size=256, out=None,
+def train_surrogate_trajectory(dataset: ImageDataset, arch="convnet6", epochs=50, lr=1e-2, seed=0, batch_size=256,
+                               out=None,
                                progress=True, momentum=0.9, weight_decay=5e-4, schedule="constant", stop_after=None,
                                device=None, augment="none") -> Path:
-    "Train a surrogate on the real data with SGD, saving theta_0..theta_E and each epoch's rate; an interrupted run resumes exactly."
+    ("Train a surrogate on the real data with SGD, saving theta_0..theta_E and each epoch's rate; an interrupted run "
+     "resumes exactly.")
     settings = trajectory_settings(dataset, arch, epochs, lr, seed, batch_size, momentum, weight_decay, schedule,
                                    augment)
     if stop_after is not None and stop_after < 0: raise ValueError(f"stop_after={stop_after}; valid: None or >= 0")
@@ -201,7 +211,8 @@ def train_surrogate_trajectory(dataset: ImageDataset, arch="convnet6", epochs=50
     old = json.loads((folder/"trajectory.json").read_text()) if (folder/"trajectory.json").exists() else None
     if old is not None and old.get("settings") != settings:
         diff = [k for k in settings if old.get("settings", {}).get(k) != settings[k]]
-        raise ValueError(f"{folder} holds a trajectory with other settings (differing: {diff}); pass another out= or delete it")
+        raise ValueError(f"{folder} holds a trajectory with other settings (differing: {diff}); pass another out= or "
+                         "delete it")
     if old is not None and old.get("complete"): return folder
     device = device or default_device()
     net = initial_network(arch, dataset.channels, dataset.num_classes, dataset.im_size, seed).to(device)
@@ -215,13 +226,15 @@ def train_surrogate_trajectory(dataset: ImageDataset, arch="convnet6", epochs=50
         atomic_write(folder/_ckpt_name(0), lambda f: save_file(_cpu_state(net), f))
     _write_index(folder, settings, network, mean, std, start, losses)
     stop = epochs if stop_after is None else min(epochs, start + stop_after)
-    for epoch in tqdm(range(start, stop), initial=start, total=epochs, desc=f"surrogate {arch}", disable=not progress, leave=False):
+    for epoch in tqdm(range(start, stop), initial=start, total=epochs, desc=f"surrogate {arch}", disable=not progress,
+                      leave=False):
         for pg in opt.param_groups: pg["lr"] = lr * lr_factor(schedule, epoch, epochs)
         losses.append(train_epoch(net, opt, dataset, epoch, seed, batch_size, mean, std, device, augment))
         atomic_write(folder/_ckpt_name(epoch + 1), lambda f: save_file(_cpu_state(net), f))
         _save_resume(resume, net, opt, epoch + 1, losses, settings)
         _write_index(folder, settings, network, mean, std, epoch + 1, losses)
-    if stop == epochs and resume.exists(): resume.unlink()  # the index already says complete: the resume state is no longer needed
+    # the index already says complete: the resume state is no longer needed
+    if stop == epochs and resume.exists(): resume.unlink()
     return folder
 
 # %% ../nbs/21_checkpoints.ipynb #a736becf
@@ -229,10 +242,12 @@ class Trajectory(Sequence):
     "Lazy view of a saved trajectory: traj[e] is theta_e's state dict, read on access; .lrs, .meta, .network(e)."
     def __init__(self, folder, meta: dict): self.folder, self.meta = Path(folder), meta
     def __len__(self): return len(self.meta["checkpoints"])
-    def __repr__(self): return f"Trajectory({self.meta['network']['arch']}, {len(self)} checkpoints, {str(self.folder)!r})"
+    def __repr__(self):
+        return f"Trajectory({self.meta['network']['arch']}, {len(self)} checkpoints, {str(self.folder)!r})"
     def __getitem__(self, e):
         if isinstance(e, slice): return [self[i] for i in range(*e.indices(len(self)))]
-        if not -len(self) <= e < len(self): raise IndexError(f"checkpoint {e} out of range; this trajectory has {len(self)}")
+        if not -len(self) <= e < len(self):
+            raise IndexError(f"checkpoint {e} out of range; this trajectory has {len(self)}")
         return load_file(str(self.folder/self.meta["checkpoints"][e]))
     @property
     def lrs(self) -> list: return list(self.meta["lrs"])
@@ -251,12 +266,16 @@ class Trajectory(Sequence):
 def load_trajectory(path, allow_partial: bool = False):
     "Read a trajectory folder written by train_surrogate_trajectory: (lazy sequence of state dicts, learning rates)."
     f = Path(path)/"trajectory.json"
-    if not f.exists(): raise FileNotFoundError(f"no trajectory at {path} (expected {f}, written by train_surrogate_trajectory)")
+    if not f.exists():
+        raise FileNotFoundError(f"no trajectory at {path} (expected {f}, written by train_surrogate_trajectory)")
     meta = json.loads(f.read_text())
-    if meta.get("format") != TRAJECTORY_FORMAT: raise ValueError(f"{f} is not a dd_nb trajectory index (format={meta.get('format')!r})")
+    if meta.get("format") != TRAJECTORY_FORMAT:
+        raise ValueError(f"{f} is not a dd_nb trajectory index (format={meta.get('format')!r})")
     if not meta["complete"] and not allow_partial:
-        raise ValueError(f"trajectory at {path} is unfinished ({meta['epochs_done']} of {meta['settings']['epochs']} epochs); "
-                         "rerun train_surrogate_trajectory with the same settings to finish it, or pass allow_partial=True")
+        raise ValueError(f"trajectory at {path} is unfinished ({meta['epochs_done']} of {meta['settings']['epochs']} "
+                         "epochs); "
+                         "rerun train_surrogate_trajectory with the same settings to finish it, or pass "
+                         "allow_partial=True")
     traj = Trajectory(path, meta)
     return traj, traj.lrs
 
@@ -268,7 +287,8 @@ def class_averaged_gradients(net: nn.Module, dataset: ImageDataset, chunk: int =
     if not (isinstance(per_class, int) and per_class >= 0):
         raise ValueError(f"per_class={per_class!r}; need an int >= 0 (0: every image)")
     counts = dataset.class_counts()
-    if (counts == 0).any(): raise ValueError(f"class {int((counts == 0).nonzero()[0])} has no images: its mean gradient is undefined")
+    if (counts == 0).any():
+        raise ValueError(f"class {int((counts == 0).nonzero()[0])} has no images: its mean gradient is undefined")
     device = device or default_device()
     net = net.to(device).eval()
     mean = dataset.mean if mean is None else mean
@@ -293,22 +313,28 @@ def class_averaged_gradients(net: nn.Module, dataset: ImageDataset, chunk: int =
 def check_threshold(threshold) -> float:
     "delta of Alg. 2 as a float, refused unless strictly between 0 and 1."
     t = float(threshold)
-    if not 0 < t < 1: raise ValueError(f"threshold={threshold} is outside (0, 1); it is a cosine similarity (the paper uses 0.7, range 0.6-0.8)")
+    if not 0 < t < 1:
+        raise ValueError(f"threshold={threshold} is outside (0, 1); it is a cosine similarity (the paper uses 0.7, "
+                         "range 0.6-0.8)")
     return t
 
 # %% ../nbs/21_checkpoints.ipynb #ac557b82
 def gradient_similarity(g, ref) -> float:
-    "Cosine of two gradients (P,), or the mean over classes of row-wise cosines of two (C, P) matrices (the released code)."
+    ("Cosine of two gradients (P,), or the mean over classes of row-wise cosines of two (C, P) matrices (the released "
+     "code).")
     g, ref = torch.as_tensor(g).double(), torch.as_tensor(ref).double()
-    if g.shape != ref.shape: raise ValueError(f"gradient of shape {tuple(g.shape)} compared with a reference of shape {tuple(ref.shape)}")
-    if g.ndim not in (1, 2): raise ValueError(f"gradients must be vectors (P,) or per-class matrices (C, P), got shape {tuple(g.shape)}")
+    if g.shape != ref.shape:
+        raise ValueError(f"gradient of shape {tuple(g.shape)} compared with a reference of shape {tuple(ref.shape)}")
+    if g.ndim not in (1, 2):
+        raise ValueError(f"gradients must be vectors (P,) or per-class matrices (C, P), got shape {tuple(g.shape)}")
     return F.cosine_similarity(g, ref, dim=-1).mean().item()
 
 # %% ../nbs/21_checkpoints.ipynb #20d61949
 def filter_checkpoints(grads, threshold: float = 0.7):
     "Alg. 2 as a stream over the checkpoints' averaged gradients: yields (index, cosine to the reference, kept?)."
     threshold = check_threshold(threshold)
-    if hasattr(grads, "__len__") and len(grads) == 0: raise ValueError("no gradients: Alg. 2 needs at least the initial checkpoint's")
+    if hasattr(grads, "__len__") and len(grads) == 0:
+        raise ValueError("no gradients: Alg. 2 needs at least the initial checkpoint's")
     def run():
         ref = None
         for t, g in enumerate(grads):
@@ -331,7 +357,8 @@ def select_by_gradient_similarity(grads, threshold: float = 0.7) -> list:
 
 # %% ../nbs/21_checkpoints.ipynb #5f869763
 def regular_selection(n_checkpoints: int, count: int) -> list:
-    "count indices at a regular step floor((n-1)/(count-1)) from 0 (Table 6's baseline, e.g. 51 checkpoints, 4 -> 0, 16, 32, 48)."
+    ("count indices at a regular step floor((n-1)/(count-1)) from 0 (Table 6's baseline, e.g. 51 checkpoints, 4 -> 0, "
+     "16, 32, 48).")
     if n_checkpoints < 1: raise ValueError(f"n_checkpoints={n_checkpoints}; need at least 1")
     if not 1 <= count <= n_checkpoints: raise ValueError(f"count={count}; valid: 1 to n_checkpoints={n_checkpoints}")
     if count == 1: return [0]
@@ -347,21 +374,27 @@ def load_selection(path) -> dict:
     stem = Path(path).with_suffix("")
     if not stem.with_suffix(".json").exists(): raise FileNotFoundError(f"no checkpoint selection at {stem}.json")
     meta = json.loads(stem.with_suffix(".json").read_text())
-    if meta.get("format") != SELECTION_FORMAT: raise ValueError(f"{stem}.json is not a checkpoint selection (format={meta.get('format')!r})")
-    return {**meta, "class_grads": load_file(str(stem.with_suffix(".safetensors")))["class_grads"], "path": stem.with_suffix(".json")}
+    if meta.get("format") != SELECTION_FORMAT:
+        raise ValueError(f"{stem}.json is not a checkpoint selection (format={meta.get('format')!r})")
+    return {**meta, "class_grads": load_file(str(stem.with_suffix(".safetensors")))["class_grads"],
+            "path": stem.with_suffix(".json")}
 
 # %% ../nbs/21_checkpoints.ipynb #9ced38ed
-def select_checkpoints(trajectory_path, dataset: ImageDataset, threshold: float = 0.7, similarity: str = "mean_gradient",
+def select_checkpoints(trajectory_path, dataset: ImageDataset, threshold: float = 0.7,
+                       similarity: str = "mean_gradient",
                        chunk: int = 256, out=None, progress=True, device=None, per_class: int = 0) -> dict:
     "Alg. 2 on a saved trajectory: kept indices, their lrs, every cosine, G_c (first `per_class` images), saved."
     threshold = check_threshold(threshold)
-    if similarity not in SIMILARITIES: raise ValueError(f"unknown similarity {similarity!r}; valid: {', '.join(SIMILARITIES)}")
+    if similarity not in SIMILARITIES:
+        raise ValueError(f"unknown similarity {similarity!r}; valid: {', '.join(SIMILARITIES)}")
     traj, lrs = load_trajectory(trajectory_path)
     n = traj.meta["network"]
     if (dataset.channels, dataset.im_size[-1], dataset.num_classes) != (n["channels"], n["im_size"], n["num_classes"]):
-        raise ValueError(f"dataset ({dataset.channels} channels, {dataset.im_size[-1]} px, {dataset.num_classes} classes) does not fit "
+        raise ValueError(f"dataset ({dataset.channels} channels, {dataset.im_size[-1]} px, {dataset.num_classes} "
+                         "classes) does not fit "
                          f"the surrogate ({n['channels']} channels, {n['im_size']} px, {n['num_classes']} classes)")
-    settings = dict(threshold=threshold, similarity=similarity, dataset=dataset.identity(), trajectory=traj.meta["settings"])
+    settings = dict(threshold=threshold, similarity=similarity, dataset=dataset.identity(),
+                    trajectory=traj.meta["settings"])
     if per_class: settings["per_class"] = int(per_class)   # only when set: selections over every image keep their names
     stem = Path(out or trajectory_path)/f"selection_{_hash(settings)}"
     if stem.with_suffix(".json").exists():
@@ -374,7 +407,8 @@ def select_checkpoints(trajectory_path, dataset: ImageDataset, threshold: float 
                                                                   device, per_class)
             yield current["G"] if similarity == "per_class" else current["g"]
     kept, cosines, class_grads = [], [], []
-    for t, s, keep in tqdm(filter_checkpoints(grads(), threshold), total=len(traj), desc="Alg. 2", disable=not progress, leave=False):
+    for t, s, keep in tqdm(filter_checkpoints(grads(), threshold), total=len(traj), desc="Alg. 2", disable=not progress,
+                           leave=False):
         cosines.append(s)
         if keep:
             kept.append(t)
@@ -383,5 +417,6 @@ def select_checkpoints(trajectory_path, dataset: ImageDataset, threshold: float 
                 similarity=similarity, n_checkpoints=len(traj), trajectory=str(trajectory_path), settings=settings)
     G = torch.stack(class_grads).contiguous()
     atomic_write(stem.with_suffix(".safetensors"), lambda f: save_file({"class_grads": G}, f))
-    atomic_write_text(stem.with_suffix(".json"), json.dumps(meta, indent=1))  # written last: its presence means both are complete
+    # written last: its presence means both are complete
+    atomic_write_text(stem.with_suffix(".json"), json.dumps(meta, indent=1))
     return {**meta, "class_grads": G, "path": stem.with_suffix(".json")}

@@ -30,7 +30,8 @@ PROFILES = ("smoke", "demo", "embedded", "fashion", "side", "paper", "paper-imag
 # standin: every paper path on CPU stand-ins (tiny weights and data in the same formats); side: 50_evaluation's
 # side-by-side with the released DC/DSA/DM code (a local copy)
 PUBLISHED = "embedded"   # the profile that produced the committed results/ tables and figures/
-COMMITTED = {"fashion": "fashion", "side": "fashion"}   # other profiles whose tables are committed, under results/<dir> and figures/<dir>
+# other profiles whose tables are committed, under results/<dir> and figures/<dir>
+COMMITTED = {"fashion": "fashion", "side": "fashion"}
 
 def load_profile(notebook: str, profile: str, root=None) -> dict:
     "The parameters of `profile` for `notebook` from experiments/<notebook>.yaml."
@@ -58,7 +59,8 @@ def run_dir(profile: str, root=None) -> Path:
 
 # %% ../nbs/60_reproduce.ipynb #f171b768
 def output_dirs(profile: str, root=None) -> tuple:
-    "(tables, figures) a profile writes: results/ and figures/ for the published profile, results/runs/<profile>/ otherwise."
+    ("(tables, figures) a profile writes: results/ and figures/ for the published profile, results/runs/<profile>/ "
+     "otherwise.")
     root = Path(root or project_root())
     if profile == PUBLISHED: return root/"results", root/"figures"
     if profile in COMMITTED: return root/"results"/COMMITTED[profile], root/"figures"/COMMITTED[profile]
@@ -90,8 +92,8 @@ def run_notebook(notebook: str, profile: str = "smoke", root=None, extra: dict |
     params = {**load_profile(notebook, profile, root), "out": str(tables), "figs": str(figs), **(extra or {})}
     out = run_dir(profile, root)/f"{notebook}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(str(nb), str(out), parameters=params, cwd=str(root/"nbs"), kernel_name="python3", language="python",
-                        log_output=log_output, progress_bar=False, extra_arguments=KERNEL_ARGS)
+    pm.execute_notebook(str(nb), str(out), parameters=params, cwd=str(root/"nbs"), kernel_name="python3",
+                        language="python", log_output=log_output, progress_bar=False, extra_arguments=KERNEL_ARGS)
     return out
 
 # %% ../nbs/60_reproduce.ipynb #5fbad096
@@ -157,7 +159,8 @@ def render_html(executed) -> Path:
     from nbconvert import HTMLExporter
     from dd_nb.core import atomic_write_text
     executed = Path(executed)
-    body, _ = HTMLExporter(template_name="lab", embed_images=True).from_notebook_node(nbformat.read(executed, as_version=4))
+    body, _ = HTMLExporter(template_name="lab",
+                           embed_images=True).from_notebook_node(nbformat.read(executed, as_version=4))
     return atomic_write_text(executed.with_suffix(".html"), body)
 
 # %% ../nbs/60_reproduce.ipynb #68ddc5da
@@ -172,7 +175,8 @@ def _peak_rss_mb() -> float:
     return round(r / 1024, 1)                                     # Linux reports KiB
 
 def run_and_record(notebook: str, profile: str, root=None, log_output=False, extra: dict | None = None) -> dict:
-    "Run one results notebook (`extra`: parameters over the profile's), render it and write its record; a failure is recorded, not raised."
+    ("Run one results notebook (`extra`: parameters over the profile's), render it and write its record; a failure is "
+     "recorded, not raised.")
     import platform, datetime
     import torch, dd_nb
     root = Path(root or project_root())
@@ -184,8 +188,11 @@ def run_and_record(notebook: str, profile: str, root=None, log_output=False, ext
     try:
         out = run_notebook(notebook, profile, root, extra=extra, log_output=log_output)
         rec.update(status="ok", executed=out.name)
-    except Exception as e:                      # papermill's PapermillExecutionError names the cell; others are set-up errors
-        rec.update(status="failed", error=f"{getattr(e, 'ename', type(e).__name__)}: {' '.join(str(getattr(e, 'evalue', e)).split())[:300]}",
+    # papermill's PapermillExecutionError names the cell; others are set-up errors
+    except Exception as e:
+        rec.update(status="failed",
+                   error=f"{getattr(e, 'ename', type(e).__name__)}: "
+                         f"{' '.join(str(getattr(e, 'evalue', e)).split())[:300]}",
                    cell=getattr(e, "cell_index", None))
         out = run_dir(profile, root)/f"{notebook}.ipynb"
     after = _peak_rss_mb()                      # the largest child so far: this kernel's peak only if it grew
@@ -213,7 +220,8 @@ def write_index(root=None) -> Path:
                     f"<td>{html.escape(fp['version'])}</td><td>{r['wall_s']:.0f} s</td><td>{status}</td></tr>")
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>dd_nb results</title></head><body>"
             "<h1>dd_nb: executed results notebooks</h1><table border='1' cellpadding='4'>"
-            "<tr><th>profile</th><th>notebook</th><th>started (UTC)</th><th>dd_nb</th><th>wall time</th><th>status</th></tr>"
+            "<tr><th>profile</th><th>notebook</th><th>started (UTC)</th><th>dd_nb</th><th>wall "
+            "time</th><th>status</th></tr>"
             + "".join(rows) + "</table></body></html>\n")
     return atomic_write_text(root/"results"/"index.html", page)
 
@@ -329,7 +337,8 @@ def missing_inputs(notebook: str, profile: str, root=None) -> list:
         return [f"a `{profile}` block in experiments/{notebook}.yaml (the notebook has no such profile yet)"]
     if profile.startswith("paper") and notebook in PAPER_GPU and not torch.cuda.is_available():
         out.append(f"a CUDA GPU ({PAPER_GPU[notebook]}: days on a CPU); torch sees none here")
-    at = lambda v: (root/"nbs"/v).resolve() if v else None           # the notebooks run in nbs/: their paths are relative to it
+    # the notebooks run in nbs/: their paths are relative to it
+    at = lambda v: (root/"nbs"/v).resolve() if v else None
     if (name := p.get("dataset")):
         kw = {"source": p["source"]} if p.get("source") else {}
         try: load_dataset(name, "test", root=at(p.get("root")), size=p.get("size"), **kw)
@@ -342,17 +351,20 @@ def missing_inputs(notebook: str, profile: str, root=None) -> list:
 # %% ../nbs/60_reproduce.ipynb #fa1e450f
 def reproduce(profile: str = "embedded", notebooks=None, force: bool = False, root=None, log=None, log_output=False,
               extra: dict | None = None) -> list:
-    "Run (or skip, when fresh) each results notebook under `profile` (`extra`: parameters over it); a progress line each; the records."
+    ("Run (or skip, when fresh) each results notebook under `profile` (`extra`: parameters over it); a progress line "
+     "each; the records.")
     log = log or (lambda s: print(s, flush=True))
     root = Path(root or project_root())
     names = list(notebooks or results_notebooks(root))
     unknown = [n for n in names if not (root/"nbs"/f"{n}.ipynb").exists()]
-    if unknown: raise ValueError(f"unknown notebook(s) {', '.join(unknown)}; known: {', '.join(results_notebooks(root))}")
+    if unknown:
+        raise ValueError(f"unknown notebook(s) {', '.join(unknown)}; known: {', '.join(results_notebooks(root))}")
     if extra:                           # a misspelt parameter would reach the notebook unread: refuse it first
         import papermill as pm
         for n in names:
             if bad := [k for k in extra if k not in (known := pm.inspect_notebook(str(root/"nbs"/f"{n}.ipynb")))]:
-                raise ValueError(f"{n} has no parameter {', '.join(map(repr, bad))}; its parameters: {', '.join(known)}")
+                raise ValueError(f"{n} has no parameter {', '.join(map(repr, bad))}; its parameters: "
+                                 f"{', '.join(known)}")
     if not notebooks:   # all of them: a notebook without this profile is not part of it (one named is, and says so)
         absent = [n for n in names if not has_profile(n, profile, root)]
         for n in absent: log(f"{n} [{profile}]: experiments/{n}.yaml has no `{profile}` profile, not part of this run")
@@ -366,26 +378,31 @@ def reproduce(profile: str = "embedded", notebooks=None, force: bool = False, ro
     recs, t0 = [], time.time()
     for k, nb in enumerate(names, 1):
         if nb in missing:
-            recs.append(dict(fingerprint=dict(notebook=nb, profile=profile), status="missing inputs", error="; ".join(missing[nb]), skipped=True))
+            recs.append(dict(fingerprint=dict(notebook=nb, profile=profile), status="missing inputs",
+                             error="; ".join(missing[nb]), skipped=True))
             continue
-        if not force and not extra and is_fresh(nb, profile, root):   # a run with extra parameters is never the fresh one
+        # a run with extra parameters is never the fresh one
+        if not force and not extra and is_fresh(nb, profile, root):
             rec = dict(read_record(nb, profile, root), skipped=True)
             log(f"[{k}/{len(names)}] {nb} [{profile}]: fresh, skipped (--force reruns)")
         else:
             log(f"[{k}/{len(names)}] {nb} [{profile}] ...")
             rec = run_and_record(nb, profile, root, log_output=log_output, extra=extra)
-            log(f"    {rec['status']} in {rec['wall_s']:.0f} s" + (f": cell {rec.get('cell')}: {rec['error']}" if rec["status"] != "ok" else ""))
+            log(f"    {rec['status']} in {rec['wall_s']:.0f} s" + (f": cell {rec.get('cell')}: {rec['error']}"
+                                                                   if rec["status"] != "ok" else ""))
         recs.append(rec)
     write_index(root)
     failed = [r["fingerprint"]["notebook"] for r in recs if r["status"] == "failed"]
     lacking = [r["fingerprint"]["notebook"] for r in recs if r["status"] == "missing inputs"]
     log(f"{len(recs) - len(failed) - len(lacking)} of {len(recs)} notebooks ok in {time.time() - t0:.0f} s"
-        + (f"; failed: {', '.join(failed)}" if failed else "") + (f"; not run, inputs missing (listed above): {', '.join(lacking)}" if lacking else ""))
+        + (f"; failed: {', '.join(failed)}" if failed else "")
+        + (f"; not run, inputs missing (listed above): {', '.join(lacking)}" if lacking else ""))
     return recs
 
 # %% ../nbs/60_reproduce.ipynb #5a9f5529
 def write_times(recs: list, path, root=None) -> Path:
-    "A Markdown table of each notebook's latest run (start, status, wall time; fresh ones skipped now say so) and the total."
+    ("A Markdown table of each notebook's latest run (start, status, wall time; fresh ones skipped now say so) and the "
+     "total.")
     import datetime
     from dd_nb.core import atomic_write_text
     def status(r):
@@ -396,7 +413,8 @@ def write_times(recs: list, path, root=None) -> Path:
             f"{format(r['wall_s'], '.0f') if 'wall_s' in r else '-'} |" for r in recs]
     text = ("| notebook | started (UTC) | status | wall time (s) |\n|:--|:--|:--|--:|\n" + "\n".join(rows)
             + f"\n| **total** | | | **{sum(r['wall_s'] for r in timed):.0f}** |\n\n"
-            f"Profile `{recs[0]['fingerprint']['profile'] if recs else '?'}`: each notebook's latest run (papermill wall time; a fresh "
+            f"Profile `{recs[0]['fingerprint']['profile'] if recs else '?'}`: each notebook's latest run (papermill "
+            "wall time; a fresh "
             f"notebook is skipped and keeps the time of the run that made it), {os.cpu_count()} cores, written "
             f"{datetime.date.today().isoformat()} by `dd reproduce --times`.\n")
     return atomic_write_text(Path(root or project_root())/path, text)
@@ -415,20 +433,25 @@ def provenance(table: str, root=None) -> str:
         fp = r["fingerprint"]
         if r.get("status") == "ok" and (table in r.get("written", []) or csv in r.get("written", [])):
             page = f"results/runs/{fp['profile']}/{r['html']}" if r.get("html") else None
-            return (f"_(`{csv}`: `nbs/{fp['notebook']}.ipynb`, profile `{fp['profile']}`, run {r['started'][:10]}, dd_nb {fp['version']}"
+            return (f"_(`{csv}`: `nbs/{fp['notebook']}.ipynb`, profile `{fp['profile']}`, run {r['started'][:10]}, "
+                    f"dd_nb {fp['version']}"
                     + (f"; rendered: [{page}]({page})" if page else "") + ")_")
-    for nbf in sorted((root/"results"/"runs").glob("**/*.ipynb")):     # a run from before records: its papermill metadata
+    # a run from before records: its papermill metadata
+    for nbf in sorted((root/"results"/"runs").glob("**/*.ipynb")):
         text = nbf.read_text()
         if PUBLISHED in nbf.name + str(nbf.parent.name) and (f"'{name[:-3]}'" in text or f'\\"{name[:-3]}\\"' in text):
             pm = json.loads(text)["metadata"].get("papermill", {})
             page = nbf.with_suffix(".html")
-            return (f"_(`{csv}`: `{nbf.relative_to(root)}`, profile `{PUBLISHED}`, run {str(pm.get('start_time', '?'))[:10]}, dd_nb version not recorded"
-                    + (f"; rendered: [{page.relative_to(root)}]({page.relative_to(root)})" if page.exists() else "") + ")_")
+            return (f"_(`{csv}`: `{nbf.relative_to(root)}`, profile `{PUBLISHED}`, run "
+                    f"{str(pm.get('start_time', '?'))[:10]}, dd_nb version not recorded"
+                    + (f"; rendered: [{page.relative_to(root)}]({page.relative_to(root)})" if page.exists() else "")
+                    + ")_")
     return f"_(from {table})_"
 
 # %% ../nbs/60_reproduce.ipynb #00a6dece
 def render_readme(root=None) -> Path:
-    "Write README.md from nbs/index.ipynb, expanding `<!-- include: PATH -->` lines with the file at PATH and its provenance."
+    ("Write README.md from nbs/index.ipynb, expanding `<!-- include: PATH -->` lines with the file at PATH and its "
+     "provenance.")
     from execnb.nbio import read_nb
     from dd_nb.core import atomic_write_text
     root = Path(root or project_root())
@@ -438,7 +461,8 @@ def render_readme(root=None) -> Path:
         if not f.exists():
             prof = next((p for p, d in COMMITTED.items() if m["path"].startswith(f"results/{d}/")), PUBLISHED)
             return f"_{m['path']} not written yet: `dd reproduce --profile {prof}` writes it_"
-        return f.read_text().strip() + "\n\n" + (provenance(m["path"], root) if f.suffix == ".md" and "results/" in m["path"] else f"_(from {m['path']})_")
+        return f.read_text().strip() + "\n\n" + (provenance(m["path"], root) if f.suffix == ".md"
+                                                 and "results/" in m["path"] else f"_(from {m['path']})_")
     return atomic_write_text(root/"README.md", INCLUDE.sub(expand, "\n\n".join(cells)) + "\n")
 
 # %% ../nbs/60_reproduce.ipynb #b618a15c
@@ -448,10 +472,12 @@ def write_record(set_path, kind: str, params: dict, t0: float, **extra) -> Path:
     import torch, dd_nb
     from dd_nb.core import atomic_write_text, set_file
     wall = time.time() - t0
-    rec = dict(kind=kind, params=params, finished=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    rec = dict(kind=kind, params=params,
+               finished=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                wall_s=round(wall, 2), peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                versions=dict(dd_nb=dd_nb.__version__, torch=torch.__version__, python=platform.python_version()),
-               machine=dict(cpus=os.cpu_count(), threads=torch.get_num_threads(), cuda=torch.cuda.is_available()), **extra)
+               machine=dict(cpus=os.cpu_count(), threads=torch.get_num_threads(), cuda=torch.cuda.is_available()),
+               **extra)
     if "n_images" in extra: rec["s_per_image"] = round(wall / max(extra["n_images"], 1), 4)
     f = set_file(set_path)
     out = f.with_name(f"{f.stem}.{kind}.json")
@@ -469,9 +495,11 @@ def info_text(path) -> str:
     lines += [f"  {k}: {json.dumps(v, default=str)[:200]}" for k, v in sorted(ds.meta.items())]
     for r in sorted(f.parent.glob(f"{f.stem}.*.json")):
         rec = json.loads(r.read_text())
-        lines.append(f"record {r.name}: {rec.get('kind')} finished {rec.get('finished')}, {rec.get('wall_s')} s, peak {rec.get('peak_rss_mb')} MB, "
+        lines.append(f"record {r.name}: {rec.get('kind')} finished {rec.get('finished')}, {rec.get('wall_s')} s, peak "
+                     f"{rec.get('peak_rss_mb')} MB, "
                      f"dd_nb {rec.get('versions', {}).get('dd_nb')}, torch {rec.get('versions', {}).get('torch')}")
-        lines.append(f"  params: {json.dumps(rec.get('params'), default=str)}" + (f"; result: {json.dumps(rec['result'])}" if "result" in rec else ""))
+        lines.append(f"  params: {json.dumps(rec.get('params'), default=str)}"
+                     + (f"; result: {json.dumps(rec['result'])}" if "result" in rec else ""))
     return "\n".join(lines)
 
 # %% ../nbs/60_reproduce.ipynb #4da9c19b
@@ -487,17 +515,19 @@ def _int_arg(lo: int, hi: int | None = None):
         try: v = int(text)
         except ValueError: raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
         if v < lo or (hi is not None and v > hi):
-            raise argparse.ArgumentTypeError(f"{v}; valid: an integer from {lo} to {hi}" if hi is not None else f"{v}; valid: an integer >= {lo}")
+            raise argparse.ArgumentTypeError(f"{v}; valid: an integer from {lo} to {hi}" if hi is not None
+                                             else f"{v}; valid: an integer >= {lo}")
         return v
     return parse
 
 # %% ../nbs/60_reproduce.ipynb #cb0272a1
-# the registries' names written out, so that `dd --help` and every argument error answer before torch is imported (3.5-4 s);
+# the registries' names written out, so that `dd --help` and every argument
+# error answer before torch is imported (3.5-4 s);
 # tests/test_cli.py checks them against the registries, so a new method, dataset, network or protocol must be added here
-METHOD_NAMES = ("dc", "dit", "dm", "dsa", "herding", "idc", "igd", "influence-prune", "influence-select", "iwd-dc", "iwd-dm",
-                "iwd-dsa", "iwd-idc", "iwd-pdd", "lgd", "patch", "pdd", "random")
-DATASET_NAMES = ("digits", "fashion-mnist", "cifar10", "cifar100", "svhn", "imagenette", "imagewoof", "imageidc", "imagenet1k",
-                 "food101", "folder:<path>")
+METHOD_NAMES = ("dc", "dit", "dm", "dsa", "herding", "idc", "igd", "influence-prune", "influence-select", "iwd-dc",
+                "iwd-dm", "iwd-dsa", "iwd-idc", "iwd-pdd", "lgd", "patch", "pdd", "random")
+DATASET_NAMES = ("digits", "fashion-mnist", "cifar10", "cifar100", "svhn", "imagenette", "imagewoof", "imageidc",
+                 "imagenet1k", "food101", "folder:<path>")
 NETWORK_NAMES = ("convnet3", "convnet4", "convnet6", "resnetap10", "resnet18", "resnet18_bn")
 PROTOCOL_NAMES = ("hard", "dc", "dsa", "soft", "idc")
 
@@ -518,7 +548,8 @@ def _distill_epilog(method, methods) -> str:
     if method in methods:
         from dd_nb.methods import params_table
         return f"parameters of {method} (--param KEY=VALUE):\n{params_table(method)}"
-    return f"methods: {', '.join(methods)}\n`dd methods NAME` (or `dd distill --method NAME --help`) lists a method's parameters"
+    return (f"methods: {', '.join(methods)}\n`dd methods NAME` (or `dd distill --method NAME --help`) lists a method's "
+            "parameters")
 
 # %% ../nbs/60_reproduce.ipynb #9484b491
 class OneLineParser(argparse.ArgumentParser):
@@ -545,7 +576,8 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     d.add_argument("--seed", type=_int_arg(0, SEED_MAX), default=0)
     d.add_argument("--out", required=True, help="output folder (gets distilled.safetensors) or a .safetensors path")
     d.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="method parameter, repeatable: a number (inf, -inf, nan too), true/false, null, a JSON list/dict, or a string")
+                   help="method parameter, repeatable: a number (inf, -inf, nan too), true/false, null, a JSON "
+                        "list/dict, or a string")
     m = sub.add_parser("methods", help="list the methods, or one method's parameters")
     m.add_argument("name", nargs="?", default=None, help="a method name: print its parameters")
     e = sub.add_parser("evaluate", help="train networks on a DistilledSet, report test accuracy")
@@ -557,15 +589,20 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     e.add_argument("--runs", type=_int_arg(1), default=5)
     e.add_argument("--epochs", type=_int_arg(1), default=None, help="override the protocol's epochs (at least 1)")
     e.add_argument("--seed", type=_int_arg(0, SEED_MAX), default=0)
-    e.add_argument("--scores", action="store_true", help="also DD-Ranking's HLR, IOR, LRS and ARS (trains a random baseline and the full data too)")
-    e.add_argument("--full-epochs", type=_int_arg(1), default=100, help="epochs of the full-data reference behind --scores (default 100: digits' plateau; cached)")
-    red = sub.add_parser("redundancy", help="LGD's redundancy analysis of a DistilledSet: train on increment i, test on increment j")
+    e.add_argument("--scores", action="store_true",
+                   help="also DD-Ranking's HLR, IOR, LRS and ARS (trains a random baseline and the full data too)")
+    e.add_argument("--full-epochs", type=_int_arg(1), default=100,
+                   help="epochs of the full-data reference behind --scores (default 100: digits' plateau; cached)")
+    red = sub.add_parser("redundancy",
+                         help="LGD's redundancy analysis of a DistilledSet: train on increment i, test on increment j")
     red.add_argument("path", help="a folder or .safetensors written by dd distill")
-    red.add_argument("--increments", type=_int_arg(2), default=5, help="equal parts per class, in stored order (default 5)")
+    red.add_argument("--increments", type=_int_arg(2), default=5,
+                     help="equal parts per class, in stored order (default 5)")
     red.add_argument("--arch", default="convnet3", help=f"one of: {', '.join(nets)}")
     red.add_argument("--protocol", default="hard", help=f"one of: {', '.join(protos)}")
     red.add_argument("--epochs", type=_int_arg(1), default=None, help="override the protocol's epochs")
-    red.add_argument("--dataset", default=None, help="dataset whose normalisation is used (default: the one in the set's metadata)")
+    red.add_argument("--dataset", default=None,
+                     help="dataset whose normalisation is used (default: the one in the set's metadata)")
     red.add_argument("--figure", default=None, help="heatmap path (default: <set>_redundancy.png next to the set)")
     inf = sub.add_parser("info", help="a distilled set's metadata and the run records next to it")
     inf.add_argument("path", help="a folder or .safetensors written by dd distill")
@@ -573,12 +610,16 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     r = sub.add_parser("reproduce", help="run the results notebooks with papermill under a profile")
     r.add_argument("--profile", default="embedded", choices=PROFILES,
                    help=f"{PUBLISHED} writes results/ and figures/; the others write under results/runs/<profile>/")
-    r.add_argument("--notebooks", nargs="+", default=None, help="notebook names (without the flag: every one with experiments/<name>.yaml)")
+    r.add_argument("--notebooks", nargs="+", default=None,
+                   help="notebook names (without the flag: every one with experiments/<name>.yaml)")
     r.add_argument("--verbose", action="store_true", help="stream each notebook's cell output to the terminal")
-    r.add_argument("--times", default=None, metavar="PATH", help="also write a table of each notebook's wall time to PATH (e.g. results/demo_time.md)")
-    r.add_argument("--force", action="store_true", help="rerun notebooks whose last run is fresh (same code, parameters, package and data)")
+    r.add_argument("--times", default=None, metavar="PATH",
+                   help="also write a table of each notebook's wall time to PATH (e.g. results/demo_time.md)")
+    r.add_argument("--force", action="store_true",
+                   help="rerun notebooks whose last run is fresh (same code, parameters, package and data)")
     r.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="a notebook parameter over the profile's, recorded with the run (e.g. fill=false: the table from stored cells)")
+                   help="a notebook parameter over the profile's, recorded with the run (e.g. fill=false: the table "
+                        "from stored cells)")
     return p
 
 # %% ../nbs/60_reproduce.ipynb #b603279c
@@ -604,25 +645,33 @@ def parse_params(items) -> dict:
 # %% ../nbs/60_reproduce.ipynb #8146b464
 def check_out(out) -> Path:
     "`--out` before any work: a folder (gets distilled.safetensors) or a .safetensors path, in a writable place."
-    if not str(out).strip(): raise UsageError("--out is empty (it would write into the current folder); valid: a folder or a .safetensors path")
+    if not str(out).strip():
+        raise UsageError("--out is empty (it would write into the current folder); valid: a folder or a .safetensors "
+                         "path")
     p = Path(out)
     if p.suffix != ".safetensors" and p.exists() and not p.is_dir():
-        raise UsageError(f"--out {out} is an existing file; valid: a folder (it gets distilled.safetensors) or a .safetensors path")
-    if p.suffix == ".safetensors" and p.is_dir(): raise UsageError(f"--out {out} is a directory; valid: a .safetensors file path or a folder name without that suffix")
+        raise UsageError(f"--out {out} is an existing file; valid: a folder (it gets distilled.safetensors) or a "
+                         ".safetensors path")
+    if p.suffix == ".safetensors" and p.is_dir():
+        raise UsageError(f"--out {out} is a directory; valid: a .safetensors file path or a folder name without that "
+                         "suffix")
     parent = next(a for a in p.absolute().parents if a.exists()) if not p.exists() else (p if p.is_dir() else p.parent)
     if not parent.is_dir(): raise UsageError(f"--out {out}: {parent} is a file, not a folder")
     try:                                         # a probe file, gone at once: os.access says yes to root everywhere
         with tempfile.TemporaryFile(dir=parent): pass
-    except OSError as e: raise UsageError(f"--out {out}: cannot write in {parent} ({e.strerror or type(e).__name__})") from None
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot write in {parent} ({e.strerror or type(e).__name__})") from None
     return p
 
 # %% ../nbs/60_reproduce.ipynb #f0150f3c
 def check_evaluate_args(args, nets, protos):
     "What `dd evaluate` can refuse before loading anything."
     if args.runs < 1: raise UsageError(f"--runs {args.runs}; valid: an integer >= 1")
-    if args.epochs is not None and args.epochs < 1: raise UsageError(f"--epochs {args.epochs}; valid: an integer >= 1 (omit it for the protocol's own)")
+    if args.epochs is not None and args.epochs < 1:
+        raise UsageError(f"--epochs {args.epochs}; valid: an integer >= 1 (omit it for the protocol's own)")
     if args.arch not in nets: raise UsageError(f"unknown --arch {args.arch!r}; known: {', '.join(nets)}")
-    if args.protocol not in protos: raise UsageError(f"unknown --protocol {args.protocol!r}; known: {', '.join(protos)}")
+    if args.protocol not in protos:
+        raise UsageError(f"unknown --protocol {args.protocol!r}; known: {', '.join(protos)}")
 
 # %% ../nbs/60_reproduce.ipynb #1b141b4b
 def _method_in(argv) -> str | None:
@@ -642,7 +691,8 @@ def _methods_text(name=None) -> str:
         get_method(name)
         return f"{name}: {method_summary(name)}\n{params_table(name)}"
     w = max(map(len, method_names()))
-    return "\n".join(f"{m:<{w}}  {method_summary(m)}" for m in method_names()) + "\n\n`dd methods NAME` lists a method's parameters"
+    return "\n".join(f"{m:<{w}}  {method_summary(m)}"
+                     for m in method_names()) + "\n\n`dd methods NAME` lists a method's parameters"
 
 # %% ../nbs/60_reproduce.ipynb #b11b95d7
 def _resume_hint(args) -> str:
@@ -655,7 +705,8 @@ def _resume_hint(args) -> str:
     except Exception: return "rerun the command to start again"
     if not res: return f"{args.method} cannot resume: rerun the command to start again"
     if res[0] in given: return f"rerun the same command to resume from --param {res[0]}={given[res[0]]}"
-    return f"nothing was saved; to be able to resume, run with --param {res[0]}=PATH and rerun the same command after a stop"
+    return (f"nothing was saved; to be able to resume, run with --param {res[0]}=PATH and rerun the same command after "
+            "a stop")
 
 # %% ../nbs/60_reproduce.ipynb #cfebd716
 def one_line(e) -> str:
@@ -674,34 +725,43 @@ def _evaluate(args, nets, protos):
     name = args.dataset or ds.meta.get("dataset")
     if name is None: raise UsageError("the set's metadata names no dataset; pass --dataset")
     epochs = args.epochs or default_epochs(get_protocol(args.protocol), ds.ipc)
-    print(f"evaluating {args.path}: {args.runs} run(s) x {epochs} epochs x {len(ds)} images ({args.arch}, {args.protocol} "
+    print(f"evaluating {args.path}: {args.runs} run(s) x {epochs} epochs x {len(ds)} images ({args.arch}, "
+          f"{args.protocol} "
           f"protocol); this may take minutes", flush=True)
     size = ds.images.shape[-1]
     t0 = time.time()
-    train, test = load_dataset(name, "train", args.root, size), load_dataset(name, "test", args.root, size)   # once, for --scores too
+    # once, for --scores too
+    train, test = load_dataset(name, "train", args.root, size), load_dataset(name, "test", args.root, size)
     res = evaluate(ds, (train, test), args.arch, args.protocol, args.runs, args.seed, epochs=args.epochs, progress=True)
     write_record(args.path, "evaluate", dict(dataset=name, arch=args.arch, protocol=args.protocol, runs=args.runs,
                  epochs=epochs, seed=args.seed), t0, result=dict(mean=res.mean, std=res.std, accs=res.accs))
-    print(f"{args.path}: {res.fmt()} % ({args.arch}, {args.protocol}, last epoch, {args.runs} runs; accs {[round(100 * a, 2) for a in res.accs]})")
+    print(f"{args.path}: {res.fmt()} % ({args.arch}, {args.protocol}, last epoch, {args.runs} runs; accs "
+          f"{[round(100 * a, 2) for a in res.accs]})")
     if args.scores:                                            # DD-Ranking's label- and augmentation-robust scores
         import numpy as np
         from dd_nb import __version__
         from dd_nb.evaluation import EvalResult, full_data_reference
         from dd_nb.ranking import dd_ranking_scores
         from dd_nb.results import ResultStore
-        # the full-data reference (HLR's real accuracy) is the costly part: kept by all it depends on, so a second call is free
+        # the full-data reference (HLR's real accuracy) is the costly part: kept
+        # by all it depends on, so a second call is free
         store = ResultStore("full_reference", __version__)
         key = [train.name, train.digest(), test.digest(), args.arch, "hard", args.runs, args.seed, args.full_epochs]
         accs = store.memo("full", key)                      # None: not computed yet
-        print(f"DD-Ranking scores: a random baseline and the no-augmentation runs ({4 * args.runs} trainings of {epochs} epochs); "
-              + ("the full-data reference from the cache" if accs is not None else f"the full-data reference, {args.runs} run(s) x "
-                 f"{args.full_epochs} epochs on {len(train)} images (--full-epochs; kept in {store.path} for later calls)"), flush=True)
-        if accs is None: accs = store.memo("full", key, lambda: full_data_reference((train, test), args.arch, "hard", args.runs,
+        print(f"DD-Ranking scores: a random baseline and the no-augmentation runs ({4 * args.runs} trainings of "
+              f"{epochs} epochs); "
+              + ("the full-data reference from the cache" if accs is not None
+                 else f"the full-data reference, {args.runs} run(s) x "
+                 f"{args.full_epochs} epochs on {len(train)} images (--full-epochs; kept in {store.path} for later "
+                 "calls)"), flush=True)
+        if accs is None:
+            accs = store.memo("full", key, lambda: full_data_reference((train, test), args.arch, "hard", args.runs,
                                                                                   args.seed, epochs=args.full_epochs, progress=True).accs)
         full = EvalResult(float(np.mean(accs)), float(np.std(accs)), accs, args.arch, "hard")
-        sc = dd_ranking_scores(ds, (train, test), args.arch, args.protocol, runs=args.runs, epochs=args.epochs, seed=args.seed,
-                               full=full, progress=True)
-        print("  " + "  ".join(f"{k.upper()} {sc[k]:.3f} ± {sc[k + '_std']:.3f}" for k in ("hlr", "ior", "lrs", "ars") if k in sc))
+        sc = dd_ranking_scores(ds, (train, test), args.arch, args.protocol, runs=args.runs, epochs=args.epochs,
+                               seed=args.seed, full=full, progress=True)
+        print("  " + "  ".join(f"{k.upper()} {sc[k]:.3f} ± {sc[k + '_std']:.3f}" for k in ("hlr", "ior", "lrs", "ars")
+                               if k in sc))
 
 # %% ../nbs/60_reproduce.ipynb #01cf7ac3
 def _redundancy(args):
@@ -709,8 +769,11 @@ def _redundancy(args):
     from dd_nb.lgd import plot_redundancy, redundancy
     if args.figure:                                   # checked before the networks train, not when the figure is saved
         fp = Path(args.figure)
-        if fp.is_dir(): raise UsageError(f"--figure {args.figure} is a folder; valid: an image file path (e.g. {fp/'redundancy.png'})")
-        if not fp.absolute().parent.is_dir(): raise UsageError(f"--figure {args.figure}: its folder {fp.absolute().parent} does not exist")
+        if fp.is_dir():
+            raise UsageError(f"--figure {args.figure} is a folder; valid: an image file path (e.g. "
+                             f"{fp/'redundancy.png'})")
+        if not fp.absolute().parent.is_dir():
+            raise UsageError(f"--figure {args.figure}: its folder {fp.absolute().parent} does not exist")
     ds = DistilledSet.load(args.path)
     A, off = redundancy(ds, args.dataset, args.increments, args.arch, args.epochs, args.protocol)
     f = set_file(args.path)
@@ -731,8 +794,8 @@ def _run(args, nets, protos):
         t0 = time.time()
         ds = distill(args.method, args.dataset, args.ipc, seed=args.seed, root=args.root, size=args.size, **params)
         path = ds.save(out)
-        rec = write_record(path, "distill", dict(method=args.method, dataset=args.dataset, ipc=args.ipc, seed=args.seed, root=args.root,
-                                                 size=args.size, params=params), t0, n_images=len(ds))
+        rec = write_record(path, "distill", dict(method=args.method, dataset=args.dataset, ipc=args.ipc, seed=args.seed,
+                                                 root=args.root, size=args.size, params=params), t0, n_images=len(ds))
         print(f"wrote {ds} to {path} (record: {rec.name})")
     elif args.cmd == "methods": print(_methods_text(args.name))
     elif args.cmd == "evaluate": _evaluate(args, nets, protos)
@@ -744,7 +807,8 @@ def _run(args, nets, protos):
             raise UsageError(f"--times {args.times} is a folder; give a file path (e.g. {Path(args.times)/'times.md'})")
         tables, figs = output_dirs(args.profile)
         print(f"profile {args.profile}: tables to {tables}, figures to {figs}")
-        recs = reproduce(args.profile, args.notebooks, args.force, log_output=args.verbose, extra=parse_params(args.param))
+        recs = reproduce(args.profile, args.notebooks, args.force, log_output=args.verbose,
+                         extra=parse_params(args.param))
         if args.times: print(f"wrote {write_times(recs, args.times)}")
         if any(r["status"] != "ok" for r in recs): return 1
 
@@ -774,12 +838,15 @@ SOURCE_NAMES = ("imagenet", "fastai")   # data.SUBSET_SOURCES, written out as ME
 DIFFUSION_METHODS = ("dit", "igd", "lgd", "patch")   # the methods that take pretrained= / checkpoint= weights
 
 def check_weights(method: str, params: dict):
-    "A diffusion method's pretrained folder, checkpoint file and backend_kw vae folder, checked on disk before torch is imported."
+    ("A diffusion method's pretrained folder, checkpoint file and backend_kw vae folder, checked on disk before torch "
+     "is imported.")
     if method not in DIFFUSION_METHODS: return
     kw = params.get("backend_kw") if isinstance(params.get("backend_kw"), dict) else {}
-    for name, value, kind in (("pretrained", params.get("pretrained"), "folder"), ("checkpoint", params.get("checkpoint"), "file"),
+    for name, value, kind in (("pretrained", params.get("pretrained"), "folder"),
+                              ("checkpoint", params.get("checkpoint"), "file"),
                               ("backend_kw vae", kw.get("vae"), "folder")):
-        if isinstance(value, str) and value and not Path(value).exists():   # the loaders read local paths only: never a hub id
+        # the loaders read local paths only: never a hub id
+        if isinstance(value, str) and value and not Path(value).exists():
             raise UsageError(f"{name}={value!r}: no such {kind} (from {Path.cwd()}); dd_nb never downloads weights: "
                              f"save them there first (e.g. DiTPipeline.save_pretrained on a machine with the hub)")
 
@@ -805,7 +872,8 @@ def shard_args(argv=None) -> tuple:
     a = shard_parser().parse_args(argv)
     check_distill_names(a.method, a.dataset)
     if not a.out.strip(): raise UsageError("--out is empty; valid: a folder (new, or a run's to resume)")
-    if Path(a.out).exists() and not Path(a.out).is_dir(): raise UsageError(f"--out {a.out} is a file; valid: a folder (new, or a run's to resume)")
+    if Path(a.out).exists() and not Path(a.out).is_dir():
+        raise UsageError(f"--out {a.out} is a file; valid: a folder (new, or a run's to resume)")
     params = parse_params(a.param)
     check_weights(a.method, params)
     return a, params

@@ -29,7 +29,8 @@ def seed_everything(seed: int = 0) -> torch.Generator:
 # %% ../nbs/00_core.ipynb #1e98892b
 @contextlib.contextmanager
 def seeded_rng(seed: int, device=None):
-    "Run a block with torch, NumPy and Python generators seeded from `seed`; the caller's generator states are restored after."
+    ("Run a block with torch, NumPy and Python generators seeded from `seed`; the caller's generator states are "
+     "restored after.")
     device = torch.device(device or "cpu")
     cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
     py, npy = random.getstate(), np.random.get_state()
@@ -68,7 +69,8 @@ def project_root() -> Path:
 
 # %% ../nbs/00_core.ipynb #1237e345
 def safe_name(s: str, default: str = "data") -> str:
-    "`s` as a file-name part: every character but letters, digits, '-' and '_' becomes '_' (`default` for an empty name)."
+    ("`s` as a file-name part: every character but letters, digits, '-' and '_' becomes '_' (`default` for an empty "
+     "name).")
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in str(s)) or default
 
 # %% ../nbs/00_core.ipynb #4765d955
@@ -168,7 +170,8 @@ def canonical_json(obj) -> str:
 
 # %% ../nbs/00_core.ipynb #13629f0b
 def canonical_safetensors(tensors: dict, metadata: dict) -> bytes:
-    "safetensors bytes with the header written canonically (the library writes its metadata in a per-process hash order)."
+    ("safetensors bytes with the header written canonically (the library writes its metadata in a per-process hash "
+     "order).")
     raw = save(tensors, metadata=metadata)
     n = int.from_bytes(raw[:8], "little")
     header = canonical_json(json.loads(raw[8:8 + n])).encode()
@@ -177,7 +180,8 @@ def canonical_safetensors(tensors: dict, metadata: dict) -> bytes:
 
 # %% ../nbs/00_core.ipynb #5c35e412
 def set_file(path) -> Path:
-    "The file a DistilledSet is saved to or read from: `path` itself if it ends in .safetensors, else path/distilled.safetensors."
+    ("The file a DistilledSet is saved to or read from: `path` itself if it ends in .safetensors, else "
+     "path/distilled.safetensors.")
     path = Path(path)
     return path if path.suffix == ".safetensors" else path/"distilled.safetensors"
 
@@ -194,38 +198,47 @@ class DistilledSet:
 
     def __post_init__(self):
         if self.labels is None: raise ValueError("a DistilledSet needs labels (N,) for its images; got labels=None")
-        for name, v in (("images", self.images), ("labels", self.labels)):   # not a lazily decoded split: it would decode it all
+        # not a lazily decoded split: it would decode it all
+        for name, v in (("images", self.images), ("labels", self.labels)):
             if not (torch.is_tensor(v) or isinstance(v, np.ndarray)):
                 raise TypeError(f"{name} is a {type(v).__name__}; valid: a torch tensor or a NumPy array")
         images, labels = torch.as_tensor(self.images).detach().cpu(), torch.as_tensor(self.labels).detach().cpu()
-        if images.dtype == torch.uint8: images = images.float() / 255   # 8-bit pixels: the documented conversion to [0, 1]
+        # 8-bit pixels: the documented conversion to [0, 1]
+        if images.dtype == torch.uint8: images = images.float() / 255
         self.images = images.float()
         if self.images.ndim != 4: raise ValueError(f"images must be (N,C,H,W), got shape {tuple(self.images.shape)}")
-        if labels.ndim != 1: raise ValueError(f"labels must be (N,), got shape {tuple(labels.shape)} (soft labels go to soft_labels=)")
+        if labels.ndim != 1:
+            raise ValueError(f"labels must be (N,), got shape {tuple(labels.shape)} (soft labels go to soft_labels=)")
         if labels.is_floating_point() and not torch.equal(labels, labels.round()):
-            raise ValueError(f"labels must be class indices; got fractional values such as {labels[labels != labels.round()][0].item()}")
+            raise ValueError("labels must be class indices; got fractional values such as "
+                             f"{labels[labels != labels.round()][0].item()}")
         self.labels = labels.long()
         if len(self.labels) != len(self.images):
             raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
         if len(self.labels) and int(self.labels.min()) < 0:
             raise ValueError(f"negative label {int(self.labels.min())}; valid: class indices >= 0")
-        if not torch.isfinite(self.images).all(): raise ValueError("images contain NaN or inf; refusing to build a DistilledSet")
+        if not torch.isfinite(self.images).all():
+            raise ValueError("images contain NaN or inf; refusing to build a DistilledSet")
         lo, hi = (self.images.min().item(), self.images.max().item()) if self.images.numel() else (0.0, 1.0)
-        # meta['unclipped']: a matching method's images kept as its authors' code evaluates them, pixel values past [0, 1]
+        # meta['unclipped']: a matching method's images kept as its authors'
+        # code evaluates them, pixel values past [0, 1]
         # included (05_matching); any other set out of range is a mistake: 0..255 floats or normalised images would
         # train silently and badly
         if self.meta.get("unclipped") is not True and (lo < -RANGE_TOL or hi > 1 + RANGE_TOL):
             raise ValueError(f"images span [{lo:.4g}, {hi:.4g}]; a DistilledSet holds images in [0, 1] "
-                             f"({'divide 0..255 values by 255' if hi > 2 else 'undo the normalisation, or clamp'}; uint8 is converted)")
+                             f"({'divide 0..255 values by 255' if hi > 2 else 'undo the normalisation, or clamp'}; "
+                             "uint8 is converted)")
         if self.soft_labels is not None:
             self.soft_labels = torch.as_tensor(self.soft_labels).detach().float().cpu()
             k = int(self.labels.max()) + 1 if len(self.labels) else 0
             if self.soft_labels.ndim != 2 or len(self.soft_labels) != len(self.images) or self.soft_labels.shape[1] < k:
-                raise ValueError(f"soft_labels must be (N, classes) = ({len(self.images)}, >= {k}); got {tuple(self.soft_labels.shape)}")
+                raise ValueError(f"soft_labels must be (N, classes) = ({len(self.images)}, >= {k}); got "
+                                 f"{tuple(self.soft_labels.shape)}")
 
     def __len__(self): return len(self.images)
     def __repr__(self):
-        return f"DistilledSet({len(self)} images {tuple(self.images.shape[1:])}, ipc={self.ipc}, method={self.meta.get('method')!r})"
+        return (f"DistilledSet({len(self)} images {tuple(self.images.shape[1:])}, ipc={self.ipc}, "
+                f"method={self.meta.get('method')!r})")
 
     @property
     def ipc(self) -> int:
@@ -245,7 +258,8 @@ class DistilledSet:
     def load(cls, path) -> "DistilledSet":
         "Load a set written by `save`; a corrupt or foreign file raises a ValueError that says so."
         f = set_file(path)
-        if not f.exists(): raise FileNotFoundError(f"no distilled set at {f} (expected a file written by DistilledSet.save)")
+        if not f.exists():
+            raise FileNotFoundError(f"no distilled set at {f} (expected a file written by DistilledSet.save)")
         try:
             from safetensors import safe_open
             with safe_open(str(f), "pt") as h: header = h.metadata() or {}
@@ -258,7 +272,8 @@ class DistilledSet:
             raise ValueError(f"{f} is a safetensors file but not a DistilledSet (format={header.get('format')!r})")
         try: meta = json.loads(header.get("meta", "{}"))
         except json.JSONDecodeError as e: raise ValueError(f"{f}: its metadata is not valid JSON ({e})") from None
-        if not isinstance(meta, dict): raise ValueError(f"{f}: its metadata is a {type(meta).__name__}, not a JSON object")
+        if not isinstance(meta, dict):
+            raise ValueError(f"{f}: its metadata is a {type(meta).__name__}, not a JSON object")
         try: return cls(tensors["images"], tensors["labels"], tensors.get("soft_labels"), meta)
         except ValueError as e: raise ValueError(f"{f}: {e}") from None   # which file holds the bad values
 
@@ -290,7 +305,8 @@ def from_image_folder(root, channels: int | None = None) -> DistilledSet:
         for f in sorted((root/c).iterdir()):
             pil = Image.open(f)
             mode = {1: "L", 3: "RGB"}.get(channels or (1 if pil.mode in ("L", "I", "1") else 3))
-            imgs.append(torch.from_numpy(np.array(pil.convert(mode), dtype=np.float32) / 255.).reshape(*pil.size[::-1], -1).permute(2, 0, 1))
+            imgs.append(torch.from_numpy(np.array(pil.convert(mode),
+                                                  dtype=np.float32) / 255.).reshape(*pil.size[::-1], -1).permute(2, 0, 1))
             labels.append(y)
     return DistilledSet(torch.stack(imgs), torch.tensor(labels), meta={"classes": classes, "source": str(root)})
 

@@ -40,7 +40,9 @@ class ImageDataset:
     source: str | None = None      # the release read: 'imagenet', 'fastai-imagenette2', ... (ImageNet data), else None
 
     def __len__(self): return len(self.labels)
-    def __repr__(self): return f"ImageDataset({self.name!r}, {len(self)} images {tuple(self.images.shape[1:])}, {self.num_classes} classes)"
+    def __repr__(self):
+        return (f"ImageDataset({self.name!r}, {len(self)} images {tuple(self.images.shape[1:])}, {self.num_classes} "
+                "classes)")
     @property
     def num_classes(self): return len(self.classes)
     @property
@@ -74,16 +76,19 @@ class ImageDataset:
         return ImageDataset(self.images[idx], self.labels[idx], self.classes, self.name, self.flip_ok, self.class_map,
                             self.source)
     def first_per_class(self, n: int) -> "ImageDataset":
-        "The first `n` images of every class, class by class (the whole dataset for n=0): a smaller split that stays the same."
+        ("The first `n` images of every class, class by class (the whole dataset for n=0): a smaller split that stays "
+         "the same.")
         if n < 0: raise ValueError(f"n={n}; valid: 0 (every image) or a positive count per class")
         return self.subset(torch.cat([self.indices_of(c)[:n] for c in range(self.num_classes)])) if n else self
     def digest(self) -> str:
         "sha256 of the content (image and label shapes and bytes, class names): caches of derived models key on it."
-        h = hashlib.sha256(json.dumps([list(self.images.shape), list(self.labels.shape), [str(c) for c in self.classes]]).encode())
+        h = hashlib.sha256(json.dumps([list(self.images.shape), list(self.labels.shape),
+                                       [str(c) for c in self.classes]]).encode())
         for t in (self.images.detach().float(), self.labels.detach().long()): h.update(t.cpu().contiguous().numpy())
         return h.hexdigest()
     def identity(self) -> dict:
-        "What identifies the dataset in a cache key: its name, size, image shape and class count to read, its digest to decide."
+        ("What identifies the dataset in a cache key: its name, size, image shape and class count to read, its digest "
+         "to decide.")
         return dict(name=self.name, n=len(self), shape=list(self.images.shape[1:]), num_classes=self.num_classes,
                     digest=self.digest())
 
@@ -91,7 +96,8 @@ class ImageDataset:
 DIGITS_SPLIT_SEED = 0
 
 def resize_images(x: torch.Tensor, size, clamp: bool = True) -> torch.Tensor:
-    "Bilinear (antialiased) resize of a batch to `size` (an int or (H, W)), clamped to [0, 1] unless `clamp=False`; a no-op at that size."
+    ("Bilinear (antialiased) resize of a batch to `size` (an int or (H, W)), clamped to [0, 1] unless `clamp=False`; a "
+     "no-op at that size.")
     hw = (size, size) if isinstance(size, int) else tuple(size)
     if tuple(x.shape[-2:]) == hw: return x
     x = F.interpolate(x.float(), size=hw, mode="bilinear", antialias=True, align_corners=False)
@@ -103,16 +109,19 @@ def load_digits_split(split="train", size=16) -> ImageDataset:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
     d = load_digits()
-    idx_tr, idx_te = train_test_split(np.arange(len(d.target)), test_size=0.2, stratify=d.target, random_state=DIGITS_SPLIT_SEED)
+    idx_tr, idx_te = train_test_split(np.arange(len(d.target)), test_size=0.2, stratify=d.target,
+                                      random_state=DIGITS_SPLIT_SEED)
     idx = {"train": idx_tr, "test": idx_te}[split]
     x = torch.tensor(d.images[idx] / 16.0, dtype=torch.float32)[:, None]
-    return ImageDataset(resize_images(x, size), torch.tensor(d.target[idx]), [str(i) for i in range(10)], "digits", flip_ok=False)
+    return ImageDataset(resize_images(x, size), torch.tensor(d.target[idx]), [str(i) for i in range(10)], "digits",
+                        flip_ok=False)
 
 # %% ../nbs/01_data.ipynb #b7e4a915
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")   # where Debian's dataset-fashion-mnist puts the files
 FASHION_MNIST_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
                        "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
-FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                         "Ankle boot"]
 IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}   # IDX type code -> numpy
 
 def parse_idx(data: bytes, what: str = "IDX data") -> np.ndarray:
@@ -122,11 +131,13 @@ def parse_idx(data: bytes, what: str = "IDX data") -> np.ndarray:
                          f"type one of {', '.join(f'{k:02x}' for k in IDX_DTYPES)}")
     ndim, dtype = data[3], np.dtype(IDX_DTYPES[data[2]])
     head = 4 + 4 * ndim
-    if len(data) < head: raise ValueError(f"{what}: {len(data)} bytes, shorter than the header of {ndim} dimensions ({head} bytes)")
+    if len(data) < head:
+        raise ValueError(f"{what}: {len(data)} bytes, shorter than the header of {ndim} dimensions ({head} bytes)")
     dims = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, 4))
     need = head + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
     if len(data) != need:
-        raise ValueError(f"{what}: {len(data)} bytes, but dims {dims} of {dtype.name} need {need}: truncated, or not IDX")
+        raise ValueError(f"{what}: {len(data)} bytes, but dims {dims} of {dtype.name} need {need}: truncated, or not "
+                         "IDX")
     return np.frombuffer(data, dtype, offset=head).reshape(dims)
 
 # %% ../nbs/01_data.ipynb #3e177119
@@ -144,7 +155,9 @@ def write_idx(path, array) -> Path:
     "Write `array` as an IDX file (gzipped when the name ends in .gz), atomically; tests build tiny datasets with it."
     a = np.asarray(array)   # IDX is big-endian: match the type whatever the array's byte order
     code = next((k for k, v in IDX_DTYPES.items() if np.dtype(v).newbyteorder("=") == a.dtype.newbyteorder("=")), None)
-    if code is None: raise ValueError(f"dtype {a.dtype} has no IDX type; valid: {', '.join(np.dtype(v).name for v in IDX_DTYPES.values())}")
+    if code is None:
+        raise ValueError(f"dtype {a.dtype} has no IDX type; valid: "
+                         f"{', '.join(np.dtype(v).name for v in IDX_DTYPES.values())}")
     data = bytes([0, 0, code, a.ndim]) + np.asarray(a.shape, ">u4").tobytes() + a.astype(IDX_DTYPES[code]).tobytes()
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
@@ -154,18 +167,22 @@ def write_idx(path, array) -> Path:
 
 # %% ../nbs/01_data.ipynb #d51a7b08
 def fashion_mnist_files(root=None) -> dict:
-    "The four Fashion-MNIST IDX files (raw or .gz) under `root`, else Debian's folder; missing ones fail at once, naming both fixes."
+    ("The four Fashion-MNIST IDX files (raw or .gz) under `root`, else Debian's folder; missing ones fail at once, "
+     "naming both fixes.")
     if root is not None and (not isinstance(root, (str, os.PathLike)) or str(root) == ""):
-        raise ValueError(f"root={root!r} for dataset 'fashion-mnist'; valid: a folder path (str or Path), or None for {FASHION_MNIST_DIR}")
+        raise ValueError(f"root={root!r} for dataset 'fashion-mnist'; valid: a folder path (str or Path), or None for "
+                         f"{FASHION_MNIST_DIR}")
     folder = Path(root) if root is not None else FASHION_MNIST_DIR
     names = [n for pair in FASHION_MNIST_FILES.values() for n in pair]
     found = {n: next((p for p in (folder/n, folder/f"{n}.gz") if p.is_file()), None) for n in names}
     missing = [n for n, p in found.items() if p is None]
     if missing:   # all four at once: a root without the test files would otherwise fail only at evaluation
         raise FileNotFoundError(
-            f"dataset 'fashion-mnist' not found: {folder} lacks {', '.join(missing)} (raw or .gz). Either install Debian's "
+            f"dataset 'fashion-mnist' not found: {folder} lacks {', '.join(missing)} (raw or .gz). Either install "
+            "Debian's "
             f"package (sudo apt-get install dataset-fashion-mnist, which puts them in {FASHION_MNIST_DIR}) or pass "
-            f"root=<folder> (command line: --root <folder>) holding the four IDX files {', '.join(names)}. dd_nb never downloads.")
+            f"root=<folder> (command line: --root <folder>) holding the four IDX files {', '.join(names)}. dd_nb "
+            "never downloads.")
     return found
 
 # %% ../nbs/01_data.ipynb #b57d3261
@@ -173,16 +190,22 @@ def _check_fashion(images: np.ndarray, labels: np.ndarray, files: tuple):
     "Images (N,H,W) of unsigned bytes, as many labels as images, labels 0..9: else say which file is wrong."
     fi, fl = files
     if images.ndim != 3 or images.dtype != np.uint8:
-        raise ValueError(f"{fi}: images of shape {images.shape} and type {images.dtype}; valid: (N, H, W) unsigned bytes (IDX type 08)")
+        raise ValueError(f"{fi}: images of shape {images.shape} and type {images.dtype}; valid: (N, H, W) unsigned "
+                         "bytes (IDX type 08)")
     if labels.ndim != 1 or labels.dtype.kind not in "ui":
         raise ValueError(f"{fl}: labels of shape {labels.shape} and type {labels.dtype}; valid: (N,) integers")
-    if len(images) != len(labels): raise ValueError(f"{fi} holds {len(images)} images but {fl} holds {len(labels)} labels; they must match")
+    if len(images) != len(labels):
+        raise ValueError(f"{fi} holds {len(images)} images but {fl} holds {len(labels)} labels; they must match")
     bad = labels[(labels < 0) | (labels >= len(FASHION_MNIST_CLASSES))]
-    if len(bad): raise ValueError(f"{fl}: label {int(bad[0])} ({len(bad)} out of range); valid: 0 to {len(FASHION_MNIST_CLASSES) - 1}")
+    if len(bad):
+        raise ValueError(f"{fl}: label {int(bad[0])} ({len(bad)} out of range); valid: 0 to "
+                         f"{len(FASHION_MNIST_CLASSES) - 1}")
 
 def load_fashion_mnist(split: str = "train", root=None, size: int | None = None) -> ImageDataset:
-    "Fashion-MNIST's official split (60,000 train / 10,000 test, 28x28 grey) from IDX files under `root` or Debian's folder."
-    if split not in ("train", "test", "val"): raise ValueError(f"unknown split {split!r}; valid: 'train', 'test', 'val' (= test)")
+    ("Fashion-MNIST's official split (60,000 train / 10,000 test, 28x28 grey) from IDX files under `root` or Debian's "
+     "folder.")
+    if split not in ("train", "test", "val"):
+        raise ValueError(f"unknown split {split!r}; valid: 'train', 'test', 'val' (= test)")
     files = fashion_mnist_files(root)
     pair = tuple(files[n] for n in FASHION_MNIST_FILES["test" if split == "val" else split])
     x, y = read_idx(pair[0]), read_idx(pair[1])
@@ -323,7 +346,8 @@ FOLDER_SIZES = {"imagenette": 128, "imagewoof": 128, "imageidc": 128, "imagenet1
 _SUBSET_LAYOUT = ("<root>/{{train,val}}/<wnid>/*.JPEG holding the 10 {} wnids: an ImageNet train/val root "
                   "(source='imagenet') or fast.ai's {} folder (source='fastai')")
 LAYOUTS = {
-    "fashion-mnist": "<root>/{train,t10k}-images-idx3-ubyte and <root>/{train,t10k}-labels-idx1-ubyte, raw or .gz (default root: "
+    "fashion-mnist": "<root>/{train,t10k}-images-idx3-ubyte and <root>/{train,t10k}-labels-idx1-ubyte, raw or .gz "
+                     "(default root: "
                      "Debian's dataset-fashion-mnist in /usr/share/datasets/fashion-mnist)",
     "cifar10": "<root>/cifar-10-batches-py/ (the python version of CIFAR-10)",
     "cifar100": "<root>/cifar-100-python/",
@@ -339,7 +363,8 @@ DATASETS = ["digits", "fashion-mnist", *TORCHVISION, *FOLDER_SIZES, "folder:<pat
 
 def _missing(name, root, err=None):
     return FileNotFoundError(f"dataset {name!r} not found under root={str(root)!r}; expected {LAYOUTS[name]}. "
-                             f"dd_nb never downloads: place the files there and pass root=." + (f" ({err})" if err else ""))
+                             f"dd_nb never downloads: place the files there and pass root=."
+                             + (f" ({err})" if err else ""))
 
 # %% ../nbs/01_data.ipynb #07e24185
 @functools.lru_cache(maxsize=8)
@@ -574,10 +599,12 @@ def _load_folder(name, split, root, size, source=None, lazy=False):
 def _check_root(name, root):
     "A dataset read from files needs a root folder: say which one, and how it must be laid out."
     if root is None or str(root) == "":
-        raise ValueError(f"dataset {name!r} is read from local files: pass root=<folder> (command line: --root <folder>) "
+        raise ValueError(f"dataset {name!r} is read from local files: pass root=<folder> (command line: --root "
+                         "<folder>) "
                          f"holding {LAYOUTS[name]}. dd_nb never downloads.")
     if not isinstance(root, (str, os.PathLike)):
-        raise ValueError(f"root={root!r} ({type(root).__name__}) for dataset {name!r}; root must be a folder path (str or Path)")
+        raise ValueError(f"root={root!r} ({type(root).__name__}) for dataset {name!r}; root must be a folder path "
+                         "(str or Path)")
 
 def _check_source_lazy(name: str, source, lazy):
     "`lazy` only for image-folder datasets, `source` only for ImageNet data; returns 'imagenet', 'fastai' or None."
@@ -606,7 +633,8 @@ def load_dataset(name: str = "digits", split: str = "train", root=None, size: in
                  source: str | None = None, lazy: bool | None = None) -> ImageDataset:
     "Load a split of a named dataset (see `DATASETS`); never downloads. ImageNet-1K (or lazy=True) decodes per access."
     if not isinstance(name, str): raise ValueError(f"dataset {name!r}; valid: a name, one of {', '.join(DATASETS)}")
-    if split not in ("train", "test", "val"): raise ValueError(f"unknown split {split!r}; valid: 'train', 'test', 'val'")
+    if split not in ("train", "test", "val"):
+        raise ValueError(f"unknown split {split!r}; valid: 'train', 'test', 'val'")
     if size is not None and not (isinstance(size, int) and not isinstance(size, bool) and 8 <= size <= 512):
         raise ValueError(f"size={size!r}; valid: None (the dataset's own) or an integer from 8 to 512")
     source = _check_source_lazy(name, source, lazy)
@@ -668,7 +696,8 @@ def _shift(x, dy, dx):
     cols = torch.arange(w, device=x.device).view(1, w) + dx.view(n, 1)
     inside = ((rows >= 0) & (rows < h)).view(n, 1, h, 1) & ((cols >= 0) & (cols < w)).view(n, 1, 1, w)
     b = torch.arange(n, device=x.device).view(n, 1, 1)
-    out = x.permute(0, 2, 3, 1)[b, rows.clamp(0, h - 1).view(n, h, 1), cols.clamp(0, w - 1).view(n, 1, w)].permute(0, 3, 1, 2)
+    out = x.permute(0, 2, 3, 1)[b, rows.clamp(0, h - 1).view(n, h, 1),
+                                cols.clamp(0, w - 1).view(n, 1, w)].permute(0, 3, 1, 2)
     return out * inside
 
 # %% ../nbs/01_data.ipynb #c9472e4d
@@ -710,7 +739,8 @@ DSA_STRATEGY = "color_crop_cutout_flip_scale_rotate"
 
 def dsa(x: torch.Tensor, seed: int, strategy: str = DSA_STRATEGY, param: ParamDiffAug | None = None,
         siamese: bool = True) -> torch.Tensor:
-    "Differentiable siamese augmentation: one op of `strategy`, its parameters drawn from `seed`, shared by the batch or per image."
+    ("Differentiable siamese augmentation: one op of `strategy`, its parameters drawn from `seed`, shared by the batch "
+     "or per image.")
     # siamese=True (matching): every image gets the same transformation, and the same seed the same view, so the real
     # and the synthetic batch see one augmentation; siamese=False (the authors' evaluation and inner loop): each image
     # draws its own parameters. Either way one op serves the whole call, as the released code's aug_mode 'S'.
@@ -730,26 +760,33 @@ def dsa_strategy_for(ds: ImageDataset) -> str:
 # %% ../nbs/01_data.ipynb #6c7c9e6d
 IDC_ALWAYS = ("flip", "color", "cutout")   # IDC's DiffAug runs these whenever named, around one of the other ops
 
-def idc_augment(x: torch.Tensor, seed: int, strategy: str, per_image: bool = False, param: ParamDiffAug | None = None) -> torch.Tensor:
-    "IDC's DiffAug: flip, color, one other op of `strategy`, cutout; one draw for the batch or (per_image) one per image."
+def idc_augment(x: torch.Tensor, seed: int, strategy: str, per_image: bool = False,
+                param: ParamDiffAug | None = None) -> torch.Tensor:
+    ("IDC's DiffAug: flip, color, one other op of `strategy`, cutout; one draw for the batch or (per_image) one per "
+     "image.")
     ops = strategy.split("_")
-    if bad := [o for o in ops if o not in DSA_OPS]: raise ValueError(f"unknown DiffAug ops {bad}; valid: {list(DSA_OPS)}")
+    if bad := [o for o in ops if o not in DSA_OPS]:
+        raise ValueError(f"unknown DiffAug ops {bad}; valid: {list(DSA_OPS)}")
     g, p, shared = torch.Generator().manual_seed(int(seed)), param or ParamDiffAug(), not per_image
     if "flip" in ops: x = _flip(x, g, p, shared)
     if "color" in ops: x = _color(x, g, p, shared)
-    if rest := [o for o in ops if o not in IDC_ALWAYS]: x = DSA_OPS[rest[int(torch.randint(len(rest), (1,), generator=g))]](x, g, p, shared)
+    if rest := [o for o in ops if o not in IDC_ALWAYS]:
+        x = DSA_OPS[rest[int(torch.randint(len(rest), (1,), generator=g))]](x, g, p, shared)
     if "cutout" in ops: x = _cutout(x, g, p, shared)
     return x
 
 # %% ../nbs/01_data.ipynb #a11c5cf2
 def idc_cutmix(x: torch.Tensor, g: torch.Generator, beta: float = 1.0) -> tuple:
-    "IDC's CutMix: (mixed batch, partner index, weight of the own label) with lambda ~ Beta(beta, beta) and a box from rand_bbox."
-    # written out rather than torchvision's CutMix: IDC draws partners by randperm (torchvision rolls the batch), truncates
+    ("IDC's CutMix: (mixed batch, partner index, weight of the own label) with lambda ~ Beta(beta, beta) and a box "
+     "from rand_bbox.")
+    # written out rather than torchvision's CutMix: IDC draws partners by
+    # randperm (torchvision rolls the batch), truncates
     # the box sides to int, and everything here comes from `g`, so a seeded run repeats
     from scipy.stats import beta as beta_law
     if not beta > 0: raise ValueError(f"beta={beta!r}; valid: a positive number (IDC: 1.0)")
     u = torch.rand(3, generator=g, dtype=torch.float64)
-    lam = float(beta_law.ppf(float(u[0]), beta, beta))                 # Beta(beta, beta) by its quantile of a seeded draw
+    # Beta(beta, beta) by its quantile of a seeded draw
+    lam = float(beta_law.ppf(float(u[0]), beta, beta))
     W, H = x.shape[2], x.shape[3]
     cut = math.sqrt(1.0 - lam)
     cw, ch = int(W * cut), int(H * cut)

@@ -133,15 +133,18 @@ class DiTBackend(LatentBackend):
         "The transformer's raw output: eps, then the learned-variance values when it has 2C output channels."
         if tuple(z_t.shape[1:]) != self.latent_shape:
             raise ValueError(f"latent shape {tuple(z_t.shape[1:])} does not fit this DiT (needs {self.latent_shape})")
-        return self.transformer(z_t.to(self.dtype), timestep=_timesteps(t, len(z_t), z_t.device), class_labels=cond).sample
+        return self.transformer(z_t.to(self.dtype), timestep=_timesteps(t, len(z_t), z_t.device),
+                                class_labels=cond).sample
 
     def encode(self, images):
         "Images in [0,1] -> latents (VAE posterior mean x scaling factor, or pixels scaled to [-1,1])."
         hw = tuple(images.shape[-2:])
         if self.vae is None:
             if hw not in (self.out_size, self.latent_shape[1:]):
-                raise ValueError(f"image size {hw} cannot be encoded (this backend takes {self.out_size} or {self.latent_shape[1:]})")
-            x = images if hw == self.latent_shape[1:] else F.interpolate(images, size=self.latent_shape[1:], mode="bilinear", antialias=True)
+                raise ValueError(f"image size {hw} cannot be encoded (this backend takes {self.out_size} or "
+                                 f"{self.latent_shape[1:]})")
+            x = images if hw == self.latent_shape[1:] else F.interpolate(images, size=self.latent_shape[1:],
+                                                                         mode="bilinear", antialias=True)
             return (x * 2 - 1).to(self.dtype)
         if hw != self.out_size:
             raise ValueError(f"image size {hw} cannot be encoded (this backend takes {self.out_size})")
@@ -196,15 +199,18 @@ def check_kwargs(fn, kw: dict, what: str):
     for k in kw:
         if k not in valid:
             close = difflib.get_close_matches(k, valid, 1)
-            raise TypeError(f"{what} takes no argument {k!r}; {f'did you mean {close[0]!r}? ' if close else ''}valid: {', '.join(valid)}")
+            raise TypeError(f"{what} takes no argument {k!r}; {f'did you mean {close[0]!r}? ' if close else ''}valid: "
+                            f"{', '.join(valid)}")
 
 # %% ../nbs/20_diffusion.ipynb #ec694630
 def scheduler_config(path: Path) -> dict:
     "The scheduler settings saved in a diffusers folder (`scheduler/scheduler_config.json`)."
-    return json.loads(need_weights(path/"scheduler"/"scheduler_config.json", "scheduler/scheduler_config.json").read_text())
+    return json.loads(need_weights(path/"scheduler"/"scheduler_config.json",
+                                   "scheduler/scheduler_config.json").read_text())
 
 def ready_backend(backend, dtype=None):
-    "Freeze and cast the loaded networks to `dtype`, then run one tiny forward, so a dtype the device cannot run fails here."
+    ("Freeze and cast the loaded networks to `dtype`, then run one tiny forward, so a dtype the device cannot run "
+     "fails here.")
     dtype = as_dtype(dtype)
     # guidance differentiates w.r.t. the latents only: frozen weights keep no graph for weight gradients (DiT-XL/2: GBs)
     for m in (getattr(backend, k, None) for k in ("net", "vae", "text_encoder")):
@@ -221,10 +227,12 @@ def ready_backend(backend, dtype=None):
     return backend
 
 def load_backend(dataset, backend: str, pretrained=None, checkpoint=None, backend_kw=None):
-    "The backend a method samples from: the tiny DiT sized and named for `dataset`, a DiT from `pretrained`/`checkpoint`, or another by name."
+    ("The backend a method samples from: the tiny DiT sized and named for `dataset`, a DiT from "
+     "`pretrained`/`checkpoint`, or another by name.")
     kw = dict(backend_kw or {})
     if backend == "tiny-dit":
-        if pretrained or checkpoint: raise ValueError("pretrained= and checkpoint= are for backend='dit'; the tiny DiT is trained here")
+        if pretrained or checkpoint:
+            raise ValueError("pretrained= and checkpoint= are for backend='dit'; the tiny DiT is trained here")
         kw.setdefault("out_size", dataset.im_size[-1])
         kw.setdefault("dataset", dataset.name)
     elif backend == "dit": kw.update(pretrained=pretrained, checkpoint=checkpoint)
@@ -243,12 +251,14 @@ def backend_class_map(class_map, backend, dataset) -> list:
         return list(range(C))
     cm = [int(c) for c in class_map]
     if len(cm) != C or len(set(cm)) != C or not all(0 <= c < backend.num_classes for c in cm):
-        raise ValueError(f"class_map={class_map!r}: need {C} distinct backend classes in [0, {backend.num_classes - 1}]")
+        raise ValueError(f"class_map={class_map!r}: need {C} distinct backend classes in [0, "
+                         f"{backend.num_classes - 1}]")
     return cm
 
 # %% ../nbs/20_diffusion.ipynb #d9ec39f2
 def dataset_class_of(class_map, backend_classes: int) -> torch.Tensor:
-    "The inverse of a class map: the dataset class of every backend class, -1 for the backend classes the dataset lacks."
+    ("The inverse of a class map: the dataset class of every backend class, -1 for the backend classes the dataset "
+     "lacks.")
     label_of = torch.full((backend_classes,), -1, dtype=torch.long)
     label_of[torch.as_tensor(list(class_map), dtype=torch.long)] = torch.arange(len(class_map))
     return label_of
@@ -258,15 +268,19 @@ DIT_SCHEDULER = dict(_class_name="DDIMScheduler", num_train_timesteps=1000, beta
                      beta_end=0.02, clip_sample=False, prediction_type="epsilon")
 
 @register_backend("dit")
-def load_dit(pretrained=None, checkpoint=None, vae=None, device=None, num_heads: int | None = None, dtype=None) -> DiTBackend:
+def load_dit(pretrained=None, checkpoint=None, vae=None, device=None, num_heads: int | None = None,
+             dtype=None) -> DiTBackend:
     "DiT from a DiTPipeline folder (transformer/, vae/, scheduler/), or from an original DiT .pt plus a VAE folder."
     from diffusers import AutoencoderKL, DiTTransformer2DModel
     if pretrained is None and checkpoint is None:
-        raise ValueError("get_backend('dit') needs pretrained=<DiTPipeline folder> or checkpoint=<DiT .pt> (+ vae=<folder>)")
+        raise ValueError("get_backend('dit') needs pretrained=<DiTPipeline folder> or checkpoint=<DiT .pt> (+ "
+                         "vae=<folder>)")
     as_dtype(dtype)  # a bad dtype fails before anything is read
     root = Path(pretrained) if pretrained is not None else None
     if checkpoint is not None: transformer = load_dit_checkpoint(checkpoint, num_heads=num_heads)
-    else: transformer = DiTTransformer2DModel.from_pretrained(need_weights(root/"transformer", "transformer/ (config.json + weights)"))
+    else:
+        transformer = DiTTransformer2DModel.from_pretrained(need_weights(root/"transformer",
+                                                                         "transformer/ (config.json + weights)"))
     vae_dir = Path(vae) if vae is not None else (root/"vae" if root is not None else None)
     if vae_dir is None: raise ValueError("a DiT checkpoint needs vae=<AutoencoderKL folder>")
     vae = AutoencoderKL.from_pretrained(need_weights(vae_dir, "an AutoencoderKL folder (config.json + weights)"))
@@ -289,7 +303,8 @@ class SDBackend(LatentBackend):
         self._embed_prompts()
 
     def _embed_prompts(self):
-        tok = self.tokenizer([self.template.format(c) for c in self.class_names] + [self.null_prompt], padding="max_length",
+        tok = self.tokenizer([self.template.format(c) for c in self.class_names] + [self.null_prompt],
+                             padding="max_length",
                              max_length=self.tokenizer.model_max_length, truncation=True, return_tensors="pt")
         with torch.no_grad(): e = self.text_encoder(tok.input_ids.to(self.text_encoder.device))[0].to(self.dtype)
         self.prompts, self.null_cond = e[:-1], e[-1]
@@ -298,7 +313,8 @@ class SDBackend(LatentBackend):
         "Latent shape of images of `size` (an int or (H, W)); both sides must be positive multiples of the VAE factor."
         (h, w), f = _hw(size), self._vae_factor()
         if h <= 0 or w <= 0 or h % f or w % f:
-            raise ValueError(f"image size {(h, w)} cannot be encoded: height and width must be positive multiples of {f}")
+            raise ValueError(f"image size {(h, w)} cannot be encoded: height and width must be positive multiples of "
+                             f"{f}")
         return (self.latent_shape[0], h // f, w // f)
 
     def cond(self, classes):
@@ -311,7 +327,8 @@ class SDBackend(LatentBackend):
     def model_output(self, z_t, t, cond):
         "Predicted noise of the UNet given the prompt embeddings (any latent height and width)."
         if z_t.shape[1] != self.latent_shape[0]:
-            raise ValueError(f"latents with {z_t.shape[1]} channels do not fit this UNet (needs {self.latent_shape[0]})")
+            raise ValueError(f"latents with {z_t.shape[1]} channels do not fit this UNet (needs "
+                             f"{self.latent_shape[0]})")
         return self.unet(z_t.to(self.dtype), _timesteps(t, len(z_t), z_t.device), encoder_hidden_states=cond).sample
 
     def encode(self, images):
@@ -335,13 +352,17 @@ def load_sd(pretrained=None, class_names=None, template="An image of {}", null_p
     "Stable Diffusion from a local StableDiffusionPipeline folder, conditioned on class-name prompts."
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
-    if pretrained is None or not class_names: raise ValueError("get_backend('sd') needs pretrained=<folder> and class_names=[...]")
+    if pretrained is None or not class_names:
+        raise ValueError("get_backend('sd') needs pretrained=<folder> and class_names=[...]")
     as_dtype(dtype)
     root = Path(pretrained)
-    need = {k: need_weights(root/k, f"{k}/ of a StableDiffusionPipeline.save_pretrained folder") for k in ("unet", "vae", "text_encoder", "tokenizer")}
+    need = {k: need_weights(root/k, f"{k}/ of a StableDiffusionPipeline.save_pretrained folder")
+            for k in ("unet", "vae", "text_encoder", "tokenizer")}
     dev = device or default_device()
-    return ready_backend(SDBackend(UNet2DConditionModel.from_pretrained(need["unet"]).to(dev), CLIPTextModel.from_pretrained(need["text_encoder"]).to(dev),
-                            CLIPTokenizer.from_pretrained(need["tokenizer"]), AutoencoderKL.from_pretrained(need["vae"]).to(dev),
+    return ready_backend(SDBackend(UNet2DConditionModel.from_pretrained(need["unet"]).to(dev),
+                                   CLIPTextModel.from_pretrained(need["text_encoder"]).to(dev),
+                            CLIPTokenizer.from_pretrained(need["tokenizer"]),
+                            AutoencoderKL.from_pretrained(need["vae"]).to(dev),
                             scheduler_config(root), list(class_names), template, null_prompt), dtype)
 
 # %% ../nbs/20_diffusion.ipynb #52afde58
@@ -402,8 +423,10 @@ class GuidanceTerm:
     k: float = 1.0               # strength: IGD's k (rule eq9) or gamma (rule fixed)
     mode: str = "latent"         # "latent": IGD eq. 9 on the update; "noise": LGD eq. 8 on the predicted noise
     rule: str = "eq9"            # a name in STEP_RULES
-    jacobian: str = "exact"      # "exact": d z0|t / d z_t through the denoiser; "skip": taken as 1/sqrt(abar) (no denoiser backward)
-    sequential: ClassVar[bool] = False  # True: reads earlier images of its class (the sampler then goes class-sequentially)
+    # "exact": d z0|t / d z_t through the denoiser; "skip": taken as 1/sqrt(abar) (no denoiser backward)
+    jacobian: str = "exact"
+    # True: reads earlier images of its class (the sampler then goes class-sequentially)
+    sequential: ClassVar[bool] = False
     def __post_init__(self): pass  # subclasses set up their state here
     def loss(self, ctx: GuidanceContext) -> torch.Tensor:
         "Per-image guidance loss G (N,); differentiated w.r.t. ctx.z_t by the sampler."
@@ -412,7 +435,8 @@ class GuidanceTerm:
         "Called once per kept image batch with the final latents (ctx.z0) and classes; memory terms store them."
     def scale(self, grad, eps, alpha_bar) -> torch.Tensor:
         "rho_t per image in float32, shaped to broadcast against the latents."
-        # in fp16 the norms underflow (a square below 6e-8 is 0) and clamp_min(1e-12) rounds to 0: rho = inf, a NaN latent
+        # in fp16 the norms underflow (a square below 6e-8 is 0) and
+        # clamp_min(1e-12) rounds to 0: rho = inf, a NaN latent
         ab = alpha_bar.float() if torch.is_tensor(alpha_bar) else float(alpha_bar)
         rho = STEP_RULES[self.rule](self.k, grad.float(), eps.float(), ab)
         return rho.float().reshape(-1, *([1] * (grad.ndim - 1)))
@@ -464,8 +488,11 @@ def _class_ids(classes, num_classes: int) -> list:
     valid = f"integer class ids in [0, {num_classes - 1}]"
     if torch.is_tensor(classes) or hasattr(classes, "__array__"):
         t = torch.as_tensor(classes)
-        if t.ndim != 1: raise ValueError(f"classes must be 1-D (one class id per image), got shape {tuple(t.shape)}; valid: {valid}")
-        if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool: raise TypeError(f"classes is a {t.dtype} tensor; valid: {valid}")
+        if t.ndim != 1:
+            raise ValueError(f"classes must be 1-D (one class id per image), got shape {tuple(t.shape)}; valid: "
+                             f"{valid}")
+        if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+            raise TypeError(f"classes is a {t.dtype} tensor; valid: {valid}")
         classes = t.tolist()
     if isinstance(classes, (str, bytes, dict)) or not hasattr(classes, "__iter__"):
         raise TypeError(f"classes={classes!r} is not a sequence; valid: a list or 1-D tensor of {valid}")
@@ -479,19 +506,25 @@ def _class_ids(classes, num_classes: int) -> list:
 
 # %% ../nbs/20_diffusion.ipynb #7efccd31
 def _check_terms(backend, terms):
-    "Every guidance term is a GuidanceTerm with a known mode and rule, a finite real k, and finite memories of latent shape."
+    ("Every guidance term is a GuidanceTerm with a known mode and rule, a finite real k, and finite memories of latent "
+     "shape.")
     for term in terms:
         name = type(term).__name__
         if not isinstance(term, GuidanceTerm): raise TypeError(f"guidance term {name} is not a GuidanceTerm")
-        if term.mode not in ("latent", "noise"): raise ValueError(f"{name}: mode={term.mode!r} must be 'latent' or 'noise'")
-        if term.rule not in STEP_RULES: raise ValueError(f"{name}: rule={term.rule!r} is not one of {sorted(STEP_RULES)}")
-        if term.jacobian not in ("exact", "skip"): raise ValueError(f"{name}: jacobian={term.jacobian!r}; valid: 'exact' or 'skip'")
+        if term.mode not in ("latent", "noise"):
+            raise ValueError(f"{name}: mode={term.mode!r} must be 'latent' or 'noise'")
+        if term.rule not in STEP_RULES:
+            raise ValueError(f"{name}: rule={term.rule!r} is not one of {sorted(STEP_RULES)}")
+        if term.jacobian not in ("exact", "skip"):
+            raise ValueError(f"{name}: jacobian={term.jacobian!r}; valid: 'exact' or 'skip'")
         if isinstance(term.k, bool) or not isinstance(term.k, numbers.Real) or not math.isfinite(term.k):
             raise ValueError(f"{name}: k={term.k!r} must be a finite real number")
-        if isinstance(term, FnGuidance) and not callable(term.fn): raise TypeError(f"{name}: fn={term.fn!r} must be callable fn(ctx) -> (N,) loss")
+        if isinstance(term, FnGuidance) and not callable(term.fn):
+            raise TypeError(f"{name}: fn={term.fn!r} must be callable fn(ctx) -> (N,) loss")
         for c, m in getattr(term, "memory", {}).items():
             if not torch.is_tensor(m) or tuple(m.shape[1:]) != tuple(backend.latent_shape):
-                raise ValueError(f"{name}: memory of class {c} has shape {tuple(getattr(m, 'shape', ()))}; valid: (M, *{tuple(backend.latent_shape)})")
+                raise ValueError(f"{name}: memory of class {c} has shape {tuple(getattr(m, 'shape', ()))}; valid: (M, "
+                                 f"*{tuple(backend.latent_shape)})")
             if not torch.isfinite(m).all(): raise ValueError(f"{name}: memory of class {c} holds NaN or inf latents")
 
 # %% ../nbs/20_diffusion.ipynb #61ef0ec7
@@ -528,26 +561,31 @@ def _check_sampling_args(backend, classes, steps, window, cfg, scheduler, terms,
     if scheduler not in SAMPLERS: raise ValueError(f"scheduler={scheduler!r} is not one of {sorted(SAMPLERS)}")
     if not _int_like(seed): raise ValueError(f"seed={seed!r} must be an int")
     guided_steps(steps, window)
-    for name, v in (("batch_size", batch_size), ("guidance_batch_size", guidance_batch_size), ("candidates", candidates)):
+    for name, v in (("batch_size", batch_size), ("guidance_batch_size", guidance_batch_size),
+                    ("candidates", candidates)):
         if v is not None and (not _int_like(v) or v < 1): raise ValueError(f"{name}={v!r} must be an int >= 1")
     C = backend.latent_shape[0]
     if cfg_channels is not None and (not _int_like(cfg_channels) or not 1 <= cfg_channels <= C):
         raise ValueError(f"cfg_channels={cfg_channels!r} must be None (all) or an int in [1, {C}]")
-    if candidates > 1 and not callable(select): raise ValueError(f"candidates={candidates} needs select=fn(images, classes) -> scores, got select={select!r}")
+    if candidates > 1 and not callable(select):
+        raise ValueError(f"candidates={candidates} needs select=fn(images, classes) -> scores, got select={select!r}")
     _check_terms(backend, terms)
 
 # %% ../nbs/20_diffusion.ipynb #5091ce6d
 def initial_noise(backend, seeds, shape=None):
-    "Starting latents: image i gets randn_tensor((1,*shape), generator=manual_seed(seeds[i])) in the backend's dtype, as DiTPipeline."
+    ("Starting latents: image i gets randn_tensor((1,*shape), generator=manual_seed(seeds[i])) in the backend's dtype, "
+     "as DiTPipeline.")
     from diffusers.utils.torch_utils import randn_tensor
     shape = tuple(shape or backend.latent_shape)
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
-    z = torch.cat([randn_tensor((1, *shape), generator=g, dtype=backend.dtype) for g in gens]) if gens else torch.empty(0, *shape)
+    z = torch.cat([randn_tensor((1, *shape), generator=g, dtype=backend.dtype)
+                   for g in gens]) if gens else torch.empty(0, *shape)
     return z.to(backend.device), gens
 
 # %% ../nbs/20_diffusion.ipynb #d065240c
 def cfg_output(backend, z_in, t, cond, cfg, channels=None):
-    "Classifier-free guided raw output as DiTPipeline computes it (one forward on the doubled batch); `channels` limits CFG to the first ones (original DiT: 3)."
+    ("Classifier-free guided raw output as DiTPipeline computes it (one forward on the doubled batch); `channels` "
+     "limits CFG to the first ones (original DiT: 3).")
     if cfg == 1: return backend.model_output(z_in, t, cond)
     out = backend.model_output(torch.cat([z_in, z_in]), t, torch.cat([cond, backend.uncond(len(z_in))]))
     o_c, o_u = out.chunk(2)
@@ -598,19 +636,23 @@ class DiTDDPM:
         betas = 1 - ab / ab_prev
         post_var = betas * (1 - ab_prev) / (1 - ab)
         # ADM's posterior_log_variance_clipped: the last step's zero variance replaced by the next one's
-        post_logvar = np.log(np.append(post_var[1], post_var[1:])) if len(use) > 1 else np.log(np.maximum(post_var, 1e-20))
+        post_logvar = np.log(np.append(post_var[1],
+                                       post_var[1:])) if len(use) > 1 else np.log(np.maximum(post_var, 1e-20))
         large_logvar = np.log(np.append(post_var[1], betas[1:])) if len(use) > 1 else np.log(betas)  # FIXED_LARGE
-        f = lambda a: torch.from_numpy(np.asarray(a, dtype=np.float64)).float()  # ADM: computed in float64, used as float32
-        self.coef = dict(recip=f(np.sqrt(1 / ab)), recipm1=f(np.sqrt(1 / ab - 1)), c1=f(betas * np.sqrt(ab_prev) / (1 - ab)),
-                         c2=f((1 - ab_prev) * np.sqrt(1 - betas) / (1 - ab)), min_log=f(post_logvar), max_log=f(np.log(betas)),
-                         large_log=f(large_logvar))
+        # ADM: computed in float64, used as float32
+        f = lambda a: torch.from_numpy(np.asarray(a, dtype=np.float64)).float()
+        self.coef = dict(recip=f(np.sqrt(1 / ab)), recipm1=f(np.sqrt(1 / ab - 1)),
+                         c1=f(betas * np.sqrt(ab_prev) / (1 - ab)),
+                         c2=f((1 - ab_prev) * np.sqrt(1 - betas) / (1 - ab)), min_log=f(post_logvar),
+                         max_log=f(np.log(betas)), large_log=f(large_logvar))
         self.index = {t: i for i, t in enumerate(use)}
         self.timesteps = torch.tensor(use[::-1], device=device)
 
     def scale_model_input(self, z, t): return z
 
     def step(self, model_output, t, z, generator=None):
-        "One ancestral step: mean from eps, learned-range (2C channels) or fixed-large variance, noise except at the last step."
+        ("One ancestral step: mean from eps, learned-range (2C channels) or fixed-large variance, noise except at the "
+         "last step.")
         from diffusers.utils.torch_utils import randn_tensor
         i, C = self.index[int(t)], z.shape[1]
         c = {k: v[i].item() for k, v in self.coef.items()}
@@ -622,7 +664,8 @@ class DiTDDPM:
             logvar = frac * c["max_log"] + (1 - frac) * c["min_log"]
         else: logvar = torch.full_like(mean, c["large_log"])
         if i > 0:  # ADM masks the noise of the last step; we do not draw it, as diffusers' DDPMScheduler
-            mean = mean + torch.exp(0.5 * logvar) * randn_tensor(z.shape, generator=generator, dtype=torch.float32).to(z.device)
+            mean = mean + torch.exp(0.5 * logvar) * randn_tensor(z.shape, generator=generator,
+                                                                 dtype=torch.float32).to(z.device)
         return argparse.Namespace(prev_sample=mean.to(z.dtype), pred_original_sample=x0.to(z.dtype))
 
 # %% ../nbs/20_diffusion.ipynb #f262c88d
@@ -643,10 +686,12 @@ def _check_loss(loss, term, ctx):
     n, name = len(ctx.z_t), type(term).__name__
     if not torch.is_tensor(loss) or tuple(loss.shape) != (n,):
         shape = tuple(loss.shape) if torch.is_tensor(loss) else type(loss).__name__
-        raise ValueError(f"guidance term {name} returned a loss of shape {shape}; it must return one value per image, shape ({n},)")
+        raise ValueError(f"guidance term {name} returned a loss of shape {shape}; it must return one value per image, "
+                         f"shape ({n},)")
     bad = ~torch.isfinite(loss.detach())
     if bad.any():
-        raise FloatingPointError(f"guidance term {name} gave a non-finite loss at loop step {ctx.step} (t={ctx.t_index}) "
+        raise FloatingPointError(f"guidance term {name} gave a non-finite loss at loop step {ctx.step} "
+                                 f"(t={ctx.t_index}) "
                                  f"for images {ctx.index[bad.cpu()].tolist()} of this call")
 
 # %% ../nbs/20_diffusion.ipynb #f7d849a5
@@ -665,8 +710,10 @@ def _guided_output(backend, sched, z, t, i, cond, classes, index, sc, info):
             def context(kind):   # "skip": z0|t with the noise prediction held constant, so d z0 / d z_t = 1/sqrt(abar)
                 if kind not in ctxs:
                     eps = out[:, :zr.shape[1]] if kind == "exact" else out[:, :zr.shape[1]].detach()
-                    ctxs[kind] = GuidanceContext(z_t=zr, z0=predict_clean(zr, eps, ab), classes=classes[sl], t=int(t), step=i,
-                                                 t_index=sc.steps - 1 - i, alpha_bar=ab, backend=backend, index=index[sl])
+                    ctxs[kind] = GuidanceContext(z_t=zr, z0=predict_clean(zr, eps, ab), classes=classes[sl], t=int(t),
+                                                 step=i,
+                                                 t_index=sc.steps - 1 - i, alpha_bar=ab, backend=backend,
+                                                 index=index[sl])
                 return ctxs[kind]
             for j, term in enumerate(sc.terms):
                 ctx = context(term.jacobian)
@@ -685,7 +732,8 @@ def _guided_output(backend, sched, z, t, i, cond, classes, index, sc, info):
 
 # %% ../nbs/20_diffusion.ipynb #9a8ce343
 def _shift(term, grad, eps, alpha_bar, step: int, steps: int, index):
-    "rho_t * grad G in float32, cast to the latents' dtype; a non-finite shift stops sampling, naming the step and term."
+    ("rho_t * grad G in float32, cast to the latents' dtype; a non-finite shift stops sampling, naming the step and "
+     "term.")
     rg = term.scale(grad, eps, alpha_bar) * grad.float()
     bad = ~torch.isfinite(rg.flatten(1)).all(1)
     if bad.any():
@@ -706,7 +754,8 @@ def _sample_batch(backend, z, classes, index, gens, sc: SamplerConfig, info):
             eps = out[:, :C]
             shifts = [(term, _shift(term, g, eps, ab, i, sc.steps, index)) for term, g in zip(sc.terms, grads)]
         else:
-            with torch.no_grad(): out, shifts = cfg_output(backend, sched.scale_model_input(z, t), t, cond, sc.cfg, sc.cfg_channels), []
+            with torch.no_grad():
+                out, shifts = cfg_output(backend, sched.scale_model_input(z, t), t, cond, sc.cfg, sc.cfg_channels), []
         eps = out[:, :C]
         for term, rg in shifts:
             if term.mode == "noise": eps = eps + rg
@@ -727,19 +776,23 @@ def _rounds(classes: list, sequential: bool) -> list:
     return [[i for i, r in enumerate(rank) if r == k] for k in range(max(rank, default=-1) + 1)]
 
 def _decode(backend, z, batch_size):
-    with torch.no_grad(): return torch.cat([backend.decode(z[s:s + batch_size]).float().cpu() for s in range(0, len(z), batch_size)])
+    with torch.no_grad():
+        return torch.cat([backend.decode(z[s:s + batch_size]).float().cpu() for s in range(0, len(z), batch_size)])
 
 def guided_sample(backend, classes, guidance=(), steps: int = 50, window=None, cfg: float = 4.0,
                   scheduler: str = "ddim", seed: int = 0, batch_size: int = 64, guidance_batch_size: int | None = None,
                   cfg_channels: int | None = None, size=None, candidates: int = 1, select=None,
                   progress: bool = False, return_info: bool = False):
-    "Class-conditional samples (N,C,H,W) in [0,1], guided inside `window` (papers' t, counting down); best of `candidates` by `select`."
+    ("Class-conditional samples (N,C,H,W) in [0,1], guided inside `window` (papers' t, counting down); best of "
+     "`candidates` by `select`.")
     classes = _class_ids(classes, backend.num_classes)
-    if isinstance(guidance, GuidanceTerm): raise TypeError(f"guidance={type(guidance).__name__}(...) must be a list of terms: pass guidance=[term]")
+    if isinstance(guidance, GuidanceTerm):
+        raise TypeError(f"guidance={type(guidance).__name__}(...) must be a list of terms: pass guidance=[term]")
     terms = list(guidance)
     _check_sampling_args(backend, classes, steps, window, cfg, scheduler, terms, batch_size, guidance_batch_size,
                          cfg_channels, candidates, select, seed)
-    if size is not None and not (_int_like(size) and size > 0 or isinstance(size, (tuple, list)) and len(size) == 2 and all(_int_like(v) and v > 0 for v in size)):
+    if size is not None and not (_int_like(size) and size > 0 or isinstance(size, (tuple, list)) and len(size) == 2
+                                 and all(_int_like(v) and v > 0 for v in size)):
         raise ValueError(f"size={size!r} must be None, a positive int or a pair (H, W) of positive ints")
     shape = backend.latent_shape_for(size) if size is not None else backend.latent_shape
     sc = SamplerConfig(steps, guided_steps(steps, window) if terms else range(0), cfg, cfg_channels, scheduler, terms,
@@ -760,10 +813,12 @@ def guided_sample(backend, classes, guidance=(), steps: int = 50, window=None, c
         keep = list(range(0, len(items), candidates))
         if candidates > 1:
             # the contract: select(images, classes) gets the decoded candidates on the CPU (float32 in [0, 1]) and their
-            # classes (a CPU LongTensor); it moves them to its own networks and returns one score per image (higher: kept)
+            # classes (a CPU LongTensor); it moves them to its own networks and
+            # returns one score per image (higher: kept)
             with torch.no_grad(): scores = select(x, torch.tensor([classes[i] for i, _ in items]))
             scores = torch.as_tensor(scores).detach().float().cpu().reshape(-1, candidates)
-            if not torch.isfinite(scores).all(): raise FloatingPointError(f"select returned non-finite scores for images {rnd}")
+            if not torch.isfinite(scores).all():
+                raise FloatingPointError(f"select returned non-finite scores for images {rnd}")
             keep = [r * candidates + int(b) for r, b in enumerate(scores.argmax(1))]
             info["scores"] += scores.tolist()
         kept = torch.tensor([items[k][0] for k in keep])
@@ -784,10 +839,17 @@ def guided_sample(backend, classes, guidance=(), steps: int = 50, window=None, c
 class BackendSpec(Spec):
     "Which denoiser a method samples from, checked once: a registered backend, its weights, loader options, class map."
     backend: str = field(default="tiny-dit", metadata=declare("str", "denoiser backend", choices=backend_names))
-    pretrained: object = field(default=None, metadata=declare("path", "backend weights: a DiTPipeline folder, hub id or original .pt (backend 'dit')"))
-    checkpoint: object = field(default=None, metadata=declare("path", "an original-format DiT checkpoint (backend 'dit')"))
-    backend_kw: dict | None = field(default=None, metadata=declare("dict", "extra keyword arguments of the backend's loader (vae, dtype, device, ...)"))
-    class_map: object = field(default=None, metadata=declare("any", "backend class of each dataset class (default: the same indices)"))
+    pretrained: object = field(default=None,
+                               metadata=declare("path", "backend weights: a DiTPipeline folder, hub id or original "
+                                                        ".pt (backend 'dit')"))
+    checkpoint: object = field(default=None,
+                               metadata=declare("path", "an original-format DiT checkpoint (backend 'dit')"))
+    backend_kw: dict | None = field(default=None,
+                                    metadata=declare("dict", "extra keyword arguments of the backend's loader (vae, "
+                                                             "dtype, device, ...)"))
+    class_map: object = field(default=None,
+                              metadata=declare("any", "backend class of each dataset class (default: the same "
+                                                      "indices)"))
 
     def __post_init__(self):
         super().__post_init__()                  # each field by its declaration
@@ -796,7 +858,8 @@ class BackendSpec(Spec):
 
     def load(self, dataset, **overrides):
         "The backend for `dataset`, with `overrides` added to backend_kw (e.g. device)."
-        return load_backend(dataset, self.backend, self.pretrained, self.checkpoint, {**(self.backend_kw or {}), **overrides})
+        return load_backend(dataset, self.backend, self.pretrained, self.checkpoint,
+                            {**(self.backend_kw or {}), **overrides})
 
     def class_map_for(self, backend, dataset) -> list:
         "The checked backend class of each dataset class."
@@ -812,12 +875,18 @@ class BackendSpec(Spec):
 class SamplingSpec(Spec):
     "How a method samples, checked once: steps, guidance window, CFG, scheduler and batch sizes."
     steps: int = field(default=50, metadata=declare("int", "sampling steps", min=1))
-    window: object = field(default=None, metadata=declare("any", "guided steps [A, B] (t counted down), 'whole' or None"))
-    cfg: float = field(default=4.0, metadata=declare("float", "classifier-free guidance scale (1: conditional only)", min=0))
-    scheduler: str = field(default="ddim", metadata=declare("str", "sampler (dit-ddpm: the original DiT's)", choices=tuple(SAMPLERS)))
-    cfg_channels: int | None = field(default=None, metadata=declare("int", "latent channels CFG applies to (default: all)", min=1))
+    window: object = field(default=None,
+                           metadata=declare("any", "guided steps [A, B] (t counted down), 'whole' or None"))
+    cfg: float = field(default=4.0, metadata=declare("float", "classifier-free guidance scale (1: conditional only)",
+                                                     min=0))
+    scheduler: str = field(default="ddim", metadata=declare("str", "sampler (dit-ddpm: the original DiT's)",
+                                                            choices=tuple(SAMPLERS)))
+    cfg_channels: int | None = field(default=None,
+                                     metadata=declare("int", "latent channels CFG applies to (default: all)", min=1))
     batch_size: int = field(default=64, metadata=declare("int", "images sampled per batch", min=1))
-    guidance_batch_size: int | None = field(default=None, metadata=declare("int", "images per guided micro-batch (default: batch_size; DiT-XL/2: a few)", min=1))
+    guidance_batch_size: int | None = field(default=None,
+                                            metadata=declare("int", "images per guided micro-batch (default: "
+                                                                    "batch_size; DiT-XL/2: a few)", min=1))
 
     def __post_init__(self):
         super().__post_init__()                  # each field by its declaration
@@ -830,25 +899,31 @@ def tiny_random_dit_pipeline(seed: int = 0, classes: int = 1000):
     from diffusers import AutoencoderKL, DDIMScheduler, DiTPipeline, DiTTransformer2DModel
     with torch.random.fork_rng(devices=[]):  # seeded weights without touching the caller's global generator
         torch.manual_seed(seed)
-        tr = DiTTransformer2DModel(num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=8, num_layers=2,
-                                   sample_size=8, patch_size=2, num_embeds_ada_norm=classes)
+        tr = DiTTransformer2DModel(num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=8,
+                                   num_layers=2, sample_size=8, patch_size=2, num_embeds_ada_norm=classes)
         vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
                             up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), latent_channels=4,
                             norm_num_groups=8, layers_per_block=1, sample_size=16)
-    return DiTPipeline(transformer=tr.eval(), vae=vae.eval(), scheduler=DDIMScheduler(**DIT_SCHEDULER | {"_class_name": None}))
+    return DiTPipeline(transformer=tr.eval(), vae=vae.eval(),
+                       scheduler=DDIMScheduler(**DIT_SCHEDULER | {"_class_name": None}))
 
 # %% ../nbs/20_diffusion.ipynb #a5b8a853
-def diffusion_features(backend, images, classes=None, t: int = 200, block: int = 1, seed: int = 0, offset: int = 0) -> torch.Tensor:
-    "Pooled activations (N, D) of one denoiser block at timestep t for the given images (DIFT); image i's noise from seed+offset+i."
+def diffusion_features(backend, images, classes=None, t: int = 200, block: int = 1, seed: int = 0,
+                       offset: int = 0) -> torch.Tensor:
+    ("Pooled activations (N, D) of one denoiser block at timestep t for the given images (DIFT); image i's noise from "
+     "seed+offset+i.")
     if not torch.is_tensor(images) or images.ndim != 4 or not images.is_floating_point():
-        raise ValueError(f"images must be a float tensor (N, C, H, W) in [0, 1], got {tuple(images.shape) if torch.is_tensor(images) else type(images).__name__}")
+        raise ValueError("images must be a float tensor (N, C, H, W) in [0, 1], got "
+                         f"{tuple(images.shape) if torch.is_tensor(images) else type(images).__name__}")
     if not torch.isfinite(images).all(): raise ValueError("images hold NaN or inf values")
     if classes is not None and len(_class_ids(classes, backend.num_classes)) != len(images):
-        raise ValueError(f"{len(_class_ids(classes, backend.num_classes))} classes for {len(images)} images; give one class id per image")
+        raise ValueError(f"{len(_class_ids(classes, backend.num_classes))} classes for {len(images)} images; give one "
+                         "class id per image")
     for name, v in (("t", t), ("block", block), ("seed", seed), ("offset", offset)):
         if not _int_like(v): raise ValueError(f"{name}={v!r} must be an int")
     sched = make_scheduler(backend, "ddpm")
-    if not 0 <= t < sched.config.num_train_timesteps: raise ValueError(f"t={t} out of range [0, {sched.config.num_train_timesteps - 1}]")
+    if not 0 <= t < sched.config.num_train_timesteps:
+        raise ValueError(f"t={t} out of range [0, {sched.config.num_train_timesteps - 1}]")
     feats, mod = [], backend.feature_module(block)
     h = mod.register_forward_hook(lambda m, i, o: feats.append(o[0] if isinstance(o, tuple) else o))
     try:

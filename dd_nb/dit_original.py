@@ -51,10 +51,12 @@ def diffusers_to_dit_state(sd: dict) -> dict:
     for w in ("weight", "bias"):
         for a, b in _DIT_TOP.items(): out[f"{a}.{w}"] = sd[f"{b}.{w}"]
         for a, b in _DIT_SHARED.items():
-            if f"transformer_blocks.0.norm1.emb.{b}.{w}" in sd: out[f"{a}.{w}"] = sd[f"transformer_blocks.0.norm1.emb.{b}.{w}"]
+            if f"transformer_blocks.0.norm1.emb.{b}.{w}" in sd:
+                out[f"{a}.{w}"] = sd[f"transformer_blocks.0.norm1.emb.{b}.{w}"]
         for i in range(depth):
             for a, b in _DIT_BLOCK.items(): out[f"blocks.{i}.{a}.{w}"] = sd[f"transformer_blocks.{i}.{b}.{w}"]
-            out[f"blocks.{i}.attn.qkv.{w}"] = torch.cat([sd[f"transformer_blocks.{i}.attn1.{n}.{w}"] for n in ("to_q", "to_k", "to_v")])
+            out[f"blocks.{i}.attn.qkv.{w}"] = torch.cat([sd[f"transformer_blocks.{i}.attn1.{n}.{w}"]
+                                                         for n in ("to_q", "to_k", "to_v")])
     return out
 
 # %% ../nbs/19_dit_original.ipynb #8e3cdeeb
@@ -80,7 +82,8 @@ def _unwrap_dit_state(obj) -> tuple[dict, str]:
     "The model state dict in a loaded file and where it came from ('ema' > 'model' > a plain state dict)."
     if not isinstance(obj, dict): raise ValueError(f"expected a dict in the checkpoint, got {type(obj).__name__}")
     if "x_embedder.proj.weight" in obj: return obj, "state_dict"
-    for key in ("ema", "model"):  # train.py saves {"model", "ema", "opt", "args"}; EMA weights are the ones to sample with
+    # train.py saves {"model", "ema", "opt", "args"}; EMA weights are the ones to sample with
+    for key in ("ema", "model"):
         if isinstance(obj.get(key), dict): return obj[key], key
     raise ValueError(f"no DiT weights found: top-level keys {sorted(map(str, obj))[:10]} (expected 'ema', 'model' "
                      "or a state dict with x_embedder.proj.weight)")
@@ -94,16 +97,20 @@ def load_dit_checkpoint(path, num_heads: int | None = None, sample_size: int | N
     import re, warnings
     from diffusers import DiTTransformer2DModel
     from diffusers.models.embeddings import Timesteps, get_2d_sincos_pos_embed
-    path = need_weights(Path(path), "an original DiT checkpoint (.pt state dict or train.py checkpoint, e.g. DiT-XL-2-256x256.pt)")
+    path = need_weights(Path(path),
+                        "an original DiT checkpoint (.pt state dict or train.py checkpoint, e.g. DiT-XL-2-256x256.pt)")
     obj = _read_dit_file(path)
     sd, source = _unwrap_dit_state(obj)
     args = obj.get("args") if source != "state_dict" else None
     args = vars(args) if args is not None and hasattr(args, "__dict__") else (args if isinstance(args, dict) else None)
     prefix = next((p for p in ("module.", "_orig_mod.") if all(k.startswith(p) for k in sd)), "")  # DDP / torch.compile
     sd = {k[len(prefix):]: v for k, v in sd.items()}
-    need = ["x_embedder.proj.weight", "x_embedder.proj.bias", "t_embedder.mlp.0.weight", "y_embedder.embedding_table.weight",
-            "blocks.0.attn.qkv.weight", "blocks.0.attn.qkv.bias", "blocks.0.mlp.fc1.weight", "final_layer.linear.weight"]
-    if missing := [k for k in need if k not in sd]: raise ValueError(f"{path} is not an original DiT state dict: missing {missing}")
+    need = ["x_embedder.proj.weight", "x_embedder.proj.bias", "t_embedder.mlp.0.weight",
+            "y_embedder.embedding_table.weight",
+            "blocks.0.attn.qkv.weight", "blocks.0.attn.qkv.bias", "blocks.0.mlp.fc1.weight",
+            "final_layer.linear.weight"]
+    if missing := [k for k in need if k not in sd]:
+        raise ValueError(f"{path} is not an original DiT state dict: missing {missing}")
 
     # --- architecture from the weights (authoritative); args.model / args.image_size only fill gaps and are checked
     D, C, p, _ = sd["x_embedder.proj.weight"].shape
@@ -113,15 +120,18 @@ def load_dit_checkpoint(path, num_heads: int | None = None, sample_size: int | N
     name = (args or {}).get("model")
     named = re.fullmatch(r"DiT-(XL|L|B|S)/(\d+)", name) if isinstance(name, str) else None
     if named and (_DIT_CONFIGS[named[1]][:2] != (depth, D) or int(named[2]) != p):
-        warnings.warn(f"checkpoint args.model={name!r} does not match its weights (depth {depth}, hidden {D}, patch {p}); "
+        warnings.warn(f"checkpoint args.model={name!r} does not match its weights (depth {depth}, hidden {D}, patch "
+                      f"{p}); "
                       "using the weights")
         named = None
     heads_from = "argument" if num_heads else ("args.model" if named else "hidden size")
     heads = num_heads or (_DIT_CONFIGS[named[1]][2] if named else _DIT_HEADS.get(D))
-    if heads is None: raise ValueError(f"hidden size {D} is not a released DiT width {sorted(_DIT_HEADS)}; pass num_heads=")
+    if heads is None:
+        raise ValueError(f"hidden size {D} is not a released DiT width {sorted(_DIT_HEADS)}; pass num_heads=")
     if D % heads: raise ValueError(f"hidden size {D} is not divisible by num_heads={heads}")
     if sd["t_embedder.mlp.0.weight"].shape[1] != 256:  # diffusers hard-codes Timesteps(256) + TimestepEmbedding(256, D)
-        raise ValueError(f"frequency_embedding_size {sd['t_embedder.mlp.0.weight'].shape[1]} != 256 is not supported by diffusers")
+        raise ValueError(f"frequency_embedding_size {sd['t_embedder.mlp.0.weight'].shape[1]} != 256 is not supported "
+                         "by diffusers")
     if sd["blocks.0.mlp.fc1.weight"].shape[0] != 4 * D:  # diffusers' FeedForward is fixed at mult=4 (mlp_ratio=4)
         raise ValueError(f"mlp_ratio {sd['blocks.0.mlp.fc1.weight'].shape[0] / D:g} != 4 is not supported by diffusers")
     n_cls = (args or {}).get("num_classes")
@@ -132,12 +142,15 @@ def load_dit_checkpoint(path, num_heads: int | None = None, sample_size: int | N
     if "pos_embed" in sd:
         n = sd["pos_embed"].shape[-2]
         grid = int(round(n ** 0.5))
-        if grid * grid != n or sd["pos_embed"].shape[-1] != D: raise ValueError(f"pos_embed shape {tuple(sd['pos_embed'].shape)} is not a square grid of width {D}")
+        if grid * grid != n or sd["pos_embed"].shape[-1] != D:
+            raise ValueError(f"pos_embed shape {tuple(sd['pos_embed'].shape)} is not a square grid of width {D}")
         if sample_size is not None and sample_size != grid * p:
-            raise ValueError(f"sample_size={sample_size} disagrees with the checkpoint's pos_embed ({grid}x{grid} patches of {p})")
+            raise ValueError(f"sample_size={sample_size} disagrees with the checkpoint's pos_embed ({grid}x{grid} "
+                             f"patches of {p})")
         size_from, sample_size = "pos_embed", grid * p
     elif sample_size is not None: size_from = "argument"
-    elif (args or {}).get("image_size"): size_from, sample_size = "args.image_size // 8", int(args["image_size"]) // 8  # SD VAE: /8
+    # SD VAE: /8
+    elif (args or {}).get("image_size"): size_from, sample_size = "args.image_size // 8", int(args["image_size"]) // 8
     else: raise ValueError("checkpoint has neither pos_embed nor args.image_size; pass sample_size= (latent size)")
     if args and args.get("image_size") and int(args["image_size"]) // 8 != sample_size:
         warnings.warn(f"args.image_size={args['image_size']} implies latent size {int(args['image_size']) // 8}, "
@@ -150,7 +163,8 @@ def load_dit_checkpoint(path, num_heads: int | None = None, sample_size: int | N
         norm_eps=1e-6, norm_elementwise_affine=False,
         # these already match DiT but are pinned against a change of defaults: GELU(tanh), qkv/proj bias, no dropout
         activation_fn="gelu-approximate", attention_bias=True, dropout=0.0, upcast_attention=False)
-    model.load_state_dict(dit_to_diffusers_state(sd), strict=True)  # qkv split in q,k,v order; shared t/y embedders copied
+    # qkv split in q,k,v order; shared t/y embedders copied
+    model.load_state_dict(dit_to_diffusers_state(sd), strict=True)
 
     # difference 2: the timestep embedding. DiT: freqs = exp(-ln(10000) i / half), [cos, sin]. diffusers builds every
     # block's norm1.emb.time_proj as Timesteps(256, flip_sin_to_cos=True, downscale_freq_shift=1): exp(-ln(10000) i /
@@ -170,17 +184,21 @@ def load_dit_checkpoint(path, num_heads: int | None = None, sample_size: int | N
     if grid is not None:
         stored = sd["pos_embed"].reshape(pe.shape).to(pe.dtype)
         pos_diff = (stored - computed).abs().max().item()
-        if pos_diff > 1e-4: warnings.warn(f"the checkpoint's pos_embed is not the standard 2D sin-cos grid (max diff {pos_diff:.2g}); using it as stored")
+        if pos_diff > 1e-4:
+            warnings.warn(f"the checkpoint's pos_embed is not the standard 2D sin-cos grid (max diff {pos_diff:.2g}); "
+                          "using it as stored")
         with torch.no_grad(): pe.copy_(stored)
     # Everything else was checked to match in diffusers 0.42: adaLN chunk order (shift, scale, gate)x(msa, mlp) and
     # x*(1+scale)+shift; final layer (shift, scale) order; norm1/norm_out LayerNorm eps 1e-6 without affine; attention
     # scale head_dim**-0.5 with heads split the same way as timm's fused qkv; unpatchify einsum nhwpqc->nchpwq.
-    # difference 4: label dropout. In train mode DiT drops labels once per forward; diffusers would drop independently in
+    # difference 4: label dropout. In train mode DiT drops labels once per
+    # forward; diffusers would drop independently in
     # every block's LabelEmbedding, so the model is returned in eval mode (where both skip dropout).
     model.eval()
     model.dit_checkpoint_info = dict(
         path=str(path), source=source, top_level_keys=sorted(map(str, obj)) if source != "state_dict" else None,
-        key_prefix_stripped=prefix or None, args=args, hidden_size=D, depth=depth, num_heads=heads, num_heads_from=heads_from,
+        key_prefix_stripped=prefix or None, args=args, hidden_size=D, depth=depth, num_heads=heads,
+        num_heads_from=heads_from,
         patch_size=p, in_channels=C, out_channels=out_ch, learn_sigma=out_ch == 2 * C, num_classes=rows - 1,
         sample_size=sample_size, sample_size_from=size_from, pos_embed="checkpoint" if grid is not None else "computed",
         pos_embed_vs_computed_max_abs_diff=pos_diff,

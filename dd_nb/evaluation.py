@@ -13,7 +13,8 @@ from tqdm.auto import tqdm
 from .core import DistilledSet, seeded_rng
 from .data import ImageDataset, load_dataset
 from .models import get_network
-from .train import (get_protocol, default_epochs, train_classifier, accuracy, reference_model, check_names, protocol_fields,
+from .train import (get_protocol, default_epochs, train_classifier, accuracy, reference_model, check_names,
+                         protocol_fields,
                           dc_augmentation, idc_eval_augmentation)
 
 # %% auto #0
@@ -34,7 +35,9 @@ class EvalResult:
     arch: str = "convnet3"
     protocol: str = "hard"
     report: str = "last"
-    def __repr__(self): return f"EvalResult({100 * self.mean:.2f} ± {100 * self.std:.2f}% over {len(self.accs)} runs, {self.arch}, {self.protocol}, {self.report} epoch)"
+    def __repr__(self):
+        return (f"EvalResult({100 * self.mean:.2f} ± {100 * self.std:.2f}% over {len(self.accs)} runs, {self.arch}, "
+                f"{self.protocol}, {self.report} epoch)")
     def fmt(self) -> str:
         "mean ± std in percent, as tables print it."
         return f"{100 * self.mean:.1f} ± {100 * self.std:.1f}"
@@ -57,31 +60,41 @@ def check_run_args(runs, epochs, report, eval_every, arch):
     if not (_is_int(runs) and runs >= 1): raise ValueError(f"runs={runs!r}; valid: an integer >= 1")
     if epochs is not None and not (_is_int(epochs) and epochs >= 1):
         raise ValueError(f"epochs={epochs!r}; valid: an integer >= 1, or None for the protocol's default")
-    if report not in ("last", "best"): raise ValueError(f"report={report!r}; valid: 'last' (default) or 'best' (test-set selected, for comparison only)")
-    if report == "best" and not (_is_int(eval_every) and eval_every >= 1): raise ValueError(f"eval_every={eval_every!r}; valid: an integer >= 1")
+    if report not in ("last", "best"):
+        raise ValueError(f"report={report!r}; valid: 'last' (default) or 'best' (test-set selected, for comparison "
+                         "only)")
+    if report == "best" and not (_is_int(eval_every) and eval_every >= 1):
+        raise ValueError(f"eval_every={eval_every!r}; valid: an integer >= 1")
     if arch not in NETWORKS: raise ValueError(f"unknown arch {arch!r}; valid: {', '.join(NETWORKS)}")
 
 # %% ../nbs/50_evaluation.ipynb #bb1adc45
 def check_set(distilled: DistilledSet):
     "A set a network can train on: finite 4-d images, one integer label >= 0 per image."
     x, y = distilled.images, distilled.labels
-    if x.ndim != 4 or len(x) == 0: raise ValueError(f"distilled images have shape {tuple(x.shape)}; valid: (N, C, H, W) with N >= 1")
-    if not torch.isfinite(x).all(): raise ValueError(f"distilled images hold {int((~torch.isfinite(x)).sum())} non-finite values")
+    if x.ndim != 4 or len(x) == 0:
+        raise ValueError(f"distilled images have shape {tuple(x.shape)}; valid: (N, C, H, W) with N >= 1")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"distilled images hold {int((~torch.isfinite(x)).sum())} non-finite values")
     if y.dtype.is_floating_point or y.dtype == torch.bool or y.shape != (len(x),):
-        raise ValueError(f"distilled labels are {y.dtype} {tuple(y.shape)}; valid: integer class ids, one per image ({len(x)})")
-    if int(y.min()) < 0: raise ValueError(f"distilled label {int(y.min())} is negative; valid: class ids 0 .. num_classes - 1")
+        raise ValueError(f"distilled labels are {y.dtype} {tuple(y.shape)}; valid: integer class ids, one per image "
+                         f"({len(x)})")
+    if int(y.min()) < 0:
+        raise ValueError(f"distilled label {int(y.min())} is negative; valid: class ids 0 .. num_classes - 1")
 
 # %% ../nbs/50_evaluation.ipynb #ad8f2aaf
 def check_compatible(distilled: DistilledSet, train: ImageDataset):
     "Fail early when the distilled images or labels do not fit the dataset they are evaluated on."
     if tuple(distilled.images.shape[1:]) != (train.channels, *train.im_size):
         raise ValueError(f"distilled images are {tuple(distilled.images.shape[1:])} but {train.name!r} images are "
-                         f"{(train.channels, *train.im_size)}; evaluate on the dataset (and size) they were distilled from")
+                         f"{(train.channels, *train.im_size)}; evaluate on the dataset (and size) they were distilled "
+                         "from")
     if len(distilled) and int(distilled.labels.max()) >= train.num_classes:
         raise ValueError(f"distilled label {int(distilled.labels.max())} out of range for {train.num_classes} classes")
-    named = distilled.meta.get("dataset")   # same shapes, other data (e.g. a digits set on another 16 px set): a meaningless number
+    # same shapes, other data (e.g. a digits set on another 16 px set): a meaningless number
+    named = distilled.meta.get("dataset")
     if isinstance(named, str) and named != train.name:
-        raise ValueError(f"the set was distilled from {named!r} (its metadata) but is evaluated on {train.name!r}: pass "
+        raise ValueError(f"the set was distilled from {named!r} (its metadata) but is evaluated on {train.name!r}: "
+                         "pass "
                          f"dataset={named!r}, or set meta['dataset'] = {train.name!r} if it is meant for that data")
 
 # %% ../nbs/50_evaluation.ipynb #acdb8579
@@ -94,24 +107,30 @@ def evaluate(distilled: DistilledSet, dataset="digits", arch: str = "convnet3", 
     import inspect                      # a typo (runz=2) names evaluate's own arguments and the protocol's fields
     own = [n for n in inspect.signature(evaluate).parameters if n not in ("distilled", "protocol_overrides")]
     check_names(protocol_overrides, own + protocol_fields(), "arguments and protocol fields")
-    proto = get_protocol(protocol, **protocol_overrides)            # an unknown protocol or field fails here, before data loads
+    # an unknown protocol or field fails here, before data loads
+    proto = get_protocol(protocol, **protocol_overrides)
     train, test = train_test_splits(dataset, distilled.images.shape[-1], root)
     check_compatible(distilled, train)
     if proto.aug == "daparam" and (da := dc_augmentation(train.name, arch)) != "none":
-        raise NotImplementedError(f"DC's evaluation augments {train.name!r} on {arch!r} with {da!r} (get_daparam), which dd_nb "
-                                  f"does not implement; pass aug='none' or aug='dsa' to evaluate without it or with DSA")
-    if proto.aug == "idc":              # IDC's test.py augments by dataset and set (reproduce.py): as get_daparam for DC
+        raise NotImplementedError(f"DC's evaluation augments {train.name!r} on {arch!r} with {da!r} (get_daparam), "
+                                  "which dd_nb "
+                                  "does not implement; pass aug='none' or aug='dsa' to evaluate without it or with "
+                                  "DSA")
+    # IDC's test.py augments by dataset and set (reproduce.py): as get_daparam for DC
+    if proto.aug == "idc":
         factor, stored = distilled.meta.get("factor", 1), distilled.meta.get("stored_ipc", distilled.ipc)
         proto = replace(proto, aug=idc_eval_augmentation(train.name, factor, stored))
     epochs = default_epochs(proto, distilled.ipc) if epochs is None else epochs
     teacher = reference_model(train, arch, seed=seed) if proto.soft else None
     accs = []
     for r in tqdm(range(runs), desc=f"evaluate {arch}/{protocol}", disable=not progress, leave=False):
-        with seeded_rng(seed + r):                                  # the network's init from the run's seed, not global state
+        # the network's init from the run's seed, not global state
+        with seeded_rng(seed + r):
             net = get_network(arch, train.channels, train.num_classes, train.im_size)
         eval_fn = (lambda m: accuracy(m, test.images, test.labels, train.mean, train.std)) if report == "best" else None
         net, hist = train_classifier(net, distilled.images, distilled.labels, proto, epochs, train.mean, train.std,
-                                     train.num_classes, flip_ok=train.flip_ok, teacher=teacher, seed=seed + r, progress=progress,
+                                     train.num_classes, flip_ok=train.flip_ok, teacher=teacher, seed=seed + r,
+                                     progress=progress,
                                      eval_fn=eval_fn, eval_every=eval_every if report == "best" else 0)
         accs.append(max(hist) if report == "best" else accuracy(net, test.images, test.labels, train.mean, train.std))
     return EvalResult(float(np.mean(accs)), float(np.std(accs)), accs, arch, protocol, report)
@@ -148,9 +167,10 @@ def cell_params(method_params: dict | None, method: str, ipc: int) -> dict:
 # %% ../nbs/50_evaluation.ipynb #3765a030
 from dataclasses import asdict
 
-def baseline_cell(store, train, test, method, ipc, seed, params=None, arch="convnet3", protocol="dc", runs=5, epochs=300,
-                  eval_seed=0, compute=True, **overrides) -> dict | None:
-    "One cell, computed once per store: {'accs', 'digest', 'distill_s', 'eval_s'} (seconds of the first computation); compute=False: None if not stored."
+def baseline_cell(store, train, test, method, ipc, seed, params=None, arch="convnet3", protocol="dc", runs=5,
+                  epochs=300, eval_seed=0, compute=True, **overrides) -> dict | None:
+    ("One cell, computed once per store: {'accs', 'digest', 'distill_s', 'eval_s'} (seconds of the first computation); "
+     "compute=False: None if not stored.")
     import time
     from dd_nb.methods import get_method
     from dd_nb.results import set_digest
@@ -160,16 +180,19 @@ def baseline_cell(store, train, test, method, ipc, seed, params=None, arch="conv
         t0 = time.time()
         s = store.distilled(method, train, ipc, seed, **params)
         t1 = time.time()
-        accs = evaluate(s, (train, test), arch, protocol, runs, seed=eval_seed, epochs=epochs, progress=False, **overrides).accs
+        accs = evaluate(s, (train, test), arch, protocol, runs, seed=eval_seed, epochs=epochs, progress=False,
+                        **overrides).accs
         return dict(accs=accs, digest=set_digest(s), distill_s=t1 - t0, eval_s=time.time() - t1)
     # the key holds what the protocol computes (every field), not only its name: a protocol that changes is a new cell
     what = asdict(get_protocol(protocol, **overrides))
-    return store.memo("cell", [method, ipc, seed, params, arch, what, runs, epochs, eval_seed, overrides], run if compute else None)
+    return store.memo("cell", [method, ipc, seed, params, arch, what, runs, epochs, eval_seed, overrides], run
+                      if compute else None)
 
 # %% ../nbs/50_evaluation.ipynb #b67454d1
 def run_baseline_cells(store, train, test, cells, method_params=None, part=(0, 1), progress=True, compute=True,
                        method_protocols=None, **kw) -> dict:
-    "{(method, ipc, seed): cell} for this process's share of `cells` (`part=(i, n)`: cells i, i+n, ...); compute=False: the stored ones only."
+    ("{(method, ipc, seed): cell} for this process's share of `cells` (`part=(i, n)`: cells i, i+n, ...); "
+     "compute=False: the stored ones only.")
     i, n = part
     if not (0 <= i < n): raise ValueError(f"part={part!r}; valid: (i, n) with 0 <= i < n")
     mine = list(cells)[i::n]
@@ -177,15 +200,18 @@ def run_baseline_cells(store, train, test, cells, method_params=None, part=(0, 1
     out = {}
     for m, ipc, s in bar:
         bar.set_postfix_str(f"{m} IPC {ipc} seed {s}")
-        own = {"protocol": method_protocols[m]} if method_protocols and m in method_protocols else {}   # e.g. DSA and DM: `dsa`
-        c = baseline_cell(store, train, test, m, ipc, s, cell_params(method_params, m, ipc), compute=compute, **{**kw, **own})
+        # e.g. DSA and DM: `dsa`
+        own = {"protocol": method_protocols[m]} if method_protocols and m in method_protocols else {}
+        c = baseline_cell(store, train, test, m, ipc, s, cell_params(method_params, m, ipc), compute=compute,
+                          **{**kw, **own})
         if c is not None: out[(m, ipc, s)] = c
     return out
 
 # %% ../nbs/50_evaluation.ipynb #a8fd643d
 def full_data_curve(dataset, arch: str = "convnet3", protocol: str = "dc", epochs: int = 10, seed: int = 0, root=None,
                     size=None, progress=True, resume=None, **overrides) -> list:
-    "Test accuracy after every epoch of one `arch` trained on the whole training split (the reference and its plateau); `resume`: a file that lets a killed run continue from its last epoch."
+    ("Test accuracy after every epoch of one `arch` trained on the whole training split (the reference and its "
+     "plateau); `resume`: a file that lets a killed run continue from its last epoch.")
     train, test = train_test_splits(dataset, size, root)
     proto = get_protocol(protocol, **{"batch_size": 128, **overrides})
     with seeded_rng(seed): net = get_network(arch, train.channels, train.num_classes, train.im_size)
@@ -195,11 +221,16 @@ def full_data_curve(dataset, arch: str = "convnet3", protocol: str = "dc", epoch
     return hist
 
 # %% ../nbs/50_evaluation.ipynb #1fb6adeb
-def full_curve_cell(store, train, test, arch="convnet3", protocol="dc", epochs=10, seed=0, compute=True, **overrides) -> list | None:
-    "`full_data_curve` stored once per store (protocol `overrides` enter the key only when given); compute=False: None if not stored."
-    key = [arch, asdict(get_protocol(protocol, **{"batch_size": 128, **overrides})), epochs, seed]   # what the protocol computes
-    partial = store.path/f"{store.prefix}full_curve_{store.key('full_curve', key)}.partial.pt"   # the epochs done so far
-    return store.memo("full_curve", key, (lambda: full_data_curve((train, test), arch, protocol, epochs, seed, progress=False,
+def full_curve_cell(store, train, test, arch="convnet3", protocol="dc", epochs=10, seed=0, compute=True,
+                    **overrides) -> list | None:
+    ("`full_data_curve` stored once per store (protocol `overrides` enter the key only when given); compute=False: "
+     "None if not stored.")
+    # what the protocol computes
+    key = [arch, asdict(get_protocol(protocol, **{"batch_size": 128, **overrides})), epochs, seed]
+    # the epochs done so far
+    partial = store.path/f"{store.prefix}full_curve_{store.key('full_curve', key)}.partial.pt"
+    return store.memo("full_curve", key, (lambda: full_data_curve((train, test), arch, protocol, epochs, seed,
+                                                                  progress=False,
                                                                   resume=partial, **overrides)) if compute else None)
 
 # %% ../nbs/50_evaluation.ipynb #cac4c918
@@ -213,7 +244,8 @@ PUBLISHED = {   # dataset -> {(method, ipc): (mean %, std %, source)}; ipc None 
     },
 }
 # what the papers ran: outer iterations x real images per class per matching step (DC/DSA: Iteration=1000,
-# batch_real=256, the same (outer, inner) loops per IPC as ours; DM: Iteration=20000, batch_real=256), and evaluation epochs
+# batch_real=256, the same (outer, inner) loops per IPC as ours; DM:
+# Iteration=20000, batch_real=256), and evaluation epochs
 PAPER_BUDGET = {"dc": dict(iterations=1000, batch_real=256), "dsa": dict(iterations=1000, batch_real=256),
                 "dm": dict(iterations=20000, batch_real=256)}
 PAPER_EVAL_EPOCHS = {"random": 300, "herding": 300, "dc": 300, "dsa": 1000, "dm": 1000}
@@ -222,7 +254,8 @@ def budget_fraction(method: str, params: dict) -> float | None:
     "Our distillation budget as a fraction of the paper's (iterations x batch_real), None for selection methods."
     ref = PAPER_BUDGET.get(method)
     if ref is None: return None
-    return params.get("iterations", ref["iterations"]) * params.get("batch_real", ref["batch_real"]) / (ref["iterations"] * ref["batch_real"])
+    return params.get("iterations", ref["iterations"]) * params.get("batch_real",
+                                                                    ref["batch_real"]) / (ref["iterations"] * ref["batch_real"])
 
 # %% ../nbs/50_evaluation.ipynb #035af40a
 import contextlib, gzip, io, subprocess, sys
@@ -230,14 +263,16 @@ from pathlib import Path
 from types import SimpleNamespace
 from .data import CODE_STATS, DSA_STRATEGY
 
-AUTHORS_NAMES = {"fashion-mnist": "FashionMNIST"}   # dd_nb's dataset -> the released code's --dataset (those dd_nb loads)
+# dd_nb's dataset -> the released code's --dataset (those dd_nb loads)
+AUTHORS_NAMES = {"fashion-mnist": "FashionMNIST"}
 AUTHORS_SCRIPTS = {"dc": ("main.py", ["--method", "DC"]),   # method -> the released script and its arguments
                    "dsa": ("main.py", ["--method", "DSA", "--dsa_strategy", DSA_STRATEGY]),
                    "dm": ("main_DM.py", [])}
 SIDE_PROTOCOL = {"dc": "dc", "dsa": "dsa", "dm": "dsa"}   # the evaluation each method's authors ran on its sets
 
 def check_authors_dir(authors_dir) -> Path:
-    "The folder of the released DatasetCondensation code (main.py, main_DM.py, utils.py, networks.py), or a ValueError naming what is missing."
+    ("The folder of the released DatasetCondensation code (main.py, main_DM.py, utils.py, networks.py), or a "
+     "ValueError naming what is missing.")
     d = Path(authors_dir or "")
     missing = [f for f in ("main.py", "main_DM.py", "utils.py", "networks.py") if not (d/f).is_file()]
     if not str(authors_dir or "") or missing:
@@ -247,7 +282,8 @@ def check_authors_dir(authors_dir) -> Path:
 
 # %% ../nbs/50_evaluation.ipynb #4bae99ca
 def torch2_compat(networks):
-    "The one edit the released ConvNet needs under torch 2, made at import: it flattens with reshape, not view (the same values)."
+    ("The one edit the released ConvNet needs under torch 2, made at import: it flattens with reshape, not view (the "
+     "same values).")
     # after DSA's crop (index, then permute) a grey batch keeps channels-last strides, torch 2's convolutions then give
     # channels-last outputs, and ConvNet's `.view(n, -1)` refuses them; `.reshape` flattens them in the same order
     if not hasattr(networks, "ConvNet"): return
@@ -257,7 +293,8 @@ def torch2_compat(networks):
 
 # %% ../nbs/50_evaluation.ipynb #c1c885b2
 def import_released(d) -> "module":
-    "The released `networks` and `utils` from folder `d` (on sys.path), with the torch 2 edits, registered in sys.modules."
+    ("The released `networks` and `utils` from folder `d` (on sys.path), with the torch 2 edits, registered in "
+     "sys.modules.")
     import importlib, importlib.util, re
     torch2_compat(importlib.import_module("networks"))
     f = Path(d)/"utils.py"
@@ -279,19 +316,24 @@ import_released(d)
 runpy.run_path(script, run_name="__main__")"""
 
 def authors_data(workdir, dataset: str = "fashion-mnist", root=None) -> Path:
-    "The released code's data folder under `workdir`: torchvision's raw layout, the IDX files copied (decompressed) from ours."
+    ("The released code's data folder under `workdir`: torchvision's raw layout, the IDX files copied (decompressed) "
+     "from ours.")
     from dd_nb.core import atomic_write
     from dd_nb.data import fashion_mnist_files
-    if dataset not in AUTHORS_NAMES: raise ValueError(f"dataset {dataset!r}; the side-by-side runs on {', '.join(AUTHORS_NAMES)}")
+    if dataset not in AUTHORS_NAMES:
+        raise ValueError(f"dataset {dataset!r}; the side-by-side runs on {', '.join(AUTHORS_NAMES)}")
     raw = Path(workdir)/"data"/AUTHORS_NAMES[dataset]/"raw"
     for name, src in fashion_mnist_files(root).items():
         if not (raw/name).exists():   # torchvision finds the raw files and downloads nothing
-            atomic_write(raw/name, lambda t, s=src: Path(t).write_bytes(gzip.decompress(s.read_bytes()) if s.suffix == ".gz" else s.read_bytes()))
+            atomic_write(raw/name, lambda t, s=src: Path(t).write_bytes(gzip.decompress(s.read_bytes())
+                                                                        if s.suffix == ".gz" else s.read_bytes()))
     return Path(workdir)/"data"
 
 # %% ../nbs/50_evaluation.ipynb #789a5dda
-def authors_distill(authors_dir, method: str, ipc: int, iterations: int, out, dataset: str = "fashion-mnist", root=None) -> tuple:
-    "One experiment of the released main.py / main_DM.py, `iterations` image updates from real images: (standardised images, labels)."
+def authors_distill(authors_dir, method: str, ipc: int, iterations: int, out, dataset: str = "fashion-mnist",
+                    root=None) -> tuple:
+    ("One experiment of the released main.py / main_DM.py, `iterations` image updates from real images: (standardised "
+     "images, labels).")
     import os, shutil, tempfile
     script, extra = AUTHORS_SCRIPTS[method]
     f = Path(out)/f"res_{method.upper()}_{AUTHORS_NAMES[dataset]}_ConvNet_{ipc}ipc.pt"
@@ -299,13 +341,16 @@ def authors_distill(authors_dir, method: str, ipc: int, iterations: int, out, da
         d = check_authors_dir(authors_dir)
         data = authors_data(Path(out).parent, dataset, root)
         tmp = Path(tempfile.mkdtemp(dir=Path(out).parent, prefix=".run_"))
-        # Iteration = iterations - 1: the released loop is range(Iteration + 1) and updates the images in every pass; one
+        # Iteration = iterations - 1: the released loop is range(Iteration +
+        # 1) and updates the images in every pass; one
         # evaluation (num_eval 1) runs at iteration 0, the only one its eval pool holds below 500 iterations
-        cmd = [sys.executable, "-c", AUTHORS_BOOT, str(d.resolve()), str((d/script).resolve()), "--dataset", AUTHORS_NAMES[dataset], "--ipc", str(ipc), "--init", "real",
-               "--Iteration", str(iterations - 1), "--num_exp", "1", "--num_eval", "1", "--data_path", str(data.resolve()),
-               "--save_path", str(tmp.resolve()), *extra]
+        cmd = [sys.executable, "-c", AUTHORS_BOOT, str(d.resolve()), str((d/script).resolve()), "--dataset",
+               AUTHORS_NAMES[dataset], "--ipc", str(ipc), "--init", "real",
+               "--Iteration", str(iterations - 1), "--num_exp", "1", "--num_eval", "1", "--data_path",
+               str(data.resolve()), "--save_path", str(tmp.resolve()), *extra]
         log = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)
-        if log.returncode != 0: raise RuntimeError(f"{script} {' '.join(cmd[5:])} failed ({log.returncode}):\n{log.stderr[-2000:]}")
+        if log.returncode != 0:
+            raise RuntimeError(f"{script} {' '.join(cmd[5:])} failed ({log.returncode}):\n{log.stderr[-2000:]}")
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out)/"log.txt").write_text(log.stdout)
         (tmp/f.name).replace(f)
@@ -316,7 +361,8 @@ def authors_distill(authors_dir, method: str, ipc: int, iterations: int, out, da
 # %% ../nbs/50_evaluation.ipynb #896ddaab
 @contextlib.contextmanager
 def authors_modules(authors_dir):
-    "The released `utils` module (and its `networks`), imported from `authors_dir` for a block; sys.path and sys.modules restored after."
+    ("The released `utils` module (and its `networks`), imported from `authors_dir` for a block; sys.path and "
+     "sys.modules restored after.")
     import importlib
     d = str(check_authors_dir(authors_dir).resolve())
     saved = {k: sys.modules.pop(k) for k in ("utils", "networks") if k in sys.modules}
@@ -328,34 +374,42 @@ def authors_modules(authors_dir):
         sys.modules.update(saved)
 
 # %% ../nbs/50_evaluation.ipynb #66f9583f
-def authors_evaluate(authors_dir, x_std, y, test: ImageDataset, protocol: str, runs: int, seed: int = 0, epochs: int | None = None) -> list:
-    "The released evaluate_synset on a standardised set: the test accuracy of `runs` fresh ConvNets (their network, loop and augmentation)."
+def authors_evaluate(authors_dir, x_std, y, test: ImageDataset, protocol: str, runs: int, seed: int = 0,
+                     epochs: int | None = None) -> list:
+    ("The released evaluate_synset on a standardised set: the test accuracy of `runs` fresh ConvNets (their network, "
+     "loop and augmentation).")
     from dd_nb.core import default_device
     mean, std = (torch.tensor(v).view(1, -1, 1, 1) for v in CODE_STATS[test.name])
     accs = []
     with authors_modules(authors_dir) as U:
-        loader = torch.utils.data.DataLoader(U.TensorDataset((test.images - mean) / std, test.labels), batch_size=256, shuffle=False)
+        loader = torch.utils.data.DataLoader(U.TensorDataset((test.images - mean) / std, test.labels), batch_size=256,
+                                             shuffle=False)
         dsa = protocol == "dsa"
-        args = SimpleNamespace(device=default_device().type, lr_net=0.01, batch_train=256, dsa=dsa, dsa_param=U.ParamDiffAug(),
+        args = SimpleNamespace(device=default_device().type, lr_net=0.01, batch_train=256, dsa=dsa,
+                               dsa_param=U.ParamDiffAug(),
                                dsa_strategy=DSA_STRATEGY, epoch_eval_train=epochs or (1000 if dsa else 300),
-                               dc_aug_param=None if dsa else U.get_daparam(AUTHORS_NAMES[test.name], "ConvNet", "ConvNet", 1))
+                               dc_aug_param=None if dsa else U.get_daparam(AUTHORS_NAMES[test.name], "ConvNet",
+                                                                           "ConvNet", 1))
         for r in range(runs):
-            with seeded_rng(seed + r):   # their code draws from the global generators: seeded here, the caller's restored
+            # their code draws from the global generators: seeded here, the caller's restored
+            with seeded_rng(seed + r):
                 net = U.get_network("ConvNet", x_std.shape[1], int(y.max()) + 1, tuple(x_std.shape[-2:]))
-                with contextlib.redirect_stdout(io.StringIO()): accs.append(float(U.evaluate_synset(r, net, x_std.clone(), y.clone(), loader, args)[2]))
+                with contextlib.redirect_stdout(io.StringIO()):
+                    accs.append(float(U.evaluate_synset(r, net, x_std.clone(), y.clone(), loader, args)[2]))
     return accs
 
 # %% ../nbs/50_evaluation.ipynb #eac66442
 def side_by_side_cell(store, train, test, authors_dir, maker: str, method: str, seed: int, iterations: int, runs: int,
                       ipc: int = 1, compute: bool = True, epochs: int | None = None) -> dict | None:
-    "One set (made by the released code or by dd_nb) under both evaluations: {'authors': accs, 'dd_nb': accs, 'clipped': fraction}."
+    ("One set (made by the released code or by dd_nb) under both evaluations: {'authors': accs, 'dd_nb': accs, "
+     "'clipped': fraction}.")
     if maker not in ("authors", "dd_nb"): raise ValueError(f"maker={maker!r}; valid: 'authors' or 'dd_nb'")
     protocol = SIDE_PROTOCOL[method]
     mean, std = (torch.tensor(v).view(1, -1, 1, 1) for v in CODE_STATS[train.name])
     def run():
         if maker == "authors":       # its seed only names the repetition: the released code seeds nothing
-            x_std, y = authors_distill(authors_dir, method, ipc, iterations, store.path/f"authors_{method}_ipc{ipc}_it{iterations}_s{seed}",
-                                       train.name)
+            x_std, y = authors_distill(authors_dir, method, ipc, iterations,
+                                       store.path/f"authors_{method}_ipc{ipc}_it{iterations}_s{seed}", train.name)
             raw = x_std * std + mean   # pixel values past [0, 1] kept, as the released code evaluates them
             s = DistilledSet(raw, y, meta=dict(dataset=train.name, unclipped=True))
         else:
@@ -363,11 +417,14 @@ def side_by_side_cell(store, train, test, authors_dir, maker: str, method: str, 
             raw = s.images
             x_std = (s.images - mean) / std
         # the share of pixel values past [0, 1]: what clipping the set would change
-        return dict(authors=authors_evaluate(authors_dir, x_std, y if maker == "authors" else s.labels, test, protocol, runs, epochs=epochs),
-                    dd_nb=evaluate(s, (train, test), "convnet3", protocol, runs, seed=0, epochs=epochs, progress=False).accs,
+        return dict(authors=authors_evaluate(authors_dir, x_std, y if maker == "authors" else s.labels, test, protocol,
+                                             runs, epochs=epochs),
+                    dd_nb=evaluate(s, (train, test), "convnet3", protocol, runs, seed=0, epochs=epochs,
+                                   progress=False).accs,
                     clipped=float((raw.clamp(0, 1) != raw).float().mean()))
     what = asdict(get_protocol(protocol))
-    key = [maker, method, ipc, seed, iterations, runs, what] + ([epochs] if epochs else [])   # epochs: a shorter run (tests)
+    # epochs: a shorter run (tests)
+    key = [maker, method, ipc, seed, iterations, runs, what] + ([epochs] if epochs else [])
     return store.memo("side", key, run if compute else None)
 
 # %% ../nbs/50_evaluation.ipynb #e5dcb4d8

@@ -34,7 +34,8 @@ __all__ = ['PAPER_GAMMA', 'PAPER_LATENT', 'RUN_FORMAT', 'GUIDED_PARAMS', 'IGD_SA
 # %% ../nbs/22_igd.ipynb #9cb895be
 @dataclass
 class Surrogate:
-    "Retained checkpoints theta_e of a surrogate trajectory, their rates eta_e and per-class mean gradients G_c(theta_e)."
+    ("Retained checkpoints theta_e of a surrogate trajectory, their rates eta_e and per-class mean gradients "
+     "G_c(theta_e).")
     net: nn.Module              # the architecture, eval mode; each checkpoint's weights are passed functionally
     params: list                # per retained checkpoint {name: tensor}, in named_parameters order
     buffers: list               # per retained checkpoint {name: tensor} (batch-norm statistics, if any)
@@ -49,11 +50,15 @@ class Surrogate:
     def __len__(self): return len(self.params)
     @cached_property
     def class_grad_norms(self) -> torch.Tensor:
-        "(E, C): ||G_c(theta_e)||, computed at first use and kept (G_I divides by it at every guided step): replace, don't edit, G_c."
+        ("(E, C): ||G_c(theta_e)||, computed at first use and kept (G_I divides by it at every guided step): replace, "
+         "don't edit, G_c.")
         return self.class_grads.norm(dim=2)
-    def __repr__(self): return f"Surrogate({type(self.net).__name__}, checkpoints {self.indices}, {self.im_size}px, {self.num_classes} classes)"
+    def __repr__(self):
+        return (f"Surrogate({type(self.net).__name__}, checkpoints {self.indices}, {self.im_size}px, "
+                f"{self.num_classes} classes)")
     def to(self, device=None, dtype=None):
-        "The same surrogate with every tensor on `device` (floating ones in `dtype`: the network is then copied, not cast)."
+        ("The same surrogate with every tensor on `device` (floating ones in `dtype`: the network is then copied, not "
+         "cast).")
         mv = lambda t: t.to(device, dtype) if t.is_floating_point() else t.to(device)
         mvd = lambda d: {k: mv(v) for k, v in d.items()}
         net = self.net.to(device) if dtype is None else copy.deepcopy(self.net).to(device, dtype)
@@ -66,13 +71,15 @@ def default_surrogate(im_size: int) -> str:
     return "convnet6" if im_size >= 64 else "convnet3"
 
 # %% ../nbs/22_igd.ipynb #fba97955
-def load_surrogate(trajectory, dataset: ImageDataset, indices=None, threshold: float = 0.7, similarity: str = "mean_gradient",
+def load_surrogate(trajectory, dataset: ImageDataset, indices=None, threshold: float = 0.7,
+                   similarity: str = "mean_gradient",
                    device=None, progress: bool = True, per_class: int = 0) -> Surrogate:
     "The checkpoints G_I guides with: Alg. 2's (default) or the given `indices`, G_c over `per_class` images (0: all)."
     traj, lrs = load_trajectory(trajectory)
     n = traj.meta["network"]
     if (dataset.channels, dataset.im_size[-1], dataset.num_classes) != (n["channels"], n["im_size"], n["num_classes"]):
-        raise ValueError(f"the surrogate at {trajectory} takes {n['channels']} channels, {n['im_size']} px, {n['num_classes']} classes; "
+        raise ValueError(f"the surrogate at {trajectory} takes {n['channels']} channels, {n['im_size']} px, "
+                         f"{n['num_classes']} classes; "
                          f"the dataset has {dataset.channels}, {dataset.im_size[-1]} px, {dataset.num_classes}")
     if indices is None:
         sel = select_checkpoints(trajectory, dataset, threshold, similarity, progress=progress, device=device,
@@ -95,7 +102,8 @@ def load_surrogate(trajectory, dataset: ImageDataset, indices=None, threshold: f
 
 # %% ../nbs/22_igd.ipynb #30b388e3
 def surrogate_input(surrogate: Surrogate, images) -> torch.Tensor:
-    "Images in [0,1] (unclamped) -> the surrogate's normalised input at its size (antialiased bilinear, differentiable)."
+    ("Images in [0,1] (unclamped) -> the surrogate's normalised input at its size (antialiased bilinear, "
+     "differentiable).")
     if images.shape[1] != surrogate.channels:
         raise ValueError(f"images have {images.shape[1]} channels; the surrogate takes {surrogate.channels}")
     s = surrogate.im_size
@@ -105,7 +113,8 @@ def surrogate_input(surrogate: Surrogate, images) -> torch.Tensor:
 
 # %% ../nbs/22_igd.ipynb #a20a1034
 def per_sample_grad_blocks(net: nn.Module, params: dict, buffers: dict, x, y, chunk_size=None) -> dict:
-    "{name: (N, *shape)}: grad_theta l(f(x_i; theta), y_i) per parameter, batched with torch.func; differentiable w.r.t. x."
+    ("{name: (N, *shape)}: grad_theta l(f(x_i; theta), y_i) per parameter, batched with torch.func; differentiable "
+     "w.r.t. x.")
     def loss_one(p, xi, yi): return F.cross_entropy(functional_call(net, (p, buffers), (xi[None],)), yi[None])
     return vmap(grad(loss_one), in_dims=(None, 0, 0), chunk_size=chunk_size)(params, x, y)
 
@@ -117,8 +126,10 @@ def per_sample_param_grads(net: nn.Module, params: dict, buffers: dict, x, y, ch
 
 # %% ../nbs/22_igd.ipynb #05ef84f7
 def class_grad_cosine(blocks: dict, G: torch.Tensor, y, G_norm=None, eps: float = 1e-8) -> torch.Tensor:
-    "cos(G_{y_i}, g_i) per image, g_i given as per-parameter blocks (in G's order), G as (C, P); F.cosine_similarity's value."
-    # block by block against views of G: no (N, P) concatenation, no gathered copy of G[y] and none of cosine_similarity's
+    ("cos(G_{y_i}, g_i) per image, g_i given as per-parameter blocks (in G's order), G as (C, P); "
+     "F.cosine_similarity's value.")
+    # block by block against views of G: no (N, P) concatenation, no
+    # gathered copy of G[y] and none of cosine_similarity's
     # elementwise passes over (N, P), which took about 40% of the influence term's time on the digits surrogate
     n = sum(v[0].numel() for v in blocks.values())
     if n != G.shape[1]: raise ValueError(f"the blocks hold {n} parameters; G_c has {G.shape[1]}")
@@ -132,7 +143,8 @@ def class_grad_cosine(blocks: dict, G: torch.Tensor, y, G_norm=None, eps: float 
 
 # %% ../nbs/22_igd.ipynb #5ede7afe
 def influence_loss(surrogate: Surrogate, images, classes, chunk_size=None) -> torch.Tensor:
-    "IGD eq. 7 per image: eta-weighted mean over the retained checkpoints of 1 - cos(G_c(theta_e), grad_theta l(x, c; theta_e))."
+    ("IGD eq. 7 per image: eta-weighted mean over the retained checkpoints of 1 - cos(G_c(theta_e), grad_theta l(x, c; "
+     "theta_e)).")
     dev, dt = surrogate.mean.device, surrogate.mean.dtype   # the data goes to the surrogate's device and precision
     x_in = surrogate_input(surrogate, images.to(dev, dt))
     y = torch.as_tensor(classes, device=dev).long()
@@ -155,8 +167,10 @@ def influence_loss(surrogate: Surrogate, images, classes, chunk_size=None) -> to
 
 # %% ../nbs/22_igd.ipynb #69647cdf
 def graph_bytes(*outputs, exclude=()) -> int:
-    "Bytes of the distinct tensors autograd still holds for a backward from `outputs` (freed graphs count 0), but `exclude`'s."
-    # `exclude`: tensors that live outside the graph anyway (weights, G_c): a view of them saved for the backward adds nothing
+    ("Bytes of the distinct tensors autograd still holds for a backward from `outputs` (freed graphs count 0), but "
+     "`exclude`'s.")
+    # `exclude`: tensors that live outside the graph anyway (weights, G_c): a
+    # view of them saved for the backward adds nothing
     out_of_graph = {(t.untyped_storage().device, t.untyped_storage().data_ptr()) for t in exclude}
     seen, storages, stack = set(), {}, [t.grad_fn for t in outputs if isinstance(t, torch.Tensor)]
     while stack:
@@ -184,7 +198,8 @@ class InfluenceGuidance(GuidanceTerm):
     label_of: torch.Tensor = None   # surrogate class of each backend class (None: the same index)
     chunk_size: int = None          # images per vectorised per-sample-gradient call (None: all at once)
     def __post_init__(self):
-        if not isinstance(self.surrogate, Surrogate): raise ValueError("InfluenceGuidance needs surrogate=<Surrogate> (see load_surrogate)")
+        if not isinstance(self.surrogate, Surrogate):
+            raise ValueError("InfluenceGuidance needs surrogate=<Surrogate> (see load_surrogate)")
         if not self.k >= 0: raise ValueError(f"k={self.k}; the influence strength must be >= 0 (paper: 1 to 50)")
     def loss(self, ctx):
         "G_I of every image of the guided batch."
@@ -201,14 +216,16 @@ def scaled_gamma(latent_shape, gamma: float = PAPER_GAMMA) -> float:
 # %% ../nbs/22_igd.ipynb #ac517cd1
 @dataclass
 class DeviationGuidance(MemoryGuidance):
-    "G_D (IGD eq. 8): the largest cosine similarity of an image's latent to its class memory (the last `memory_size` kept)."
+    ("G_D (IGD eq. 8): the largest cosine similarity of an image's latent to its class memory (the last `memory_size` "
+     "kept).")
     k: float = 1.0                  # gamma (rule "fixed": the shift is gamma * grad G_D)
     rule: str = "fixed"
     memory_size: int = 64           # the released code's cap (first in, first out)
     on: str = "z_t"                 # "z_t" (eq. 9, Alg. 1, the code) or "z0" (the clean prediction z0|t)
     def __post_init__(self):
         if not self.k >= 0: raise ValueError(f"gamma={self.k}; the deviation strength must be >= 0 (paper: 10 to 200)")
-        if not (isinstance(self.memory_size, int) and self.memory_size >= 1): raise ValueError(f"memory_size={self.memory_size!r}; need an int >= 1")
+        if not (isinstance(self.memory_size, int) and self.memory_size >= 1):
+            raise ValueError(f"memory_size={self.memory_size!r}; need an int >= 1")
         if self.on not in ("z_t", "z0"): raise ValueError(f"on={self.on!r}; valid: 'z_t' or 'z0'")
     def remember(self, latents, classes):
         "Add kept latents to their class memories, keeping the most recent `memory_size` per class."
@@ -219,7 +236,8 @@ class DeviationGuidance(MemoryGuidance):
         z, out = (ctx.z_t if self.on == "z_t" else ctx.z0), []
         for zi, c in zip(z, ctx.classes.tolist()):
             m = self.recall(c)
-            out.append((zi * 0).sum() if m is None else F.cosine_similarity(zi.flatten()[None], m.to(zi).flatten(1), dim=1).max())
+            out.append((zi * 0).sum() if m is None else F.cosine_similarity(zi.flatten()[None], m.to(zi).flatten(1),
+                                                                            dim=1).max())
         return torch.stack(out) if out else z.new_zeros(0)
 
 # %% ../nbs/22_igd.ipynb #6b441858
@@ -254,10 +272,12 @@ def _load_state(resume, run):
 def generate_set(dataset: ImageDataset, ipc: int, seed: int, backend, terms=(), class_map=None,
                  sampling: SamplingSpec = SamplingSpec(), resume=None, run: dict | None = None, progress: bool = True,
                  candidates: int = 1, select=None) -> DistilledSet:
-    "ipc images per class, a round (one image of every class) at a time; candidate j of image (c, r) from seed*1_000_003 + (r*C + c)*K + j; resumable."
+    ("ipc images per class, a round (one image of every class) at a time; candidate j of image (c, r) from "
+     "seed*1_000_003 + (r*C + c)*K + j; resumable.")
     C, cm = dataset.num_classes, backend_class_map(class_map, backend, dataset)
     sp = sampling
-    run = dict(run or {}, ipc=ipc, seed=seed, class_map=cm, steps=sp.steps, window=list(sp.window) if sp.window else None,
+    run = dict(run or {}, ipc=ipc, seed=seed, class_map=cm, steps=sp.steps, window=list(sp.window) if sp.window
+               else None,
                cfg=sp.cfg, scheduler=sp.scheduler, cfg_channels=sp.cfg_channels, candidates=candidates)
     mem = [t for t in terms if isinstance(t, MemoryGuidance)]
     st = _load_state(resume, run)
@@ -269,14 +289,16 @@ def generate_set(dataset: ImageDataset, ipc: int, seed: int, backend, terms=(), 
     for r in range(done, ipc):
         t0 = time.perf_counter()
         x, out = guided_sample(backend, cm, terms, sp.steps, sp.window if terms else None, sp.cfg, sp.scheduler,
-                               seed * 1_000_003 + r * C * candidates, sp.batch_size, sp.guidance_batch_size, sp.cfg_channels,
-                               candidates=candidates, select=select, return_info=True)
+                               seed * 1_000_003 + r * C * candidates, sp.batch_size, sp.guidance_batch_size,
+                               sp.cfg_channels, candidates=candidates, select=select, return_info=True)
         if tuple(x.shape[-2:]) != tuple(dataset.im_size):
-            x = F.interpolate(x, size=tuple(dataset.im_size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+            x = F.interpolate(x, size=tuple(dataset.im_size), mode="bilinear", antialias=True,
+                              align_corners=False).clamp(0, 1)
         images.append(x.cpu())
         done = r + 1
         info = dict(nonfinite=info["nonfinite"] + out["nonfinite"], seconds=info["seconds"] + time.perf_counter() - t0,
-                    selected=info["selected"] + [list(out["selected"])])  # the kept candidate of every image of the round
+                    selected=info["selected"]
+                    + [list(out["selected"])])  # the kept candidate of every image of the round
         if resume is not None:
             state = dict(format=RUN_FORMAT, run=run, done=done, images=torch.cat(images), info=info,
                          memories=[{c: v.cpu() for c, v in t.memory.items()} for t in mem])
@@ -304,7 +326,8 @@ def dit(dataset: ImageDataset, ipc: int, seed: int = 0, backend: BackendSpec = B
         sampling: SamplingSpec = SamplingSpec(), resume=None, progress: bool = True) -> DistilledSet:
     "The unguided baseline: IGD's backend, sampler and per-image seeds without guidance (each IGD image's twin)."
     if sampling.window is not None:
-        raise ValueError(f"window={list(sampling.window)}: method 'dit' samples without guidance; valid: None (method 'igd' guides)")
+        raise ValueError(f"window={list(sampling.window)}: method 'dit' samples without guidance; valid: None (method "
+                         "'igd' guides)")
     bk = backend.load(dataset)
     run = dict(method="dit", **backend.record())
     return generate_set(dataset, ipc, seed, bk, (), backend.class_map, sampling, resume, run, progress)
@@ -313,10 +336,13 @@ def dit(dataset: ImageDataset, ipc: int, seed: int = 0, backend: BackendSpec = B
 def igd_terms(backend, surrogate=None, k: float = 5.0, rule: str = "igd-code", gamma=None, memory_size: int = 64,
               deviation_on: str = "z_t", label_of=None, influence: bool = True, deviation: bool = True,
               jacobian: str = "exact") -> list:
-    "The guidance terms of IGD: G_I (needs a surrogate) and G_D (gamma None: the paper's 120 scaled to the backend's latents)."
-    if jacobian not in ("exact", "skip"): raise ValueError(f"jacobian={jacobian!r}; valid: 'exact' (the authors' code) or 'skip'")
+    ("The guidance terms of IGD: G_I (needs a surrogate) and G_D (gamma None: the paper's 120 scaled to the backend's "
+     "latents).")
+    if jacobian not in ("exact", "skip"):
+        raise ValueError(f"jacobian={jacobian!r}; valid: 'exact' (the authors' code) or 'skip'")
     terms = []
-    if influence: terms.append(InfluenceGuidance(k=k, rule=rule, surrogate=surrogate, label_of=label_of, jacobian=jacobian))
+    if influence:
+        terms.append(InfluenceGuidance(k=k, rule=rule, surrogate=surrogate, label_of=label_of, jacobian=jacobian))
     if deviation:
         g = scaled_gamma(backend.latent_shape) if gamma is None else gamma
         terms.append(DeviationGuidance(k=g, memory_size=memory_size, on=deviation_on, jacobian=jacobian))
@@ -350,7 +376,8 @@ def igd_surrogate(dataset: ImageDataset, backend, class_map: list, surrogate=Non
 # %% ../nbs/22_igd.ipynb #c26397f4
 @dataclass
 class IGDSetup:
-    "What IGD samples with: the backend, the class map, the guidance terms and window, the surrogate and its trajectory."
+    ("What IGD samples with: the backend, the class map, the guidance terms and window, the surrogate and its "
+     "trajectory.")
     backend: object
     class_map: list
     terms: list
@@ -378,13 +405,17 @@ def igd_setup(dataset: ImageDataset, backend: BackendSpec = BackendSpec(), sampl
         raise ValueError(f"grad_per_class={grad_per_class!r}; need an int >= 0 (real images per class of G_c; 0: all)")
     if surrogate_augment not in SURROGATE_AUGMENTS:
         raise ValueError(f"surrogate_augment={surrogate_augment!r}; valid: {', '.join(SURROGATE_AUGMENTS)}")
-    if not (influence or deviation): raise ValueError("influence=False and deviation=False guide nothing: use method 'dit'")
+    if not (influence or deviation):
+        raise ValueError("influence=False and deviation=False guide nothing: use method 'dit'")
     if not k >= 0: raise ValueError(f"k={k}; the influence strength must be >= 0 (paper: 1 to 50)")
-    if gamma is not None and not gamma >= 0: raise ValueError(f"gamma={gamma}; the deviation strength must be >= 0 (paper: 10 to 200)")
+    if gamma is not None and not gamma >= 0:
+        raise ValueError(f"gamma={gamma}; the deviation strength must be >= 0 (paper: 10 to 200)")
     threshold = check_threshold(threshold)
     if not (selection in ("gradient", "regular") or (isinstance(selection, (list, tuple)) and selection)):
-        raise ValueError(f"selection={selection!r}; valid: 'gradient' (Alg. 2), 'regular' (same count, evenly spaced) or a list of epochs")
-    DeviationGuidance(k=gamma or 0.0, memory_size=memory_size, on=deviation_on)   # checks memory_size and deviation_on now
+        raise ValueError(f"selection={selection!r}; valid: 'gradient' (Alg. 2), 'regular' (same count, evenly spaced) "
+                         "or a list of epochs")
+    # checks memory_size and deviation_on now
+    DeviationGuidance(k=gamma or 0.0, memory_size=memory_size, on=deviation_on)
     bk = backend.load(dataset)
     cm = backend.class_map_for(bk, dataset)
     sur, label_of, path = None, None, None
@@ -413,8 +444,10 @@ IGD_PARAMS = dict(
     similarity=declare("str", "gradient similarity for checkpoint selection", choices=("mean_gradient", "per_class")),
     grad_per_class=declare("int", "real images per class behind G_c (0: all; the IGD authors: 200)", min=0),
     surrogate_augment=declare("str", "surrogate training augmentation", choices=("none", "imagenet")),
-    max_checkpoints=declare("int", "most retained checkpoints G_I guides with (each: a double backward per guided step)", min=1),
-    jacobian=declare("str", "d z0|t / d z_t: through the denoiser (exact, the authors' code) or 1/sqrt(abar) (skip: no denoiser backward)", choices=("exact", "skip")))
+    max_checkpoints=declare("int", "most retained checkpoints G_I guides with (each: a double backward per guided "
+                                   "step)", min=1),
+    jacobian=declare("str", "d z0|t / d z_t: through the denoiser (exact, the authors' code) or 1/sqrt(abar) (skip: "
+                            "no denoiser backward)", choices=("exact", "skip")))
 
 # %% ../nbs/22_igd.ipynb #a2600f49
 @register_method("igd", params={**GUIDED_PARAMS, **IGD_PARAMS})
@@ -426,23 +459,27 @@ def igd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: BackendSpec = B
         similarity: str = "mean_gradient", resume=None, progress: bool = True, grad_per_class: int = 0,
         surrogate_augment: str = "none", max_checkpoints: int = 10, jacobian: str = "exact") -> DistilledSet:
     "IGD (seed 001, Alg. 1): DiT sampling steered by influence (G_I) and deviation (G_D) guidance inside the window."
-    s = igd_setup(dataset, backend, sampling, k, rule, gamma, influence, deviation, memory_size, deviation_on, surrogate,
+    s = igd_setup(dataset, backend, sampling, k, rule, gamma, influence, deviation, memory_size, deviation_on,
+                  surrogate,
                   surrogate_epochs, surrogate_lr, surrogate_batch, surrogate_seed, trajectory, threshold, selection,
                   similarity, grad_per_class, surrogate_augment, max_checkpoints, jacobian, progress)
     sur = s.surrogate
-    run = dict(method="igd", **backend.record(), k=k, rule=rule, gamma=[t.k for t in s.terms if isinstance(t, DeviationGuidance)],
+    run = dict(method="igd", **backend.record(), k=k, rule=rule, gamma=[t.k for t in s.terms
+                                                                        if isinstance(t, DeviationGuidance)],
                memory_size=memory_size, deviation_on=deviation_on, influence=influence, deviation=deviation,
                checkpoints=sur.indices if sur else None, checkpoint_lrs=sur.lrs if sur else None,
                trajectory=s.trajectory, threshold=check_threshold(threshold),
                selection=selection if isinstance(selection, str) else list(selection), similarity=similarity)
     # recorded only when set, so the resume states of runs made before these existed still match
-    extra = (("grad_per_class", grad_per_class, 0), ("surrogate_augment", surrogate_augment, "none"), ("jacobian", jacobian, "exact"))
+    extra = (("grad_per_class", grad_per_class, 0), ("surrogate_augment", surrogate_augment, "none"),
+             ("jacobian", jacobian, "exact"))
     run.update({name: v for name, v, d in extra if v != d})
     return generate_set(dataset, ipc, seed, s.backend, s.terms, s.class_map, sampling, resume, run, progress)
 
 # %% ../nbs/22_igd.ipynb #7bc0a6c1
 def memory_similarity(term: DeviationGuidance) -> float:
-    "Mean over every remembered latent after a class's first of its largest cosine to the ones before it (lower: more diverse)."
+    ("Mean over every remembered latent after a class's first of its largest cosine to the ones before it (lower: more "
+     "diverse).")
     vals = []
     for m in term.memory.values():
         f = m.flatten(1).float()

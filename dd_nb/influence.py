@@ -24,7 +24,9 @@ def select_params(model: nn.Module, params=None) -> dict:
     named = dict(model.named_parameters())
     trainable = [k for k, p in named.items() if p.requires_grad]
     if params is None:
-        if not trainable: raise ValueError("the model has no trainable parameters (all requires_grad=False); unfreeze the ones to score")
+        if not trainable:
+            raise ValueError("the model has no trainable parameters (all requires_grad=False); unfreeze the ones to "
+                             "score")
         return {k: named[k] for k in trainable}
     names = list(params.keys() if isinstance(params, dict) else params)
     bad = [n for n in names if n not in named]
@@ -55,36 +57,47 @@ def unflatten(vec: torch.Tensor, params: dict) -> dict:
 _RANDOM_LAYERS = (nn.modules.dropout._DropoutNd, nn.RReLU)   # every Dropout*, AlphaDropout; RReLU draws its slopes
 
 def _check_per_sample(model):
-    "Refuse models whose per-example gradient is undefined (batch norm in train mode) or random (dropout in train mode)."
+    ("Refuse models whose per-example gradient is undefined (batch norm in train mode) or random (dropout in train "
+     "mode).")
     if has_batchnorm(model) and model.training:
         raise ValueError("per-sample gradients are undefined for batch norm in train mode (it mixes examples); "
                          "call model.eval() first or use a network without batch norm")
     for name, mod in model.named_modules():
         if mod.training and isinstance(mod, _RANDOM_LAYERS) and getattr(mod, "p", 1) > 0:
-            raise ValueError(f"module {name or 'model'!r} ({type(mod).__name__}) is in train mode: per-sample gradients "
+            raise ValueError(f"module {name or 'model'!r} ({type(mod).__name__}) is in train mode: per-sample "
+                             "gradients "
                              "would be random (a new draw on every pass); call model.eval()")
 
 # %% ../nbs/10_influence.ipynb #a7de9339
 def _mean_loss(loss_fn, out, y) -> torch.Tensor:
     "loss_fn(out, y), checked to be the mean of the per-example losses: the layer rules scale it by n."
     n, red = len(y), getattr(loss_fn, "reduction", "mean")
-    if red != "mean": raise ValueError(f"loss_fn.reduction={red!r}; valid: 'mean' (per-sample gradients take the batch loss as the mean)")
+    if red != "mean":
+        raise ValueError(f"loss_fn.reduction={red!r}; valid: 'mean' (per-sample gradients take the batch loss as the "
+                         "mean)")
     L = loss_fn(out, y)
-    if L.numel() != 1: raise ValueError(f"loss_fn returned shape {tuple(L.shape)} on a batch of {n}; valid: a scalar, the mean over the batch")
+    if L.numel() != 1:
+        raise ValueError(f"loss_fn returned shape {tuple(L.shape)} on a batch of {n}; valid: a scalar, the mean over "
+                         "the batch")
     with torch.no_grad():
         per = torch.stack([loss_fn(out[i:i + 1], y[i:i + 1]).reshape(()) for i in range(n)])
     tol = 1e-4 if torch.finfo(per.dtype).bits >= 32 else 2e-2    # rounding of a float32 or a half-precision mean
     batch, mean = float(L.detach()), float(per.mean())
     if abs(batch - mean) > tol * float(per.abs().mean()):
-        raise ValueError(f"loss_fn is not mean-reduced: {batch:.6g} on a batch of {n}, but its per-example losses average "
-                         f"{mean:.6g} (ratio {batch / mean if mean else math.inf:.4g}; {n} means reduction='sum'); valid: "
-                         "loss_fn(out, y) = mean_i loss_fn(out[i:i+1], y[i:i+1]), e.g. reduction='mean' without class weights")
+        raise ValueError(f"loss_fn is not mean-reduced: {batch:.6g} on a batch of {n}, but its per-example losses "
+                         "average "
+                         f"{mean:.6g} (ratio {batch / mean if mean else math.inf:.4g}; {n} means reduction='sum'); "
+                         "valid: "
+                         "loss_fn(out, y) = mean_i loss_fn(out[i:i+1], y[i:i+1]), e.g. reduction='mean' without class "
+                         "weights")
     return L.reshape(())
 
 # %% ../nbs/10_influence.ipynb #febe75ce
 def _fast_rule(mod):
     if isinstance(mod, nn.Linear): return "linear"
-    if isinstance(mod, nn.Conv2d) and mod.groups == 1 and isinstance(mod.padding, tuple) and mod.padding_mode == "zeros": return "conv"
+    if isinstance(mod, nn.Conv2d) and mod.groups == 1 and isinstance(mod.padding,
+                                                                     tuple) and mod.padding_mode == "zeros":
+        return "conv"
     if isinstance(mod, nn.GroupNorm) and mod.affine: return "groupnorm"
     return None
 
@@ -113,7 +126,8 @@ def _rule_grads(kind, mod, a, g):
 # %% ../nbs/10_influence.ipynb #c4a3c316
 def _chunk_grads(model, loss_fn, x, y, params):
     "Per-sample gradients of one chunk as {name: (n, *shape)}: fast rules where a layer has one, a loop elsewhere."
-    owner, holders = {}, {}  # param name -> (module name, module, rule, attr); id(param) -> number of modules holding it
+    # param name -> (module name, module, rule, attr); id(param) -> number of modules holding it
+    owner, holders = {}, {}
     for mname, mod in model.named_modules():
         for attr, p in mod.named_parameters(recurse=False):
             holders[id(p)] = holders.get(id(p), 0) + 1
@@ -149,7 +163,8 @@ def _chunk_grads(model, loss_fn, x, y, params):
                 if full in fast: res[full] = val
     if slow:
         ps = [params[k] for k in slow]
-        rows = [torch.autograd.grad(loss_fn(model(x[i:i + 1]), y[i:i + 1]), ps, allow_unused=True) for i in range(len(x))]
+        rows = [torch.autograd.grad(loss_fn(model(x[i:i + 1]), y[i:i + 1]), ps, allow_unused=True)
+                for i in range(len(x))]
         for j, k in enumerate(slow):
             res[k] = torch.stack([r[j] if r[j] is not None else torch.zeros_like(ps[j]) for r in rows])
     return res
@@ -161,7 +176,8 @@ def _projector_block(rows: int, k: int, seed: int, block: int, dtype, device):
 
 # %% ../nbs/10_influence.ipynb #60be3d09
 def project(grads: dict, project_dim: int, seed: int = 0, block_rows: int = 16384) -> torch.Tensor:
-    "Random Gaussian projection R^T g (TRAK) of per-sample gradients {name: (N, *shape)} to (N, k), R made block by block."
+    ("Random Gaussian projection R^T g (TRAK) of per-sample gradients {name: (N, *shape)} to (N, k), R made block by "
+     "block.")
     n = next(iter(grads.values())).shape[0]
     out, b = None, 0
     for v in grads.values():
@@ -179,8 +195,10 @@ def per_sample_grads(model: nn.Module, loss_fn, x, y, params=None, chunk_size: i
     "Per-example gradients grad_theta l(z_i; theta) as an (N, P) matrix, or (N, k) randomly projected (TRAK)."
     _check_per_sample(model)
     params = select_params(model, params)
-    if chunk_size is not None and chunk_size < 1: raise ValueError(f"chunk_size={chunk_size}; valid: a positive int or None")
-    if project_dim is not None and project_dim < 1: raise ValueError(f"project_dim={project_dim}; valid: a positive int or None")
+    if chunk_size is not None and chunk_size < 1:
+        raise ValueError(f"chunk_size={chunk_size}; valid: a positive int or None")
+    if project_dim is not None and project_dim < 1:
+        raise ValueError(f"project_dim={project_dim}; valid: a positive int or None")
     cs, P = chunk_size or len(x), sum(p.numel() for p in params.values())
     ref = next(iter(params.values()))
     out = torch.empty(len(x), project_dim or P, dtype=ref.dtype, device=ref.device)
@@ -253,7 +271,8 @@ def _rel_residual(hvp, x, b) -> float:
     return float((hvp(x) - b).norm()) / nb if nb else 0.0
 
 def cg_solve(hvp, b, tol: float = 1e-10, max_iter: int | None = None, warn_rtol: float | None = 1e-3) -> torch.Tensor:
-    "Conjugate gradient for A x = b, A given as v -> A v (SPD); warns if max_iter ends with ||Ax - b||/||b|| > warn_rtol."
+    ("Conjugate gradient for A x = b, A given as v -> A v (SPD); warns if max_iter ends with ||Ax - b||/||b|| > "
+     "warn_rtol.")
     x, r = torch.zeros_like(b), b.clone()
     p, rr = r.clone(), r @ r
     b2 = b @ b
@@ -263,7 +282,8 @@ def cg_solve(hvp, b, tol: float = 1e-10, max_iter: int | None = None, warn_rtol:
         Ap = hvp(p)
         pAp = p @ Ap
         if not pAp > 0:
-            raise ValueError(f"CG met curvature p^T(H + damping I)p = {float(pAp):.3g} <= 0 at iteration {i}: the Hessian "
+            raise ValueError(f"CG met curvature p^T(H + damping I)p = {float(pAp):.3g} <= 0 at iteration {i}: the "
+                             "Hessian "
                              "is not positive definite; raise damping (e.g. 0.01 to 1) or use ihvp='exact'")
         a = rr / pAp
         x = x + a * p
@@ -273,16 +293,20 @@ def cg_solve(hvp, b, tol: float = 1e-10, max_iter: int | None = None, warn_rtol:
         p = r + (rr_new / rr) * p
         rr = rr_new
     if warn_rtol is not None and (res := _rel_residual(hvp, x, b)) > warn_rtol:
-        warnings.warn(f"CG stopped at max_iter={steps} with relative residual ||(H + damping I)x - b|| / ||b|| = {res:.3g} "
+        warnings.warn(f"CG stopped at max_iter={steps} with relative residual ||(H + damping I)x - b|| / ||b|| = "
+                      f"{res:.3g} "
                       f"(> warn_rtol={warn_rtol}); raise max_iter or damping", ConvergenceWarning, stacklevel=2)
     return x
 
 # %% ../nbs/10_influence.ipynb #52409e39
-def lissa_solve(hvp, b, scale: float = 10.0, depth: int = 1000, tol: float = 1e-10, warn_rtol: float | None = 1e-3) -> torch.Tensor:
-    "LiSSA: x_{j+1} = b + x_j - A x_j / scale, returning x/scale ~ A^-1 b; raises when it diverges, warns when it is unfinished."
+def lissa_solve(hvp, b, scale: float = 10.0, depth: int = 1000, tol: float = 1e-10,
+                warn_rtol: float | None = 1e-3) -> torch.Tensor:
+    ("LiSSA: x_{j+1} = b + x_j - A x_j / scale, returning x/scale ~ A^-1 b; raises when it diverges, warns when it is "
+     "unfinished.")
     if scale <= 0: raise ValueError(f"scale={scale}; valid: > 0 (larger than the top eigenvalue of H + damping I)")
     if depth < 1: raise ValueError(f"depth={depth}; valid: a positive int")
-    fix = f"raise scale (now {scale}) above the largest eigenvalue of H + damping I, or raise damping if H has negative curvature"
+    fix = (f"raise scale (now {scale}) above the largest eigenvalue of H + damping I, or raise damping if H has "
+           "negative curvature")
     x, n0, best = b.clone(), float(b.norm()) + 1e-30, math.inf
     for j in range(depth):
         step = b - hvp(x) / scale          # minus the residual of the estimate x/scale: it comes for free
@@ -293,13 +317,16 @@ def lissa_solve(hvp, b, scale: float = 10.0, depth: int = 1000, tol: float = 1e-
             raise FloatingPointError(f"LiSSA diverged at step {j} (||x|| = {nrm:.3g}): {fix}")
         if float(step.norm()) <= tol * nrm: break
     res = _rel_residual(hvp, x / scale, b)  # of the estimate returned
-    # with every eigenvalue of A/scale in (0, 2) the residual never grows: growth beyond rounding is divergence too slow to blow up
+    # with every eigenvalue of A/scale in (0, 2) the residual never grows: growth
+    # beyond rounding is divergence too slow to blow up
     if res > 2 * best and res > torch.finfo(b.dtype).eps ** 0.5:
-        raise FloatingPointError(f"LiSSA diverged slowly: relative residual ||A x - b|| / ||b|| rose from {best:.3g} to {res:.3g} "
+        raise FloatingPointError(f"LiSSA diverged slowly: relative residual ||A x - b|| / ||b|| rose from {best:.3g} "
+                                 f"to {res:.3g} "
                                  f"in {j + 1} steps (it diverges once the top eigenvalue exceeds 2 * scale); {fix}")
     if warn_rtol is not None and res > warn_rtol:
         warnings.warn(f"LiSSA stopped after depth={depth} steps with relative residual ||A x - b|| / ||b|| = {res:.3g} "
-                      f"(> warn_rtol={warn_rtol}); raise depth, or damping (the rate is 1 - lambda_min / scale)", ConvergenceWarning, stacklevel=2)
+                      f"(> warn_rtol={warn_rtol}); raise depth, or damping (the rate is 1 - lambda_min / scale)",
+                      ConvergenceWarning, stacklevel=2)
     return x / scale
 
 # %% ../nbs/10_influence.ipynb #ad6471e3
@@ -348,7 +375,8 @@ def fit_newton(model: nn.Module, loss_fn, x, y, l2: float = 0.0, steps: int = 50
     params = select_params(model)
     if H is None and warmup:   # cheap first-order start so that only one or two dense Hessians are needed
         ps = list(params.values())
-        opt = torch.optim.LBFGS(ps, max_iter=warmup, tolerance_grad=1e-6, history_size=20, line_search_fn="strong_wolfe")
+        opt = torch.optim.LBFGS(ps, max_iter=warmup, tolerance_grad=1e-6, history_size=20,
+                                line_search_fn="strong_wolfe")
         def closure():
             opt.zero_grad()
             loss = loss_fn(model(x), y) + l2 / 2 * sum((p ** 2).sum() for p in ps)
@@ -385,13 +413,15 @@ def _at_checkpoints(checkpoints, lrs, model):
         m.load_state_dict(sd)
         yield m, lr
 
-def tracin(checkpoints, lrs, model: nn.Module, loss_fn, train, test, params=None, per_test: bool = False) -> torch.Tensor:
+def tracin(checkpoints, lrs, model: nn.Module, loss_fn, train, test, params=None,
+           per_test: bool = False) -> torch.Tensor:
     "TracIn (IGD eq. 5): sum_e lr_e grad l(test; theta_e) . grad l(z_i; theta_e) for every training point z_i."
     (xtr, ytr), (xte, yte) = train, test
     total = 0.
     for m, lr in _at_checkpoints(checkpoints, lrs, model):
         if per_test:
-            total = total + lr * per_sample_grads(m, loss_fn, xte, yte, params) @ per_sample_grads(m, loss_fn, xtr, ytr, params).T
+            total = total + lr * per_sample_grads(m, loss_fn, xte, yte,
+                                                  params) @ per_sample_grads(m, loss_fn, xtr, ytr, params).T
         else:
             f, theta = loss_at(m, loss_fn, xte, yte, params)
             total = total + lr * grad_dot(m, loss_fn, xtr, ytr, flat_grad(f, theta), params)
@@ -404,15 +434,18 @@ def class_mean_grads(model: nn.Module, loss_fn, x, y, num_classes: int, params=N
     rows = []
     for c in range(num_classes):
         m = y == c
-        rows.append(flat_grad(loss_at(model, loss_fn, x[m], y[m], params)[0], theta) if m.any() else torch.zeros_like(theta))
+        rows.append(flat_grad(loss_at(model, loss_fn, x[m], y[m], params)[0], theta) if m.any()
+                    else torch.zeros_like(theta))
     return torch.stack(rows)
 
 # %% ../nbs/10_influence.ipynb #2e4c08af
-def tracin_class(checkpoints, lrs, model: nn.Module, loss_fn, train, real, num_classes: int, params=None) -> torch.Tensor:
+def tracin_class(checkpoints, lrs, model: nn.Module, loss_fn, train, real, num_classes: int,
+                 params=None) -> torch.Tensor:
     "Class-averaged TracIn (IGD eq. 6): sum_e lr_e bar grad l_{y_i}(real; theta_e) . grad l(z_i; theta_e)."
     (x, y), (xr, yr) = train, real
     ref = next(iter(select_params(model, params).values()))
-    out = torch.zeros(len(x), dtype=ref.dtype, device=ref.device)   # where the model is, as the scores are (x may be ids)
+    # where the model is, as the scores are (x may be ids)
+    out = torch.zeros(len(x), dtype=ref.dtype, device=ref.device)
     for m, lr in _at_checkpoints(checkpoints, lrs, model):
         Gc = class_mean_grads(m, loss_fn, xr, yr, num_classes, params)
         for c in range(num_classes):
@@ -421,19 +454,22 @@ def tracin_class(checkpoints, lrs, model: nn.Module, loss_fn, train, real, num_c
     return out
 
 # %% ../nbs/10_influence.ipynb #602fa9fa
-def distillation_influence(match_loss_fn, n_real: int, dtype=torch.float32, device=None, retain_graph=False) -> torch.Tensor:
+def distillation_influence(match_loss_fn, n_real: int, dtype=torch.float32, device=None,
+                           retain_graph=False) -> torch.Tensor:
     "Explicit term of IWD eq. 11: dD/dw_j at w = 1 for every real instance, one backward pass through match_loss_fn(w)."
     w = torch.ones(n_real, dtype=dtype, device=device, requires_grad=True)
     D = match_loss_fn(w)
     if D.ndim != 0: raise ValueError(f"match_loss_fn must return a scalar, got shape {tuple(D.shape)}")
     if not torch.isfinite(D): raise FloatingPointError(f"match_loss_fn(w=1) returned {float(D)}")
-    (g,) = torch.autograd.grad(D, w, allow_unused=True, retain_graph=retain_graph)   # retain: a method reusing the graph (IWD)
+    # retain: a method reusing the graph (IWD)
+    (g,) = torch.autograd.grad(D, w, allow_unused=True, retain_graph=retain_graph)
     if g is None: raise ValueError("match_loss_fn(w) does not depend on w: build Phi_real from the weights")
     return g
 
 # %% ../nbs/10_influence.ipynb #52da315f
 def distillation_influence_implicit(match_loss_fn, model: nn.Module, loss_fn, real, ihvp: str = "cg",
-                                    damping: float = 0.0, params=None, n_real: int | None = None, **solver_kw) -> torch.Tensor:
+                                    damping: float = 0.0, params=None, n_real: int | None = None,
+                                    **solver_kw) -> torch.Tensor:
     "Implicit term of IWD eq. 11 for S_inner = D: <grad_theta D, u_j>, u_j = -(H + damping I)^-1 grad l(z_j)."
     x, y = real
     ps = select_params(model, params)
@@ -458,7 +494,8 @@ def dc_match_loss(net: nn.Module, x_syn, y_syn, x_real, y_real, w=None, params=N
     "DC's matching objective D(grad l(S), grad of the w-weighted mean real loss) with the layer-wise 1 - cos distance."
     ps = list(select_params(net, params).values())
     w = torch.ones(len(x_real), dtype=x_real.dtype, device=x_real.device) if w is None else w
-    gr = torch.autograd.grad((w * F.cross_entropy(net(x_real), y_real, reduction="none")).sum() / len(w), ps, create_graph=True)
+    gr = torch.autograd.grad((w * F.cross_entropy(net(x_real), y_real, reduction="none")).sum() / len(w), ps,
+                             create_graph=True)
     gs = torch.autograd.grad(F.cross_entropy(net(x_syn), y_syn), ps, create_graph=True)
     return layerwise_distance(gs, gr)
 
@@ -493,6 +530,7 @@ def plot_extremes(images, scores, labels, flipped=None, k: int = 8, title: str =
             ax.axis("off")
             bad = flipped is not None and bool(flipped[i])
             ax.set_title(f"y={int(labels[i])}\n{float(scores[i]):.2g}", fontsize=7, color="red" if bad else "black")
-        axes[row, 0].text(-0.3, 0.5, ["lowest", "highest"][row], transform=axes[row, 0].transAxes, rotation=90, va="center", ha="right", fontsize=8)
+        axes[row, 0].text(-0.3, 0.5, ["lowest", "highest"][row], transform=axes[row, 0].transAxes, rotation=90,
+                          va="center", ha="right", fontsize=8)
     fig.suptitle(f"{title} (red: flipped label)", fontsize=9)
     return fig

@@ -23,7 +23,8 @@ __all__ = ['IWD_BASES', 'IWD_PARAMS', 'explicit_influence', 'influence_weights',
 # %% ../nbs/11_iwd.ipynb #73050c1e
 def explicit_influence(match, n_real: int, device=None) -> torch.Tensor:
     "IWD's explicit term: d D / d eps with eps on each instance's simplex weight (eq. 8), one backward pass for all."
-    if hasattr(match, "influence"): return match.influence()      # a method's own faster route (DC: on the real graph it holds)
+    # a method's own faster route (DC: on the real graph it holds)
+    if hasattr(match, "influence"): return match.influence()
     # match(w) weights the instances inside a batch mean: d/d eps = n * d/d w_j. The graph is retained because the
     # method reuses it for its weighted update.
     return n_real * distillation_influence(match, n_real, device=device, retain_graph=True).detach()
@@ -32,11 +33,14 @@ def explicit_influence(match, n_real: int, device=None) -> torch.Tensor:
 def influence_weights(scores: torch.Tensor, tau: float, normalize: str = "standardize", sign: int = 1,
                       cap: float | None = None) -> torch.Tensor:
     "Alg. 1 line 8: n * softmax(sign * I / tau), uniform weights are 1; scores optionally standardised; weights capped."
-    if normalize not in ("standardize", "raw"): raise ValueError(f"normalize={normalize!r}; valid: 'standardize', 'raw'")
+    if normalize not in ("standardize", "raw"):
+        raise ValueError(f"normalize={normalize!r}; valid: 'standardize', 'raw'")
     if math.isinf(tau): return torch.ones_like(scores)
-    if normalize == "standardize": scores = (scores - scores.mean()) / scores.std().clamp_min(1e-12) if len(scores) > 1 else scores * 0
+    if normalize == "standardize":
+        scores = (scores - scores.mean()) / scores.std().clamp_min(1e-12) if len(scores) > 1 else scores * 0
     w = len(scores) * torch.softmax(sign * scores / tau, 0)
-    for _ in range(50 if cap else 0):            # clip at the cap and hand the excess to the others, until none exceeds it
+    # clip at the cap and hand the excess to the others, until none exceeds it
+    for _ in range(50 if cap else 0):
         if w.max() <= cap * (1 + 1e-6): break
         over = w >= cap
         w = torch.where(over, torch.full_like(w, cap), w * (len(w) - cap * over.sum()) / w[~over].sum())
@@ -45,7 +49,8 @@ def influence_weights(scores: torch.Tensor, tau: float, normalize: str = "standa
 # %% ../nbs/11_iwd.ipynb #711ed641
 def check_tau(tau: float):
     "tau must be a positive temperature."
-    if not (isinstance(tau, (int, float)) and tau > 0): raise ValueError(f"tau={tau!r}; valid: a positive number (inf gives the base method)")
+    if not (isinstance(tau, (int, float)) and tau > 0):
+        raise ValueError(f"tau={tau!r}; valid: a positive number (inf gives the base method)")
 
 # %% ../nbs/11_iwd.ipynb #4b1b65dd
 def check_weighting(sign, cap):
@@ -80,7 +85,8 @@ def iwd_weight_fn(tau: float, normalize: str = "standardize", refresh: int = 1, 
             k = calls[c] = calls.get(c, -1) + 1
             if k % refresh == 0 or idx is None:
                 scores = explicit_influence(match, len(xr), xr.device)
-                if not torch.isfinite(scores).all(): raise FloatingPointError(f"non-finite influence scores in class {c}")
+                if not torch.isfinite(scores).all():
+                    raise FloatingPointError(f"non-finite influence scores in class {c}")
                 if idx is not None: table.update(zip(idx.tolist(), scores.cpu().tolist()))
             else:                                             # between refreshes: the instances' last scores
                 known = [table.get(i) for i in idx.tolist()]
@@ -89,7 +95,8 @@ def iwd_weight_fn(tau: float, normalize: str = "standardize", refresh: int = 1, 
             w = influence_weights(scores, tau, normalize, sign, cap)
         if log is not None: log.append(_batch_record(w.detach(), idx, flagged))
         return w
-    weight_fn.params = dict(tau=tau, normalize=normalize, refresh=refresh, sign=sign, cap=cap)   # a checkpoint's run identity
+    # a checkpoint's run identity
+    weight_fn.params = dict(tau=tau, normalize=normalize, refresh=refresh, sign=sign, cap=cap)
     return weight_fn
 
 # %% ../nbs/11_iwd.ipynb #7d51692b
@@ -118,8 +125,10 @@ def flagged_instances(dataset: ImageDataset) -> dict:
 # %% ../nbs/11_iwd.ipynb #8b1831cc
 # IWD's own parameters (eq. 8 weights); the rest go to the base method it wraps
 IWD_PARAMS = dict(
-    tau=declare("float", "softmax temperature of the influence weights (inf: uniform, the base method)", gt=0, inf=True),
-    normalize=declare("str", "standardise the scores before the softmax, or use them raw", choices=("standardize", "raw")),
+    tau=declare("float", "softmax temperature of the influence weights (inf: uniform, the base method)", gt=0,
+                inf=True),
+    normalize=declare("str", "standardise the scores before the softmax, or use them raw",
+                      choices=("standardize", "raw")),
     refresh=declare("int", "matching steps between influence recomputations", min=1),
     sign=declare("int", "+1 up-weights high influence (eq. 8), -1 down-weights it", choices=(1, -1)),
     cap=declare("float", "largest weight (weights average 1)", min=1))
@@ -152,7 +161,8 @@ def with_flipped_labels(ds: ImageDataset, frac: float, seed: int = 0) -> ImageDa
     return out
 
 # %% ../nbs/11_iwd.ipynb #f3b4ea2a
-def with_planted_submode(ds: ImageDataset, sources: int = 3, seed: int = 0, shift: int = 1, noise: float = 0.03) -> ImageDataset:
+def with_planted_submode(ds: ImageDataset, sources: int = 3, seed: int = 0, shift: int = 1,
+                         noise: float = 0.03) -> ImageDataset:
     "Per class, `sources` real images copied with small shifts and noise until the copies are half the class."
     if not (isinstance(sources, int) and sources >= 1): raise ValueError(f"sources={sources!r}; valid: an integer >= 1")
     g = torch.Generator().manual_seed(seed)
@@ -190,7 +200,8 @@ def _random_nets(ds, nets, seed, arch, device):
 
 def dataset_influence(ds: ImageDataset, base: str = "dm", ipc: int = 1, seed: int = 0, nets: int = 5,
                       batch_real: int = 256, arch: str = "convnet3") -> torch.Tensor:
-    "Explicit influence of every real instance on `base`'s matching loss at its initialisation, averaged over random nets."
+    ("Explicit influence of every real instance on `base`'s matching loss at its initialisation, averaged over random "
+     "nets.")
     kind = "dm" if base in ("dm", "iwd-dm") else "dc"
     device = default_device()
     init = random_select(ds, ipc, seed)
@@ -215,8 +226,10 @@ def _top(ds, scores, c, k):
     return idx[scores[idx].argsort(descending=True)[:k]]
 
 @register_method("influence-select", params=dict(
-    base=declare("str", "whose matching loss scores the images (dm: embeddings; others: gradients)", choices=("dc", "dsa", "dm", "idc", "pdd"))))
-def influence_select(dataset: ImageDataset, ipc: int, seed: int = 0, base: str = "dm", nets: int = 5, batch_real: int = 256) -> DistilledSet:
+    base=declare("str", "whose matching loss scores the images (dm: embeddings; others: gradients)",
+                 choices=("dc", "dsa", "dm", "idc", "pdd"))))
+def influence_select(dataset: ImageDataset, ipc: int, seed: int = 0, base: str = "dm", nets: int = 5,
+                     batch_real: int = 256) -> DistilledSet:
     "Ablation (seed Fig. 3): the `ipc` most influential real images of each class, used as they are."
     scores = dataset_influence(dataset, base, ipc, seed, nets, batch_real)
     idx = torch.cat([_top(dataset, scores, c, ipc) for c in range(dataset.num_classes)])
@@ -228,11 +241,13 @@ def influence_select(dataset: ImageDataset, ipc: int, seed: int = 0, base: str =
     keep=declare("float", "fraction of each class kept (most influential first)", gt=0, max=1)))
 def influence_prune(dataset: ImageDataset, ipc: int, seed: int = 0, base: str = "dm", keep: float = 0.9, nets: int = 5,
                     **kw) -> DistilledSet:
-    "Ablation (seed Fig. 3): drop each class's lowest-influence (1 - keep) of the real data, then run `base` on the rest."
+    ("Ablation (seed Fig. 3): drop each class's lowest-influence (1 - keep) of the real data, then run `base` on the "
+     "rest.")
     if base not in IWD_BASES: raise ValueError(f"influence-prune runs a base method; valid: {', '.join(IWD_BASES)}")
     if not 0 < keep <= 1: raise ValueError(f"keep={keep}; valid: 0 < keep <= 1")
     scores = dataset_influence(dataset, base, ipc, seed, nets, kw.get("batch_real", 256))
-    kept = torch.cat([_top(dataset, scores, c, max(ipc, round(keep * n))) for c, n in enumerate(dataset.class_counts().tolist())])
+    kept = torch.cat([_top(dataset, scores, c, max(ipc, round(keep * n)))
+                      for c, n in enumerate(dataset.class_counts().tolist())])
     out = METHODS[base](dataset.subset(kept.sort().values), ipc, seed, **kw)
     out.meta.update(base=base, keep=keep, kept=len(kept))
     return out

@@ -37,7 +37,8 @@ def learnability(learner: nn.Module, reference: nn.Module, images, labels, mean,
     return F.cross_entropy(learner(x), y, reduction="none") - lam * F.cross_entropy(reference(x), y, reduction="none")
 
 # %% ../nbs/30_lgd.ipynb #7a7348ba
-LGD_WINDOW = (10, 45)   # NOTES.md: the paper's numbers are lost; a public summary reads t in [10, 45] of 50 (IGD's counting)
+# NOTES.md: the paper's numbers are lost; a public summary reads t in [10, 45] of 50 (IGD's counting)
+LGD_WINDOW = (10, 45)
 
 # LGD's sampler: DDPM 50 steps, CFG 4, guided inside LGD_WINDOW (Table C.1 keeps IGD's backend and step count)
 LGD_SAMPLING = SamplingSpec(steps=50, window=LGD_WINDOW, cfg=4.0, scheduler="ddpm")
@@ -57,14 +58,16 @@ class LearnabilityGuidance(GuidanceTerm):
     im_size: tuple = None           # the learner's image size (x0 is resized to it)
     label_of: torch.Tensor = None   # dataset class of each backend class (None: the same index)
     def __post_init__(self):
-        if self.learner is None or self.reference is None: raise ValueError("LearnabilityGuidance needs learner= and reference= networks")
+        if self.learner is None or self.reference is None:
+            raise ValueError("LearnabilityGuidance needs learner= and reference= networks")
         if not self.k >= 0: raise ValueError(f"w={self.k}; the learnability strength must be >= 0 (paper: 15)")
         if self.lam < 0: raise ValueError(f"lam={self.lam}; lambda must be >= 0 (paper: 0.5)")
     def labels(self, classes):
         "Dataset labels of backend classes."
         return classes if self.label_of is None else self.label_of.to(classes.device)[classes]
     def score(self, images, classes) -> torch.Tensor:
-        "L of decoded images on the learner's device (selection passes CPU images: they are moved, the networks never are)."
+        ("L of decoded images on the learner's device (selection passes CPU images: they are moved, the networks never "
+         "are).")
         dev = model_device(self.learner)
         x = images.to(dev) if self.im_size is None else resize_images(images.to(dev), self.im_size, clamp=False)
         y = self.labels(torch.as_tensor(classes, device=dev))
@@ -77,21 +80,27 @@ class LearnabilityGuidance(GuidanceTerm):
 def validation_split(dataset: ImageDataset, per_class: int, seed: int = 0) -> ImageDataset:
     "per_class real images of every class, drawn from `seed`: the learner's plateau check."
     g = torch.Generator().manual_seed(seed)
-    idx = torch.cat([dataset.indices_of(c)[torch.randperm(len(dataset.indices_of(c)), generator=g)[:per_class]] for c in range(dataset.num_classes)])
+    idx = torch.cat([dataset.indices_of(c)[torch.randperm(len(dataset.indices_of(c)), generator=g)[:per_class]]
+                     for c in range(dataset.num_classes)])
     return dataset.subset(idx)
 
 # %% ../nbs/30_lgd.ipynb #1628e76d
-def train_learner(images, labels, val: ImageDataset, arch: str = "resnetap10", lr: float = 1e-3, weight_decay: float = 0.01,
+def train_learner(images, labels, val: ImageDataset, arch: str = "resnetap10", lr: float = 1e-3,
+                  weight_decay: float = 0.01,
                   max_epochs: int = 2000, patience: int = 300, finetune_epochs: int = 300, eval_every: int = 10,
                   ema_decay: float = 0.999, batch_size: int = 256, seed: int = 0, device=None, progress: bool = False):
     "Train on (images, labels) until the validation loss plateaus, then a cosine fine-tune; returns (EMA network, log)."
-    if patience < 1 or max_epochs < 1 or finetune_epochs < 0: raise ValueError(f"need max_epochs >= 1, patience >= 1, finetune_epochs >= 0 (got {max_epochs}, {patience}, {finetune_epochs})")
+    if patience < 1 or max_epochs < 1 or finetune_epochs < 0:
+        raise ValueError(f"need max_epochs >= 1, patience >= 1, finetune_epochs >= 0 (got {max_epochs}, {patience}, "
+                         f"{finetune_epochs})")
     device = device or default_device()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = get_network(arch, val.channels, val.num_classes, val.im_size).to(device)
-    # EMA with the usual warm-up, min(decay, (1+n)/(10+n)): a small set gives few steps, and a plain 0.999 EMA would stay at the init
-    ema = AveragedModel(net, avg_fn=lambda avg, p, n: avg + (1 - min(ema_decay, (1 + int(n)) / (10 + int(n)))) * (p - avg))
+    # EMA with the usual warm-up, min(decay, (1+n)/(10+n)): a small set gives few
+    # steps, and a plain 0.999 EMA would stay at the init
+    ema = AveragedModel(net, avg_fn=lambda avg, p, n: avg + (1 - min(ema_decay,
+                                                                     (1 + int(n)) / (10 + int(n)))) * (p - avg))
     opt = torch.optim.AdamW(net.parameters(), lr=lr, betas=(0.9, 0.999), weight_decay=weight_decay)
     tf, g = train_transform(images.shape[-1], flip=val.flip_ok), torch.Generator().manual_seed(seed)
     x_all, y_all = images.to(device), labels.to(device)
@@ -125,14 +134,17 @@ def train_learner(images, labels, val: ImageDataset, arch: str = "resnetap10", l
             else: since += eval_every
     bar.close()
     for f in range(finetune_epochs): epoch(lr * 0.5 * (1 + math.cos(math.pi * f / finetune_epochs)))
-    return ema.module.eval(), dict(plateau_epoch=e, epochs=e + finetune_epochs, val_log=log, final_val_loss=val_loss(ema.module))
+    return ema.module.eval(), dict(plateau_epoch=e, epochs=e + finetune_epochs, val_log=log,
+                                   final_val_loss=val_loss(ema.module))
 
 # %% ../nbs/30_lgd.ipynb #a6f9108d
 def stage_plan(ipc: int, seed_ipc: int, stage_ipc: int) -> list:
     "IPC after the seed set and after each stage; refused unless ipc = seed_ipc + n * stage_ipc."
-    if not (isinstance(seed_ipc, int) and isinstance(stage_ipc, int)) or seed_ipc < 1 or stage_ipc < 1 or ipc < seed_ipc or (ipc - seed_ipc) % stage_ipc:
+    if not (isinstance(seed_ipc, int) and isinstance(stage_ipc,
+                                                     int)) or seed_ipc < 1 or stage_ipc < 1 or ipc < seed_ipc or (ipc - seed_ipc) % stage_ipc:
         raise ValueError(f"ipc={ipc} cannot be reached from a seed set of {seed_ipc} in stages of {stage_ipc}: valid "
-                         f"{', '.join(str(seed_ipc + i * stage_ipc) for i in range(4))}, ... (seed_ipc, stage_ipc >= 1)")
+                         f"{', '.join(str(seed_ipc + i * stage_ipc) for i in range(4))}, ... (seed_ipc, stage_ipc >= "
+                         "1)")
     return list(range(seed_ipc, ipc + 1, stage_ipc))
 
 # %% ../nbs/30_lgd.ipynb #df5ffa42
@@ -147,33 +159,45 @@ def merge_sets(a: DistilledSet, b: DistilledSet) -> DistilledSet:
 def _check_seed_set(seed_set, dataset: ImageDataset, seed_ipc: int) -> DistilledSet:
     "A given seed set S_0 (a DistilledSet or its file), checked against the dataset and seed_ipc."
     S = DistilledSet.load(seed_set) if isinstance(seed_set, (str, Path)) else seed_set
-    if not isinstance(S, DistilledSet): raise ValueError(f"seed_set={seed_set!r}: need a labelled DistilledSet or the path of one")
+    if not isinstance(S, DistilledSet):
+        raise ValueError(f"seed_set={seed_set!r}: need a labelled DistilledSet or the path of one")
     want = (dataset.channels, *dataset.im_size)
-    if tuple(S.images.shape[1:]) != want: raise ValueError(f"seed_set images are {tuple(S.images.shape[1:])}; the dataset's are {want} (channels, height, width)")
+    if tuple(S.images.shape[1:]) != want:
+        raise ValueError(f"seed_set images are {tuple(S.images.shape[1:])}; the dataset's are {want} (channels, "
+                         "height, width)")
     if len(S.labels) == 0 or S.labels.min() < 0 or S.labels.max() >= dataset.num_classes:
-        raise ValueError(f"seed_set labels {sorted(set(S.labels.tolist()))} are not classes of {dataset.name} (0..{dataset.num_classes - 1})")
+        raise ValueError(f"seed_set labels {sorted(set(S.labels.tolist()))} are not classes of {dataset.name} "
+                         f"(0..{dataset.num_classes - 1})")
     counts = torch.bincount(S.labels.long(), minlength=dataset.num_classes)
-    if (counts != seed_ipc).any(): raise ValueError(f"seed_set has {counts.tolist()} images per class; seed_ipc={seed_ipc} needs exactly {seed_ipc} in every class")
+    if (counts != seed_ipc).any():
+        raise ValueError(f"seed_set has {counts.tolist()} images per class; seed_ipc={seed_ipc} needs exactly "
+                         f"{seed_ipc} in every class")
     return merge_sets(S, DistilledSet(S.images[:0], S.labels[:0]))   # stored class by class
 
 # %% ../nbs/30_lgd.ipynb #f26db145
-def _save_net(path, net): atomic_write(path, lambda f: save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, f))
+def _save_net(path, net):
+    atomic_write(path, lambda f: save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, f))
 
 # %% ../nbs/30_lgd.ipynb #4d99786e
 def _test_split(dataset, root=None):
-    "The test split of `dataset` (from `root` for datasets kept in files, the same release); None where it has none and no root is named."
+    ("The test split of `dataset` (from `root` for datasets kept in files, the same release); None where it has none "
+     "and no root is named.")
     source = {"source": dataset.source} if getattr(dataset, "source", None) else {}   # ImageNet or fast.ai's ImageNette
     try: return load_dataset(dataset.name, "test", root=root, size=dataset.im_size[-1], **source)
     except (ValueError, FileNotFoundError, TypeError) as e:
-        # a root the caller named must hold the test split: else every stage's test_acc would be None and the results cells fail
-        if root is not None: raise ValueError(f"root={str(root)!r}: no test split of {dataset.name} loads from it ({e})") from e
+        # a root the caller named must hold the test split: else every stage's
+        # test_acc would be None and the results cells fail
+        if root is not None:
+            raise ValueError(f"root={str(root)!r}: no test split of {dataset.name} loads from it ({e})") from e
         return None   # a dataset without a loadable test split (none named): no incremental accuracy
 
 # %% ../nbs/30_lgd.ipynb #d7f2e657
 def _encode(backend, images, batch_size: int = 64):
-    "Latents of images in [0, 1] on the backend's device, without a graph, `batch_size` at a time (memory: one chunk's decode)."
+    ("Latents of images in [0, 1] on the backend's device, without a graph, `batch_size` at a time (memory: one "
+     "chunk's decode).")
     with torch.no_grad():
-        return torch.cat([backend.encode(resize_images(images[s:s + batch_size], backend.out_size, clamp=False).to(backend.device))
+        return torch.cat([backend.encode(resize_images(images[s:s + batch_size], backend.out_size,
+                                                       clamp=False).to(backend.device))
                           for s in range(0, len(images), batch_size)])
 
 # %% ../nbs/30_lgd.ipynb #5c9fe105
@@ -182,9 +206,11 @@ def run_record(args: dict) -> dict:
     import hashlib, json
     def ident(v):
         if isinstance(v, ImageDataset): return v.digest()
-        if isinstance(v, DistilledSet): return hashlib.sha256(v.images.numpy().tobytes() + v.labels.numpy().tobytes()).hexdigest()
+        if isinstance(v, DistilledSet):
+            return hashlib.sha256(v.images.numpy().tobytes() + v.labels.numpy().tobytes()).hexdigest()
         return v
-    return json.loads(json.dumps({k: ident(v) for k, v in args.items() if k not in ("ipc", "progress", "resume")}, sort_keys=True, default=str))
+    return json.loads(json.dumps({k: ident(v) for k, v in args.items() if k not in ("ipc", "progress", "resume")},
+                                 sort_keys=True, default=str))
 
 # %% ../nbs/30_lgd.ipynb #f6a13d82
 def check_run(path, run: dict):
@@ -195,7 +221,9 @@ def check_run(path, run: dict):
     if path.exists():
         saved = json.loads(path.read_text())
         diff = {k: (saved.get(k), v) for k, v in run.items() if saved.get(k) != v}
-        if diff: raise ValueError(f"{path.parent} is the resume folder of a run with other parameters (saved vs now: {diff}); pass another resume=")
+        if diff:
+            raise ValueError(f"{path.parent} is the resume folder of a run with other parameters (saved vs now: "
+                             f"{diff}); pass another resume=")
     else: atomic_write_text(path, json.dumps(run, sort_keys=True, indent=1))
 
 # %% ../nbs/30_lgd.ipynb #ba91fe27
@@ -222,27 +250,35 @@ LGD_PARAMS = dict(
 # %% ../nbs/30_lgd.ipynb #e4a2bc99
 @register_method("lgd", params={**GUIDED_PARAMS, **LGD_PARAMS})
 def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: BackendSpec = BackendSpec(),
-        sampling: SamplingSpec = LGD_SAMPLING, seed_method: str = "igd", seed_ipc: int = 10, seed_params: dict | None = None,
+        sampling: SamplingSpec = LGD_SAMPLING, seed_method: str = "igd", seed_ipc: int = 10,
+        seed_params: dict | None = None,
         stage_ipc: int = 10, candidates: int = 3, lam: float = 0.5, w: float = 15.0, rule: str = "igd-code", gamma=None,
         memory_size: int = 64, seed_set=None, learner: str = "resnetap10", reference: str | None = None,
         reference_epochs: int = 30, max_epochs: int = 2000, patience: int = 300, finetune_epochs: int = 300,
         eval_every: int = 10, val_per_class: int = 10, root=None, resume=None, progress: bool = True) -> DistilledSet:
-    "LGD (seed 002): a seed set grown by stages sampled with learnability + deviation guidance, best of K by learnability."
-    # guidance_batch_size: images per guided micro-batch (None: batch_size). At DiT-XL/2's shape every guided image holds
-    # its own DiT + VAE + learner graph: about 3 GB each (results/bench_guided_memory_dit-xl-2.md measures 3.0 GB per guided
+    ("LGD (seed 002): a seed set grown by stages sampled with learnability + deviation guidance, best of K by "
+     "learnability.")
+    # guidance_batch_size: images per guided micro-batch (None: batch_size).
+    # At DiT-XL/2's shape every guided image holds
+    # its own DiT + VAE + learner graph: about 3 GB each
+    # (results/bench_guided_memory_dit-xl-2.md measures 3.0 GB per guided
     # image with IGD's terms), so 10 classes x K=3 candidates in one micro-batch need about 90 GB.
     # root: the dataset's folder, to read its test split for each stage's test accuracy (ImageNette, CIFAR-10, ...)
     args = {k: v for k, v in locals().items() if k not in ("backend", "sampling", "root")}
-    args.update(backend.flat(), **sampling.flat())                     # recorded flat: resume folders of earlier runs match
+    # recorded flat: resume folders of earlier runs match
+    args.update(backend.flat(), **sampling.flat())
     run = run_record({k: v for k, v in args.items() if k != "guidance_batch_size"})   # how, not what
     plan = stage_plan(ipc, seed_ipc, stage_ipc)
-    if not (isinstance(candidates, int) and candidates >= 1): raise ValueError(f"candidates={candidates!r}; K must be an int >= 1 (paper: 3)")
+    if not (isinstance(candidates, int) and candidates >= 1):
+        raise ValueError(f"candidates={candidates!r}; K must be an int >= 1 (paper: 3)")
     if lam < 0: raise ValueError(f"lam={lam}; lambda must be >= 0 (paper: 0.5)")
     if not w >= 0: raise ValueError(f"w={w}; the learnability strength must be >= 0 (paper: 15)")
     if gamma is not None and not gamma >= 0: raise ValueError(f"gamma={gamma}; must be >= 0 (paper: 50)")
-    if seed_method not in ("igd", "dit", "random"): raise ValueError(f"seed_method={seed_method!r}; valid: igd (paper), dit, random")
+    if seed_method not in ("igd", "dit", "random"):
+        raise ValueError(f"seed_method={seed_method!r}; valid: igd (paper), dit, random")
     given = _check_seed_set(seed_set, dataset, seed_ipc) if seed_set is not None else None
-    if not (isinstance(val_per_class, int) and val_per_class >= 1): raise ValueError(f"val_per_class={val_per_class!r}; need an int >= 1")
+    if not (isinstance(val_per_class, int) and val_per_class >= 1):
+        raise ValueError(f"val_per_class={val_per_class!r}; need an int >= 1")
     DeviationGuidance(memory_size=memory_size)
     test = _test_split(dataset, root)   # before any work: a named root without the test split fails here
     folder = Path(resume) if resume is not None else None
@@ -251,7 +287,8 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: BackendSpec = B
         check_run(folder/"run.json", run)
     bk = backend.load(dataset)
     cm = backend.class_map_for(bk, dataset)
-    gen_kw = dict(backend=backend, steps=sampling.steps, cfg=sampling.cfg, progress=progress)   # the seed method's own window
+    # the seed method's own window
+    gen_kw = dict(backend=backend, steps=sampling.steps, cfg=sampling.cfg, progress=progress)
     # the seed set S_0
     seed_file = folder/"seed.safetensors" if folder else None
     if seed_file is not None and seed_file.exists(): S = DistilledSet.load(seed_file)
@@ -261,7 +298,8 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: BackendSpec = B
         S = METHODS[seed_method](dataset, seed_ipc, seed, **({**gen_kw, **p} if seed_method != "random" else p))
         if seed_file is not None: S.save(seed_file)
     label_of = dataset_class_of(cm, bk.num_classes)
-    ref_net = reference_model(dataset, reference or learner, epochs=reference_epochs, seed=0, progress=False, device=bk.device)  # theta_ref
+    ref_net = reference_model(dataset, reference or learner, epochs=reference_epochs, seed=0, progress=False,
+                              device=bk.device)  # theta_ref
     val = validation_split(dataset, val_per_class, seed)
     dev = DeviationGuidance(k=scaled_gamma(bk.latent_shape, 50.0) if gamma is None else gamma, memory_size=memory_size)
     dev.remember(_encode(bk, S.images, sampling.batch_size), torch.tensor(cm)[S.labels])
@@ -275,8 +313,10 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: BackendSpec = B
             log = json.loads((folder/f"learner_{k}.json").read_text())
         else:
             net, log = train_learner(S.images, S.labels, val, learner, max_epochs=max_epochs, patience=patience,
-                                     finetune_epochs=finetune_epochs, eval_every=eval_every, seed=seed * 1009 + k, device=bk.device, progress=progress)
-            log["test_acc"] = accuracy(net, test.images, test.labels, dataset.mean, dataset.std) if test is not None else None
+                                     finetune_epochs=finetune_epochs, eval_every=eval_every, seed=seed * 1009 + k,
+                                     device=bk.device, progress=progress)
+            log["test_acc"] = accuracy(net, test.images, test.labels, dataset.mean,
+                                       dataset.std) if test is not None else None
             log["ipc"] = int(torch.bincount(S.labels).max())
             if f is not None:
                 _save_net(f, net)
@@ -285,8 +325,8 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: BackendSpec = B
     for k in range(1, len(plan)):
         net, log = learner_after(k - 1, S)
         stages.append({kk: log[kk] for kk in ("ipc", "test_acc", "plateau_epoch", "epochs", "final_val_loss")})
-        lg = LearnabilityGuidance(k=w, rule=rule, learner=net, reference=ref_net, mean=dataset.mean, std=dataset.std, lam=lam,
-                                  im_size=tuple(dataset.im_size), label_of=label_of)
+        lg = LearnabilityGuidance(k=w, rule=rule, learner=net, reference=ref_net, mean=dataset.mean, std=dataset.std,
+                                  lam=lam, im_size=tuple(dataset.im_size), label_of=label_of)
         run = dict(method="lgd", stage=k, **backend.record(), w=w, lam=lam, rule=rule, gamma=dev.k, learner=learner,
                    seed_method=seed_method, seed_ipc=seed_ipc)
         new = generate_set(dataset, stage_ipc, (seed + 1) * 1000 + k, bk, [lg, dev], backend.class_map, sampling,
@@ -295,19 +335,23 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: BackendSpec = B
         S = merge_sets(S, new)
     net, log = learner_after(len(plan) - 1, S)   # the incremental evaluation of the final set
     stages.append({kk: log[kk] for kk in ("ipc", "test_acc", "plateau_epoch", "epochs", "final_val_loss")})
-    return DistilledSet(S.images, S.labels, meta=dict(S.meta, stages=stages, plan=plan, seed_method=seed_method, candidates=candidates,
-                                                      window=list(sampling.window) if sampling.window else None, gamma=dev.k, w=w, lam=lam,
-                                                      seconds=time.perf_counter() - t0))
+    return DistilledSet(S.images, S.labels, meta=dict(S.meta, stages=stages, plan=plan, seed_method=seed_method,
+                                                      candidates=candidates,
+                                                      window=list(sampling.window) if sampling.window else None,
+                                                      gamma=dev.k, w=w, lam=lam, seconds=time.perf_counter() - t0))
 
 # %% ../nbs/30_lgd.ipynb #4f05ac78
 def increment_indices(labels, increments: int) -> list:
     "Per increment, the indices of each class's i-th equal part of its images in stored order."
     labels = torch.as_tensor(labels)
     if labels.numel() == 0: raise ValueError("the set has no labelled images")
-    if not (isinstance(increments, int) and increments >= 2): raise ValueError(f"increments={increments!r}; need an int >= 2")
+    if not (isinstance(increments, int) and increments >= 2):
+        raise ValueError(f"increments={increments!r}; need an int >= 2")
     counts = torch.bincount(labels)
     n = int(counts[counts > 0].min()) // increments   # after the check: increments=0 would divide by zero
-    if n < 1: raise ValueError(f"increments={increments} but a class has only {int(counts[counts > 0].min())} images: need at least one per increment")
+    if n < 1:
+        raise ValueError(f"increments={increments} but a class has only {int(counts[counts > 0].min())} images: need "
+                         "at least one per increment")
     parts = [[] for _ in range(increments)]
     for c in counts.nonzero().flatten().tolist():
         idx = (labels == c).nonzero().flatten()
@@ -315,8 +359,8 @@ def increment_indices(labels, increments: int) -> list:
     return [torch.cat(p) for p in parts]
 
 # %% ../nbs/30_lgd.ipynb #df77e4d0
-def redundancy(distilled: DistilledSet, dataset=None, increments: int = 5, arch: str = "convnet3", epochs: int | None = None,
-               protocol: str = "hard", seed: int = 0, progress: bool = True):
+def redundancy(distilled: DistilledSet, dataset=None, increments: int = 5, arch: str = "convnet3",
+               epochs: int | None = None, protocol: str = "hard", seed: int = 0, progress: bool = True):
     "Accuracy matrix A[i, j] of a network trained on increment i, tested on increment j; and the mean off-diagonal A."
     parts = increment_indices(distilled.labels, increments)
     name = dataset if dataset is not None else distilled.meta.get("dataset")
@@ -329,9 +373,10 @@ def redundancy(distilled: DistilledSet, dataset=None, increments: int = 5, arch:
             torch.manual_seed(seed + i)
             net = get_network(arch, ds.channels, ds.num_classes, ds.im_size)
         x, y = distilled.images[parts[i]], distilled.labels[parts[i]]
-        net, _ = train_classifier(net, x, y, proto, epochs or default_epochs(proto, len(parts[i]) // ds.num_classes), ds.mean, ds.std,
-                                  ds.num_classes, flip_ok=ds.flip_ok, seed=seed + i)
-        for j in range(increments): A[i, j] = accuracy(net, distilled.images[parts[j]], distilled.labels[parts[j]], ds.mean, ds.std)
+        net, _ = train_classifier(net, x, y, proto, epochs or default_epochs(proto, len(parts[i]) // ds.num_classes),
+                                  ds.mean, ds.std, ds.num_classes, flip_ok=ds.flip_ok, seed=seed + i)
+        for j in range(increments):
+            A[i, j] = accuracy(net, distilled.images[parts[j]], distilled.labels[parts[j]], ds.mean, ds.std)
     off = A[~torch.eye(increments, dtype=torch.bool)].mean().item()
     return A, off
 
@@ -362,20 +407,26 @@ def true_class_prob(net: nn.Module, images, labels, mean, std, batch_size: int =
     return torch.cat(out)
 
 # %% ../nbs/30_lgd.ipynb #455cfd6f
-def cartography(dataset: ImageDataset, sets: dict | None = None, arch: str = "convnet3", epochs: int = 50, seed: int = 0,
-                progress: bool = False) -> dict:
-    "{name: (N, 2) tensor of (confidence, variability)} over `epochs` of training on the real data; 'real' is the data itself."
-    if not (isinstance(epochs, int) and epochs >= 2): raise ValueError(f"epochs={epochs!r}; variability needs an int >= 2 (paper: 50)")
+def cartography(dataset: ImageDataset, sets: dict | None = None, arch: str = "convnet3", epochs: int = 50,
+                seed: int = 0, progress: bool = False) -> dict:
+    ("{name: (N, 2) tensor of (confidence, variability)} over `epochs` of training on the real data; 'real' is the "
+     "data itself.")
+    if not (isinstance(epochs, int) and epochs >= 2):
+        raise ValueError(f"epochs={epochs!r}; variability needs an int >= 2 (paper: 50)")
     probes = {"real": (dataset.images, dataset.labels)}
     for name, s in (sets or {}).items():
-        if tuple(s.images.shape[1:]) != (dataset.channels, *dataset.im_size): raise ValueError(f"set {name!r} has images {tuple(s.images.shape[1:])}; the dataset's are {(dataset.channels, *dataset.im_size)}")
+        if tuple(s.images.shape[1:]) != (dataset.channels, *dataset.im_size):
+            raise ValueError(f"set {name!r} has images {tuple(s.images.shape[1:])}; the dataset's are "
+                             f"{(dataset.channels, *dataset.im_size)}")
         probes[name] = (s.images, s.labels)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = get_network(arch, dataset.channels, dataset.num_classes, dataset.im_size)
-    proto = get_protocol("hard", aug="crop", schedule="cosine", batch_size=128)   # the reference model's recipe (03_train)
+    # the reference model's recipe (03_train)
+    proto = get_protocol("hard", aug="crop", schedule="cosine", batch_size=128)
     probe = lambda m: {k: true_class_prob(m, x, y, dataset.mean, dataset.std) for k, (x, y) in probes.items()}
-    _, hist = train_classifier(net, dataset.images, dataset.labels, proto, epochs, dataset.mean, dataset.std, dataset.num_classes,
+    _, hist = train_classifier(net, dataset.images, dataset.labels, proto, epochs, dataset.mean, dataset.std,
+                               dataset.num_classes,
                                flip_ok=dataset.flip_ok, seed=seed, progress=progress, eval_fn=probe, eval_every=1)
     P = {k: torch.stack([h[k] for h in hist], 1) for k in probes}   # (N, epochs)
     return {k: torch.stack([p.mean(1), p.std(1, unbiased=False)], 1) for k, p in P.items()}
@@ -384,7 +435,8 @@ def cartography(dataset: ImageDataset, sets: dict | None = None, arch: str = "co
 def difficulty_js(a: torch.Tensor, b: torch.Tensor, bins: int = 10) -> float:
     "Jensen-Shannon divergence in bits between the (confidence, variability) histograms of two sets of points."
     def hist(p):
-        h = torch.histogramdd(p.double().clamp(0, 1), bins=[bins, bins], range=[0.0, 1.0, 0.0, 0.5]).hist.flatten()  # sigma of a [0,1] value <= 0.5
+        # sigma of a [0,1] value <= 0.5
+        h = torch.histogramdd(p.double().clamp(0, 1), bins=[bins, bins], range=[0.0, 1.0, 0.0, 0.5]).hist.flatten()
         return h / h.sum()
     p, q = hist(a), hist(b)
     m = (p + q) / 2

@@ -50,12 +50,14 @@ class GradientMatch:
     def __call__(self, w=None) -> torch.Tensor:
         "The layer-wise distance for real weights `w` (None: uniform)."
         w = torch.ones(len(self.xr), device=self.xr.device) if w is None else w
-        g_real = torch.autograd.grad((w * self.l_real).mean(), self.params, create_graph=w.requires_grad, retain_graph=True)
+        g_real = torch.autograd.grad((w * self.l_real).mean(), self.params, create_graph=w.requires_grad,
+                                     retain_graph=True)
         if not w.requires_grad: g_real = [g.detach() for g in g_real]
         return self.distance(self.g_syn, g_real)
 
     def influence(self) -> torch.Tensor:
-        "Explicit influence d D / d eps of every real instance (eps on its simplex weight): grad l_j . dD/dg_real for every j."
+        ("Explicit influence d D / d eps of every real instance (eps on its simplex weight): grad l_j . dD/dg_real for "
+         "every j.")
         g_real, d_out = self._real_grads()
         v = self.direction(g_real)
         if d_out is not None and self._layers_own(v): return self._layer_dots(v, d_out)
@@ -65,28 +67,34 @@ class GradientMatch:
         "v = dD/dg_real at `g_real` (zeros for the parameters the distance skips)."
         gd = [g.detach().requires_grad_() for g in g_real]
         d = self.distance([g.detach() for g in self.g_syn], gd)
-        return [torch.zeros_like(g) if vi is None else vi for g, vi in zip(gd, torch.autograd.grad(d, gd, allow_unused=True))]
+        return [torch.zeros_like(g) if vi is None else vi
+                for g, vi in zip(gd, torch.autograd.grad(d, gd, allow_unused=True))]
 
     def _layers_ok(self) -> bool:
-        "True when the tapped layers can give per-sample dots: zero-padded convs, no batch norm, no tapped tensor changed in place."
-        # a batch norm lets samples see each other; an in-place op (a ReLU on a conv's output) makes a tap hold another value
+        ("True when the tapped layers can give per-sample dots: zero-padded convs, no batch norm, no tapped tensor "
+         "changed in place.")
+        # a batch norm lets samples see each other; an in-place op (a ReLU on a
+        # conv's output) makes a tap hold another value
         convs_ok = all(m.padding_mode == "zeros" for m, *_ in self.taps if isinstance(m, nn.Conv2d))
         intact = all((x._version, o._version) == seen for _, x, o, seen in self.taps)
         return bool(self.taps) and convs_ok and intact and not has_batchnorm(self.net)
 
     def _layers_own(self, v) -> bool:
-        "True when every parameter with a non-zero v is a weight or bias of a tapped layer (DC's distance skips the 1-D ones)."
+        ("True when every parameter with a non-zero v is a weight or bias of a tapped layer (DC's distance skips the "
+         "1-D ones).")
         owned = {id(p) for m, *_ in self.taps for p in (m.weight, m.bias) if p is not None}
         return all(id(p) in owned or not vi.any() for p, vi in zip(self.params, v))
 
     def _real_grads(self) -> tuple:
-        "The uniform real gradient, and (when _layers_ok) d mean-loss / d output of every tapped layer, in the same backward."
+        ("The uniform real gradient, and (when _layers_ok) d mean-loss / d output of every tapped layer, in the same "
+         "backward.")
         outs = [o for _, _, o, _ in self.taps] if self._layers_ok() else []
         g = torch.autograd.grad(self.l_real.mean(), [*self.params, *outs], retain_graph=True)
         return g[:len(self.params)], (g[len(self.params):] if outs else None)
 
     def _layer_dots(self, v, d_out) -> torch.Tensor:
-        "grad l_j . v layer by layer: per sample, <dl_j/d out, layer(input_j; weight = v_W, bias = v_b)> (no per-sample gradients)."
+        ("grad l_j . v layer by layer: per sample, <dl_j/d out, layer(input_j; weight = v_W, bias = v_b)> (no "
+         "per-sample gradients).")
         # grad_W l_j = sum over positions of (dl_j/d out) x input_j, so <grad_W l_j, V> is the layer applied to input_j
         # with weight V, dotted with dl_j/d out; d_out holds (1/n) dl_j/d out (the mean loss), hence the factor n
         v_of, n = {id(p): vi for p, vi in zip(self.params, v)}, len(self.l_real)
@@ -96,7 +104,8 @@ class GradientMatch:
                 vw, vb = v_of.get(id(m.weight)), (v_of.get(id(m.bias)) if m.bias is not None else None)
                 if vw is None and vb is None: continue
                 vw = torch.zeros_like(m.weight) if vw is None else vw
-                y = (F.conv2d(x, vw, vb, m.stride, m.padding, m.dilation, m.groups) if isinstance(m, nn.Conv2d) else F.linear(x, vw, vb))
+                y = (F.conv2d(x, vw, vb, m.stride, m.padding, m.dilation, m.groups) if isinstance(m, nn.Conv2d)
+                     else F.linear(x, vw, vb))
                 total += (y * do).flatten(1).sum(1)
         return (n * total).detach()          # per unit of simplex weight (eq. 8-11): no 1/n
 
@@ -149,13 +158,16 @@ class LastGood:
         if not hasattr(self, "good"): raise FloatingPointError(f"{self.name}: {what}; no earlier good set to save")
         x, y = (self.decode(self.good, self.y) if self.decode else (self.good, self.y))
         _finish(x, y, self.ds, iterations=self.it, failed_at=it, failed_class=c).save(self.path)
-        raise FloatingPointError(f"{self.name}: {what}; the last good synthetic set (start of iteration {self.it}) is saved at {self.path}")
+        raise FloatingPointError(f"{self.name}: {what}; the last good synthetic set (start of iteration {self.it}) is "
+                                 f"saved at {self.path}")
 
 # %% ../nbs/05_matching.ipynb #b89ace9b
 class Checkpoint:
-    "A method's state saved every `every` iterations and at the end (atomically), so a long run resumes where it stopped."
+    ("A method's state saved every `every` iterations and at the end (atomically), so a long run resumes where it "
+     "stopped.")
     def __init__(self, path, every: int, **run):
-        if path is not None and not (isinstance(every, int) and every >= 1): raise ValueError(f"save_every={every!r}; valid: an integer >= 1")
+        if path is not None and not (isinstance(every, int) and every >= 1):
+            raise ValueError(f"save_every={every!r}; valid: an integer >= 1")
         self.path, self.every, self.run = (Path(path) if path else None), every, run
 
     def load(self) -> dict | None:
@@ -163,7 +175,9 @@ class Checkpoint:
         if self.path is None or not self.path.exists(): return None
         if not self.path.is_file(): raise ValueError(f"checkpoint {self.path} is not a file; pass a file path")
         try: st = torch.load(self.path, weights_only=True)
-        except Exception as e: raise ValueError(f"checkpoint {self.path} cannot be read ({type(e).__name__}); delete it or pass another path") from None
+        except Exception as e:
+            raise ValueError(f"checkpoint {self.path} cannot be read ({type(e).__name__}); delete it or pass another "
+                             "path") from None
         if st.get("run") != self.run:
             diff = {k: (st.get("run", {}).get(k), v) for k, v in self.run.items() if st.get("run", {}).get(k) != v}
             raise ValueError(f"checkpoint {self.path} belongs to another run (saved vs now: {diff}); pass another path")
@@ -233,9 +247,10 @@ def gradient_matching(ds: ImageDataset, ipc: int, seed: int = 0, iterations: int
     mean, std = ds.mean, ds.std
     aug_seed = seed * 1_000_003
     guard = LastGood(name, ds, ipc, seed, y_syn, failed_to)
-    ck, start = Checkpoint(checkpoint, save_every, method=name, dataset=ds.name, data=ds.digest(), ipc=ipc, seed=seed, arch=arch,
-                           lr_img=lr_img, lr_net=lr_net, batch_real=batch_real, use_dsa=use_dsa, prepare_net=prepare_net is not None,
-                           inner_loop="sgd, batches of 256, per-image DSA",
+    ck, start = Checkpoint(checkpoint, save_every, method=name, dataset=ds.name, data=ds.digest(), ipc=ipc, seed=seed,
+                           arch=arch,
+                           lr_img=lr_img, lr_net=lr_net, batch_real=batch_real, use_dsa=use_dsa,
+                           prepare_net=prepare_net is not None, inner_loop="sgd, batches of 256, per-image DSA",
                            weights=weight_fn_params(weight_fn)), 0
     if (st := ck.load()) is not None: start, aug_seed = _restore(st, iterations, x_syn, opt_img, g)
     state = lambda: dict(x=x_syn.detach(), opt=opt_img.state_dict(), rng=_rng_state(g), aug_seed=aug_seed)
@@ -264,11 +279,13 @@ def gradient_matching(ds: ImageDataset, ipc: int, seed: int = 0, iterations: int
             opt_img.step()
             if ol == outer - 1: break
             xs_all = x_syn.detach()
-            for e in range(inner):            # train the network on the synthetic set: `inner` epochs as main.py's epoch()
+            # train the network on the synthetic set: `inner` epochs as main.py's epoch()
+            for e in range(inner):
                 perm = torch.randperm(len(xs_all), generator=g).to(device)
                 for b in range(0, len(perm), BATCH_TRAIN):           # shuffled batches of 256, DSA drawn per image
                     idx = perm[b:b + BATCH_TRAIN]
-                    xi = dsa(xs_all[idx], aug_seed * 7919 + e * 31 + b, strategy, siamese=False) if use_dsa else xs_all[idx]
+                    xi = dsa(xs_all[idx], aug_seed * 7919 + e * 31 + b, strategy,
+                             siamese=False) if use_dsa else xs_all[idx]
                     l = F.cross_entropy(net(xi), y_syn[idx])
                     opt_net.zero_grad()
                     l.backward()
@@ -291,7 +308,8 @@ def dsa_method(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int =
 
 # %% ../nbs/05_matching.ipynb #bb5fe527
 @register_method("dm")
-def distribution_matching(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 20000, arch: str = "convnet3",
+def distribution_matching(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 20000,
+                          arch: str = "convnet3",
                           lr_img: float = 1.0, batch_real: int = 256, weight_fn: Callable | None = None,
                           prepare_net: Callable | None = None, failed_to=None, checkpoint=None, save_every: int = 500,
                           progress: bool = True) -> DistilledSet:
@@ -305,8 +323,10 @@ def distribution_matching(dataset: ImageDataset, ipc: int, seed: int = 0, iterat
     mean, std = ds.mean, ds.std
     aug_seed = seed * 1_000_003
     guard = LastGood("dm", ds, ipc, seed, y_syn, failed_to)
-    ck, start = Checkpoint(checkpoint, save_every, method="dm", dataset=ds.name, data=ds.digest(), ipc=ipc, seed=seed, arch=arch,
-                           lr_img=lr_img, batch_real=batch_real, prepare_net=prepare_net is not None, weights=weight_fn_params(weight_fn)), 0
+    ck, start = Checkpoint(checkpoint, save_every, method="dm", dataset=ds.name, data=ds.digest(), ipc=ipc, seed=seed,
+                           arch=arch,
+                           lr_img=lr_img, batch_real=batch_real, prepare_net=prepare_net is not None,
+                           weights=weight_fn_params(weight_fn)), 0
     if (st := ck.load()) is not None: start, aug_seed = _restore(st, iterations, x_syn, opt_img, g)
     state = lambda: dict(x=x_syn.detach(), opt=opt_img.state_dict(), rng=_rng_state(g), aug_seed=aug_seed)
     for it in tqdm(range(start, iterations), desc="dm", disable=not progress, initial=start, total=iterations):
@@ -346,7 +366,8 @@ def multi_formation_decode(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
 
 # %% ../nbs/05_matching.ipynb #58edd673
 def multi_formation_encode(x: torch.Tensor, factor: int = 2, mode: str = "bilinear") -> torch.Tensor:
-    "Tile groups of factor**2 consecutive images, each downsampled (antialiased bilinear, or IDC's nearest), into one image each."
+    ("Tile groups of factor**2 consecutive images, each downsampled (antialiased bilinear, or IDC's nearest), into one "
+     "image each.")
     if factor == 1: return x
     n, c, h, w = x.shape
     k = factor * factor
@@ -385,28 +406,36 @@ def idc_matched_params(net, bias: bool = False, fc: bool = False) -> list:
 
 # %% ../nbs/05_matching.ipynb #fe3dbd6e
 def idc_size_ratio(ds: ImageDataset) -> float:
-    "`tune_lr_img`'s (size / base)^2: base 28 for MNIST, 32 for every other dataset (so 0.766 for Fashion-MNIST); 1 for digits."
-    if ds.name == "digits": return 1.0          # our 16 px digits are not in IDC: their own size is their base, as MNIST's
+    ("`tune_lr_img`'s (size / base)^2: base 28 for MNIST, 32 for every other dataset (so 0.766 for Fashion-MNIST); 1 "
+     "for digits.")
+    # our 16 px digits are not in IDC: their own size is their base, as MNIST's
+    if ds.name == "digits": return 1.0
     return (ds.im_size[0] / (28 if ds.name == "mnist" else 32)) ** 2
 
 # %% ../nbs/05_matching.ipynb #24e25715
 def idc_image_lr(lr_img: float, ipc: int, std, size_ratio: float = 1.0) -> float:
-    "IDC's `tune_lr_img` (x IPC / 10 x size ratio), moved to the standardised space: a step of lr on [0, 1] pixels is lr / std^2 there."
+    ("IDC's `tune_lr_img` (x IPC / 10 x size ratio), moved to the standardised space: a step of lr on [0, 1] pixels is "
+     "lr / std^2 there.")
     return lr_img * ipc / 10 * size_ratio / float((torch.as_tensor(std) ** 2).mean())
 
 # %% ../nbs/05_matching.ipynb #b726a59f
 def idc_augmentations(name: str, factor: int) -> tuple:
-    "IDC's (matching DiffAug, network-update DiffAug, network-update CutMix probability) for a dataset (argument.py, reproduce.py)."
-    if name in IDC_MNIST_LIKE and factor > 1: return "color_crop", "color_crop", 0.0   # reproduce.py: no cutout, no CutMix
-    # argument.py's mix_p: IDC_MIX_P (0.5, what the `idc` evaluation uses too) for the datasets it names, else its default 1.0
+    ("IDC's (matching DiffAug, network-update DiffAug, network-update CutMix probability) for a dataset (argument.py, "
+     "reproduce.py).")
+    # reproduce.py: no cutout, no CutMix
+    if name in IDC_MNIST_LIKE and factor > 1: return "color_crop", "color_crop", 0.0
+    # argument.py's mix_p: IDC_MIX_P (0.5, what the `idc` evaluation uses too)
+    # for the datasets it names, else its default 1.0
     mix_p = IDC_MIX_P if name in ("cifar10", "cifar100", "svhn", "fashion-mnist", *IDC_MNIST_LIKE) else 1.0
     return "color_crop_cutout", "color_crop", mix_p   # aug_type; the network's less cutout (mixup_net='cut' removes it)
 
 # %% ../nbs/05_matching.ipynb #efc62bd1
 def idc_init(ds: ImageDataset, ipc: int, factor: int, init: str = "real", seed: int = 0) -> tuple:
-    "IDC's starting images in [0, 1] and their labels, class by class: `real` (its default), `mix` or dd_nb's earlier `random-mix`."
+    ("IDC's starting images in [0, 1] and their labels, class by class: `real` (its default), `mix` or dd_nb's earlier "
+     "`random-mix`.")
     if init not in IDC_INITS: raise ValueError(f"init={init!r}; valid: {', '.join(IDC_INITS)}")
-    if factor < 1 or ds.im_size[0] % factor: raise ValueError(f"factor={factor}; valid: a divisor of the image size {ds.im_size[0]}")
+    if factor < 1 or ds.im_size[0] % factor:
+        raise ValueError(f"factor={factor}; valid: a divisor of the image size {ds.im_size[0]}")
     k = factor * factor if init != "real" else 1
     if ipc * k > (n := int(ds.class_counts().min())):
         raise ValueError(f"ipc={ipc} with init={init!r} needs {ipc * k} real images per class to initialise; "
@@ -414,7 +443,8 @@ def idc_init(ds: ImageDataset, ipc: int, factor: int, init: str = "real", seed: 
     y = torch.arange(ds.num_classes).repeat_interleave(ipc)
     if init == "real":        # condense.py's 'random' (the default): the class's first ipc images as they are
         return torch.cat([ds.images[ds.indices_of(c)[:ipc]] for c in range(ds.num_classes)]), y
-    if init == "mix":         # its 'mix': the first ipc*f^2, block b of stored image i from image b*ipc + i, nearest-downsampled
+    # its 'mix': the first ipc*f^2, block b of stored image i from image b*ipc + i, nearest-downsampled
+    if init == "mix":
         order = torch.arange(ipc * k).view(k, ipc).t().reshape(-1)
         x = torch.cat([ds.images[ds.indices_of(c)[:ipc * k][order]] for c in range(ds.num_classes)])
         return multi_formation_encode(x, factor, mode="nearest"), y
@@ -425,7 +455,8 @@ def idc_init(ds: ImageDataset, ipc: int, factor: int, init: str = "real", seed: 
 # %% ../nbs/05_matching.ipynb #f489a246
 class IDCMatch(GradientMatch):
     "IDC's gradient matching for one class; influence = explicit + implicit (classifier-layer inverse Hessian)."
-    def __init__(self, net, params, xs, ys, xr, yr, h_feats=None, distance=l1_distance, damping: float = 0.01, cg_iters: int = 20):
+    def __init__(self, net, params, xs, ys, xr, yr, h_feats=None, distance=l1_distance, damping: float = 0.01,
+                 cg_iters: int = 20):
         super().__init__(net, params, xs, ys, xr, yr, distance=distance)
         self.h_feats, self.damping, self.cg_iters = h_feats, damping, cg_iters
 
@@ -453,7 +484,8 @@ IDC_PARAMS = dict(
     inner_loop=declare("int", "image updates per network", min=1),
     n_data=declare("int", "real images the network trains on after each inner update (IDC: 500, CIFAR 2000)", min=0),
     batch_syn_max=declare("int", "decoded synthetic images per class a matching step uses at most", min=1),
-    init=declare("str", "starting images: real (IDC's default), mix (tiled, nearest) or random-mix", choices=("real", "mix", "random-mix")),
+    init=declare("str", "starting images: real (IDC's default), mix (tiled, nearest) or random-mix",
+                 choices=("real", "mix", "random-mix")),
     fix_iter=declare("int", "outer iterations that share one network", min=1),
     lr_img=declare("float", "image learning rate (default: IDC's per-dataset value)", gt=0),
     metric=declare("str", "gradient distance (default: IDC's per-dataset choice)", choices=("l1", "mse")),
@@ -464,7 +496,8 @@ IDC_PARAMS = dict(
 # %% ../nbs/05_matching.ipynb #5b593638
 @register_method("idc", params=IDC_PARAMS)
 def idc(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 2000, arch: str = "convnet3", factor: int = 2,
-        inner_loop: int = 100, n_data: int | None = None, fix_iter: int = 1, lr_img: float | None = None, metric: str | None = None,
+        inner_loop: int = 100, n_data: int | None = None, fix_iter: int = 1, lr_img: float | None = None,
+        metric: str | None = None,
         lr_net: float = 0.01, batch_real: int = 64, batch_syn_max: int = 128, init: str = "real", h_batch: int = 256,
         bias: bool = False, fc: bool = False, weight_fn: Callable | None = None, prepare_net: Callable | None = None,
         failed_to=None, checkpoint=None, save_every: int = 50, progress: bool = True) -> DistilledSet:
@@ -475,16 +508,19 @@ def idc(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 2000, 
     metric, lr_img = metric or metric0, lr0 if lr_img is None else lr_img
     n_data = IDC_N_DATA.get(ds.name, 500) if n_data is None else n_data
     if metric not in IDC_DISTANCES: raise ValueError(f"metric={metric!r}; valid: {', '.join(IDC_DISTANCES)}")
-    if not (isinstance(fix_iter, int) and fix_iter >= 1): raise ValueError(f"fix_iter={fix_iter!r}; valid: an integer >= 1")
+    if not (isinstance(fix_iter, int) and fix_iter >= 1):
+        raise ValueError(f"fix_iter={fix_iter!r}; valid: an integer >= 1")
     if not lr_img > 0: raise ValueError(f"lr_img={lr_img!r}; valid: a positive number")
-    if not (isinstance(n_data, int) and n_data >= 0): raise ValueError(f"n_data={n_data!r}; valid: an integer >= 0 (0: no network update)")
+    if not (isinstance(n_data, int) and n_data >= 0):
+        raise ValueError(f"n_data={n_data!r}; valid: an integer >= 0 (0: no network update)")
     distance = IDC_DISTANCES[metric]
     g = seed_everything(seed)
     x_syn, y_syn = idc_init(ds, ipc, factor, init, seed)
     x_syn = normalize(x_syn, ds.mean, ds.std).to(device).requires_grad_(True)
     y_syn = y_syn.to(device)
     decode = lambda x, y: (multi_formation_decode(x, factor), y.repeat_interleave(factor * factor))
-    lr = idc_image_lr(lr_img, ipc, ds.std, idc_size_ratio(ds))           # IDC's step on [0,1] images, in standardised units
+    # IDC's step on [0,1] images, in standardised units
+    lr = idc_image_lr(lr_img, ipc, ds.std, idc_size_ratio(ds))
     lo, hi = [((v - ds.mean) / ds.std).view(1, -1, 1, 1).to(device) for v in (0.0, 1.0)]   # [0, 1] in that space
     opt_img = torch.optim.SGD([x_syn], lr=lr, momentum=0.5)
     match_aug, net_aug, mix_p = idc_augmentations(ds.name, factor)
@@ -496,10 +532,14 @@ def idc(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 2000, 
     def real_batch(n, gen=g):                                            # tau = inf leaves the base's draws alone
         i = torch.randint(len(ds), (n,), generator=gen)
         return x_all[i].to(device), y_all[i].to(device)
-    ck, start = Checkpoint(checkpoint, save_every, method="idc", dataset=ds.name, data=ds.digest(), ipc=ipc, seed=seed, arch=arch,
-                           factor=factor, inner_loop=inner_loop, n_data=n_data, fix_iter=fix_iter, lr_img=lr_img, metric=metric,
-                           lr_net=lr_net, batch_real=batch_real, batch_syn_max=batch_syn_max, init=init, h_batch=h_batch,
-                           bias=bias, fc=fc, prepare_net=prepare_net is not None, weights=weight_fn_params(weight_fn)), 0
+    ck, start = Checkpoint(checkpoint, save_every, method="idc", dataset=ds.name, data=ds.digest(), ipc=ipc, seed=seed,
+                           arch=arch,
+                           factor=factor, inner_loop=inner_loop, n_data=n_data, fix_iter=fix_iter, lr_img=lr_img,
+                           metric=metric,
+                           lr_net=lr_net, batch_real=batch_real, batch_syn_max=batch_syn_max, init=init,
+                           h_batch=h_batch,
+                           bias=bias, fc=fc, prepare_net=prepare_net is not None,
+                           weights=weight_fn_params(weight_fn)), 0
     if (st := ck.load()) is not None:
         if st["it"] % fix_iter:                                        # mid-cycle: the network comes back too
             net = get_network(arch, ds.channels, ds.num_classes, ds.im_size).to(device).train()
@@ -509,12 +549,13 @@ def idc(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 2000, 
             params = idc_matched_params(net, bias, fc)
         start, aug_seed = _restore(st, iterations, x_syn, opt_img, g)
         g_h.set_state(st["g_h"])
-    state = lambda: dict(x=x_syn.detach(), opt=opt_img.state_dict(), rng=_rng_state(g), aug_seed=aug_seed, g_h=g_h.get_state(),
-                         net=net.state_dict(), opt_net=opt_net.state_dict())
+    state = lambda: dict(x=x_syn.detach(), opt=opt_img.state_dict(), rng=_rng_state(g), aug_seed=aug_seed,
+                         g_h=g_h.get_state(), net=net.state_dict(), opt_net=opt_net.state_dict())
     for it in tqdm(range(start, iterations), desc="idc", disable=not progress, initial=start, total=iterations):
         guard.mark(x_syn, it)
         if it > start: ck.save(it, **state())
-        with torch.no_grad(): x_syn.data = torch.maximum(torch.minimum(x_syn, hi), lo)   # IDC clamps every outer iteration
+        # IDC clamps every outer iteration
+        with torch.no_grad(): x_syn.data = torch.maximum(torch.minimum(x_syn, hi), lo)
         if it % fix_iter == 0:
             net = _new_net(arch, ds, device, prepare_net)
             params = idc_matched_params(net, bias, fc)
@@ -527,12 +568,14 @@ def idc(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 2000, 
             for c in range(ds.num_classes):
                 xr, yr, idx = _real_batch(ds, c, batch_real, g, device)
                 xs, ys = decode(x_syn[y_syn == c], y_syn[y_syn == c])
-                if len(xs) > batch_syn_max:                           # IDC's sample(): at most batch_syn_max decoded images
+                # IDC's sample(): at most batch_syn_max decoded images
+                if len(xs) > batch_syn_max:
                     keep = torch.randperm(len(xs), generator=g)[:batch_syn_max].to(device)
                     xs, ys = xs[keep], ys[keep]
                 # one DiffAug draw for the real and the synthetic batch (IDC augments their concatenation, batch=True)
                 aug_seed += 1
-                xr, xs = idc_augment(normalize(xr, mean, std), aug_seed, match_aug), idc_augment(xs, aug_seed, match_aug)
+                xr, xs = idc_augment(normalize(xr, mean, std), aug_seed,
+                                     match_aug), idc_augment(xs, aug_seed, match_aug)
                 match = IDCMatch(net, params, xs, ys, xr, yr, hb, distance)
                 w = weight_fn(net, xs, ys, xr, yr, match, idx) if weight_fn else None
                 lc = match(w)
@@ -540,11 +583,13 @@ def idc(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 2000, 
                 opt_img.zero_grad()
                 lc.backward()
                 opt_img.step()   # IDC steps the images class by class
-            for _ in range(-(-n_data // batch_real)):                 # S_inner = D: train_epoch stops once n_data images are seen
+            # S_inner = D: train_epoch stops once n_data images are seen
+            for _ in range(-(-n_data // batch_real)):
                 xb, yb = real_batch(batch_real)
                 aug_seed += 1
                 xb = idc_augment(xb, aug_seed, net_aug, per_image=True)
-                if float(torch.rand(1, generator=g)) < mix_p:         # IDC's mixup_net='cut': CutMix on half the batches
+                # IDC's mixup_net='cut': CutMix on half the batches
+                if float(torch.rand(1, generator=g)) < mix_p:
                     xb, j, r = idc_cutmix(xb, g)
                     out = net(xb)
                     l = r * F.cross_entropy(out, yb) + (1 - r) * F.cross_entropy(out, yb[j])
@@ -555,7 +600,8 @@ def idc(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 2000, 
     guard.mark(x_syn, iterations)
     if iterations > start: ck.save(iterations, final=True, **state())
     x, y = decode(x_syn.detach(), y_syn)
-    return _finish(x, y, ds, iterations=iterations, arch=arch, factor=factor, stored_ipc=ipc, metric=metric, lr_img=lr_img, init=init)
+    return _finish(x, y, ds, iterations=iterations, arch=arch, factor=factor, stored_ipc=ipc, metric=metric,
+                   lr_img=lr_img, init=init)
 
 # %% ../nbs/05_matching.ipynb #7b8b92b8
 def stage_sizes(ipc: int, stages: int) -> list:
@@ -586,18 +632,21 @@ def _pretrainer(x, y, epochs, seed):
 @register_method("pdd", params=PDD_PARAMS, forwards=("param:base", ("prepare_net", "progress", "checkpoint")))
 def pdd(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 1000, base: str = "idc", stages: int = 5,
         stage_epochs: int = 20, checkpoint=None, progress: bool = True, **kw) -> DistilledSet:
-    "Progressive dataset distillation (Chen et al. 2023): stages of a base method, each conditioned on the earlier ones."
+    ("Progressive dataset distillation (Chen et al. 2023): stages of a base method, each conditioned on the earlier "
+     "ones.")
     if base not in PDD_BASES: raise ValueError(f"pdd cannot wrap {base!r}; valid bases: {', '.join(PDD_BASES)}")
     from dd_nb.methods import METHODS
     ds, device, xs, ys, sizes = dataset, default_device(), [], [], stage_sizes(ipc, stages)
     for s, k in enumerate(tqdm(sizes, desc=f"pdd[{base}]", disable=not progress)):
-        prep = _pretrainer(normalize(torch.cat(xs), ds.mean, ds.std).to(device), torch.cat(ys).to(device), stage_epochs, seed + s) if xs else None
+        prep = _pretrainer(normalize(torch.cat(xs), ds.mean, ds.std).to(device), torch.cat(ys).to(device), stage_epochs,
+                           seed + s) if xs else None
         ck = dict(checkpoint=f"{checkpoint}.stage{s}") if checkpoint else {}     # each stage resumes on its own
         # IDC's own start is the class's first images, the same in every stage: PDD's stages start from seeded picks
         start = dict(init="random-mix") if base == "idc" and "init" not in kw else {}
         part = METHODS[base](ds, k, seed + 1009 * s, iterations, prepare_net=prep, progress=False, **ck, **start, **kw)
         xs.append(part.images)
         ys.append(part.labels)
-    return DistilledSet(torch.cat(xs), torch.cat(ys), meta=dict(base=base, stages=sizes, iterations=iterations, unclipped=True))
+    return DistilledSet(torch.cat(xs), torch.cat(ys), meta=dict(base=base, stages=sizes, iterations=iterations,
+                                                                unclipped=True))
 
 PDD_BASES = ("dc", "dsa", "dm", "idc")

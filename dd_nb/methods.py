@@ -55,12 +55,14 @@ def spec_params(fn) -> dict:
     return {n: p.default for n, p in inspect.signature(fn).parameters.items() if isinstance(p.default, Spec)}
 
 def fold_specs(fn, kwargs: dict) -> dict:
-    "`kwargs` with the flat fields of each Spec parameter of `fn` folded into it (onto the Spec given, else the default)."
+    ("`kwargs` with the flat fields of each Spec parameter of `fn` folded into it (onto the Spec given, else the "
+     "default).")
     out = dict(kwargs)
     for name, default in spec_params(fn).items():
         given = out.get(name)
         if isinstance(given, Spec) and not isinstance(given, type(default)):
-            raise TypeError(f"{name}={given!r}; valid: a {type(default).__name__} or its fields given flat ({', '.join(default.names())})")
+            raise TypeError(f"{name}={given!r}; valid: a {type(default).__name__} or its fields given flat "
+                            f"({', '.join(default.names())})")
         base = out.pop(name) if isinstance(given, Spec) else default
         flat = {f: out.pop(f) for f in base.names() if f in out}
         out[name] = base.replace(**flat) if flat else base
@@ -73,7 +75,8 @@ def flat_specs(fn):
     sig = inspect.signature(fn)
     @functools.wraps(fn)
     def with_flat_specs(*args, **kwargs):
-        given = {**sig.bind_partial(*args).arguments, **kwargs}   # positional arguments by name: a Spec may come either way
+        # positional arguments by name: a Spec may come either way
+        given = {**sig.bind_partial(*args).arguments, **kwargs}
         return fn(**fold_specs(fn, given))
     return with_flat_specs
 
@@ -83,8 +86,10 @@ DECLS: dict = {}    # method -> {parameter: declaration}, given at registration
 ROUTES: dict = {}   # method -> where its **kw go, given at registration
 
 def register_method(name: str, params: dict | None = None, forwards: tuple | None = None):
-    "Decorator: register a method under `name` with its parameters' meanings and valid values and, if it takes **kw, where they go."
-    # params: {name: declare(...)}; forwards: ("module:function" | "method:NAME" | "param:NAME", names the method fills in)
+    ("Decorator: register a method under `name` with its parameters' meanings and valid values and, if it takes **kw, "
+     "where they go.")
+    # params: {name: declare(...)}; forwards: ("module:function" |
+    # "method:NAME" | "param:NAME", names the method fills in)
     def deco(fn):
         fn = flat_specs(fn)             # the fields of its Spec parameters may be given flat
         METHODS[name], DECLS[name] = fn, dict(params or {})
@@ -94,7 +99,8 @@ def register_method(name: str, params: dict | None = None, forwards: tuple | Non
 
 # %% ../nbs/04_methods.ipynb #efc47298
 # Which module registers each method: importing it on first use fills METHODS, so `distill("dm", ...)` works in a
-# fresh process without the caller importing `dd_nb.all` first (a test checks this map against what the modules register).
+# fresh process without the caller importing `dd_nb.all` first (a test
+# checks this map against what the modules register).
 METHOD_MODULES = {"random": "dd_nb.methods", "herding": "dd_nb.methods",
                   **{m: "dd_nb.matching" for m in ("dc", "dsa", "dm", "idc", "pdd")},
                   **{f"iwd-{b}": "dd_nb.iwd" for b in ("dc", "dsa", "dm", "idc", "pdd")},
@@ -133,7 +139,8 @@ class Param:
     def valid(self) -> str:
         "The valid values, in words."
         kind = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false", "path": "a path",
-                "file": "a file path", "dict": "a dict", "callable": "a function (Python API only)", "any": "any value"}[self.type]
+                "file": "a file path", "dict": "a dict", "callable": "a function (Python API only)",
+                "any": "any value"}[self.type]
         if self.options() is not None: kind = "one of " + ", ".join(map(repr, self.options()))
         bounds = [f">= {self.min:g}" if self.min is not None else "", f"> {self.gt:g}" if self.gt is not None else "",
                   f"<= {self.max:g}" if self.max is not None else ""]
@@ -145,7 +152,8 @@ class Param:
         return self.choices() if callable(self.choices) else self.choices
 
     def check(self, value, method: str = ""):
-        "`value` normalised (numpy and torch scalars become int/float); a TypeError or ValueError naming what is valid otherwise."
+        ("`value` normalised (numpy and torch scalars become int/float); a TypeError or ValueError naming what is "
+         "valid otherwise.")
         if value is None and self.optional: return None
         v = _as_type(value, self.type)
         if v is _BAD: raise TypeError(f"{_who(method)}{self.name}={value!r}: valid: {self.valid()}")
@@ -154,7 +162,9 @@ class Param:
                or (self.type in ("int", "float") and (v != v or (self.min is not None and not v >= self.min)
                    or (self.max is not None and not v <= self.max) or (self.gt is not None and not v > self.gt))))
         if bad: raise ValueError(f"{_who(method)}{self.name}={value!r}: valid: {self.valid()}")
-        if self.type == "file" and Path(v).is_dir(): raise ValueError(f"{_who(method)}{self.name}={str(v)!r} is a directory: valid: a file path (created if missing)")
+        if self.type == "file" and Path(v).is_dir():
+            raise ValueError(f"{_who(method)}{self.name}={str(v)!r} is a directory: valid: a file path (created if "
+                             "missing)")
         return v
 
 _BAD = object()
@@ -181,7 +191,8 @@ def network_names() -> tuple:
 
 # %% ../nbs/04_methods.ipynb #8463ddd0
 def declare(type: str = "any", help: str = "", **valid) -> dict:
-    "A parameter's declaration: its type (one of TYPES), one-line meaning and valid values (min, max, gt, choices, inf)."
+    ("A parameter's declaration: its type (one of TYPES), one-line meaning and valid values (min, max, gt, choices, "
+     "inf).")
     return dict(type=type, help=help, **valid)
 
 # %% ../nbs/04_methods.ipynb #57ef1758
@@ -242,7 +253,8 @@ def method_params(method: str, given: dict | None = None) -> list:
 
 # %% ../nbs/04_methods.ipynb #d30c242a
 def check_params(method: str, params: dict) -> dict:
-    "`params` checked against `method`'s declared parameters (names, types, ranges) and normalised; fails before any work."
+    ("`params` checked against `method`'s declared parameters (names, types, ranges) and normalised; fails before any "
+     "work.")
     table = {p.name: p for p in method_params(method, params)}
     specs = spec_params(get_method(method))
     for k in params:
@@ -250,7 +262,8 @@ def check_params(method: str, params: dict) -> dict:
         if k not in table:
             close = difflib.get_close_matches(k, list(table), 1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise TypeError(f"method {method!r} takes no parameter {k!r}; {hint}its parameters: {', '.join(table) or 'none'}"
+            raise TypeError(f"method {method!r} takes no parameter {k!r}; {hint}its parameters: "
+                            f"{', '.join(table) or 'none'}"
                             f" (`dd methods {method}` describes them)")
     return {k: v if isinstance(v, Spec) and k in specs else table[k].check(v, method) for k, v in params.items()}
 
@@ -287,7 +300,8 @@ def distill(method: str, dataset, ipc: int, seed: int = 0, root=None, size=None,
     ds = _as_dataset(dataset, root=root, size=size)
     smallest = int(ds.class_counts().min())
     if ipc > smallest:
-        raise ValueError(f"ipc={ipc} impossible for {ds.name!r}: valid 1 to {smallest} (its smallest class has {smallest} images)")
+        raise ValueError(f"ipc={ipc} impossible for {ds.name!r}: valid 1 to {smallest} (its smallest class has "
+                         f"{smallest} images)")
     # a method that reads more of the dataset's files (LGD: the test split of each stage) gets the root as well
     takes_root = root is not None and "root" in inspect.signature(fn).parameters and "root" not in params
     out = fn(ds, ipc, seed, **params, **({"root": root} if takes_root else {}))
@@ -328,7 +342,8 @@ def herding_order(feats: torch.Tensor, k: int) -> torch.Tensor:
 @register_method("herding", params=dict(
     arch=declare("str", "network whose features are herded", choices=network_names),
     feature_epochs=declare("int", "epochs of training that network on the real data", min=1)))
-def herding(dataset: ImageDataset, ipc: int, seed: int = 0, arch: str = "convnet3", feature_epochs: int = 5) -> DistilledSet:
+def herding(dataset: ImageDataset, ipc: int, seed: int = 0, arch: str = "convnet3",
+            feature_epochs: int = 5) -> DistilledSet:
     "Herding in the feature space of a network trained on the real data."
     from dd_nb.train import reference_model, normalize
     net = reference_model(dataset, arch, epochs=feature_epochs, seed=seed)
@@ -336,7 +351,8 @@ def herding(dataset: ImageDataset, ipc: int, seed: int = 0, arch: str = "convnet
     with torch.no_grad():   # the images go to the network's device, the features come back to the CPU
         for c in range(dataset.num_classes):
             ci = dataset.indices_of(c)
-            f = torch.cat([net.features(normalize(dataset.images[ci[i:i + 512]].to(dev), dataset.mean, dataset.std)).cpu()
+            f = torch.cat([net.features(normalize(dataset.images[ci[i:i + 512]].to(dev), dataset.mean,
+                                                  dataset.std)).cpu()
                            for i in range(0, len(ci), 512)])
             idx.append(ci[herding_order(f, ipc)])
     idx = torch.cat(idx)

@@ -23,7 +23,8 @@ class ShapeChecked(nn.Module):
     def check(self, x):
         if x.ndim != 4 or tuple(x.shape[1:]) != self.in_shape:
             raise ValueError(f"{type(self).__name__} was built for inputs (N, {', '.join(map(str, self.in_shape))}), "
-                             f"got {tuple(x.shape)}; build it with get_network(..., channels, im_size) that match the data")
+                             f"got {tuple(x.shape)}; build it with get_network(..., channels, im_size) that match the "
+                             "data")
     def forward(self, x): return self.classifier(self.features(x))
 
 # %% ../nbs/02_models.ipynb #76c22bda
@@ -66,7 +67,8 @@ class BasicBlock(nn.Module):
         self.conv1, self.bn1 = nn.Conv2d(cin, cout, 3, s, 1, bias=False), norm(cout)
         self.conv2, self.bn2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False), norm(cout)
         self.short = nn.Identity() if (stride == 1 and cin == cout) else nn.Sequential(
-            *( [nn.AvgPool2d(2), nn.Conv2d(cin, cout, 1, bias=False)] if ap else [nn.Conv2d(cin, cout, 1, stride, bias=False)] ), norm(cout))
+            *( [nn.AvgPool2d(2), nn.Conv2d(cin, cout, 1, bias=False)] if ap
+              else [nn.Conv2d(cin, cout, 1, stride, bias=False)] ), norm(cout))
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.pool(self.bn2(self.conv2(out)))
@@ -79,8 +81,10 @@ class ResNet(ShapeChecked):
         super().__init__()
         self.in_shape = (channels, im_size, im_size)
         nf = {"instance": instance_norm, "batch": nn.BatchNorm2d}[norm]
-        stem = [nn.Conv2d(channels, width, 3, 1, 1, bias=False), nf(width), nn.ReLU(inplace=True)] if im_size <= 64 else \
-               [nn.Conv2d(channels, width, 7, 2, 3, bias=False), nf(width), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)]
+        stem = [nn.Conv2d(channels, width, 3, 1, 1, bias=False), nf(width),
+                nn.ReLU(inplace=True)] if im_size <= 64 else \
+               [nn.Conv2d(channels, width, 7, 2, 3, bias=False), nf(width), nn.ReLU(inplace=True),
+                nn.MaxPool2d(3, 2, 1)]
         layers, c = [], width
         for i, n in enumerate(blocks):
             cout = width * 2 ** i

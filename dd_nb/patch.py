@@ -32,9 +32,11 @@ __all__ = ['DIFT_T', 'PATCH_LAYOUTS', 'BANK_FORMAT', 'SCORERS', 'FEATURES', 'PAT
 def check_t_range(t_range) -> tuple:
     "(lo, hi) as floats, checked: 0 < lo < hi < 1, fractions of the schedule's T (paper: (0.1, 0.7))."
     try: lo, hi = (float(v) for v in t_range)
-    except (TypeError, ValueError): raise ValueError(f"t_range={t_range!r} must be a pair (lo, hi) with 0 < lo < hi < 1") from None
+    except (TypeError, ValueError):
+        raise ValueError(f"t_range={t_range!r} must be a pair (lo, hi) with 0 < lo < hi < 1") from None
     if not 0 < lo < hi < 1:
-        raise ValueError(f"t_range={tuple(t_range)} must satisfy 0 < lo < hi < 1 (fractions of T; the paper uses (0.1, 0.7))")
+        raise ValueError(f"t_range={tuple(t_range)} must satisfy 0 < lo < hi < 1 (fractions of T; the paper uses "
+                         "(0.1, 0.7))")
     return lo, hi
 
 # %% ../nbs/40_patch.ipynb #9b785d5a
@@ -47,7 +49,8 @@ def noise_draws(key: int, samples: int, t_range, shape, T: int):
 
 # %% ../nbs/40_patch.ipynb #3b8f0402
 def fit_to_backend(backend, images):
-    "Images at a size the backend encodes: their own when it takes it (SD: multiples of 8), else its out_size (a DiT's one size)."
+    ("Images at a size the backend encodes: their own when it takes it (SD: multiples of 8), else its out_size (a "
+     "DiT's one size).")
     try:
         backend.latent_shape_for(tuple(images.shape[-2:]))
         return images
@@ -55,7 +58,8 @@ def fit_to_backend(backend, images):
 
 # %% ../nbs/40_patch.ipynb #5ea5d14a
 def _image_seeds(keys, n: int, seed: int) -> list:
-    keys = torch.arange(n) if keys is None else torch.as_tensor(list(keys) if not torch.is_tensor(keys) else keys).long().reshape(-1)
+    keys = torch.arange(n) if keys is None else torch.as_tensor(list(keys) if not torch.is_tensor(keys)
+                                                                else keys).long().reshape(-1)
     if len(keys) != n: raise ValueError(f"keys has {len(keys)} entries for {n} images")
     return [seed * 1_000_003 + int(k) for k in keys]
 
@@ -63,7 +67,8 @@ def _check_classes(backend, classes, n: int) -> torch.Tensor:
     classes = torch.as_tensor(classes).long().reshape(-1)
     if len(classes) != n: raise ValueError(f"{len(classes)} classes for {n} images: pass one class per image")
     bad = classes[(classes < 0) | (classes >= backend.num_classes)]
-    if len(bad): raise ValueError(f"class {int(bad[0])} out of range: this backend has classes 0 to {backend.num_classes - 1}")
+    if len(bad):
+        raise ValueError(f"class {int(bad[0])} out of range: this backend has classes 0 to {backend.num_classes - 1}")
     return classes
 
 @torch.no_grad()
@@ -76,7 +81,8 @@ def _evidence_chunk(backend, images, classes, seeds, t_range, samples, abar, T):
     a = abar.to(z0.device)[t].float().view(-1, 1, 1, 1)
     z_t = a.sqrt() * z0.repeat_interleave(samples, 0) + (1 - a).sqrt() * eps
     c = classes.repeat_interleave(samples)
-    pred = backend.eps(torch.cat([z_t, z_t]), torch.cat([t, t]), torch.cat([backend.cond(c), backend.uncond(len(c))])).float()
+    pred = backend.eps(torch.cat([z_t, z_t]), torch.cat([t, t]), torch.cat([backend.cond(c),
+                                                                            backend.uncond(len(c))])).float()
     l_c, l_null = ((pred - torch.cat([eps, eps])) ** 2).mean(1).chunk(2)       # per-position losses (channels averaged)
     return (l_null - l_c).view(len(images), samples, *l_c.shape[1:]).mean(1).cpu()
 
@@ -84,7 +90,8 @@ def evidence_map(backend, images, classes, t_range=(0.1, 0.7), samples: int = 8,
                  batch_size: int = 256, progress: bool = False) -> torch.Tensor:
     "(N, h, w) map of L_t(z, eps, null) - L_t(z, eps, c) on the latent grid, averaged over `samples` draws of (eps, t)."
     lo_hi = check_t_range(t_range)
-    if not isinstance(samples, int) or samples < 1: raise ValueError(f"samples={samples!r} must be an int >= 1 (paper: N draws of (eps, t))")
+    if not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"samples={samples!r} must be an int >= 1 (paper: N draws of (eps, t))")
     classes, seeds = _check_classes(backend, classes, len(images)), _image_seeds(keys, len(images), seed)
     sched = make_scheduler(backend, "ddpm")
     T, abar = sched.config.num_train_timesteps, sched.alphas_cumprod.double()
@@ -96,13 +103,15 @@ def evidence_map(backend, images, classes, t_range=(0.1, 0.7), samples: int = 8,
 # %% ../nbs/40_patch.ipynb #be08b894
 def class_evidence(backend, images, classes, t_range=(0.1, 0.7), samples: int = 8, seed: int = 0, keys=None,
                    batch_size: int = 256, progress: bool = False) -> torch.Tensor:
-    "Class evidence E = -R(z|c) (eq. 6, sign per NOTES.md) of image i for classes[i]: the mean of its evidence map, (N,)."
+    ("Class evidence E = -R(z|c) (eq. 6, sign per NOTES.md) of image i for classes[i]: the mean of its evidence map, "
+     "(N,).")
     return evidence_map(backend, images, classes, t_range, samples, seed, keys, batch_size, progress).flatten(1).mean(1)
 
 # %% ../nbs/40_patch.ipynb #9acdec7c
 def evidence_per_class(backend, images, classes=None, t_range=(0.1, 0.7), samples: int = 8, seed: int = 0, keys=None,
                        batch_size: int = 256) -> torch.Tensor:
-    "(N, K) evidence of every image for each of `classes` (default: all); one image sees the same (eps, t) for every class."
+    ("(N, K) evidence of every image for each of `classes` (default: all); one image sees the same (eps, t) for every "
+     "class.")
     classes = torch.arange(backend.num_classes) if classes is None else torch.as_tensor(classes).long()
     N, K = len(images), len(classes)
     keys = torch.arange(N) if keys is None else torch.as_tensor(keys).long()
@@ -111,16 +120,19 @@ def evidence_per_class(backend, images, classes=None, t_range=(0.1, 0.7), sample
 
 # %% ../nbs/40_patch.ipynb #01966578
 def window_kernel(map_hw, image_hw, patch_size=None) -> tuple:
-    "The average-pool kernel (kh, kw) on the map grid that covers a `patch_size` pixel patch (None: the whole image), checked."
+    ("The average-pool kernel (kh, kw) on the map grid that covers a `patch_size` pixel patch (None: the whole image), "
+     "checked.")
     (h, w), (H, W) = map_hw, image_hw
     if patch_size is None: return (h, w)
     if not isinstance(patch_size, int) or not 1 <= patch_size <= min(H, W):
-        raise ValueError(f"patch_size={patch_size!r} does not fit {H}x{W} images: valid 1 to {min(H, W)}, or None (the whole image)")
+        raise ValueError(f"patch_size={patch_size!r} does not fit {H}x{W} images: valid 1 to {min(H, W)}, or None "
+                         "(the whole image)")
     return (max(1, round(patch_size * h / H)), max(1, round(patch_size * w / W)))
 
 # %% ../nbs/40_patch.ipynb #6ee64888
 def best_windows(emap, image_hw, patch_size=None):
-    "Each image's best patch: the map average-pooled with a patch-sized kernel, argmax -> (scores (N,), top-left pixels (N, 2))."
+    ("Each image's best patch: the map average-pooled with a patch-sized kernel, argmax -> (scores (N,), top-left "
+     "pixels (N, 2)).")
     (N, h, w), (H, W) = emap.shape, image_hw
     kh, kw = window_kernel((h, w), (H, W), patch_size)
     pooled = F.avg_pool2d(emap[:, None].float(), (kh, kw), stride=1)[:, 0]
@@ -139,7 +151,8 @@ def crop_patches(images, offsets, patch_size=None):
 
 # %% ../nbs/40_patch.ipynb #9c73c90d
 def candidate_offsets(image_hw, patch_size=None, per_axis: int = 5) -> torch.Tensor:
-    "Top-left pixels (M, 2) of the windows the classifier and random scorers try: an even grid, up to per_axis per side."
+    ("Top-left pixels (M, 2) of the windows the classifier and random scorers try: an even grid, up to per_axis per "
+     "side.")
     if patch_size is None: return torch.zeros(1, 2, dtype=torch.long)
     window_kernel(image_hw, image_hw, patch_size)   # checks the size
     ys, xs = (torch.linspace(0, n - patch_size, min(per_axis, n - patch_size + 1)).round().long() for n in image_hw)
@@ -148,7 +161,8 @@ def candidate_offsets(image_hw, patch_size=None, per_axis: int = 5) -> torch.Ten
 # %% ../nbs/40_patch.ipynb #0549bf53
 @torch.no_grad()
 def classifier_windows(net, images, labels, mean, std, patch_size=None, batch_size: int = 256):
-    "RDED-style scores: minus the classifier's cross-entropy of each candidate window (resized to the input size); best per image."
+    ("RDED-style scores: minus the classifier's cross-entropy of each candidate window (resized to the input size); "
+     "best per image.")
     cands, hw = candidate_offsets(images.shape[-2:], patch_size), images.shape[-2:]
     best_s, best_o = torch.full((len(images),), -math.inf), torch.zeros(len(images), 2, dtype=torch.long)
     net.eval()
@@ -192,7 +206,8 @@ def patch_features(backend, patches, classes, t: int = DIFT_T, block=None, seed:
 # %% ../nbs/40_patch.ipynb #ff6b5b80
 @torch.no_grad()
 def classifier_features(net, patches, mean, std, size, batch_size: int = 256) -> torch.Tensor:
-    "A classifier's penultimate features (N, D) of every patch resized to its input `size` (Table 5's other clustering)."
+    ("A classifier's penultimate features (N, D) of every patch resized to its input `size` (Table 5's other "
+     "clustering).")
     net.eval()
     dev = model_device(net)   # patches go to the network's device, features come back to the CPU
     feats = [net.features(normalize(resize_images(patches[s:s + batch_size].to(dev), size), mean, std)).flatten(1)
@@ -201,10 +216,12 @@ def classifier_features(net, patches, mean, std, size, batch_size: int = 256) ->
 
 # %% ../nbs/40_patch.ipynb #d20325f0
 def rank_clusters(features, scores, n_clusters: int = 32, seed: int = 0) -> list:
-    "k-means on one class's patch features: clusters ordered by median score (high first), members by distance to centroid."
+    ("k-means on one class's patch features: clusters ordered by median score (high first), members by distance to "
+     "centroid.")
     from sklearn.cluster import KMeans
     X, sc = features.double().numpy(), scores.double().numpy()
-    with warnings.catch_warnings():   # duplicate patches give fewer distinct points than clusters: fine, some stay empty
+    # duplicate patches give fewer distinct points than clusters: fine, some stay empty
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         km = KMeans(n_clusters=min(n_clusters, len(X)), n_init="auto", random_state=seed).fit(X)
     dist = np.linalg.norm(X - km.cluster_centers_[km.labels_], axis=1)
@@ -214,8 +231,10 @@ def rank_clusters(features, scores, n_clusters: int = 32, seed: int = 0) -> list
     return [torch.as_tensor(m, dtype=torch.long) for m in members]
 
 # %% ../nbs/40_patch.ipynb #eb3e8f7b
-def select_patches(scores, k: int, features=None, n_clusters: int = 32, top_clusters: int = 10, seed: int = 0) -> torch.Tensor:
-    "k patch indices of one class: round-robin over the top clusters, topped up by score; no features: the k best scores."
+def select_patches(scores, k: int, features=None, n_clusters: int = 32, top_clusters: int = 10,
+                   seed: int = 0) -> torch.Tensor:
+    ("k patch indices of one class: round-robin over the top clusters, topped up by score; no features: the k best "
+     "scores.")
     if not 1 <= k <= len(scores): raise ValueError(f"{k} patches asked from a class with {len(scores)}")
     by_score = scores.argsort(descending=True, stable=True).tolist()
     chosen = []
@@ -243,7 +262,8 @@ def patches_per_image(layout: str) -> int:
 
 # %% ../nbs/40_patch.ipynb #62da4c04
 def stitch(patches, size) -> torch.Tensor:
-    "Groups of 4 patches, each resized to half of `size`, concatenated 2x2 as [[p0, p1], [p2, p3]] (RDED): (4k,C,h,w) -> (k,C,H,W)."
+    ("Groups of 4 patches, each resized to half of `size`, concatenated 2x2 as [[p0, p1], [p2, p3]] (RDED): (4k,C,h,w) "
+     "-> (k,C,H,W).")
     if len(patches) % 4: raise ValueError(f"{len(patches)} patches cannot be stitched in groups of 4")
     (H, W), C = size, patches.shape[1]
     hh, hw = (H + 1) // 2, (W + 1) // 2
@@ -272,7 +292,8 @@ class PatchBank:
         "Write the bank to a safetensors file atomically, with its key in the header."
         from safetensors.torch import save_file
         t = {k: getattr(self, k).contiguous() for k in ("scores", "offsets", "features", "labels")}
-        return atomic_write(path, lambda f: save_file(t, f, metadata={"format": BANK_FORMAT, "key": json.dumps(self.key, sort_keys=True)}))
+        return atomic_write(path, lambda f: save_file(t, f, metadata={"format": BANK_FORMAT,
+                                                                      "key": json.dumps(self.key, sort_keys=True)}))
 
     @classmethod
     def load(cls, path) -> "PatchBank | None":
@@ -323,7 +344,8 @@ def _check_bank_args(dataset, patch_size, scorer, features, t_range, samples):
     if not isinstance(samples, int) or samples < 1: raise ValueError(f"samples={samples!r} must be an int >= 1")
 
 def _score_all(bk, cm, dataset, patch_size, t_range, samples, seed, batch_size, progress, chunk: int = 1024):
-    "Best window of every image by diffusion evidence, a chunk of maps at a time (maps of a large dataset do not fit at once)."
+    ("Best window of every image by diffusion evidence, a chunk of maps at a time (maps of a large dataset do not fit "
+     "at once).")
     scores, offsets = [], []
     for s in tqdm(range(0, len(dataset), chunk), desc="patch scores", disable=not progress, leave=False):
         x, y = dataset.images[s:s + chunk], dataset.labels[s:s + chunk]
@@ -338,16 +360,21 @@ def compute_bank(dataset, key: dict, bk=None, teacher=None, class_map=None, patc
                  batch_size=256, progress=True) -> PatchBank:
     "Score every image's best window with `scorer` and compute the cluster `features` of the chosen patches."
     cm = torch.tensor(backend_class_map(class_map, bk, dataset)) if bk is not None else None
-    if scorer == "diffusion": scores, offsets = _score_all(bk, cm, dataset, patch_size, t_range, samples, seed, batch_size, progress)
+    if scorer == "diffusion":
+        scores, offsets = _score_all(bk, cm, dataset, patch_size, t_range, samples, seed, batch_size, progress)
     elif scorer == "classifier":
-        scores, offsets = classifier_windows(teacher, dataset.images, dataset.labels, dataset.mean, dataset.std, patch_size, batch_size)
+        scores, offsets = classifier_windows(teacher, dataset.images, dataset.labels, dataset.mean, dataset.std,
+                                             patch_size, batch_size)
     else: scores, offsets = random_windows(len(dataset), dataset.im_size, patch_size, seed)
     patches = crop_patches(dataset.images, offsets, patch_size)
-    if features == "dift": feats = patch_features(bk, patches, cm[dataset.labels], dift_t, dift_block, seed, batch_size, progress)
-    elif features == "classifier": feats = classifier_features(teacher, patches, dataset.mean, dataset.std, dataset.im_size, batch_size)
+    if features == "dift":
+        feats = patch_features(bk, patches, cm[dataset.labels], dift_t, dift_block, seed, batch_size, progress)
+    elif features == "classifier":
+        feats = classifier_features(teacher, patches, dataset.mean, dataset.std, dataset.im_size, batch_size)
     else: feats = torch.zeros(len(dataset), 0)
     if not torch.isfinite(scores).all() or not torch.isfinite(feats).all():
-        raise FloatingPointError(f"non-finite patch scores or features ({scorer} scorer, {features} features); nothing cached")
+        raise FloatingPointError(f"non-finite patch scores or features ({scorer} scorer, {features} features); "
+                                 "nothing cached")
     return PatchBank(scores.float(), offsets.long(), feats.float(), dataset.labels.clone(), key)
 
 # %% ../nbs/40_patch.ipynb #fcfdcbc7
@@ -357,9 +384,11 @@ def bank_key(dataset, backend="tiny-dit", pretrained=None, checkpoint=None, back
     "Everything a patch bank depends on, as plain JSON (the backend only when a diffusion step uses it)."
     uses_bk, uses_net = scorer == "diffusion" or features == "dift", scorer == "classifier" or features == "classifier"
     key = dict(format=BANK_FORMAT, dataset=dataset.identity(), scorer=scorer, features=features, patch_size=patch_size,
-               seed=seed, backend=backend_spec(dataset, backend, pretrained, checkpoint, backend_kw) if uses_bk else None,
+               seed=seed, backend=backend_spec(dataset, backend, pretrained, checkpoint, backend_kw) if uses_bk
+               else None,
                class_map=class_map if uses_bk else None, teacher=teacher if uses_net else None,
-               t_range=list(t_range) if scorer == "diffusion" else None, samples=samples if scorer == "diffusion" else None,
+               t_range=list(t_range) if scorer == "diffusion" else None, samples=samples if scorer == "diffusion"
+               else None,
                dift_t=dift_t if features == "dift" else None, dift_block=dift_block if features == "dift" else None)
     return json.loads(json.dumps(key, sort_keys=True, default=str))
 
@@ -376,19 +405,21 @@ def _key_diff(a: dict, b: dict) -> list:
 
 @flat_specs
 def patch_bank(dataset, backend: BackendSpec = BackendSpec(), patch_size=None, scorer="diffusion", features="dift",
-               t_range=(0.1, 0.7), samples=8, seed=0, dift_t=DIFT_T, dift_block=None, teacher_arch="convnet3", teacher_epochs=5, teacher_seed=0,
-               cache=None, batch_size=256, progress=True) -> PatchBank:
-    "Every real image's best patch, score and cluster features: loaded from the cache when its key matches, else computed once."
+               t_range=(0.1, 0.7), samples=8, seed=0, dift_t=DIFT_T, dift_block=None, teacher_arch="convnet3",
+               teacher_epochs=5, teacher_seed=0, cache=None, batch_size=256, progress=True) -> PatchBank:
+    ("Every real image's best patch, score and cluster features: loaded from the cache when its key matches, else "
+     "computed once.")
     _check_bank_args(dataset, patch_size, scorer, features, t_range, samples)
     teacher = dict(arch=teacher_arch, epochs=teacher_epochs, seed=teacher_seed)
     b = backend
-    key = bank_key(dataset, b.backend, b.pretrained, b.checkpoint, b.backend_kw, b.class_map, patch_size, scorer, features,
-                   t_range, samples, seed, dift_t, dift_block, teacher)
+    key = bank_key(dataset, b.backend, b.pretrained, b.checkpoint, b.backend_kw, b.class_map, patch_size, scorer,
+                   features, t_range, samples, seed, dift_t, dift_block, teacher)
     path = None if cache is False else (bank_path(key) if cache in (None, True) else Path(cache))
     if path is not None and path.exists():
         old = PatchBank.load(path)
         if old is not None and old.key == key: return old
-        why = "is not a patch bank" if old is None else f"was written for another setting (differs in {_key_diff(old.key, key)})"
+        why = "is not a patch bank" if old is None else ("was written for another setting (differs in "
+                                                         f"{_key_diff(old.key, key)})")
         warnings.warn(f"patch cache {path} {why}: not reused, recomputing and overwriting it")
     uses_bk, uses_net = scorer == "diffusion" or features == "dift", scorer == "classifier" or features == "classifier"
     bk = load_patch_backend(dataset, backend) if uses_bk else None
@@ -421,18 +452,22 @@ def _class_subset(classes, dataset) -> list:
     idx = [_class_index(c, names) for c in classes]
     bad = [c for c, i in zip(classes, idx) if i is None]
     if bad or not idx:
-        raise ValueError(f"classes={list(classes)!r}: {bad or 'empty'} not in {dataset.name!r}; valid: names {names} or indices 0 to {len(names) - 1}")
+        raise ValueError(f"classes={list(classes)!r}: {bad or 'empty'} not in {dataset.name!r}; valid: names {names} "
+                         f"or indices 0 to {len(names) - 1}")
     return sorted(set(idx))
 
-def select_from_bank(bank: PatchBank, members, k: int, n_clusters: int = 32, top_clusters: int = 10, seed: int = 0) -> torch.Tensor:
+def select_from_bank(bank: PatchBank, members, k: int, n_clusters: int = 32, top_clusters: int = 10,
+                     seed: int = 0) -> torch.Tensor:
     "Dataset indices of the k patches chosen among one class's `members` (its dataset indices) from the bank."
     return members[select_patches(bank.scores[members], k, bank.features[members], n_clusters, top_clusters, seed)]
 
 # %% ../nbs/40_patch.ipynb #18eec88f
 def teacher_meta(dataset, arch, epochs, seed, temperature) -> dict:
     "How the soft-label teacher was made, for the set's metadata."
-    return dict(arch=arch, epochs=epochs, seed=seed, trained_on=dataset.name, train_images=len(dataset), temperature=temperature,
-                recipe="dd_nb.train.reference_model: hard labels, AdamW lr 1e-3 wd 0.01, random crop, cosine, batch 128")
+    return dict(arch=arch, epochs=epochs, seed=seed, trained_on=dataset.name, train_images=len(dataset),
+                temperature=temperature,
+                recipe="dd_nb.train.reference_model: hard labels, AdamW lr 1e-3 wd 0.01, random crop, cosine, batch "
+                       "128")
 
 # %% ../nbs/40_patch.ipynb #6b9e6e32
 # patch selection's own parameters (register_method reads them)
@@ -456,25 +491,32 @@ PATCH_PARAMS = dict(
 
 # %% ../nbs/40_patch.ipynb #42a1ed30
 @register_method("patch", params=PATCH_PARAMS)
-def patch_select(dataset: ImageDataset, ipc: int, seed: int = 0, backend: BackendSpec = BackendSpec(), layout: str = "auto",
-                 patch_size: int | None = None, scorer: str = "diffusion", features: str = "dift", t_range=(0.1, 0.7), samples: int = 8, dift_t: int = DIFT_T,
+def patch_select(dataset: ImageDataset, ipc: int, seed: int = 0, backend: BackendSpec = BackendSpec(),
+                 layout: str = "auto",
+                 patch_size: int | None = None, scorer: str = "diffusion", features: str = "dift", t_range=(0.1, 0.7),
+                 samples: int = 8, dift_t: int = DIFT_T,
                  dift_block=None, n_clusters: int = 32, top_clusters: int = 10, classes=None, soft_labels: bool = True,
                  teacher_arch: str = "convnet3", teacher_epochs: int = 5, teacher_seed: int = 0, cache=None,
                  batch_size: int = 256, progress: bool = True) -> DistilledSet:
-    "Diffusion-driven patch selection (seed 003, Alg. 1): per class, the top clusters' best real patches, stitched or single."
+    ("Diffusion-driven patch selection (seed 003, Alg. 1): per class, the top clusters' best real patches, stitched or "
+     "single.")
     if not isinstance(ipc, int) or ipc < 1: raise ValueError(f"ipc={ipc!r} must be an int >= 1")
     lay, subset = resolve_layout(layout, ipc), _class_subset(classes, dataset)
     k, counts = ipc * patches_per_image(lay), dataset.class_counts()
     if short := [c for c in subset if counts[c] < k]:
-        raise ValueError(f"ipc={ipc} with layout {lay!r} needs {k} patches per class but class {dataset.classes[short[0]]!r} "
-                         f"has {int(counts[short[0]])} (one patch per real image); valid: ipc <= {int(counts[subset].min()) // patches_per_image(lay)}")
-    if not (n_clusters >= 1 and top_clusters >= 1): raise ValueError(f"n_clusters={n_clusters}, top_clusters={top_clusters}: both must be >= 1")
+        raise ValueError(f"ipc={ipc} with layout {lay!r} needs {k} patches per class but class "
+                         f"{dataset.classes[short[0]]!r} "
+                         f"has {int(counts[short[0]])} (one patch per real image); valid: ipc <= "
+                         f"{int(counts[subset].min()) // patches_per_image(lay)}")
+    if not (n_clusters >= 1 and top_clusters >= 1):
+        raise ValueError(f"n_clusters={n_clusters}, top_clusters={top_clusters}: both must be >= 1")
     bank = patch_bank(dataset, backend, patch_size, scorer, features, t_range, samples, seed, dift_t, dift_block,
                       teacher_arch, teacher_epochs, teacher_seed, cache, batch_size, progress)
     idx = torch.cat([select_from_bank(bank, dataset.indices_of(c), k, n_clusters, top_clusters, seed) for c in subset])
     images = to_images(crop_patches(dataset.images[idx], bank.offsets[idx], patch_size), lay, dataset.im_size)
     labels = torch.tensor(subset).repeat_interleave(ipc)
-    meta = dict(dataset=dataset.name, layout=lay, patch_size=patch_size, scorer=scorer, features=features, classes_used=subset,
+    meta = dict(dataset=dataset.name, layout=lay, patch_size=patch_size, scorer=scorer, features=features,
+                classes_used=subset,
                 patches=idx.tolist(), offsets=bank.offsets[idx].tolist(), scores=bank.scores[idx].tolist(),
                 bank=bank_path(bank.key).name if cache in (None, True) else (None if cache is False else str(cache)))
     soft = None

@@ -28,10 +28,12 @@ class Normalized(torch.nn.Module):
 
 # %% ../nbs/25_quality.ipynb #97a7fe30
 def train_judge(dataset: str = "digits", epochs: int = 5, seed: int = 0, size: int | None = 16):
-    "The ConvNet-3 judge: train.reference_model on a dataset's real training split (cached); returns (judge on [0,1] images, test accuracy)."
+    ("The ConvNet-3 judge: train.reference_model on a dataset's real training split (cached); returns (judge on [0,1] "
+     "images, test accuracy).")
     from dd_nb.train import reference_model
     tr, te = load_dataset(dataset, "train", size=size), load_dataset(dataset, "test", size=size)
-    judge = Normalized(reference_model(tr, "convnet3", epochs=epochs, seed=seed, progress=False), tr.mean, tr.std).eval()
+    judge = Normalized(reference_model(tr, "convnet3", epochs=epochs, seed=seed, progress=False), tr.mean,
+                       tr.std).eval()
     return judge, classify_accuracy(judge, te.images, te.labels)
 
 # %% ../nbs/25_quality.ipynb #a18febf4
@@ -48,14 +50,16 @@ def _rms_dist(a, b):
     return torch.cdist(a.flatten(1).double(), b.flatten(1).double()) / a[0].numel() ** 0.5
 
 def sample_diversity(samples, labels, train, test):
-    "Per class: pairwise spread of samples vs real held-out images, and nearest-training-image distance of both (memorisation)."
+    ("Per class: pairwise spread of samples vs real held-out images, and nearest-training-image distance of both "
+     "(memorisation).")
     import pandas as pd
     rows = []
     for c in sorted(set(labels.tolist())):
         s, r, tr = samples[labels == c], test.images_of(c), train.images_of(c)
         off = lambda d: d[~torch.eye(len(d), dtype=bool)].mean().item() if len(d) > 1 else float("nan")
         nn_s, nn_r = _rms_dist(s, tr).min(1).values, _rms_dist(r, tr).min(1).values
-        rows.append(dict(cls=c, samples=len(s), pairwise_samples=off(_rms_dist(s, s)), pairwise_real=off(_rms_dist(r, r)),
+        rows.append(dict(cls=c, samples=len(s), pairwise_samples=off(_rms_dist(s, s)),
+                         pairwise_real=off(_rms_dist(r, r)),
                          nn_train_samples=nn_s.mean().item(), nn_train_real=nn_r.mean().item(),
                          copies=(nn_s < nn_r.quantile(0.05)).float().mean().item()))
     df = pd.DataFrame(rows)
@@ -64,8 +68,8 @@ def sample_diversity(samples, labels, train, test):
     return df.round(4)
 
 # %% ../nbs/25_quality.ipynb #7d8d3fcd
-def sample_quality(backend, judge, cfgs=(0, 1, 2, 4), per_class: int = 20, steps: int = 50, seed: int = 0, size: int | None = 16,
-                   dataset: str = "digits"):
+def sample_quality(backend, judge, cfgs=(0, 1, 2, 4), per_class: int = 20, steps: int = 50, seed: int = 0,
+                   size: int | None = 16, dataset: str = "digits"):
     "Judge accuracy, diversity and memorisation of class-conditional samples for each CFG scale (a DataFrame)."
     import pandas as pd
     train, test = load_dataset(dataset, "train", size=size), load_dataset(dataset, "test", size=size)
@@ -76,16 +80,18 @@ def sample_quality(backend, judge, cfgs=(0, 1, 2, 4), per_class: int = 20, steps
         x = guided_sample(backend, classes, steps=steps, cfg=cfg, seed=seed).float()
         secs = time.time() - t0
         d = sample_diversity(x, classes, train, test)
-        rows.append(dict(cfg=cfg, accuracy=round(classify_accuracy(judge, x, classes), 4), pairwise_ratio=round(d.pairwise_ratio.mean(), 3),
-                         nn_ratio=round(d.nn_ratio.mean(), 3), copies=round(d.copies.mean(), 3), samples=len(x), steps=steps,
-                         seconds_per_100=round(100 * secs / len(x), 2)))
+        rows.append(dict(cfg=cfg, accuracy=round(classify_accuracy(judge, x, classes), 4),
+                         pairwise_ratio=round(d.pairwise_ratio.mean(), 3),
+                         nn_ratio=round(d.nn_ratio.mean(), 3), copies=round(d.copies.mean(), 3), samples=len(x),
+                         steps=steps, seconds_per_100=round(100 * secs / len(x), 2)))
     return pd.DataFrame(rows)
 
 # %% ../nbs/25_quality.ipynb #868dd24e
 def sample_grid(backend, per_class: int = 8, cfg: float = 2.0, steps: int = 50, seed: int = 0):
     "A matplotlib figure: one row of samples per class."
     import matplotlib.pyplot as plt
-    x = guided_sample(backend, torch.arange(backend.num_classes).repeat_interleave(per_class), steps=steps, cfg=cfg, seed=seed).float()
+    x = guided_sample(backend, torch.arange(backend.num_classes).repeat_interleave(per_class), steps=steps, cfg=cfg,
+                      seed=seed).float()
     fig, axs = plt.subplots(backend.num_classes, per_class, figsize=(per_class * 0.6, backend.num_classes * 0.6))
     for ax, img in zip(axs.flat, x):
         ax.imshow(img.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray", vmin=0, vmax=1)

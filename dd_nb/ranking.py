@@ -26,7 +26,8 @@ def _in_range(name: str, x, lo: float = -1.0, hi: float = 1.0, weight: bool = Fa
     a = np.asarray(x, dtype=float)
     if not np.isfinite(a).all(): raise ValueError(f"{name}={x!r} is not finite")
     if (a < lo).any() or (a > hi).any():
-        why = "a weight between the two terms" if weight else "DD-Ranking scores take accuracies as fractions in [0, 1], not percent"
+        why = "a weight between the two terms" if weight else ("DD-Ranking scores take accuracies as fractions in [0, "
+                                                               "1], not percent")
         raise ValueError(f"{name}={x!r} is outside [{lo:g}, {hi:g}]; {why}")
     return a
 
@@ -42,7 +43,8 @@ def normalize_score(x):
 # %% ../nbs/51_ranking.ipynb #729c14ad
 def hard_label_recovery(acc_real_hard, acc_syn_hard):
     "HLR = Acc_real-hard - Acc_syn-hard: accuracy the distilled set still misses under hard labels (lower is better)."
-    return _scalar_or_array(_in_range("acc_real_hard", acc_real_hard, 0, 1) - _in_range("acc_syn_hard", acc_syn_hard, 0, 1))
+    return _scalar_or_array(_in_range("acc_real_hard", acc_real_hard, 0,
+                                      1) - _in_range("acc_syn_hard", acc_syn_hard, 0, 1))
 
 # %% ../nbs/51_ranking.ipynb #f0e79ced
 def improvement_over_random(acc_syn_any, acc_rdm_any):
@@ -128,14 +130,18 @@ def _summary(acc: dict, per_run: dict, setting: dict) -> dict:
     return out
 
 def dd_ranking_scores(distilled: DistilledSet, dataset="digits", arch: str = "convnet3", protocol: str = "hard",
-                      hard_protocol: str = "hard", runs: int = 5, epochs: int | None = None, full_epochs: int | None = None,
-                      seed: int = 0, random_seed: int | None = None, w: float = 0.5, gamma: float = 0.5, ars: bool = True,
+                      hard_protocol: str = "hard", runs: int = 5, epochs: int | None = None,
+                      full_epochs: int | None = None,
+                      seed: int = 0, random_seed: int | None = None, w: float = 0.5, gamma: float = 0.5,
+                      ars: bool = True,
                       full: EvalResult | None = None, report: str = "last", root=None, progress: bool = True) -> dict:
     "DD-Ranking's HLR, IOR, LRS (and ARS) of `distilled` with the accuracies behind them: per run, then mean and std."
     _check_setting(protocol, hard_protocol, runs, w, gamma, report)
     if ars and not augmentation_can_be_off(protocol):
-        raise NotImplementedError(f"ARS needs protocol {protocol!r} with aug={NO_AUG!r} to train without augmentation, but "
-                                  f"dd_nb.train still augments with it; pass ars=False or add aug={NO_AUG!r} to the training loop")
+        raise NotImplementedError(f"ARS needs protocol {protocol!r} with aug={NO_AUG!r} to train without "
+                                  "augmentation, but "
+                                  f"dd_nb.train still augments with it; pass ars=False or add aug={NO_AUG!r} to the "
+                                  "training loop")
     train, test = train_test_splits(dataset, distilled.images.shape[-1], root)
     check_compatible(distilled, train)
     ipc = _ipc_of(distilled, train.num_classes)
@@ -157,7 +163,8 @@ def dd_ranking_scores(distilled: DistilledSet, dataset="digits", arch: str = "co
     per_run["lrs"] = label_robust_score(per_run["hlr"], per_run["ior"], w)
     if ars:
         acc["syn_naug"], acc["rdm_naug"] = accs(distilled, protocol, aug=NO_AUG), accs(rdm, protocol, aug=NO_AUG)
-        per_run["ars"] = augmentation_robust_score(acc["syn_any"], acc["rdm_any"], acc["syn_naug"], acc["rdm_naug"], gamma)
+        per_run["ars"] = augmentation_robust_score(acc["syn_any"], acc["rdm_any"], acc["syn_naug"], acc["rdm_naug"],
+                                                   gamma)
     setting = dict(dataset=train.name, arch=arch, protocol=protocol, hard_protocol=hard_protocol, ipc=ipc, runs=runs,
                    epochs=epochs, seed=seed, random_seed=random_seed, w=w, gamma=gamma, report=report)
     return _summary(acc, per_run, setting)

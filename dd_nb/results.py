@@ -30,13 +30,16 @@ class ResultStore:
     "Results kept under `cache_dir()/name`, keyed by `scope` and their own parameters; each is computed once."
     def __init__(self, name: str, *scope, root=None, prefix: str = "memo_", committed=None):
         self.path, self.scope, self.prefix = Path(root or cache_dir())/name, list(scope), prefix
-        # committed: a folder in the repository that keeps a readable copy of every memo value (what a fresh clone reads)
+        # committed: a folder in the repository that keeps a readable copy of
+        # every memo value (what a fresh clone reads)
         self.committed = Path(committed)/name if committed else None
     def key(self, *parts) -> str:
         "A 16-hex key of the scope and `parts` (JSON, sorted keys; anything else by its str)."
-        return hashlib.sha256(json.dumps([STORE_VERSION, *self.scope, *parts], sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return hashlib.sha256(json.dumps([STORE_VERSION, *self.scope, *parts], sort_keys=True,
+                                         default=str).encode()).hexdigest()[:16]
     def memo(self, name: str, params, fn=None):
-        "fn() the first time for (name, params), the stored JSON value afterwards; fn=None: the stored value or None (nothing computed)."
+        ("fn() the first time for (name, params), the stored JSON value afterwards; fn=None: the stored value or None "
+         "(nothing computed).")
         f = self.path/f"{self.prefix}{name}_{self.key(name, params)}.json"
         c = self.committed/f.name if self.committed else None
         if f.exists(): v = json.loads(f.read_text())
@@ -50,9 +53,11 @@ class ResultStore:
     def commit(self, f: Path, name: str, params, value):
         "Write the committed copy of one memo value: what it is, the parameters it was computed with, the value."
         from dd_nb import __version__
-        record = dict(name=name, scope=self.scope, params=params, value=value, store_version=STORE_VERSION, dd_nb=__version__)
+        record = dict(name=name, scope=self.scope, params=params, value=value, store_version=STORE_VERSION,
+                      dd_nb=__version__)
         atomic_write_text(f, json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
-    def distilled(self, method: str, train, ipc: int, seed: int, tag: str = "", resume_as: str | None = None, **params) -> DistilledSet:
+    def distilled(self, method: str, train, ipc: int, seed: int, tag: str = "", resume_as: str | None = None,
+                  **params) -> DistilledSet:
         "`distill(method, train, ipc, seed, **params)` once per (tag, method, ipc, seed, params), then loaded."
         from dd_nb.methods import distill
         f = self.path/f"{method}{'_' + tag if tag else ''}_ipc{ipc}_s{seed}_{self.key(method, *([tag] if tag else []), ipc, seed, params)}.safetensors"
@@ -88,7 +93,8 @@ def fmt_accs(accs) -> str:
 
 # %% ../nbs/06_results.ipynb #3b42abdf
 def welch_ci(a, b, level: float = 0.95) -> tuple:
-    "(mean(a) - mean(b), low, high) in points (x100) with Welch's t-interval, for two unpaired samples; nan bounds below 2 each."
+    ("(mean(a) - mean(b), low, high) in points (x100) with Welch's t-interval, for two unpaired samples; nan bounds "
+     "below 2 each.")
     from scipy import stats
     a, b = 100 * np.asarray(a, dtype=float), 100 * np.asarray(b, dtype=float)
     d = float(a.mean() - b.mean())

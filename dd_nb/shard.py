@@ -35,7 +35,8 @@ __all__ = ['SEED_SCHEME', 'dist_info', 'dist_backend', 'local_device', 'init_dis
 
 # %% ../nbs/61_shard.ipynb #8d2d2cf1
 def dist_info() -> tuple:
-    "(rank, world_size) from torch.distributed when initialised, else $RANK / $WORLD_SIZE (torchrun sets them), else (0, 1)."
+    ("(rank, world_size) from torch.distributed when initialised, else $RANK / $WORLD_SIZE (torchrun sets them), else "
+     "(0, 1).")
     if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
@@ -51,16 +52,21 @@ def local_device() -> torch.device:
 
 # %% ../nbs/61_shard.ipynb #ecc30a76
 def _attempt_store(rank: int, world: int, timeout):
-    "torchrun's store, its keys prefixed by the restart count: a restarted group must not read the dead group's addresses."
-    agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"   # the agent hosts it; else rank 0 does, as env:// does
-    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world, is_master=not agent and rank == 0,
+    ("torchrun's store, its keys prefixed by the restart count: a restarted group must not read the dead group's "
+     "addresses.")
+    # the agent hosts it; else rank 0 does, as env:// does
+    agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world, is_master=not agent
+                          and rank == 0,
                           timeout=timeout, multi_tenant=not agent)
     return dist.PrefixStore(f"dd_nb/attempt_{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
 
 def init_dist(backend: str | None = None, timeout_s: float = 1800) -> tuple:
-    "Join the process group torchrun describes (env://; gloo on CPU, nccl on GPU), once; a lone process stays alone. Returns (rank, world_size)."
+    ("Join the process group torchrun describes (env://; gloo on CPU, nccl on GPU), once; a lone process stays alone. "
+     "Returns (rank, world_size).")
     if dist.is_available() and not dist.is_initialized() and int(os.environ.get("WORLD_SIZE", 1)) > 1:
-        if "MASTER_ADDR" not in os.environ: raise RuntimeError("WORLD_SIZE > 1 but MASTER_ADDR is unset: launch with torchrun, which sets both")
+        if "MASTER_ADDR" not in os.environ:
+            raise RuntimeError("WORLD_SIZE > 1 but MASTER_ADDR is unset: launch with torchrun, which sets both")
         backend = backend or dist_backend()
         if backend == "nccl": torch.cuda.set_device(local_device())
         rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
@@ -75,7 +81,8 @@ def barrier():
 
 # %% ../nbs/61_shard.ipynb #ae1b3c21
 def rank0_first(fn, *args, **kw):
-    "fn(*args, **kw) on rank 0 first, then, after a barrier, on the others: what it trains or caches is built once, not raced."
+    ("fn(*args, **kw) on rank 0 first, then, after a barrier, on the others: what it trains or caches is built once, "
+     "not raced.")
     rank, _ = dist_info()
     if rank == 0: out = fn(*args, **kw)
     barrier()
@@ -85,8 +92,10 @@ def rank0_first(fn, *args, **kw):
 # %% ../nbs/61_shard.ipynb #a02432f1
 def class_shard(classes, rank: int, world: int) -> list:
     "The classes rank `rank` of `world` owns: every world-th one from position `rank` (round-robin)."
-    if isinstance(world, bool) or not isinstance(world, int) or world < 1: raise ValueError(f"world={world!r}; valid: an int >= 1")
-    if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < world: raise ValueError(f"rank={rank!r}; valid: 0 to world-1={world - 1}")
+    if isinstance(world, bool) or not isinstance(world, int) or world < 1:
+        raise ValueError(f"world={world!r}; valid: an int >= 1")
+    if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < world:
+        raise ValueError(f"rank={rank!r}; valid: 0 to world-1={world - 1}")
     return list(classes)[rank::world]
 
 # %% ../nbs/61_shard.ipynb #ad7d9450
@@ -94,7 +103,8 @@ SEED_SCHEME = "seed*1_000_003 + index*num_classes + class"
 
 def image_seed(seed: int, c: int, i: int, num_classes: int) -> int:
     "The seed of image i of class c: seed*1_000_003 + i*num_classes + c (generate_set's seed of image (c, round i))."
-    if not 0 <= c < num_classes or i < 0: raise ValueError(f"class {c}, index {i}: need 0 <= class < num_classes={num_classes} and index >= 0")
+    if not 0 <= c < num_classes or i < 0:
+        raise ValueError(f"class {c}, index {i}: need 0 <= class < num_classes={num_classes} and index >= 0")
     return seed * 1_000_003 + i * num_classes + c
 
 # %% ../nbs/61_shard.ipynb #daa04674
@@ -111,7 +121,8 @@ def save_record(path, tensors: dict, c: int, i: int, seed: int) -> Path:
 
 # %% ../nbs/61_shard.ipynb #ec1efc3e
 def load_record(path, c: int, i: int, seed: int) -> dict | None:
-    "A record's tensors, or None when it is missing or unreadable; a record of another image or seed raises a ValueError."
+    ("A record's tensors, or None when it is missing or unreadable; a record of another image or seed raises a "
+     "ValueError.")
     path = Path(path)
     if not path.exists(): return None
     try:
@@ -122,7 +133,9 @@ def load_record(path, c: int, i: int, seed: int) -> dict | None:
         return None
     want = {"class": str(int(c)), "index": str(int(i)), "seed": str(int(seed))}
     got = {k: head.get(k) for k in want}
-    if got != want: raise ValueError(f"{path} holds image {got}, not {want}: another run's records; use another out_dir or delete it")
+    if got != want:
+        raise ValueError(f"{path} holds image {got}, not {want}: another run's records; use another out_dir or delete "
+                         "it")
     return tensors
 
 # %% ../nbs/61_shard.ipynb #f950a9c7
@@ -133,32 +146,39 @@ def _claim(out: Path, run: dict):
         old = json.loads(f.read_text())
         if old != json.loads(text):
             diff = sorted(k for k in set(old) | set(json.loads(text)) if old.get(k) != json.loads(text).get(k))
-            raise ValueError(f"{out} holds the records of another run (differing: {diff}); use another out_dir or delete it")
+            raise ValueError(f"{out} holds the records of another run (differing: {diff}); use another out_dir or "
+                             "delete it")
     else: atomic_write_text(f, text + "\n")
 
 def _check_generate_args(classes, per_class, num_classes):
-    if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1: raise ValueError(f"per_class={per_class!r}; valid: an int >= 1")
+    if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
+        raise ValueError(f"per_class={per_class!r}; valid: an int >= 1")
     if not classes or len(set(classes)) != len(classes) or min(classes) < 0:
         raise ValueError(f"classes={classes}; valid: distinct class ids >= 0, at least one")
     if max(classes) >= num_classes: raise ValueError(f"class {max(classes)} >= num_classes={num_classes}")
 
-def merge_records(out_dir, classes, per_class: int, seed: int, num_classes: int, meta: dict | None = None) -> DistilledSet:
+def merge_records(out_dir, classes, per_class: int, seed: int, num_classes: int,
+                  meta: dict | None = None) -> DistilledSet:
     "Every record in (class, index) order as one DistilledSet, saved to out_dir/set.safetensors; missing records raise."
     out, classes = Path(out_dir), sorted(int(c) for c in classes)
     keys = [(c, i, image_seed(seed, c, i, num_classes)) for c in classes for i in range(per_class)]
     recs = [load_record(record_path(out, c, i), c, i, s) for c, i, s in keys]
     missing = [f"c{c}_i{i}" for (c, i, _), r in zip(keys, recs) if r is None]
-    if missing: raise FileNotFoundError(f"{len(missing)} records missing in {out}/records (e.g. {missing[:4]}): a rank did not finish; "
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} records missing in {out}/records (e.g. {missing[:4]}): a rank did "
+                                "not finish; "
                                         "run the same command again to make only those")
     images = [r["image"] for r in recs]
-    ds = DistilledSet(torch.stack(images), torch.tensor([c for c, _, _ in keys]), meta=dict(meta or {}, seeds=[s for *_, s in keys]))
+    ds = DistilledSet(torch.stack(images), torch.tensor([c for c, _, _ in keys]),
+                      meta=dict(meta or {}, seeds=[s for *_, s in keys]))
     ds.save(out/"set.safetensors")
     return ds
 
 # %% ../nbs/61_shard.ipynb #a782a858
 def sharded_generate(generate_one, classes, per_class: int, out_dir, seed: int = 0, num_classes: int | None = None,
                      run: dict | None = None, meta: dict | None = None, progress: bool = False) -> DistilledSet | None:
-    "Each rank makes its classes' images one record at a time (existing records kept: resume); rank 0 merges them into out_dir/set.safetensors."
+    ("Each rank makes its classes' images one record at a time (existing records kept: resume); rank 0 merges them "
+     "into out_dir/set.safetensors.")
     classes = [int(c) for c in classes]
     C = max(classes, default=-1) + 1 if num_classes is None else int(num_classes)
     _check_generate_args(classes, per_class, C)
@@ -176,7 +196,8 @@ def sharded_generate(generate_one, classes, per_class: int, out_dir, seed: int =
             if rec is None:
                 made = generate_one(c, i, s, list(history))
                 if not isinstance(made, dict) or not torch.is_tensor(made.get("image")) or made["image"].ndim != 3:
-                    raise ValueError(f"generate_one({c}, {i}, ...) must return a dict with 'image' (C, H, W); got {type(made).__name__}")
+                    raise ValueError(f"generate_one({c}, {i}, ...) must return a dict with 'image' (C, H, W); got "
+                                     f"{type(made).__name__}")
                 rec = {k: v.detach().cpu().contiguous() for k, v in made.items()}
                 save_record(p, rec, c, i, s)
             history.append(rec)
@@ -194,7 +215,8 @@ def diffusion_generator(backend, terms=(), sampling: SamplingSpec = SamplingSpec
     mem = [t for t in terms if isinstance(t, MemoryGuidance)]
     def generate_one(c, i, seed, history):
         b = int(c if class_map is None else class_map[c])
-        for t in mem:                                   # the class's memory is exactly its earlier images, whatever ran before
+        # the class's memory is exactly its earlier images, whatever ran before
+        for t in mem:
             t.memory.pop(b, None)
             if history: t.remember(torch.stack([h["latent"] for h in history]).to(backend.device), [b] * len(history))
         sp = sampling
@@ -210,17 +232,22 @@ def diffusion_generator(backend, terms=(), sampling: SamplingSpec = SamplingSpec
 # %% ../nbs/61_shard.ipynb #6bf2c986
 def _method_defaults(method: str) -> dict:
     from dd_nb.methods import get_method
-    return {k: v.default for k, v in list(inspect.signature(get_method(method)).parameters.items())[3:] if v.default is not inspect.Parameter.empty}
+    return {k: v.default for k, v in list(inspect.signature(get_method(method)).parameters.items())[3:]
+            if v.default is not inspect.Parameter.empty}
 
 def method_generator(method: str, dataset: ImageDataset, params: dict | None = None, progress: bool = False) -> tuple:
-    "(generate_one, run) for the registered method 'dit' or 'igd' with `params` (checked as distill checks them); backend on local_device()."
+    ("(generate_one, run) for the registered method 'dit' or 'igd' with `params` (checked as distill checks them); "
+     "backend on local_device().")
     from dd_nb.igd import igd_setup
     from dd_nb.methods import check_params, fold_specs, get_method
     if method not in ("dit", "igd"): raise ValueError(f"method={method!r}; sharded generation knows 'dit' and 'igd'")
     params = check_params(method, dict(params or {}))
-    p = fold_specs(get_method(method), {**_method_defaults(method), **params})   # the method's own BackendSpec and SamplingSpec
-    if p.get("resume") is not None: raise ValueError("resume= is generate_set's round state; a sharded run resumes from its records in out_dir")
-    if method == "igd" and not (p["influence"] or p["deviation"]): raise ValueError("influence=False and deviation=False guide nothing: use method 'dit'")
+    # the method's own BackendSpec and SamplingSpec
+    p = fold_specs(get_method(method), {**_method_defaults(method), **params})
+    if p.get("resume") is not None:
+        raise ValueError("resume= is generate_set's round state; a sharded run resumes from its records in out_dir")
+    if method == "igd" and not (p["influence"] or p["deviation"]):
+        raise ValueError("influence=False and deviation=False guide nothing: use method 'dit'")
     if method == "dit" and p["sampling"].window is not None:
         raise ValueError(f"window={list(p['sampling'].window)}: method 'dit' samples without guidance; valid: None")
     b = p["backend"]
@@ -239,21 +266,26 @@ def method_generator(method: str, dataset: ImageDataset, params: dict | None = N
 # %% ../nbs/61_shard.ipynb #bba40125
 def sharded_method(method: str, dataset, ipc: int, out_dir, seed: int = 0, progress: bool = False, root=None, size=None,
                    source=None, **params) -> DistilledSet | None:
-    "Method 'dit' or 'igd' sharded by class over the torchrun ranks, resumable; rank 0 returns the set (out_dir/set.safetensors)."
+    ("Method 'dit' or 'igd' sharded by class over the torchrun ranks, resumable; rank 0 returns the set "
+     "(out_dir/set.safetensors).")
     # every argument that needs no model is checked before the tiny DiT or the surrogate trains
     if not (isinstance(ipc, int) and ipc >= 1): raise ValueError(f"ipc={ipc!r}; valid: an integer >= 1")
-    if Path(out_dir).exists() and not Path(out_dir).is_dir(): raise ValueError(f"out_dir {out_dir} is a file; valid: a folder (new, or a run's to resume)")
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise ValueError(f"out_dir {out_dir} is a file; valid: a folder (new, or a run's to resume)")
     ds = dataset
     if not isinstance(ds, ImageDataset):
         ds = load_dataset(dataset, "train", root=root, size=size, source=source)
     init_dist()
-    gen, run = rank0_first(method_generator, method, ds, params, progress)   # a missing tiny DiT or surrogate is trained once
-    meta = dict(method=method, dataset=ds.name, ipc=ipc, seed=seed, params=run["params"], classes=list(ds.classes), im_size=list(ds.im_size))
+    # a missing tiny DiT or surrogate is trained once
+    gen, run = rank0_first(method_generator, method, ds, params, progress)
+    meta = dict(method=method, dataset=ds.name, ipc=ipc, seed=seed, params=run["params"], classes=list(ds.classes),
+                im_size=list(ds.im_size))
     return sharded_generate(gen, range(ds.num_classes), ipc, out_dir, seed, ds.num_classes, run, meta, progress)
 
 # %% ../nbs/61_shard.ipynb #b7e45742
 def sharded_map(fn, keys, out_dir=None, name: str = "map") -> dict:
-    "{key: fn(key)} with the keys split round-robin over the ranks; resumable from out_dir/records/<name>_<key>.pt; every rank gets all."
+    ("{key: fn(key)} with the keys split round-robin over the ranks; resumable from out_dir/records/<name>_<key>.pt; "
+     "every rank gets all.")
     keys = list(keys)
     if len(set(keys)) != len(keys): raise ValueError(f"keys {keys} repeat; valid: distinct keys")
     bad = [k for k in keys if not re.fullmatch(r"[A-Za-z0-9_.-]+", str(k))]
@@ -273,34 +305,42 @@ def sharded_map(fn, keys, out_dir=None, name: str = "map") -> dict:
     return {k: mine[k] for k in keys}
 
 # %% ../nbs/61_shard.ipynb #e0e1e8bb
-def sharded_evaluate(distilled: DistilledSet, dataset="digits", arch: str = "convnet3", protocol: str = "hard", runs: int = 5,
-                     seed: int = 0, out_dir=None, **kw):
-    "evaluate(...)'s runs split over the ranks (run r from seed + r, as evaluate trains it); an EvalResult on every rank."
+def sharded_evaluate(distilled: DistilledSet, dataset="digits", arch: str = "convnet3", protocol: str = "hard",
+                     runs: int = 5, seed: int = 0, out_dir=None, **kw):
+    ("evaluate(...)'s runs split over the ranks (run r from seed + r, as evaluate trains it); an EvalResult on every "
+     "rank.")
     import numpy as np
     from dd_nb.evaluation import EvalResult, evaluate
     from dd_nb.train import get_protocol
     overrides = {k: v for k, v in kw.items() if k not in ("epochs", "report", "eval_every", "root")}
-    if get_protocol(protocol, **overrides).soft: raise ValueError(f"protocol {protocol!r} uses soft labels from one teacher; run evaluate(...) unsharded")
-    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1: raise ValueError(f"runs={runs!r}; valid: an int >= 1")
-    accs = sharded_map(lambda r: evaluate(distilled, dataset, arch, protocol, 1, seed + r, progress=False, **kw).accs[0], range(runs), out_dir, "eval")
+    if get_protocol(protocol, **overrides).soft:
+        raise ValueError(f"protocol {protocol!r} uses soft labels from one teacher; run evaluate(...) unsharded")
+    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
+        raise ValueError(f"runs={runs!r}; valid: an int >= 1")
+    accs = sharded_map(lambda r: evaluate(distilled, dataset, arch, protocol, 1, seed + r, progress=False,
+                                          **kw).accs[0], range(runs), out_dir, "eval")
     accs = [float(accs[r]) for r in range(runs)]
     return EvalResult(float(np.mean(accs)), float(np.std(accs)), accs, arch, protocol, kw.get("report", "last"))
 
 # %% ../nbs/61_shard.ipynb #e355c00f
-def class_patch_scores(backend, dataset: ImageDataset, c: int, class_map=None, patch_size=None, t_range=(0.1, 0.7), samples: int = 8,
-                       seed: int = 0, batch_size: int = 256) -> dict:
-    "Best window of every image of class c by diffusion evidence, each image keyed by its dataset index as the patch method keys it."
+def class_patch_scores(backend, dataset: ImageDataset, c: int, class_map=None, patch_size=None, t_range=(0.1, 0.7),
+                       samples: int = 8, seed: int = 0, batch_size: int = 256) -> dict:
+    ("Best window of every image of class c by diffusion evidence, each image keyed by its dataset index as the patch "
+     "method keys it.")
     from dd_nb.patch import best_windows, evidence_map
     idx = dataset.indices_of(c)
     b = int(c if class_map is None else class_map[c])
-    emap = evidence_map(backend, dataset.images[idx], torch.full((len(idx),), b), t_range, samples, seed, idx, batch_size)
+    emap = evidence_map(backend, dataset.images[idx], torch.full((len(idx),), b), t_range, samples, seed, idx,
+                        batch_size)
     scores, offsets = best_windows(emap, dataset.im_size, patch_size)
     return {"index": idx, "scores": scores, "offsets": offsets}
 
 # %% ../nbs/61_shard.ipynb #2a32d594
 def sharded_patch_scores(backend, dataset: ImageDataset, out_dir=None, **kw) -> tuple:
-    "(scores (N,), offsets (N, 2)) of every image of `dataset`, computed class by class over the ranks; resumable with out_dir."
-    per = sharded_map(lambda c: class_patch_scores(backend, dataset, c, **kw), range(dataset.num_classes), out_dir, "patch")
+    ("(scores (N,), offsets (N, 2)) of every image of `dataset`, computed class by class over the ranks; resumable "
+     "with out_dir.")
+    per = sharded_map(lambda c: class_patch_scores(backend, dataset, c, **kw), range(dataset.num_classes), out_dir,
+                      "patch")
     scores, offsets = torch.zeros(len(dataset)), torch.zeros(len(dataset), 2, dtype=torch.long)
     for r in per.values(): scores[r["index"]], offsets[r["index"]] = r["scores"].float(), r["offsets"].long()
     return scores, offsets
@@ -316,7 +356,8 @@ def main(argv=None):
         a, params = shard_args(argv)             # the checks that need no torch (cli.shard_args), then the method's own
         s = sharded_method(a.method, a.dataset, a.ipc, a.out, a.seed, progress=True, root=a.root, size=a.size,
                            source=a.source, **params)
-    except EXPECTED as e:                        # as `dd`: one line and exit 2 for a bad input, a traceback only for a bug
+    # as `dd`: one line and exit 2 for a bad input, a traceback only for a bug
+    except EXPECTED as e:
         print(f"{prog}: error: {one_line(e)}", file=sys.stderr)
         return 2
     if s is not None: print(f"wrote {s} to {Path(a.out)/'set.safetensors'}")

@@ -33,15 +33,18 @@ def disable_block_label_dropout(model):
     return model
 
 # %% ../nbs/24_tiny_dit.ipynb #44333d6a
-def tiny_dit_recipe(size=8, steps=4000, batch=64, seed=0, lr=1e-3, p_uncond=0.1, ema_decay=0.999, dataset="digits") -> dict:
+def tiny_dit_recipe(size=8, steps=4000, batch=64, seed=0, lr=1e-3, p_uncond=0.1, ema_decay=0.999,
+                    dataset="digits") -> dict:
     "Everything a trained tiny DiT depends on: training settings, architecture, dataset and noise schedule."
     return dict(dataset=dataset, size=size, steps=steps, batch=batch, lr=lr, seed=seed, p_uncond=p_uncond,
                 ema_decay=ema_decay, arch={**TINY_DIT, "sample_size": size}, schedule=TINY_SCHEDULER,
                 optimizer="adamw(wd=0)", loss="eps-mse", ema_warmup="(1+step)/(10+step)", recipe_version=2)
 
 # %% ../nbs/24_tiny_dit.ipynb #9bdd2c67
-def tiny_dit_dir(size=8, steps=4000, batch=64, seed=0, lr=1e-3, p_uncond=0.1, ema_decay=0.999, dataset="digits") -> Path:
-    "The cache folder of the tiny DiT trained with this recipe (a hash of all of it: a changed recipe never reuses a model)."
+def tiny_dit_dir(size=8, steps=4000, batch=64, seed=0, lr=1e-3, p_uncond=0.1, ema_decay=0.999,
+                 dataset="digits") -> Path:
+    ("The cache folder of the tiny DiT trained with this recipe (a hash of all of it: a changed recipe never reuses a "
+     "model).")
     r = tiny_dit_recipe(size, steps, batch, seed, lr, p_uncond, ema_decay, dataset)
     key = hashlib.sha256(json.dumps(r, sort_keys=True).encode()).hexdigest()[:12]
     name = safe_name(dataset)
@@ -71,7 +74,8 @@ def _save_final(out: Path, ema, meta):
 # %% ../nbs/24_tiny_dit.ipynb #12378984
 def train_tiny_dit(size=8, steps=4000, batch=64, lr=1e-3, seed=0, p_uncond=0.1, ema_decay=0.999,
                    ckpt_every=250, dataset="digits", progress=True, device=None) -> Path:
-    "Train (or resume, or reuse from the cache) a tiny class-conditional pixel DiT on `dataset` on `device`; return its folder."
+    ("Train (or resume, or reuse from the cache) a tiny class-conditional pixel DiT on `dataset` on `device`; return "
+     "its folder.")
     # every draw comes from a per-step CPU generator and is moved to `device`: the batches are the same on any device
     from diffusers import DiTTransformer2DModel, DDPMScheduler
     out = tiny_dit_dir(size, steps, batch, seed, lr, p_uncond, ema_decay, dataset)
@@ -82,7 +86,8 @@ def train_tiny_dit(size=8, steps=4000, batch=64, lr=1e-3, seed=0, p_uncond=0.1, 
     nc = len(ds.classes)
     with torch.random.fork_rng(devices=[]):  # a seeded init that leaves the caller's global generator alone
         torch.manual_seed(seed)
-        model = disable_block_label_dropout(DiTTransformer2DModel(**{**TINY_DIT, "sample_size": size, "in_channels": x_all.shape[1],
+        model = disable_block_label_dropout(DiTTransformer2DModel(**{**TINY_DIT, "sample_size": size,
+                                                                     "in_channels": x_all.shape[1],
                                            "out_channels": x_all.shape[1], "num_embeds_ada_norm": nc}))
     model = model.to(device)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
@@ -102,7 +107,8 @@ def train_tiny_dit(size=8, steps=4000, batch=64, lr=1e-3, seed=0, p_uncond=0.1, 
         g = torch.Generator().manual_seed(seed * 1_000_003 + step)  # per-step generator: resuming is exact
         idx = torch.randint(len(x_all), (batch,), generator=g).to(device)
         x0, y = x_all[idx], y_all[idx].clone()
-        y[(torch.rand(batch, generator=g) < p_uncond).to(device)] = nc  # drop the label once per sample (null index = nc)
+        # drop the label once per sample (null index = nc)
+        y[(torch.rand(batch, generator=g) < p_uncond).to(device)] = nc
         t = torch.randint(sched.config.num_train_timesteps, (batch,), generator=g).to(device)
         noise = torch.randn(x0.shape, generator=g).to(device)
         loss = F.mse_loss(model(sched.add_noise(x0, noise, t), timestep=t, class_labels=y).sample, noise)
@@ -125,12 +131,16 @@ def train_tiny_dit(size=8, steps=4000, batch=64, lr=1e-3, seed=0, p_uncond=0.1, 
 @register_backend("tiny-dit")
 def load_tiny_dit(steps=4000, batch=64, size=8, lr=1e-3, seed=0, p_uncond=0.1, ema_decay=0.999, dataset="digits",
                   out_size=16, train=True, device=None, path=None, progress=True, dtype=None) -> DiTBackend:
-    "The tiny pixel DiT trained on `dataset` (digits by default): cached weights, trained first when missing and `train=True`."
+    ("The tiny pixel DiT trained on `dataset` (digits by default): cached weights, trained first when missing and "
+     "`train=True`.")
     from diffusers import DiTTransformer2DModel
     as_dtype(dtype)
     path = Path(path) if path is not None else tiny_dit_dir(size, steps, batch, seed, lr, p_uncond, ema_decay, dataset)
     if not (path/"dd_nb.json").exists():
-        if not train: raise FileNotFoundError(f"no trained tiny DiT at {path}; run train_tiny_dit(...) or pass train=True")
-        path = train_tiny_dit(size, steps, batch, lr, seed, p_uncond, ema_decay, dataset=dataset, progress=progress, device=device)
+        if not train:
+            raise FileNotFoundError(f"no trained tiny DiT at {path}; run train_tiny_dit(...) or pass train=True")
+        path = train_tiny_dit(size, steps, batch, lr, seed, p_uncond, ema_decay, dataset=dataset, progress=progress,
+                              device=device)
     tr = disable_block_label_dropout(DiTTransformer2DModel.from_pretrained(path/"transformer"))
-    return ready_backend(DiTBackend(tr.to(device or default_device()), scheduler_config(path), vae=None, out_size=out_size), dtype)
+    return ready_backend(DiTBackend(tr.to(device or default_device()), scheduler_config(path), vae=None,
+                                    out_size=out_size), dtype)

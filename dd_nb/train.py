@@ -42,7 +42,8 @@ class Protocol:
 PROTOCOLS = {
     "hard": Protocol("hard", "adamw", 1e-3, 0.01, "steps_2/3_5/6", "cutmix"),
     # DC's and DSA's evaluate_synset (utils.py): SGD lr 0.01, momentum 0.9, wd 5e-4, batch 256, lr x0.1 after epoch
-    # E // 2 + 1 with a fresh optimiser, E + 1 epochs; DC augments as get_daparam says (nothing for the datasets we load),
+    # E // 2 + 1 with a fresh optimiser, E + 1 epochs; DC augments as
+    # get_daparam says (nothing for the datasets we load),
     # DSA and DM per image with DSA
     "dc": Protocol("dc", "sgd", 0.01, 5e-4, "dc", "daparam", reset_at_drop=True),
     "dsa": Protocol("dsa", "sgd", 0.01, 5e-4, "dc", "dsa", reset_at_drop=True),
@@ -56,10 +57,12 @@ IDC_EVAL_STRATEGY = "color_crop_flip_scale_rotate"   # IDC's dsa_strategy less c
 IDC_MIX_P = 0.5                                      # IDC's mix_p for every dataset dd_nb loads (argument.py)
 
 def idc_eval_augmentation(dataset: str, factor: int, ipc: int) -> str:
-    "IDC's test-time augmentation for a set: 'idc' (DiffAug, CutMix), or 'idc-nomix' where reproduce.py turns CutMix off."
+    ("IDC's test-time augmentation for a set: 'idc' (DiffAug, CutMix), or 'idc-nomix' where reproduce.py turns CutMix "
+     "off.")
     if dataset in ("mnist", "digits") and factor > 1: return "idc-nomix"   # digits, MNIST-like, as MNIST
     if dataset == "svhn" and factor == 1 and ipc == 1:
-        raise NotImplementedError("IDC evaluates SVHN sets of factor 1, IPC 1 with cutout and without CutMix (reproduce.py), "
+        raise NotImplementedError("IDC evaluates SVHN sets of factor 1, IPC 1 with cutout and without CutMix "
+                                  "(reproduce.py), "
                                   "which dd_nb does not implement; evaluate under protocol 'dsa' instead")
     return "idc"
 
@@ -69,7 +72,8 @@ HARD_EPOCHS = {1: 2000, 10: 2000, 20: 1500, 30: 1500, 40: 1500, 50: 1500, 100: 1
 def get_protocol(name: str, **overrides) -> Protocol:
     "A registered protocol, with fields overridden (e.g. `lr=0.1` for DC)."
     if name not in PROTOCOLS: raise ValueError(f"unknown protocol {name!r}; known: {', '.join(PROTOCOLS)}")
-    if overrides.get("aug", "crop") not in AUGMENTATIONS: raise ValueError(f"aug={overrides['aug']!r}; valid: {', '.join(AUGMENTATIONS)}")
+    if overrides.get("aug", "crop") not in AUGMENTATIONS:
+        raise ValueError(f"aug={overrides['aug']!r}; valid: {', '.join(AUGMENTATIONS)}")
     check_names(overrides, protocol_fields(), "protocol fields")
     return replace(PROTOCOLS[name], **overrides)
 
@@ -86,7 +90,8 @@ def check_names(given, valid, what: str):
     for k in given:
         if k not in valid:
             close = difflib.get_close_matches(k, list(valid), 1)
-            raise TypeError(f"unknown argument {k!r}; {f'did you mean {close[0]!r}? ' if close else ''}valid {what}: {', '.join(valid)}")
+            raise TypeError(f"unknown argument {k!r}; {f'did you mean {close[0]!r}? ' if close else ''}valid {what}: "
+                            f"{', '.join(valid)}")
 
 # %% ../nbs/03_train.ipynb #bb265272
 def default_epochs(protocol: Protocol, ipc: int) -> int:
@@ -98,7 +103,8 @@ def default_epochs(protocol: Protocol, ipc: int) -> int:
 
 # %% ../nbs/03_train.ipynb #c031ad2f
 def dc_augmentation(dataset: str, arch: str) -> str:
-    "DC's get_daparam: the augmentation its evaluation uses for a dataset and network ('none' for all but MNIST and BN nets)."
+    ("DC's get_daparam: the augmentation its evaluation uses for a dataset and network ('none' for all but MNIST and "
+     "BN nets).")
     # utils.py: MNIST gets crop_scale_rotate; a ConvNet with batch norm crop_noise; everything else (Fashion-MNIST,
     # SVHN, CIFAR-10/100) none. dd_nb loads no MNIST and has no ConvNetBN, so 'none' is what every dd_nb run gets.
     if arch.lower() in ("convnetbn", "convnet_bn", "convnet3_bn"): return "crop_noise"
@@ -128,7 +134,8 @@ def normalize(x, mean, std):
 # %% ../nbs/03_train.ipynb #f49b63a6
 @torch.no_grad()
 def predict(model, images, mean, std, batch_size=512) -> torch.Tensor:
-    "Logits (on the CPU) of `model` on `images` (in [0,1]), in eval mode: the images go to the model's device, the model stays."
+    ("Logits (on the CPU) of `model` on `images` (in [0,1]), in eval mode: the images go to the model's device, the "
+     "model stays.")
     device = model_device(model)
     model.eval()
     return torch.cat([model(normalize(images[i:i + batch_size].to(device), mean, std)).cpu()
@@ -142,13 +149,16 @@ def accuracy(model, images, labels, mean, std) -> float:
 # %% ../nbs/03_train.ipynb #7c3b2c5f
 def _augment(x, y, protocol, num_classes, flip_ok, step_seed, tf, mean, std):
     "A batch's standardised network input and its (soft) targets."
-    if protocol.aug in ("none", "daparam"): return normalize(x, mean, std), F.one_hot(y, num_classes).float()   # DD-Ranking's ARS needs none
+    # DD-Ranking's ARS needs none
+    if protocol.aug in ("none", "daparam"): return normalize(x, mean, std), F.one_hot(y, num_classes).float()
     if protocol.aug == "dsa":   # DSA's evaluation: standardised images, one op per batch, each image its own parameters
         strategy = DSA_STRATEGY if flip_ok else DSA_STRATEGY.replace("_flip", "")
         return dsa(normalize(x, mean, std), step_seed, strategy, siamese=False), F.one_hot(y, num_classes).float()
-    if protocol.aug in ("idc", "idc-nomix"):   # IDC's test.py: DiffAug per image on standardised images, CutMix on half the batches
+    # IDC's test.py: DiffAug per image on standardised images, CutMix on half the batches
+    if protocol.aug in ("idc", "idc-nomix"):
         strategy = IDC_EVAL_STRATEGY if flip_ok else IDC_EVAL_STRATEGY.replace("_flip", "")
-        x, t = idc_augment(normalize(x, mean, std), step_seed, strategy, per_image=True), F.one_hot(y, num_classes).float()
+        x, t = idc_augment(normalize(x, mean, std), step_seed, strategy,
+                           per_image=True), F.one_hot(y, num_classes).float()
         g = torch.Generator().manual_seed(step_seed + 1)
         if protocol.aug == "idc" and float(torch.rand(1, generator=g)) < IDC_MIX_P:
             x, idx, ratio = idc_cutmix(x, g)
@@ -177,9 +187,11 @@ def _set_rng_states(st, g, device):
 
 # %% ../nbs/03_train.ipynb #0789ef57
 def _load_epoch_state(path, key: str):
-    "The state saved after an epoch if `path` holds one for exactly `key`, else None (absent, foreign or corrupt: start over)."
+    ("The state saved after an epoch if `path` holds one for exactly `key`, else None (absent, foreign or corrupt: "
+     "start over).")
     if not Path(path).exists(): return None
-    try: st = torch.load(path, map_location="cpu", weights_only=False)   # our own file: it holds NumPy's and Python's RNG states
+    # our own file: it holds NumPy's and Python's RNG states
+    try: st = torch.load(path, map_location="cpu", weights_only=False)
     except Exception: return None
     return st if isinstance(st, dict) and st.get("key") == key else None
 
@@ -192,15 +204,17 @@ def _resume_key(model, images, labels, protocol, epochs, seed, flip_ok, evals: b
     if isinstance(images, LazyImages): pixels = ("\n".join(images.paths) + f"@{images.size}").encode()
     else: pixels = images.detach().cpu().contiguous().numpy().tobytes()
     data = hashlib.sha256(pixels + labels.detach().cpu().numpy().tobytes()).hexdigest()
-    return canonical_json(dict(protocol=asdict(protocol), epochs=epochs, seed=seed, flip_ok=flip_ok, data=data, evals=evals,
-                               params=sum(p.numel() for p in model.parameters())))
+    return canonical_json(dict(protocol=asdict(protocol), epochs=epochs, seed=seed, flip_ok=flip_ok, data=data,
+                               evals=evals, params=sum(p.numel() for p in model.parameters())))
 
 # %% ../nbs/03_train.ipynb #a6dfd126
 def train_classifier(model: nn.Module, images, labels, protocol: Protocol, epochs: int, mean, std, num_classes: int,
                      flip_ok=True, teacher: nn.Module | None = None, seed=0, device=None, progress=False,
                      eval_fn=None, eval_every=0, resume=None):
-    "Train `model` on `device` (moved there, default: default_device()) with a protocol; returns it there and what `eval_fn` reported."
-    # `resume`: a file for the state after each epoch, so a killed run continues from its last epoch (removed at the end).
+    ("Train `model` on `device` (moved there, default: default_device()) with a protocol; returns it there and what "
+     "`eval_fn` reported.")
+    # `resume`: a file for the state after each epoch, so a killed run
+    # continues from its last epoch (removed at the end).
     # The teacher is the caller's and stays where it is: its inputs go to its device and its outputs come back.
     if epochs < 1: raise ValueError(f"epochs={epochs}; need at least 1")
     if protocol.soft and teacher is None: raise ValueError("the soft protocol needs a teacher network")
@@ -212,8 +226,10 @@ def train_classifier(model: nn.Module, images, labels, protocol: Protocol, epoch
         # a lazily decoded split stays on disk: each batch is decoded and sent to the device on its own
         lazy = isinstance(images, LazyImages)
         images, labels = (images if lazy else images.to(device)), labels.to(device)
-        opt = (torch.optim.AdamW(model.parameters(), lr=protocol.lr, weight_decay=protocol.weight_decay) if protocol.optimizer == "adamw"
-               else torch.optim.SGD(model.parameters(), lr=protocol.lr, momentum=protocol.momentum, weight_decay=protocol.weight_decay))
+        opt = (torch.optim.AdamW(model.parameters(), lr=protocol.lr, weight_decay=protocol.weight_decay)
+               if protocol.optimizer == "adamw"
+               else torch.optim.SGD(model.parameters(), lr=protocol.lr, momentum=protocol.momentum,
+                                    weight_decay=protocol.weight_decay))
         tf = train_transform(images.shape[-1], flip=flip_ok)
         if teacher is not None: teacher.eval()
         teacher_device = model_device(teacher) if teacher is not None else None
@@ -228,7 +244,8 @@ def train_classifier(model: nn.Module, images, labels, protocol: Protocol, epoch
                 history, start = st["history"], st["epoch"]
                 _set_rng_states(st["rng"], g, device)
         last = total_epochs(protocol, epochs)
-        bar = tqdm(range(start, last), desc=f"train {protocol.name}", disable=not progress, leave=False, initial=start, total=last)
+        bar = tqdm(range(start, last), desc=f"train {protocol.name}", disable=not progress, leave=False, initial=start,
+                   total=last)
         for epoch in bar:
             factor = lr_factor(protocol.schedule, epoch, epochs)
             if protocol.reset_at_drop and epoch > 0 and factor != lr_factor(protocol.schedule, epoch - 1, epochs):
@@ -238,14 +255,19 @@ def train_classifier(model: nn.Module, images, labels, protocol: Protocol, epoch
             for i in range(0, len(images), protocol.batch_size):
                 idx = perm[i:i + protocol.batch_size]
                 xb = images[idx.cpu()].to(device) if lazy else images[idx]
-                x, target = _augment(xb, labels[idx], protocol, num_classes, flip_ok, seed * 100003 + epoch * 1009 + i, tf, mean, std)
+                x, target = _augment(xb, labels[idx], protocol, num_classes, flip_ok, seed * 100003 + epoch * 1009 + i,
+                                     tf, mean, std)
                 logits = model(x)
                 if protocol.soft:
-                    with torch.no_grad(): t = F.softmax(teacher(x.to(teacher_device)).to(device) / protocol.temperature, 1)
-                    loss = F.kl_div(F.log_softmax(logits / protocol.temperature, 1), t, reduction="batchmean") * protocol.temperature ** 2
+                    with torch.no_grad():
+                        t = F.softmax(teacher(x.to(teacher_device)).to(device) / protocol.temperature, 1)
+                    loss = F.kl_div(F.log_softmax(logits / protocol.temperature, 1), t,
+                                    reduction="batchmean") * protocol.temperature ** 2
                 else:
                     loss = torch.sum(-target * F.log_softmax(logits, 1), 1).mean()
-                if not torch.isfinite(loss): raise FloatingPointError(f"non-finite training loss at epoch {epoch}, batch {i // protocol.batch_size}")
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"non-finite training loss at epoch {epoch}, batch "
+                                             f"{i // protocol.batch_size}")
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -254,8 +276,10 @@ def train_classifier(model: nn.Module, images, labels, protocol: Protocol, epoch
                 history.append(eval_fn(model))
                 model.train()
             if resume is not None and epoch + 1 < last:
-                st = dict(key=key, epoch=epoch + 1, history=history, model=model.state_dict(), opt=opt.state_dict(), rng=_rng_states(g, device))
-                atomic_write(resume, lambda t: torch.save(st, t))        # a kill mid-write leaves the previous epoch's state
+                st = dict(key=key, epoch=epoch + 1, history=history, model=model.state_dict(), opt=opt.state_dict(),
+                          rng=_rng_states(g, device))
+                # a kill mid-write leaves the previous epoch's state
+                atomic_write(resume, lambda t: torch.save(st, t))
         if resume is not None: Path(resume).unlink(missing_ok=True)
         return model.eval(), history
 
@@ -263,10 +287,12 @@ def train_classifier(model: nn.Module, images, labels, protocol: Protocol, epoch
 REFERENCE_PROTOCOL = dict(aug="crop", schedule="cosine", batch_size=128)   # overrides of "hard": no CutMix, cosine
 
 def reference_key(dataset: ImageDataset, arch: str, epochs: int, seed: int, protocol: Protocol, device=None) -> dict:
-    "Everything a reference model's weights depend on (the cache key of `reference_model`), the training device's type included."
+    ("Everything a reference model's weights depend on (the cache key of `reference_model`), the training device's "
+     "type included.")
     import dd_nb
     device = torch.device(device or default_device())
-    return dict(data=dataset.digest(), flip_ok=dataset.flip_ok, arch=arch, epochs=epochs, seed=seed, protocol=asdict(protocol),
+    return dict(data=dataset.digest(), flip_ok=dataset.flip_ok, arch=arch, epochs=epochs, seed=seed,
+                protocol=asdict(protocol),
                 dd_nb=dd_nb.__version__, torch=torch.__version__, threads=torch.get_num_threads(), device=device.type)
 
 # %% ../nbs/03_train.ipynb #de4bf034
@@ -285,12 +311,14 @@ def _load_reference(f, key: dict):
         with safe_open(str(f), "pt") as h:
             if (h.metadata() or {}).get("key") != canonical_json(key): return None
             return {k: h.get_tensor(k) for k in h.keys()}
-    except (SafetensorError, OSError, ValueError, RuntimeError): return None   # a truncated or foreign file is retrained and replaced, never trusted
+    # a truncated or foreign file is retrained and replaced, never trusted
+    except (SafetensorError, OSError, ValueError, RuntimeError): return None
 
 def reference_model(dataset: ImageDataset, arch: str = "convnet3", epochs: int = 5, seed: int = 0, progress=True,
                     device=None) -> nn.Module:
     "A network trained on the real `dataset` from `seed` alone (cached by all it depends on), in eval mode on `device`."
-    # `device` (default: default_device()) is where it trains and where it is returned, fresh or read from the cache alike.
+    # `device` (default: default_device()) is where it trains and where it is
+    # returned, fresh or read from the cache alike.
     from safetensors.torch import save
     from dd_nb.core import atomic_write
     from dd_nb.models import get_network
