@@ -349,7 +349,8 @@ def sharded_patch_scores(backend, dataset: ImageDataset, out_dir=None, **kw) -> 
 #| eval: false
 def main(argv=None):
     "`python -m dd_nb.shard METHOD --ipc N --out DIR [--dataset D --root R --size S]` under torchrun: `sharded_method`."
-    from dd_nb.cli import EXPECTED, one_line, quiet, shard_args
+    from dd_nb.cli import EXPECTED, one_line, shard_args
+    from dd_nb.reproduce import quiet
     quiet()                                      # diffusers' note about `accelerate`, as in `dd`
     prog = "python -m dd_nb.shard"
     try:

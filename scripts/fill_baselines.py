@@ -72,7 +72,7 @@ def select(named: list, patterns: list | None) -> list:
 def setup(argv, doc: str, default: str, flag: str, store_name: str, options=None) -> tuple:
     "(profile name, its parameters, train, test, store) of a 50_evaluation profile whose `flag` is on, from the command line."
     from dd_nb import __version__
-    from dd_nb.cli import load_profile, output_dirs
+    from dd_nb.reproduce import load_profile, output_dirs
     from dd_nb.core import project_root
     from dd_nb.data import load_dataset
     from dd_nb.results import ResultStore

@@ -107,7 +107,7 @@ import math
 
 import pytest
 
-from dd_nb import cli
+from dd_nb import cli, reproduce
 
 
 def run_dd(capsys, *argv):
@@ -206,7 +206,7 @@ def test_reproduce_writes_only_under_runs(tmp_path, capfd):
                          "Path(out).mkdir(parents=True, exist_ok=True); (Path(out)/'t.csv').write_text('a\\n1\\n')")],
           "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}, "nbformat": 4, "nbformat_minor": 5}
     (tmp_path / "nbs" / "tiny.ipynb").write_text(json.dumps(nb))
-    ran = cli.run_notebook("tiny", "smoke", tmp_path, log_output=True)
+    ran = reproduce.run_notebook("tiny", "smoke", tmp_path, log_output=True)
     assert (tmp_path / "results" / "runs" / "smoke" / "t.csv").exists() and not (tmp_path / "results" / "t.csv").exists()
     log = capfd.readouterr()
     outputs = json.dumps([c["outputs"] for c in json.loads(ran.read_text())["cells"]])
@@ -232,7 +232,7 @@ def _touch(root, *names):
 
 def test_reproduce_paper_checks_what_a_dit_folder_holds(tmp_path, monkeypatch):
     "A DiTPipeline folder needs model_index.json and config + weights in transformer/ and vae/; the log names the VAE."
-    from dd_nb.cli import input_notes, missing_inputs
+    from dd_nb.reproduce import input_notes, missing_inputs
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     root = _paper_project(tmp_path, {"22_igd": dict(backend="dit", pretrained="../weights/DiT-XL-2-256")})
     _touch(root / "weights" / "DiT-XL-2-256", "transformer/config.json", "vae/config.json")
@@ -249,7 +249,7 @@ def test_reproduce_paper_checks_what_a_dit_folder_holds(tmp_path, monkeypatch):
 
 def test_reproduce_paper_says_the_pt_route_needs_a_vae(tmp_path, monkeypatch):
     "An original DiT .pt holds the transformer only: the check asks for a VAE folder (sd-vae-ft-mse, backend_kw vae)."
-    from dd_nb.cli import input_notes, missing_inputs
+    from dd_nb.reproduce import input_notes, missing_inputs
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     pt = dict(backend="dit", checkpoint="../weights/DiT-XL-2-256x256.pt")
     root = _paper_project(tmp_path, {"22_igd": pt})
@@ -267,7 +267,7 @@ def test_reproduce_paper_says_the_pt_route_needs_a_vae(tmp_path, monkeypatch):
 
 def test_reproduce_paper_checks_a_stable_diffusion_folder(tmp_path, monkeypatch):
     "A StableDiffusionPipeline folder also needs its text encoder, tokenizer files and scheduler config."
-    from dd_nb.cli import missing_inputs
+    from dd_nb.reproduce import missing_inputs
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     root = _paper_project(tmp_path, {"40_patch": dict(backend="sd", pretrained="../weights/sd15")})
     w = "weights/sd15/"
@@ -290,7 +290,7 @@ def test_reproduce_paper_checks_a_stable_diffusion_folder(tmp_path, monkeypatch)
 
 def test_reproduce_paper_needs_a_gpu_only_where_the_notebook_uses_one(tmp_path, monkeypatch):
     "Without CUDA the paper profiles of GPU notebooks list a GPU (saying why); 50_evaluation and stand-ins do not."
-    from dd_nb.cli import missing_inputs
+    from dd_nb.reproduce import missing_inputs
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     root = _paper_project(tmp_path, {"40_patch": {}, "10_influence": {}, "50_evaluation": {}})
     (m,) = missing_inputs("40_patch", "paper", root)
@@ -302,7 +302,7 @@ def test_reproduce_paper_needs_a_gpu_only_where_the_notebook_uses_one(tmp_path, 
 
 def test_reproduce_paper_names_the_dataset_release(tmp_path, monkeypatch):
     "ImageNette read from an ImageNet tree (more class folders) or from a tree of its 10 classes (fast.ai's imagenette2)."
-    from dd_nb.cli import input_notes, missing_inputs
+    from dd_nb.reproduce import input_notes, missing_inputs
     from dd_nb.data import CLASS_SPLITS
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     root = _paper_project(tmp_path, {"40_patch": dict(dataset="imagenette", root="../data/imagenet", size=64)})
@@ -317,7 +317,7 @@ def test_reproduce_paper_names_the_dataset_release(tmp_path, monkeypatch):
 
 def test_paper_variant_profiles_are_known():
     "40_patch's ImageWoof block, 22_igd's authors'-code block and the stand-ins are profiles `dd reproduce` accepts."
-    from dd_nb.cli import PROFILES, load_profile
+    from dd_nb.reproduce import PROFILES, load_profile
     assert {"paper-imagewoof", "paper-code", "standin"} <= set(PROFILES)
     assert load_profile("40_patch", "paper-imagewoof")["dataset"] == "imagewoof"
 

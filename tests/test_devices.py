@@ -120,7 +120,7 @@ def test_lazy_split_trains_like_the_same_split_in_memory(tmp_path, monkeypatch):
 
 def test_run_record_digests_a_dataset_under_a_relative_root(tmp_path):
     "A profile's root is relative to nbs/ (where its notebook runs): the run record digests that dataset."
-    from dd_nb.cli import dataset_digest
+    from dd_nb.reproduce import dataset_digest
     (tmp_path/"nbs").mkdir()
     _imagenette_tree(tmp_path/"data"/"imagenette", per_class=1, size=20)
     d = dataset_digest({"dataset": "imagenette", "root": "../data/imagenette", "size": 16}, tmp_path)

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from dd_nb.cli import main, output_dirs, read_record, results_notebooks, run_dir
+from dd_nb.cli import main
+from dd_nb.reproduce import output_dirs, read_record, results_notebooks, run_dir
 from conftest import ROOT
 
 

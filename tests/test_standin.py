@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from conftest import ROOT
-from dd_nb import cli, standin
+from dd_nb import reproduce as cli, standin   # the reproduce pipeline (dd_nb.cli is its argparse front end)
 from dd_nb.core import default_device
 from dd_nb.data import CLASS_SPLITS, load_dataset
 
