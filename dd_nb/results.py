@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_results.ipynb #2a06e4d0
 from __future__ import annotations
-import hashlib, json
+import hashlib, json, time
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +64,9 @@ class ResultStore:
         if f.exists(): return DistilledSet.load(f)
         # resume_as: the method's resume-folder parameter, pointed next to the set file (not part of the key)
         extra = {resume_as: str(f.with_suffix("")) + "_run"} if resume_as else {}
+        t0 = time.perf_counter()
         s = distill(method, train, ipc, seed=seed, **params, **extra)
+        s.meta["wall_seconds"] = time.perf_counter() - t0   # what the set cost, kept with it
         s.save(f)
         return s
     def __repr__(self): return f"ResultStore({str(self.path)!r}, scope={self.scope})"
