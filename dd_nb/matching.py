@@ -22,10 +22,10 @@ from .influence import inverse_hvp, loss_at, grad_dot
 # %% auto #0
 __all__ = ['DC_LOOPS', 'BATCH_TRAIN', 'IDC_DISTANCES', 'IDC_SETTINGS', 'IDC_DEFAULT', 'IDC_N_DATA', 'IDC_MNIST_LIKE', 'IDC_INITS',
            'IDC_PARAMS', 'PDD_PARAMS', 'PDD_BASES', 'GradientMatch', 'mean_embedding_distance', 'embedding_match_loss',
-           'dc_loops', 'LastGood', 'Checkpoint', 'weight_fn_params', 'gradient_matching', 'dc', 'dsa_method',
-           'distribution_matching', 'multi_formation_decode', 'multi_formation_encode', 'l1_distance', 'mse_distance',
-           'idc_matched_params', 'idc_size_ratio', 'idc_image_lr', 'idc_augmentations', 'idc_init', 'IDCMatch', 'idc',
-           'stage_sizes', 'pdd']
+           'dc_loops', 'LastGood', 'Checkpoint', 'weight_fn_params', 'class_loss', 'gradient_matching', 'dc',
+           'dsa_method', 'distribution_matching', 'multi_formation_decode', 'multi_formation_encode', 'l1_distance',
+           'mse_distance', 'idc_matched_params', 'idc_size_ratio', 'idc_image_lr', 'idc_augmentations', 'idc_init',
+           'IDCMatch', 'idc', 'stage_sizes', 'pdd']
 
 # %% ../nbs/05_matching.ipynb #7db382a1
 from .influence import layerwise_distance, dc_match_loss   # DC's distance and loss live with the influence code
@@ -232,6 +232,15 @@ def weight_fn_params(weight_fn):
     "What a weight_fn declares about itself (IWD: tau, sign, ...), for the checkpoint's run identity."
     return None if weight_fn is None else getattr(weight_fn, "params", "custom")
 
+# %% ../nbs/05_matching.ipynb #48acc463
+def class_loss(match, weight_fn, batch: tuple, guard, it: int, c: int) -> torch.Tensor:
+    "One class's matching loss under the real images' weights (IWD's `weight_fn`; uniform without one), checked finite."
+    net, xs, ys, xr, yr, idx = batch
+    w = weight_fn(net, xs, ys, xr, yr, match, idx) if weight_fn else None
+    lc = match(w)
+    guard.check(lc, it, c)
+    return lc
+
 # %% ../nbs/05_matching.ipynb #6e53b785
 def gradient_matching(ds: ImageDataset, ipc: int, seed: int = 0, iterations: int = 1000, arch: str = "convnet3",
                       lr_img: float = 0.1, lr_net: float = 0.01, batch_real: int = 256, use_dsa: bool = False,
@@ -270,10 +279,7 @@ def gradient_matching(ds: ImageDataset, ipc: int, seed: int = 0, iterations: int
                     aug_seed += 1
                     xr, xs = dsa(xr, aug_seed, strategy), dsa(xs, aug_seed, strategy)
                 match = GradientMatch(net, params, xs, ys, xr, yr)
-                w = weight_fn(net, xs, ys, xr, yr, match, idx) if weight_fn else None
-                lc = match(w)
-                guard.check(lc, it, c)
-                loss = loss + lc
+                loss = loss + class_loss(match, weight_fn, (net, xs, ys, xr, yr, idx), guard, it, c)
             opt_img.zero_grad()
             loss.backward()
             opt_img.step()
@@ -343,10 +349,7 @@ def distribution_matching(dataset: ImageDataset, ipc: int, seed: int = 0, iterat
             # the real embeddings need no graph (frozen network, constant images): computed once, shared by IWD's scores
             f_real, f_syn = net.features(xr), net.features(xs)
             match = lambda w, f_real=f_real, f_syn=f_syn: mean_embedding_distance(f_syn, f_real, w)
-            w = weight_fn(net, xs, ys, xr, yr, match, idx) if weight_fn else None
-            lc = match(w)
-            guard.check(lc, it, c)
-            loss = loss + lc
+            loss = loss + class_loss(match, weight_fn, (net, xs, ys, xr, yr, idx), guard, it, c)
         opt_img.zero_grad()
         loss.backward()
         opt_img.step()
@@ -577,9 +580,7 @@ def idc(dataset: ImageDataset, ipc: int, seed: int = 0, iterations: int = 2000, 
                 xr, xs = idc_augment(normalize(xr, mean, std), aug_seed,
                                      match_aug), idc_augment(xs, aug_seed, match_aug)
                 match = IDCMatch(net, params, xs, ys, xr, yr, hb, distance)
-                w = weight_fn(net, xs, ys, xr, yr, match, idx) if weight_fn else None
-                lc = match(w)
-                guard.check(lc, it, c)
+                lc = class_loss(match, weight_fn, (net, xs, ys, xr, yr, idx), guard, it, c)
                 opt_img.zero_grad()
                 lc.backward()
                 opt_img.step()   # IDC steps the images class by class
