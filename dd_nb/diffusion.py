@@ -21,12 +21,13 @@ from .methods import Spec, declare
 
 # %% auto #0
 __all__ = ['SAMPLERS', 'DTYPES', 'BACKENDS', 'BACKEND_MODULES', 'DIT_SCHEDULER', 'STEP_RULES', 'IGD_CODE_FACTOR',
-           'ConditionalDenoiser', 'make_scheduler', 'as_dtype', 'LatentBackend', 'DiTBackend', 'register_backend',
-           'backend_names', 'get_backend', 'check_kwargs', 'scheduler_config', 'ready_backend', 'load_backend',
-           'backend_class_map', 'dataset_class_of', 'load_dit', 'SDBackend', 'load_sd', 'GuidanceContext', 'step_rule',
-           'rho_eq9', 'rho_igd_code', 'rho_fixed', 'GuidanceTerm', 'FnGuidance', 'MemoryGuidance', 'predict_clean',
-           'guidance_window', 'guided_steps', 'initial_noise', 'cfg_output', 'cfg_eps', 'DiTDDPM', 'SamplerConfig',
-           'guided_sample', 'BackendSpec', 'SamplingSpec', 'tiny_random_dit_pipeline', 'diffusion_features']
+           'ConditionalDenoiser', 'make_scheduler', 'as_dtype', 'pair_hw', 'LatentBackend', 'timestep_batch',
+           'DiTBackend', 'register_backend', 'backend_names', 'get_backend', 'check_kwargs', 'scheduler_config',
+           'ready_backend', 'load_backend', 'backend_class_map', 'dataset_class_of', 'load_dit', 'GuidanceContext',
+           'step_rule', 'rho_eq9', 'rho_igd_code', 'rho_fixed', 'GuidanceTerm', 'FnGuidance', 'MemoryGuidance',
+           'predict_clean', 'guidance_window', 'guided_steps', 'initial_noise', 'cfg_output', 'cfg_eps', 'DiTDDPM',
+           'SamplerConfig', 'guided_sample', 'BackendSpec', 'SamplingSpec', 'tiny_random_dit_pipeline',
+           'diffusion_features']
 
 # %% ../nbs/20_diffusion.ipynb #e8f911cd
 @runtime_checkable
@@ -69,7 +70,7 @@ def as_dtype(dtype) -> torch.dtype:
         raise ValueError(f"dtype={dtype!r} cannot run a denoiser; valid: {sorted(DTYPES)}")
     return dtype
 
-def _hw(size) -> tuple:
+def pair_hw(size) -> tuple:
     "(H, W) from an int or a pair."
     if isinstance(size, int): return (size, size)
     h, w = (int(s) for s in size)
@@ -99,7 +100,8 @@ class LatentBackend:
         return x.clamp(0, 1) if clamp else x
 
 # %% ../nbs/20_diffusion.ipynb #6d194dea
-def _timesteps(t, n, device):
+def timestep_batch(t, n, device):
+    "A timestep (scalar or per image) as a tensor of n on `device`."
     t = torch.as_tensor(t, device=device)
     return (t[None] if t.ndim == 0 else t).expand(n)
 
@@ -113,13 +115,13 @@ class DiTBackend(LatentBackend):
         cfg = transformer.config
         self.num_classes = int(cfg.num_embeds_ada_norm)
         self.latent_shape = (cfg.in_channels, cfg.sample_size, cfg.sample_size)
-        self.out_size = _hw(out_size or (cfg.sample_size * self._vae_factor() if vae is not None else cfg.sample_size))
+        self.out_size = pair_hw(out_size or (cfg.sample_size * self._vae_factor() if vae is not None else cfg.sample_size))
         self.null_cond = torch.tensor(self.num_classes)
 
     def latent_shape_for(self, size):
         "The latent shape; a DiT's position embedding fixes the one image size it takes."
-        if _hw(size) != self.out_size:
-            raise ValueError(f"image size {_hw(size)} does not fit this DiT: it makes {self.out_size} images only")
+        if pair_hw(size) != self.out_size:
+            raise ValueError(f"image size {pair_hw(size)} does not fit this DiT: it makes {self.out_size} images only")
         return self.latent_shape
 
     def cond(self, classes):
@@ -133,7 +135,7 @@ class DiTBackend(LatentBackend):
         "The transformer's raw output: eps, then the learned-variance values when it has 2C output channels."
         if tuple(z_t.shape[1:]) != self.latent_shape:
             raise ValueError(f"latent shape {tuple(z_t.shape[1:])} does not fit this DiT (needs {self.latent_shape})")
-        return self.transformer(z_t.to(self.dtype), timestep=_timesteps(t, len(z_t), z_t.device),
+        return self.transformer(z_t.to(self.dtype), timestep=timestep_batch(t, len(z_t), z_t.device),
                                 class_labels=cond).sample
 
     def encode(self, images):
@@ -167,7 +169,7 @@ class DiTBackend(LatentBackend):
 # %% ../nbs/20_diffusion.ipynb #816fdb15
 BACKENDS = {}
 # backends registered by another module: importing it on first use fills BACKENDS (as METHOD_MODULES does for methods)
-BACKEND_MODULES = {"tiny-dit": "dd_nb.tiny_dit"}
+BACKEND_MODULES = {"tiny-dit": "dd_nb.tiny_dit", "sd": "dd_nb.sd"}
 
 def register_backend(name):
     "Decorator: register a backend factory under `name` for `get_backend`."
@@ -287,83 +289,6 @@ def load_dit(pretrained=None, checkpoint=None, vae=None, device=None, num_heads:
     sched = scheduler_config(root) if root is not None and (root/"scheduler").exists() else DIT_SCHEDULER
     dev = device or default_device()
     return ready_backend(DiTBackend(transformer.to(dev), sched, vae.to(dev)), dtype)
-
-# %% ../nbs/20_diffusion.ipynb #5394cff1
-class SDBackend(LatentBackend):
-    "Stable Diffusion (UNet2DConditionModel + CLIP text encoder + VAE) as a ConditionalDenoiser over class prompts."
-    def __init__(self, unet, text_encoder, tokenizer, vae, scheduler_config, class_names, template="An image of {}",
-                 null_prompt="An image of ."):
-        self.net = self.unet = unet.eval()
-        self.vae, self.scheduler_config = vae.eval(), dict(scheduler_config)
-        self.text_encoder, self.tokenizer = text_encoder.eval(), tokenizer
-        self.class_names, self.template, self.null_prompt = list(class_names), template, null_prompt
-        self.num_classes, s = len(self.class_names), unet.config.sample_size
-        self.latent_shape = (unet.config.in_channels, s, s)
-        self.out_size = (s * self._vae_factor(),) * 2
-        self._embed_prompts()
-
-    def _embed_prompts(self):
-        tok = self.tokenizer([self.template.format(c) for c in self.class_names] + [self.null_prompt],
-                             padding="max_length",
-                             max_length=self.tokenizer.model_max_length, truncation=True, return_tensors="pt")
-        with torch.no_grad(): e = self.text_encoder(tok.input_ids.to(self.text_encoder.device))[0].to(self.dtype)
-        self.prompts, self.null_cond = e[:-1], e[-1]
-
-    def latent_shape_for(self, size):
-        "Latent shape of images of `size` (an int or (H, W)); both sides must be positive multiples of the VAE factor."
-        (h, w), f = _hw(size), self._vae_factor()
-        if h <= 0 or w <= 0 or h % f or w % f:
-            raise ValueError(f"image size {(h, w)} cannot be encoded: height and width must be positive multiples of "
-                             f"{f}")
-        return (self.latent_shape[0], h // f, w // f)
-
-    def cond(self, classes):
-        "Text embeddings of the class prompts."
-        return self.prompts[torch.as_tensor(classes).long().reshape(-1).cpu()].to(self.device)
-    def uncond(self, n):
-        "`n` copies of the null-prompt embedding."
-        return self.null_cond[None].expand(n, *self.null_cond.shape).to(self.device)
-
-    def model_output(self, z_t, t, cond):
-        "Predicted noise of the UNet given the prompt embeddings (any latent height and width)."
-        if z_t.shape[1] != self.latent_shape[0]:
-            raise ValueError(f"latents with {z_t.shape[1]} channels do not fit this UNet (needs "
-                             f"{self.latent_shape[0]})")
-        return self.unet(z_t.to(self.dtype), _timesteps(t, len(z_t), z_t.device), encoder_hidden_states=cond).sample
-
-    def encode(self, images):
-        "Images in [0,1] of any size that is a multiple of 8 -> latents."
-        self.latent_shape_for(images.shape[-2:])
-        return self._vae_encode(images).to(self.dtype)
-    def decode(self, latents, clamp: bool = True):
-        "Latents -> images, in [0,1] when clamped."
-        return self._vae_decode(latents, clamp)
-
-    def feature_module(self, block: int):
-        "The UNet up block whose output DIFT features are read from."
-        n = len(self.unet.up_blocks)
-        if not 0 <= block < n: raise ValueError(f"block={block} out of range [0, {n - 1}] (UNet up blocks)")
-        return self.unet.up_blocks[block]
-
-# %% ../nbs/20_diffusion.ipynb #755cc36c
-@register_backend("sd")
-def load_sd(pretrained=None, class_names=None, template="An image of {}", null_prompt="An image of .", device=None,
-            dtype=None) -> SDBackend:
-    "Stable Diffusion from a local StableDiffusionPipeline folder, conditioned on class-name prompts."
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextModel, CLIPTokenizer
-    if pretrained is None or not class_names:
-        raise ValueError("get_backend('sd') needs pretrained=<folder> and class_names=[...]")
-    as_dtype(dtype)
-    root = Path(pretrained)
-    need = {k: need_weights(root/k, f"{k}/ of a StableDiffusionPipeline.save_pretrained folder")
-            for k in ("unet", "vae", "text_encoder", "tokenizer")}
-    dev = device or default_device()
-    return ready_backend(SDBackend(UNet2DConditionModel.from_pretrained(need["unet"]).to(dev),
-                                   CLIPTextModel.from_pretrained(need["text_encoder"]).to(dev),
-                            CLIPTokenizer.from_pretrained(need["tokenizer"]),
-                            AutoencoderKL.from_pretrained(need["vae"]).to(dev),
-                            scheduler_config(root), list(class_names), template, null_prompt), dtype)
 
 # %% ../nbs/20_diffusion.ipynb #52afde58
 @dataclass
@@ -831,7 +756,7 @@ def guided_sample(backend, classes, guidance=(), steps: int = 50, window=None, c
     if info["nonfinite"]:
         warnings.warn(f"{info['nonfinite']} non-finite guidance gradients replaced by the unguided update "
                       f"(step, term, images): {info['nonfinite_where'][:5]}")
-    out = torch.stack(images) if images else torch.empty(0, backend.latent_shape[0], *_hw(size or backend.out_size))
+    out = torch.stack(images) if images else torch.empty(0, backend.latent_shape[0], *pair_hw(size or backend.out_size))
     return (out, info) if return_info else out
 
 # %% ../nbs/20_diffusion.ipynb #1315d21a

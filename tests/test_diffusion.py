@@ -350,11 +350,14 @@ def test_backends_satisfy_the_protocol_and_x0_is_lazy(tiny_pipe, pixel_dit, monk
 
 
 def test_backend_of_another_module_registers_on_first_use(tmp_path):
-    "Issue 26: the tiny DiT lives in dd_nb.tiny_dit; get_backend('tiny-dit') in a fresh process imports it (no 'unknown backend')."
+    "Issue 26: tiny-dit and sd live in their own modules; get_backend imports each on first use in a fresh process."
     import subprocess, sys
     code = ("import dd_nb.diffusion as d, sys; assert 'tiny-dit' not in d.BACKENDS and 'tiny-dit' in d.backend_names()\n"
             f"try: d.get_backend('tiny-dit', train=False, path={str(tmp_path)!r})\n"
             "except FileNotFoundError as e: print('missing:', e)\n"
-            "assert 'tiny-dit' in d.BACKENDS and d.BACKEND_MODULES.keys() <= set(d.BACKENDS)")
+            "assert 'tiny-dit' in d.BACKENDS and 'sd' not in d.BACKENDS\n"
+            "try: d.get_backend('sd')\n"
+            "except ValueError as e: print('sd:', e)\n"
+            "assert d.BACKEND_MODULES.keys() <= set(d.BACKENDS)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0 and "no trained tiny DiT" in out.stdout, out.stderr
+    assert out.returncode == 0 and "no trained tiny DiT" in out.stdout and "needs pretrained=" in out.stdout, out.stderr
