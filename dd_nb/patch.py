@@ -25,8 +25,8 @@ __all__ = ['DIFT_T', 'PATCH_LAYOUTS', 'BANK_FORMAT', 'SCORERS', 'FEATURES', 'PAT
            'crop_patches', 'candidate_offsets', 'classifier_windows', 'random_windows', 'default_dift_block',
            'patch_features', 'classifier_features', 'rank_clusters', 'select_patches', 'resolve_layout',
            'patches_per_image', 'stitch', 'to_images', 'PatchBank', 'backend_spec', 'load_patch_backend',
-           'compute_bank', 'bank_key', 'bank_path', 'patch_bank', 'teacher_soft_labels', 'select_from_bank',
-           'teacher_meta', 'patch_select']
+           'compute_bank', 'bank_key', 'bank_path', 'BankSetup', 'patch_bank_setup', 'patch_bank',
+           'teacher_soft_labels', 'select_from_bank', 'teacher_meta', 'patch_select']
 
 # %% ../nbs/40_patch.ipynb #fd6cfd6a
 def check_t_range(t_range) -> tuple:
@@ -357,10 +357,12 @@ def _score_all(bk, cm, dataset, patch_size, t_range, samples, seed, batch_size, 
 
 def compute_bank(dataset, key: dict, bk=None, teacher=None, class_map=None, patch_size=None, scorer="diffusion",
                  features="dift", t_range=(0.1, 0.7), samples=8, seed=0, dift_t=DIFT_T, dift_block=None,
-                 batch_size=256, progress=True) -> PatchBank:
+                 batch_size=256, progress=True, windows=None) -> PatchBank:
     "Score every image's best window with `scorer` and compute the cluster `features` of the chosen patches."
+    # windows: (scores, offsets) already computed (the sharded runner scores class by class over its ranks)
     cm = torch.tensor(backend_class_map(class_map, bk, dataset)) if bk is not None else None
-    if scorer == "diffusion":
+    if windows is not None: scores, offsets = windows
+    elif scorer == "diffusion":
         scores, offsets = _score_all(bk, cm, dataset, patch_size, t_range, samples, seed, batch_size, progress)
     elif scorer == "classifier":
         scores, offsets = classifier_windows(teacher, dataset.images, dataset.labels, dataset.mean, dataset.std,
@@ -403,12 +405,22 @@ def bank_path(key: dict) -> Path:
 def _key_diff(a: dict, b: dict) -> list:
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
+# %% ../nbs/40_patch.ipynb #3632686b
+@dataclass
+class BankSetup:
+    "What a patch bank is made with: its key and cache file, and the cached bank or the denoiser and teacher it needs."
+    key: dict
+    path: Path | None            # the cache file (None: cache=False)
+    cached: object = None        # the PatchBank already there under this key
+    backend: object = None       # the denoiser, where the scorer or the features use one
+    teacher: object = None       # the classifier, where the scorer or the features use one
+
+# %% ../nbs/40_patch.ipynb #b58aa6e1
 @flat_specs
-def patch_bank(dataset, backend: BackendSpec = BackendSpec(), patch_size=None, scorer="diffusion", features="dift",
-               t_range=(0.1, 0.7), samples=8, seed=0, dift_t=DIFT_T, dift_block=None, teacher_arch="convnet3",
-               teacher_epochs=5, teacher_seed=0, cache=None, batch_size=256, progress=True) -> PatchBank:
-    ("Every real image's best patch, score and cluster features: loaded from the cache when its key matches, else "
-     "computed once.")
+def patch_bank_setup(dataset, backend: BackendSpec = BackendSpec(), patch_size=None, scorer="diffusion",
+                     features="dift", t_range=(0.1, 0.7), samples=8, seed=0, dift_t=DIFT_T, dift_block=None,
+                     teacher_arch="convnet3", teacher_epochs=5, teacher_seed=0, cache=None, progress=True) -> BankSetup:
+    "A bank's checks, key and cache file; the cached bank when its key matches, else the models computing it needs."
     _check_bank_args(dataset, patch_size, scorer, features, t_range, samples)
     teacher = dict(arch=teacher_arch, epochs=teacher_epochs, seed=teacher_seed)
     b = backend
@@ -417,16 +429,28 @@ def patch_bank(dataset, backend: BackendSpec = BackendSpec(), patch_size=None, s
     path = None if cache is False else (bank_path(key) if cache in (None, True) else Path(cache))
     if path is not None and path.exists():
         old = PatchBank.load(path)
-        if old is not None and old.key == key: return old
+        if old is not None and old.key == key: return BankSetup(key, path, cached=old)
         why = "is not a patch bank" if old is None else ("was written for another setting (differs in "
                                                          f"{_key_diff(old.key, key)})")
         warnings.warn(f"patch cache {path} {why}: not reused, recomputing and overwriting it")
     uses_bk, uses_net = scorer == "diffusion" or features == "dift", scorer == "classifier" or features == "classifier"
     bk = load_patch_backend(dataset, backend) if uses_bk else None
     net = reference_model(dataset, teacher_arch, teacher_epochs, teacher_seed, progress=progress) if uses_net else None
-    bank = compute_bank(dataset, key, bk, net, b.class_map, patch_size, scorer, features, t_range, samples, seed,
-                        dift_t, dift_block, batch_size, progress)
-    if path is not None: bank.save(path)
+    return BankSetup(key, path, None, bk, net)
+
+# %% ../nbs/40_patch.ipynb #50d084b3
+@flat_specs
+def patch_bank(dataset, backend: BackendSpec = BackendSpec(), patch_size=None, scorer="diffusion", features="dift",
+               t_range=(0.1, 0.7), samples=8, seed=0, dift_t=DIFT_T, dift_block=None, teacher_arch="convnet3",
+               teacher_epochs=5, teacher_seed=0, cache=None, batch_size=256, progress=True) -> PatchBank:
+    ("Every real image's best patch, score and cluster features: loaded from the cache when its key matches, else "
+     "computed once.")
+    st = patch_bank_setup(dataset, backend, patch_size, scorer, features, t_range, samples, seed, dift_t, dift_block,
+                          teacher_arch, teacher_epochs, teacher_seed, cache, progress)
+    if st.cached is not None: return st.cached
+    bank = compute_bank(dataset, st.key, st.backend, st.teacher, backend.class_map, patch_size, scorer, features,
+                        t_range, samples, seed, dift_t, dift_block, batch_size, progress)
+    if st.path is not None: bank.save(st.path)
     return bank
 
 # %% ../nbs/40_patch.ipynb #78e79dae

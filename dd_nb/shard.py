@@ -31,7 +31,7 @@ from .methods import flat_specs
 __all__ = ['SEED_SCHEME', 'dist_info', 'dist_backend', 'local_device', 'init_dist', 'barrier', 'rank0_first', 'class_shard',
            'image_seed', 'record_path', 'save_record', 'load_record', 'merge_records', 'sharded_generate',
            'diffusion_generator', 'method_generator', 'sharded_method', 'sharded_map', 'sharded_evaluate',
-           'class_patch_scores', 'sharded_patch_scores', 'main']
+           'class_patch_scores', 'sharded_patch_scores', 'sharded_patch_bank', 'main']
 
 # %% ../nbs/61_shard.ipynb #8d2d2cf1
 def dist_info() -> tuple:
@@ -344,6 +344,35 @@ def sharded_patch_scores(backend, dataset: ImageDataset, out_dir=None, **kw) -> 
     scores, offsets = torch.zeros(len(dataset)), torch.zeros(len(dataset), 2, dtype=torch.long)
     for r in per.values(): scores[r["index"]], offsets[r["index"]] = r["scores"].float(), r["offsets"].long()
     return scores, offsets
+
+# %% ../nbs/61_shard.ipynb #ef721bee
+def sharded_patch_bank(dataset: ImageDataset, out_dir=None, progress: bool = False, **params):
+    ("patch_bank's bank with its diffusion scores computed class by class over the ranks (resumable from out_dir): "
+     "the same setup, key and cache file, so patch_select then reads it.")
+    from dd_nb.patch import PatchBank, compute_bank, patch_bank, patch_bank_setup
+    from dd_nb.diffusion import backend_class_map
+    from dd_nb.methods import fold_specs
+    sig = inspect.signature(patch_bank)
+    p = {n: v.default for n, v in sig.parameters.items() if v.default is not inspect.Parameter.empty}
+    p.update(fold_specs(patch_bank, params))                              # every setting, the BackendSpec folded
+    if p["cache"] is False:
+        raise ValueError("cache=False: a sharded bank is shared through its cache file; valid: None or a path")
+    setup_keys = [n for n in inspect.signature(patch_bank_setup).parameters if n not in ("dataset", "progress")]
+    st = rank0_first(patch_bank_setup, dataset, **{n: p[n] for n in setup_keys}, progress=progress)   # models made once
+    if st.cached is not None: return st.cached
+    windows = None
+    if p["scorer"] == "diffusion":
+        cm = backend_class_map(p["backend"].class_map, st.backend, dataset)
+        windows = sharded_patch_scores(st.backend, dataset, out_dir, class_map=cm, patch_size=p["patch_size"],
+                                       t_range=p["t_range"], samples=p["samples"], seed=p["seed"],
+                                       batch_size=p["batch_size"])
+    if dist_info()[0] == 0:
+        bank = compute_bank(dataset, st.key, st.backend, st.teacher, p["backend"].class_map, p["patch_size"],
+                            p["scorer"], p["features"], p["t_range"], p["samples"], p["seed"], p["dift_t"],
+                            p["dift_block"], p["batch_size"], progress, windows=windows)
+        bank.save(st.path)
+    barrier()
+    return PatchBank.load(st.path)
 
 # %% ../nbs/61_shard.ipynb #0ddb26b1
 #| eval: false
