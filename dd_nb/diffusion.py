@@ -204,12 +204,13 @@ def check_kwargs(fn, kw: dict, what: str):
             raise TypeError(f"{what} takes no argument {k!r}; {f'did you mean {close[0]!r}? ' if close else ''}valid: "
                             f"{', '.join(valid)}")
 
-# %% ../nbs/20_diffusion.ipynb #ec694630
+# %% ../nbs/20_diffusion.ipynb #25eedd1f
 def scheduler_config(path: Path) -> dict:
     "The scheduler settings saved in a diffusers folder (`scheduler/scheduler_config.json`)."
     return json.loads(need_weights(path/"scheduler"/"scheduler_config.json",
                                    "scheduler/scheduler_config.json").read_text())
 
+# %% ../nbs/20_diffusion.ipynb #f37aead4
 def ready_backend(backend, dtype=None):
     ("Freeze and cast the loaded networks to `dtype`, then run one tiny forward, so a dtype the device cannot run "
      "fails here.")
@@ -228,6 +229,7 @@ def ready_backend(backend, dtype=None):
         raise ValueError(f"dtype={dtype} cannot run this backend on {backend.device}: {e}") from e
     return backend
 
+# %% ../nbs/20_diffusion.ipynb #c13a4d15
 def load_backend(dataset, backend: str, pretrained=None, checkpoint=None, backend_kw=None):
     ("The backend a method samples from: the tiny DiT sized and named for `dataset`, a DiT from "
      "`pretrained`/`checkpoint`, or another by name.")

@@ -144,7 +144,8 @@ def iwd(base: str):
         fn = iwd_weight_fn(tau, normalize, refresh, log, sign, cap, flagged_instances(dataset))
         out = METHODS[base](dataset, ipc, seed, weight_fn=fn, **kw)
         out.meta.update(base=base, tau=tau, normalize=normalize, refresh=refresh, sign=sign, cap=cap,
-                        weights=weight_trace(log, dataset.num_classes)); return out
+                        weights=weight_trace(log, dataset.num_classes))
+        return out
     method.__doc__ = f"IWD over {base}: real instances weighted by softmax(sign * influence / tau)."
     return method
 
