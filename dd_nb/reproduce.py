@@ -443,6 +443,11 @@ def provenance(table: str, root=None) -> str:
                     f"{str(pm.get('start_time', '?'))[:10]}, dd_nb version not recorded"
                     + (f"; rendered: [{page.relative_to(root)}]({page.relative_to(root)})" if page.exists() else "")
                     + ")_")
+    # no record here (a fresh clone: results/runs/ is not committed): the line README carried when it was rendered
+    readme = root/"README.md"
+    if readme.exists():
+        line = next((l for l in readme.read_text().splitlines() if l.startswith(f"_(`{csv}`:")), None)
+        if line: return line
     return f"_(from {table})_"
 
 # %% ../nbs/60_reproduce.ipynb #00a6dece
