@@ -368,7 +368,7 @@ def check_weights(method: str, params: dict):
 def shard_parser() -> argparse.ArgumentParser:
     "The parser of `python -m dd_nb.shard` (61_shard), here so that it answers before torch is imported."
     ap = OneLineParser(prog="python -m dd_nb.shard", description="a generator sharded by class over the torchrun ranks")
-    ap.add_argument("method", choices=["dit", "igd"])
+    ap.add_argument("method", choices=["dit", "igd", "lgd"])
     ap.add_argument("--dataset", default="digits")
     ap.add_argument("--ipc", type=_int_arg(1), required=True)
     ap.add_argument("--out", required=True)

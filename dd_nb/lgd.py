@@ -25,9 +25,10 @@ from .models import get_network
 from .train import accuracy, default_epochs, get_protocol, normalize, reference_model, train_classifier
 
 # %% auto #0
-__all__ = ['LGD_WINDOW', 'LGD_SAMPLING', 'LGD_PARAMS', 'learnability', 'LearnabilityGuidance', 'validation_split',
-           'train_learner', 'stage_plan', 'merge_sets', 'run_record', 'check_run', 'lgd', 'increment_indices',
-           'redundancy', 'plot_redundancy', 'true_class_prob', 'cartography', 'difficulty_js', 'plot_cartography']
+__all__ = ['LGD_WINDOW', 'LGD_SAMPLING', 'LGD_PARAMS', 'LGD_STAGE_LOG', 'learnability', 'LearnabilityGuidance',
+           'validation_split', 'train_learner', 'stage_plan', 'merge_sets', 'run_record', 'check_run', 'LGDSetup',
+           'lgd_setup', 'lgd_learner', 'lgd_guidance', 'lgd', 'increment_indices', 'redundancy', 'plot_redundancy',
+           'true_class_prob', 'cartography', 'difficulty_js', 'plot_cartography']
 
 # %% ../nbs/30_lgd.ipynb #981750dc
 def learnability(learner: nn.Module, reference: nn.Module, images, labels, mean, std, lam: float = 0.5) -> torch.Tensor:
@@ -247,7 +248,102 @@ LGD_PARAMS = dict(
     val_per_class=declare("int", "real images per class held out for validation", min=1),
     root=declare("path", "the dataset's folder, to read its test split for each stage's accuracy"))
 
-# %% ../nbs/30_lgd.ipynb #e4a2bc99
+# %% ../nbs/30_lgd.ipynb #7185f233
+@dataclass
+class LGDSetup:
+    ("What LGD's stages share: backend, class map, reference network, held-out and test splits, G_D holding S_0, the "
+     "plan.")
+    params: dict              # every parameter of lgd(), the BackendSpec and SamplingSpec folded
+    backend: object
+    class_map: list
+    label_of: object          # backend class -> dataset class (what the learner is asked about)
+    reference: object         # theta_ref of learnability (eq. 7)
+    val: object               # the held-out real images the learner stops on
+    test: object              # the test split each stage's accuracy is measured on (None where there is none)
+    deviation: object         # G_D, S_0's latents remembered
+    seed_set: object          # S_0
+    plan: list                # images per class after each stage
+    folder: Path | None       # the resume folder
+
+# %% ../nbs/30_lgd.ipynb #243ed33b
+def lgd_setup(dataset: ImageDataset, ipc: int, seed: int, p: dict) -> LGDSetup:
+    ("LGD's checks, run record, backend, seed set S_0, reference network, held-out split and G_D: `lgd` and its "
+     "sharded runner start here.")
+    # p: every parameter of lgd() (the Specs folded); the run record keeps them flat, so earlier resume folders match
+    args = {k: v for k, v in p.items() if k not in ("backend", "sampling", "root")}
+    args.update(dataset=dataset, seed=seed, **p["backend"].flat(), **p["sampling"].flat())
+    run = run_record({k: v for k, v in args.items() if k != "guidance_batch_size"})   # how, not what
+    plan = stage_plan(ipc, p["seed_ipc"], p["stage_ipc"])
+    K, lam, w, gamma = p["candidates"], p["lam"], p["w"], p["gamma"]
+    if not (isinstance(K, int) and K >= 1): raise ValueError(f"candidates={K!r}; K must be an int >= 1 (paper: 3)")
+    if lam < 0: raise ValueError(f"lam={lam}; lambda must be >= 0 (paper: 0.5)")
+    if not w >= 0: raise ValueError(f"w={w}; the learnability strength must be >= 0 (paper: 15)")
+    if gamma is not None and not gamma >= 0: raise ValueError(f"gamma={gamma}; must be >= 0 (paper: 50)")
+    if p["seed_method"] not in ("igd", "dit", "random"):
+        raise ValueError(f"seed_method={p['seed_method']!r}; valid: igd (paper), dit, random")
+    given = _check_seed_set(p["seed_set"], dataset, p["seed_ipc"]) if p["seed_set"] is not None else None
+    if not (isinstance(p["val_per_class"], int) and p["val_per_class"] >= 1):
+        raise ValueError(f"val_per_class={p['val_per_class']!r}; need an int >= 1")
+    DeviationGuidance(memory_size=p["memory_size"])
+    test = _test_split(dataset, p["root"])   # before any work: a named root without the test split fails here
+    folder = Path(p["resume"]) if p["resume"] is not None else None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        check_run(folder/"run.json", run)
+    backend, sampling = p["backend"], p["sampling"]
+    bk = backend.load(dataset)
+    cm = backend.class_map_for(bk, dataset)
+    # the seed set S_0, by the seed method's own sampler (its window), with LGD's steps and CFG
+    gen_kw = dict(backend=backend, steps=sampling.steps, cfg=sampling.cfg, progress=p["progress"])
+    seed_file = folder/"seed.safetensors" if folder else None
+    if seed_file is not None and seed_file.exists(): S = DistilledSet.load(seed_file)
+    elif given is not None: S = given
+    else:
+        sp = dict(p["seed_params"] or {})
+        S = METHODS[p["seed_method"]](dataset, p["seed_ipc"], seed, **({**gen_kw, **sp} if p["seed_method"] != "random"
+                                                                       else sp))
+        if seed_file is not None: S.save(seed_file)
+    ref_net = reference_model(dataset, p["reference"] or p["learner"], epochs=p["reference_epochs"], seed=0,
+                              progress=False, device=bk.device)  # theta_ref
+    dev = DeviationGuidance(k=scaled_gamma(bk.latent_shape, 50.0) if gamma is None else gamma,
+                            memory_size=p["memory_size"])
+    dev.remember(_encode(bk, S.images, sampling.batch_size), torch.tensor(cm)[S.labels])
+    return LGDSetup(p, bk, cm, dataset_class_of(cm, bk.num_classes), ref_net,
+                    validation_split(dataset, p["val_per_class"], seed), test, dev, S, plan, folder)
+
+# %% ../nbs/30_lgd.ipynb #5a8aadbf
+def lgd_learner(st: LGDSetup, dataset: ImageDataset, k: int, S: DistilledSet, seed: int) -> tuple:
+    "The EMA learner trained on the set after stage k (cached in the resume folder) and its record."
+    p, folder = st.params, st.folder
+    f = folder/f"learner_{k}.safetensors" if folder else None
+    if f is not None and f.exists():
+        net = get_network(p["learner"], dataset.channels, dataset.num_classes, dataset.im_size)
+        net.load_state_dict(load_file(str(f)))
+        log = json.loads((folder/f"learner_{k}.json").read_text())
+    else:
+        net, log = train_learner(S.images, S.labels, st.val, p["learner"], max_epochs=p["max_epochs"],
+                                 patience=p["patience"], finetune_epochs=p["finetune_epochs"],
+                                 eval_every=p["eval_every"], seed=seed * 1009 + k, device=st.backend.device,
+                                 progress=p["progress"])
+        test = st.test
+        log["test_acc"] = accuracy(net, test.images, test.labels, dataset.mean,
+                                   dataset.std) if test is not None else None
+        log["ipc"] = int(torch.bincount(S.labels).max())
+        if f is not None:
+            _save_net(f, net)
+            atomic_write_text(folder/f"learner_{k}.json", json.dumps(log))
+    return net.to(st.backend.device).eval(), log
+
+# %% ../nbs/30_lgd.ipynb #6b2634a3
+def lgd_guidance(st: LGDSetup, dataset: ImageDataset, net) -> LearnabilityGuidance:
+    "G_L of a stage: learnability (eq. 7) of the current learner against the reference, with LGD's strength and rule."
+    p = st.params
+    return LearnabilityGuidance(k=p["w"], rule=p["rule"], learner=net, reference=st.reference, mean=dataset.mean,
+                                std=dataset.std, lam=p["lam"], im_size=tuple(dataset.im_size), label_of=st.label_of)
+
+# %% ../nbs/30_lgd.ipynb #d932e99f
+LGD_STAGE_LOG = ("ipc", "test_acc", "plateau_epoch", "epochs", "final_val_loss")   # what each stage's record keeps
+
 @register_method("lgd", params={**GUIDED_PARAMS, **LGD_PARAMS})
 def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: BackendSpec = BackendSpec(),
         sampling: SamplingSpec = LGD_SAMPLING, seed_method: str = "igd", seed_ipc: int = 10,
@@ -258,84 +354,26 @@ def lgd(dataset: ImageDataset, ipc: int, seed: int = 0, backend: BackendSpec = B
         eval_every: int = 10, val_per_class: int = 10, root=None, resume=None, progress: bool = True) -> DistilledSet:
     ("LGD (seed 002): a seed set grown by stages sampled with learnability + deviation guidance, best of K by "
      "learnability.")
-    # guidance_batch_size: images per guided micro-batch (None: batch_size).
-    # At DiT-XL/2's shape every guided image holds
-    # its own DiT + VAE + learner graph: about 3 GB each
-    # (results/bench_guided_memory_dit-xl-2.md measures 3.0 GB per guided
-    # image with IGD's terms), so 10 classes x K=3 candidates in one micro-batch need about 90 GB.
+    # guidance_batch_size (sampling): images per guided micro-batch. At DiT-XL/2's shape every guided image holds its
+    # own DiT + VAE + learner graph: about 3 GB each (results/bench_guided_memory_dit-xl-2.md measures 3.0 GB per
+    # guided image with IGD's terms), so 10 classes x K=3 candidates in one micro-batch need about 90 GB.
     # root: the dataset's folder, to read its test split for each stage's test accuracy (ImageNette, CIFAR-10, ...)
-    args = {k: v for k, v in locals().items() if k not in ("backend", "sampling", "root")}
-    # recorded flat: resume folders of earlier runs match
-    args.update(backend.flat(), **sampling.flat())
-    run = run_record({k: v for k, v in args.items() if k != "guidance_batch_size"})   # how, not what
-    plan = stage_plan(ipc, seed_ipc, stage_ipc)
-    if not (isinstance(candidates, int) and candidates >= 1):
-        raise ValueError(f"candidates={candidates!r}; K must be an int >= 1 (paper: 3)")
-    if lam < 0: raise ValueError(f"lam={lam}; lambda must be >= 0 (paper: 0.5)")
-    if not w >= 0: raise ValueError(f"w={w}; the learnability strength must be >= 0 (paper: 15)")
-    if gamma is not None and not gamma >= 0: raise ValueError(f"gamma={gamma}; must be >= 0 (paper: 50)")
-    if seed_method not in ("igd", "dit", "random"):
-        raise ValueError(f"seed_method={seed_method!r}; valid: igd (paper), dit, random")
-    given = _check_seed_set(seed_set, dataset, seed_ipc) if seed_set is not None else None
-    if not (isinstance(val_per_class, int) and val_per_class >= 1):
-        raise ValueError(f"val_per_class={val_per_class!r}; need an int >= 1")
-    DeviationGuidance(memory_size=memory_size)
-    test = _test_split(dataset, root)   # before any work: a named root without the test split fails here
-    folder = Path(resume) if resume is not None else None
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
-        check_run(folder/"run.json", run)
-    bk = backend.load(dataset)
-    cm = backend.class_map_for(bk, dataset)
-    # the seed method's own window
-    gen_kw = dict(backend=backend, steps=sampling.steps, cfg=sampling.cfg, progress=progress)
-    # the seed set S_0
-    seed_file = folder/"seed.safetensors" if folder else None
-    if seed_file is not None and seed_file.exists(): S = DistilledSet.load(seed_file)
-    elif given is not None: S = given
-    else:
-        p = dict(seed_params or {})
-        S = METHODS[seed_method](dataset, seed_ipc, seed, **({**gen_kw, **p} if seed_method != "random" else p))
-        if seed_file is not None: S.save(seed_file)
-    label_of = dataset_class_of(cm, bk.num_classes)
-    ref_net = reference_model(dataset, reference or learner, epochs=reference_epochs, seed=0, progress=False,
-                              device=bk.device)  # theta_ref
-    val = validation_split(dataset, val_per_class, seed)
-    dev = DeviationGuidance(k=scaled_gamma(bk.latent_shape, 50.0) if gamma is None else gamma, memory_size=memory_size)
-    dev.remember(_encode(bk, S.images, sampling.batch_size), torch.tensor(cm)[S.labels])
-    stages, t0 = [], time.perf_counter()
-    def learner_after(k, S):
-        "The EMA learner trained on S (cached in the resume folder) and its record."
-        f = folder/f"learner_{k}.safetensors" if folder else None
-        if f is not None and f.exists():
-            net = get_network(learner, dataset.channels, dataset.num_classes, dataset.im_size)
-            net.load_state_dict(load_file(str(f)))
-            log = json.loads((folder/f"learner_{k}.json").read_text())
-        else:
-            net, log = train_learner(S.images, S.labels, val, learner, max_epochs=max_epochs, patience=patience,
-                                     finetune_epochs=finetune_epochs, eval_every=eval_every, seed=seed * 1009 + k,
-                                     device=bk.device, progress=progress)
-            log["test_acc"] = accuracy(net, test.images, test.labels, dataset.mean,
-                                       dataset.std) if test is not None else None
-            log["ipc"] = int(torch.bincount(S.labels).max())
-            if f is not None:
-                _save_net(f, net)
-                atomic_write_text(folder/f"learner_{k}.json", json.dumps(log))
-        return net.to(bk.device).eval(), log
-    for k in range(1, len(plan)):
-        net, log = learner_after(k - 1, S)
-        stages.append({kk: log[kk] for kk in ("ipc", "test_acc", "plateau_epoch", "epochs", "final_val_loss")})
-        lg = LearnabilityGuidance(k=w, rule=rule, learner=net, reference=ref_net, mean=dataset.mean, std=dataset.std,
-                                  lam=lam, im_size=tuple(dataset.im_size), label_of=label_of)
+    p = {k: v for k, v in locals().items() if k not in ("dataset", "ipc", "seed")}
+    st = lgd_setup(dataset, ipc, seed, p)
+    S, dev, stages, t0 = st.seed_set, st.deviation, [], time.perf_counter()
+    for k in range(1, len(st.plan)):
+        net, log = lgd_learner(st, dataset, k - 1, S, seed)
+        stages.append({kk: log[kk] for kk in LGD_STAGE_LOG})
+        lg = lgd_guidance(st, dataset, net)
         run = dict(method="lgd", stage=k, **backend.record(), w=w, lam=lam, rule=rule, gamma=dev.k, learner=learner,
                    seed_method=seed_method, seed_ipc=seed_ipc)
-        new = generate_set(dataset, stage_ipc, (seed + 1) * 1000 + k, bk, [lg, dev], backend.class_map, sampling,
-                           folder/f"stage{k}.pt" if folder else None, run, progress,
+        new = generate_set(dataset, stage_ipc, (seed + 1) * 1000 + k, st.backend, [lg, dev], backend.class_map,
+                           sampling, st.folder/f"stage{k}.pt" if st.folder else None, run, progress,
                            candidates=candidates, select=lg.score)
         S = merge_sets(S, new)
-    net, log = learner_after(len(plan) - 1, S)   # the incremental evaluation of the final set
-    stages.append({kk: log[kk] for kk in ("ipc", "test_acc", "plateau_epoch", "epochs", "final_val_loss")})
-    return DistilledSet(S.images, S.labels, meta=dict(S.meta, stages=stages, plan=plan, seed_method=seed_method,
+    net, log = lgd_learner(st, dataset, len(st.plan) - 1, S, seed)   # the incremental evaluation of the final set
+    stages.append({kk: log[kk] for kk in LGD_STAGE_LOG})
+    return DistilledSet(S.images, S.labels, meta=dict(S.meta, stages=stages, plan=st.plan, seed_method=seed_method,
                                                       candidates=candidates,
                                                       window=list(sampling.window) if sampling.window else None,
                                                       gamma=dev.k, w=w, lam=lam, seconds=time.perf_counter() - t0))

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import inspect, json, os, re, warnings
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 import sys
 
@@ -30,8 +31,8 @@ from .methods import flat_specs
 # %% auto #0
 __all__ = ['SEED_SCHEME', 'dist_info', 'dist_backend', 'local_device', 'init_dist', 'barrier', 'rank0_first', 'class_shard',
            'image_seed', 'record_path', 'save_record', 'load_record', 'merge_records', 'sharded_generate',
-           'diffusion_generator', 'method_generator', 'sharded_method', 'sharded_map', 'sharded_evaluate',
-           'class_patch_scores', 'sharded_patch_scores', 'sharded_patch_bank', 'main']
+           'diffusion_generator', 'method_generator', 'sharded_method', 'sharded_lgd', 'sharded_map',
+           'sharded_evaluate', 'class_patch_scores', 'sharded_patch_scores', 'sharded_patch_bank', 'main']
 
 # %% ../nbs/61_shard.ipynb #8d2d2cf1
 def dist_info() -> tuple:
@@ -282,6 +283,62 @@ def sharded_method(method: str, dataset, ipc: int, out_dir, seed: int = 0, progr
                 im_size=list(ds.im_size))
     return sharded_generate(gen, range(ds.num_classes), ipc, out_dir, seed, ds.num_classes, run, meta, progress)
 
+# %% ../nbs/61_shard.ipynb #dbe8ae0f
+def sharded_lgd(dataset, ipc: int, out_dir, seed: int = 0, progress: bool = False, root=None, size=None, source=None,
+                **params) -> DistilledSet | None:
+    ("LGD with each stage's images made class by class over the ranks (resumable from out_dir): lgd's own setup, "
+     "learners, guidance and seeds; rank 0 returns the set.")
+    from dd_nb.lgd import LGD_STAGE_LOG, lgd_guidance, lgd_learner, lgd_setup, merge_sets
+    from dd_nb.methods import check_params, fold_specs, get_method
+    ds = dataset if isinstance(dataset, ImageDataset) else load_dataset(dataset, "train", root=root, size=size,
+                                                                        source=source)
+    params = check_params("lgd", dict(params))
+    out = Path(out_dir)
+    p = {**_method_defaults("lgd"), **fold_specs(get_method("lgd"), params), "resume": str(out/"run"),
+         "progress": progress}
+    if root is not None and p.get("root") is None: p["root"] = root
+    init_dist()
+    st = rank0_first(lgd_setup, ds, ipc, seed, p)     # S_0 and the reference network made once, read by every rank
+    sp, C, K, dev = p["sampling"], ds.num_classes, p["candidates"], st.deviation
+    past = {b: m.clone() for b, m in dev.memory.items()}   # per backend class: S_0's latents, then each stage's
+    S, stages = st.seed_set, []
+    for k in range(1, len(st.plan)):
+        # trained on rank 0, read from the folder by the rest
+        net, log = rank0_first(lgd_learner, st, ds, k - 1, S, seed)
+        stages.append({kk: log[kk] for kk in LGD_STAGE_LOG})
+        lg, stage_seed = lgd_guidance(st, ds, net), (seed + 1) * 1000 + k
+        def generate_one(c, i, s, history, lg=lg, stage_seed=stage_seed):
+            b = int(st.class_map[c])
+            dev.memory.pop(b, None)                   # the class's memory: its earlier images, as lgd() remembers them
+            dev.remember(past[b], [b] * len(past[b]))
+            if history:
+                dev.remember(torch.stack([h["latent"] for h in history]).to(st.backend.device), [b] * len(history))
+            # generate_set's seed of candidate j of image (c, round i): stage_seed*1_000_003 + (i*C + c)*K + j
+            x = guided_sample(st.backend, [b], [lg, dev], sp.steps, sp.window, sp.cfg, sp.scheduler,
+                              stage_seed * 1_000_003 + (i * C + c) * K, 1, sp.guidance_batch_size, sp.cfg_channels,
+                              candidates=K, select=lg.score)
+            if tuple(x.shape[-2:]) != tuple(ds.im_size):   # as generate_set resizes
+                x = F.interpolate(x, size=tuple(ds.im_size), mode="bilinear", antialias=True,
+                                  align_corners=False).clamp(0, 1)
+            return {"image": x[0].cpu(), "latent": dev.memory[b][-1].detach().cpu()}
+        run = dict(method="lgd", stage=k, dataset=ds.name, params=params)
+        sharded_generate(generate_one, range(C), p["stage_ipc"], out/f"stage{k}", stage_seed, C, run, None, progress)
+        barrier()
+        new = DistilledSet.load(out/f"stage{k}"/"set.safetensors")
+        for c in range(C):                            # every rank remembers every class's new latents
+            b = int(st.class_map[c])
+            recs = [load_record(record_path(out/f"stage{k}", c, i), c, i, image_seed(stage_seed, c, i, C))
+                    for i in range(p["stage_ipc"])]
+            past[b] = torch.cat([past[b], torch.stack([r["latent"] for r in recs]).to(past[b].device)])
+        S = merge_sets(S, new)
+    net, log = rank0_first(lgd_learner, st, ds, len(st.plan) - 1, S, seed)   # the final set's incremental evaluation
+    stages.append({kk: log[kk] for kk in LGD_STAGE_LOG})
+    if dist_info()[0] != 0: return None
+    final = DistilledSet(S.images, S.labels, meta=dict(S.meta, method="lgd", dataset=ds.name, ipc=ipc, seed=seed,
+                                                       params=params, stages=stages, plan=st.plan, shard=True))
+    final.save(out/"set.safetensors")                 # where sharded_method leaves its set
+    return final
+
 # %% ../nbs/61_shard.ipynb #b7e45742
 def sharded_map(fn, keys, out_dir=None, name: str = "map") -> dict:
     ("{key: fn(key)} with the keys split round-robin over the ranks; resumable from out_dir/records/<name>_<key>.pt; "
@@ -377,15 +434,16 @@ def sharded_patch_bank(dataset: ImageDataset, out_dir=None, progress: bool = Fal
 # %% ../nbs/61_shard.ipynb #0ddb26b1
 #| eval: false
 def main(argv=None):
-    "`python -m dd_nb.shard METHOD --ipc N --out DIR [--dataset D --root R --size S]` under torchrun: `sharded_method`."
+    ("`python -m dd_nb.shard METHOD --ipc N --out DIR [--dataset D --root R --size S]` under torchrun: "
+     "`sharded_method` (dit, igd) or `sharded_lgd`.")
     from dd_nb.cli import EXPECTED, one_line, shard_args
     from dd_nb.reproduce import quiet
     quiet()                                      # diffusers' note about `accelerate`, as in `dd`
     prog = "python -m dd_nb.shard"
     try:
         a, params = shard_args(argv)             # the checks that need no torch (cli.shard_args), then the method's own
-        s = sharded_method(a.method, a.dataset, a.ipc, a.out, a.seed, progress=True, root=a.root, size=a.size,
-                           source=a.source, **params)
+        run = sharded_lgd if a.method == "lgd" else partial(sharded_method, a.method)   # LGD: stage by stage
+        s = run(a.dataset, a.ipc, a.out, a.seed, progress=True, root=a.root, size=a.size, source=a.source, **params)
     # as `dd`: one line and exit 2 for a bad input, a traceback only for a bug
     except EXPECTED as e:
         print(f"{prog}: error: {one_line(e)}", file=sys.stderr)
