@@ -20,10 +20,10 @@ from .train import (get_protocol, default_epochs, train_classifier, accuracy, re
 # %% auto #0
 __all__ = ['PUBLISHED', 'PAPER_BUDGET', 'PAPER_EVAL_EPOCHS', 'AUTHORS_NAMES', 'AUTHORS_SCRIPTS', 'SIDE_PROTOCOL', 'AUTHORS_BOOT',
            'EvalResult', 'train_test_splits', 'check_run_args', 'check_set', 'check_compatible', 'evaluate',
-           'full_data_reference', 'cross_architecture', 'baseline_cells', 'cell_params', 'baseline_cell',
-           'run_baseline_cells', 'full_data_curve', 'full_curve_cell', 'budget_fraction', 'check_authors_dir',
-           'torch2_compat', 'import_released', 'authors_data', 'authors_distill', 'authors_modules', 'authors_evaluate',
-           'side_by_side_cell', 'plot_distilled_grid']
+           'full_data_reference', 'cross_architecture', 'stored_accuracies', 'baseline_cells', 'cell_params',
+           'baseline_cell', 'run_baseline_cells', 'full_data_curve', 'full_curve_cell', 'budget_fraction',
+           'check_authors_dir', 'torch2_compat', 'import_released', 'authors_data', 'authors_distill',
+           'authors_modules', 'authors_evaluate', 'side_by_side_cell', 'plot_distilled_grid']
 
 # %% ../nbs/50_evaluation.ipynb #adec2264
 @dataclass
@@ -148,6 +148,19 @@ def full_data_reference(dataset="digits", arch: str = "convnet3", protocol: str 
 def cross_architecture(distilled: DistilledSet, dataset="digits", archs=("convnet3", "resnetap10"), **kw) -> dict:
     "`evaluate` the same distilled set on several architectures: {arch: EvalResult}."
     return {a: evaluate(distilled, dataset, arch=a, **kw) for a in archs}
+
+# %% ../nbs/50_evaluation.ipynb #d4cc3ea9
+def stored_accuracies(store, distilled: DistilledSet, data, arch: str = "convnet3", protocol: str = "hard",
+                      runs: int = 5, epochs: int | None = None, seed: int = 0) -> list:
+    "Each evaluation run's test accuracy of a set, computed once per (set, network, runs, epochs, protocol) in `store`."
+    # keyed by the set's bytes; the protocol's settings join the key for any protocol but the default `hard` (so the
+    # results notebooks' stored evaluations keep their keys)
+    from dataclasses import asdict
+    from dd_nb.results import set_digest
+    from dd_nb.train import get_protocol
+    key = [set_digest(distilled), arch, runs, epochs] + ([asdict(get_protocol(protocol))] if protocol != "hard" else [])
+    return store.memo("eval", key, lambda: evaluate(distilled, data, arch, protocol, runs, seed=seed, epochs=epochs,
+                                                    progress=False).accs)
 
 # %% ../nbs/50_evaluation.ipynb #a74b5c83
 def _accepts(fn, name) -> bool:
