@@ -4,7 +4,7 @@
 
 # %% ../nbs/63_cli.ipynb #35333b87
 from __future__ import annotations
-import argparse, json, math, os, sys, tempfile, time
+import argparse, json, sys, tempfile, time
 from pathlib import Path
 
 # the pipeline's names the front end calls (dd_nb.reproduce imports no torch either: `dd --help` stays fast)

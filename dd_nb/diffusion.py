@@ -4,8 +4,7 @@
 
 # %% ../nbs/20_diffusion.ipynb #004fbca4
 from __future__ import annotations
-import argparse, importlib, json, math, numbers, operator, os, time, warnings
-from collections.abc import Mapping
+import argparse, importlib, json, math, numbers, operator, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Protocol, runtime_checkable
@@ -14,8 +13,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .core import default_device, model_device
-from .data import load_dataset
+from .core import default_device
 from .dit_original import load_dit_checkpoint, need_weights
 from .methods import Spec, declare
 

@@ -18,9 +18,9 @@ from tqdm.auto import tqdm
 from .checkpoints import (SURROGATE_AUGMENTS, check_threshold, class_averaged_gradients, load_trajectory,
                                regular_selection, select_checkpoints, train_surrogate_trajectory)
 from .core import DistilledSet, atomic_write, default_device
-from .data import ImageDataset
-from .diffusion import (BackendSpec, GuidanceTerm, MemoryGuidance, SamplingSpec, backend_class_map, get_backend,
-                             guided_sample, guided_steps, dataset_class_of)
+from .data import ImageDataset, resize_images
+from .diffusion import (BackendSpec, GuidanceTerm, MemoryGuidance, SamplingSpec, backend_class_map, guided_sample,
+                             dataset_class_of)
 from .methods import declare, flat_specs, register_method
 from .train import default_epochs, get_protocol, normalize
 
@@ -291,10 +291,7 @@ def generate_set(dataset: ImageDataset, ipc: int, seed: int, backend, terms=(), 
         x, out = guided_sample(backend, cm, terms, sp.steps, sp.window if terms else None, sp.cfg, sp.scheduler,
                                seed * 1_000_003 + r * C * candidates, sp.batch_size, sp.guidance_batch_size,
                                sp.cfg_channels, candidates=candidates, select=select, return_info=True)
-        if tuple(x.shape[-2:]) != tuple(dataset.im_size):
-            x = F.interpolate(x, size=tuple(dataset.im_size), mode="bilinear", antialias=True,
-                              align_corners=False).clamp(0, 1)
-        images.append(x.cpu())
+        images.append(resize_images(x, tuple(dataset.im_size)).cpu())   # a no-op at the dataset's size
         done = r + 1
         info = dict(nonfinite=info["nonfinite"] + out["nonfinite"], seconds=info["seconds"] + time.perf_counter() - t0,
                     selected=info["selected"]

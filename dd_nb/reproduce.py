@@ -4,7 +4,7 @@
 
 # %% ../nbs/60_reproduce.ipynb #db3c55f5
 from __future__ import annotations
-import argparse, json, math, os, sys, tempfile
+import json, os
 from pathlib import Path
 
 def project_root() -> Path:

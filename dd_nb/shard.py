@@ -18,14 +18,13 @@ if _AS_SCRIPT:   # a bad argument answers (one line, exit 2) before torch's 2-4 
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
 from .core import DistilledSet, atomic_write, atomic_write_text, canonical_json, canonical_safetensors
-from .data import SUBSET_SOURCES, ImageDataset, load_dataset
-from .diffusion import MemoryGuidance, SamplingSpec, guided_sample, guided_steps
+from .data import ImageDataset, load_dataset, resize_images
+from .diffusion import MemoryGuidance, SamplingSpec, guided_sample
 from .methods import flat_specs
 
 # %% auto #0
@@ -223,8 +222,7 @@ def diffusion_generator(backend, terms=(), sampling: SamplingSpec = SamplingSpec
         sp = sampling
         x = guided_sample(backend, [b], terms, sp.steps, sp.window if terms else None, sp.cfg, sp.scheduler, seed, 1,
                           sp.guidance_batch_size, sp.cfg_channels)
-        if im_size is not None and tuple(x.shape[-2:]) != tuple(im_size):   # as generate_set resizes
-            x = F.interpolate(x, size=tuple(im_size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+        if im_size is not None: x = resize_images(x, tuple(im_size))   # as generate_set resizes
         rec = {"image": x[0].cpu()}
         if mem: rec["latent"] = mem[0].memory[b][-1].detach().cpu()
         return rec
@@ -317,9 +315,7 @@ def sharded_lgd(dataset, ipc: int, out_dir, seed: int = 0, progress: bool = Fals
             x = guided_sample(st.backend, [b], [lg, dev], sp.steps, sp.window, sp.cfg, sp.scheduler,
                               stage_seed * 1_000_003 + (i * C + c) * K, 1, sp.guidance_batch_size, sp.cfg_channels,
                               candidates=K, select=lg.score)
-            if tuple(x.shape[-2:]) != tuple(ds.im_size):   # as generate_set resizes
-                x = F.interpolate(x, size=tuple(ds.im_size), mode="bilinear", antialias=True,
-                                  align_corners=False).clamp(0, 1)
+            x = resize_images(x, tuple(ds.im_size))   # as generate_set resizes
             return {"image": x[0].cpu(), "latent": dev.memory[b][-1].detach().cpu()}
         run = dict(method="lgd", stage=k, dataset=ds.name, params=params)
         sharded_generate(generate_one, range(C), p["stage_ipc"], out/f"stage{k}", stage_seed, C, run, None, progress)
