@@ -34,21 +34,25 @@ def disable_block_label_dropout(model):
 
 # %% ../nbs/24_tiny_dit.ipynb #44333d6a
 def tiny_dit_recipe(size=8, steps=4000, batch=64, seed=0, lr=1e-3, p_uncond=0.1, ema_decay=0.999,
-                    dataset="digits") -> dict:
+                    dataset="digits", patch=2) -> dict:
     "Everything a trained tiny DiT depends on: training settings, architecture, dataset and noise schedule."
+    if not isinstance(patch, int) or patch < 1 or size % patch:
+        raise ValueError(f"patch={patch!r} with size={size!r}: the patch side must be an int >= 1 dividing the size")
+    # patch 2 leaves the recipe (and so every cached model's folder) as it was before `patch` existed
     return dict(dataset=dataset, size=size, steps=steps, batch=batch, lr=lr, seed=seed, p_uncond=p_uncond,
-                ema_decay=ema_decay, arch={**TINY_DIT, "sample_size": size}, schedule=TINY_SCHEDULER,
-                optimizer="adamw(wd=0)", loss="eps-mse", ema_warmup="(1+step)/(10+step)", recipe_version=2)
+                ema_decay=ema_decay, arch={**TINY_DIT, "sample_size": size, "patch_size": patch},
+                schedule=TINY_SCHEDULER, optimizer="adamw(wd=0)", loss="eps-mse", ema_warmup="(1+step)/(10+step)",
+                recipe_version=2)
 
 # %% ../nbs/24_tiny_dit.ipynb #9bdd2c67
 def tiny_dit_dir(size=8, steps=4000, batch=64, seed=0, lr=1e-3, p_uncond=0.1, ema_decay=0.999,
-                 dataset="digits") -> Path:
+                 dataset="digits", patch=2) -> Path:
     ("The cache folder of the tiny DiT trained with this recipe (a hash of all of it: a changed recipe never reuses a "
      "model).")
-    r = tiny_dit_recipe(size, steps, batch, seed, lr, p_uncond, ema_decay, dataset)
+    r = tiny_dit_recipe(size, steps, batch, seed, lr, p_uncond, ema_decay, dataset, patch)
     key = hashlib.sha256(json.dumps(r, sort_keys=True).encode()).hexdigest()[:12]
-    name = safe_name(dataset)
-    return cache_dir()/f"tiny-dit-{name}-s{size}-n{steps}-{key}"
+    name, p = safe_name(dataset), "" if patch == 2 else f"-p{patch}"
+    return cache_dir()/f"tiny-dit-{name}-s{size}{p}-n{steps}-{key}"
 
 def _ema_update(ema, model, decay):
     with torch.no_grad():
@@ -73,12 +77,12 @@ def _save_final(out: Path, ema, meta):
 
 # %% ../nbs/24_tiny_dit.ipynb #12378984
 def train_tiny_dit(size=8, steps=4000, batch=64, lr=1e-3, seed=0, p_uncond=0.1, ema_decay=0.999,
-                   ckpt_every=250, dataset="digits", progress=True, device=None) -> Path:
+                   ckpt_every=250, dataset="digits", progress=True, device=None, patch=2) -> Path:
     ("Train (or resume, or reuse from the cache) a tiny class-conditional pixel DiT on `dataset` on `device`; return "
      "its folder.")
     # every draw comes from a per-step CPU generator and is moved to `device`: the batches are the same on any device
     from diffusers import DiTTransformer2DModel, DDPMScheduler
-    out = tiny_dit_dir(size, steps, batch, seed, lr, p_uncond, ema_decay, dataset)
+    out = tiny_dit_dir(size, steps, batch, seed, lr, p_uncond, ema_decay, dataset, patch)
     if (out/"dd_nb.json").exists(): return out
     device = torch.device(device or default_device())
     ds = load_dataset(dataset, "train", size=size)
@@ -86,9 +90,10 @@ def train_tiny_dit(size=8, steps=4000, batch=64, lr=1e-3, seed=0, p_uncond=0.1, 
     nc = len(ds.classes)
     with torch.random.fork_rng(devices=[]):  # a seeded init that leaves the caller's global generator alone
         torch.manual_seed(seed)
-        model = disable_block_label_dropout(DiTTransformer2DModel(**{**TINY_DIT, "sample_size": size,
-                                                                     "in_channels": x_all.shape[1],
-                                           "out_channels": x_all.shape[1], "num_embeds_ada_norm": nc}))
+        arch = tiny_dit_recipe(size, patch=patch)["arch"]
+        model = disable_block_label_dropout(DiTTransformer2DModel(**{**arch, "in_channels": x_all.shape[1],
+                                                                     "out_channels": x_all.shape[1],
+                                                                     "num_embeds_ada_norm": nc}))
     model = model.to(device)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
@@ -121,7 +126,7 @@ def train_tiny_dit(size=8, steps=4000, batch=64, lr=1e-3, seed=0, p_uncond=0.1, 
         bar.set_postfix(loss=f"{loss.item():.4f}")
         if step % ckpt_every == 0 and step < steps: _save_ckpt(ckpt, model, ema, opt, step)
     bar.close()
-    meta = dict(kind="tiny-dit", **tiny_dit_recipe(size, steps, batch, seed, lr, p_uncond, ema_decay, dataset),
+    meta = dict(kind="tiny-dit", **tiny_dit_recipe(size, steps, batch, seed, lr, p_uncond, ema_decay, dataset, patch),
                 null_class=nc, num_classes=nc, train_seconds=round(time.time() - t0, 1), device=device.type)
     _save_final(out, ema, meta)
     if ckpt.exists(): ckpt.unlink()
@@ -130,17 +135,19 @@ def train_tiny_dit(size=8, steps=4000, batch=64, lr=1e-3, seed=0, p_uncond=0.1, 
 # %% ../nbs/24_tiny_dit.ipynb #9aa95f7a
 @register_backend("tiny-dit")
 def load_tiny_dit(steps=4000, batch=64, size=8, lr=1e-3, seed=0, p_uncond=0.1, ema_decay=0.999, dataset="digits",
-                  out_size=16, train=True, device=None, path=None, progress=True, dtype=None) -> DiTBackend:
+                  out_size=16, train=True, device=None, path=None, progress=True, dtype=None,
+                  patch=2) -> DiTBackend:
     ("The tiny pixel DiT trained on `dataset` (digits by default): cached weights, trained first when missing and "
      "`train=True`.")
     from diffusers import DiTTransformer2DModel
     as_dtype(dtype)
-    path = Path(path) if path is not None else tiny_dit_dir(size, steps, batch, seed, lr, p_uncond, ema_decay, dataset)
+    path = Path(path) if path is not None else tiny_dit_dir(size, steps, batch, seed, lr, p_uncond, ema_decay, dataset,
+                                                            patch)
     if not (path/"dd_nb.json").exists():
         if not train:
             raise FileNotFoundError(f"no trained tiny DiT at {path}; run train_tiny_dit(...) or pass train=True")
         path = train_tiny_dit(size, steps, batch, lr, seed, p_uncond, ema_decay, dataset=dataset, progress=progress,
-                              device=device)
+                              device=device, patch=patch)
     tr = disable_block_label_dropout(DiTTransformer2DModel.from_pretrained(path/"transformer"))
     return ready_backend(DiTBackend(tr.to(device or default_device()), scheduler_config(path), vae=None,
                                     out_size=out_size), dtype)

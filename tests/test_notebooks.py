@@ -59,6 +59,11 @@ def test_results_notebook_smoke(notebook, capsys):
         assert {"cfg", "accuracy", "pairwise_ratio", "nn_ratio", "copies"} <= set(q.columns)
         d = pd.read_csv(tables / "tiny_dit_diversity.csv")
         assert sorted(d["cls"]) == list(range(10)) and d["nn_train_samples"].gt(0).all()
+        c = pd.read_csv(tables / "dit_vs_random.csv")                 # the smoke profile compares at IPC 1, 2 seeds
+        assert c["set"].tolist() == ["random", "DiT, CFG 2"] and (c["seeds"] == "2 of 2").all()
+        assert c["- random, paired (95% CI)"].iloc[1].startswith(("+", "-", "0"))
+        stored = [json.loads(f.read_text()) for f in (tables / "store" / "generator").glob("memo_cell_*.json")]
+        assert sum(r["params"][:2] in (["random", 1], ["dit", 1]) for r in stored) >= 4   # records fill=False reads
     if notebook in ("10_influence", "50_evaluation"):   # right after its run nothing changed: a second reproduce skips it
         capsys.readouterr()
         assert main(["reproduce", "--profile", "smoke", "--notebooks", notebook]) == 0
