@@ -752,4 +752,9 @@ d = { 'settings': { 'branch': 'main',
                              'dd_nb.train.reference_key': ('train.html#reference_key', 'dd_nb/train.py'),
                              'dd_nb.train.reference_model': ('train.html#reference_model', 'dd_nb/train.py'),
                              'dd_nb.train.total_epochs': ('train.html#total_epochs', 'dd_nb/train.py'),
-                             'dd_nb.train.train_classifier': ('train.html#train_classifier', 'dd_nb/train.py')}}}
+                             'dd_nb.train.train_classifier': ('train.html#train_classifier', 'dd_nb/train.py')},
+            'dd_nb.verdict': { 'dd_nb.verdict.Claim': ('verdict.html#claim', 'dd_nb/verdict.py'),
+                               'dd_nb.verdict.claim_value': ('verdict.html#claim_value', 'dd_nb/verdict.py'),
+                               'dd_nb.verdict.parse_ci': ('verdict.html#parse_ci', 'dd_nb/verdict.py'),
+                               'dd_nb.verdict.verdict_of': ('verdict.html#verdict_of', 'dd_nb/verdict.py'),
+                               'dd_nb.verdict.verdict_table': ('verdict.html#verdict_table', 'dd_nb/verdict.py')}}}
