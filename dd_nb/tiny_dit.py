@@ -58,8 +58,10 @@ def _ema_update(ema, model, decay):
     with torch.no_grad():
         for pe, p in zip(ema.parameters(), model.parameters()): pe.lerp_(p, 1 - decay)
 
-def _save_ckpt(path, model, ema, opt, step):
-    state = {"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step}
+def _save_ckpt(path, model, ema, opt, step, seconds=None):
+    # seconds: training time of all sittings so far (None: an earlier sitting's checkpoint did not keep it)
+    state = {"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step,
+             "seconds": seconds}
     atomic_write(path, lambda t: torch.save(state, t))
 
 def _save_final(out: Path, ema, meta):
@@ -98,13 +100,14 @@ def train_tiny_dit(size=8, steps=4000, batch=64, lr=1e-3, seed=0, p_uncond=0.1, 
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     sched = DDPMScheduler(**TINY_SCHEDULER)
-    ckpt, step = out.with_name(out.name + ".ckpt.pt"), 0
+    ckpt, step, before = out.with_name(out.name + ".ckpt.pt"), 0, 0.0
     if ckpt.exists():  # resume after an interruption
         st = torch.load(ckpt, map_location=device, weights_only=True)
         model.load_state_dict(st["model"])
         ema.load_state_dict(st["ema"])
         opt.load_state_dict(st["opt"])
         step = st["step"]
+        before = st.get("seconds")   # None: a checkpoint that did not keep its sittings' time
     model.train()
     t0 = time.time()
     bar = tqdm(total=steps, initial=step, desc="tiny-dit", disable=not progress)
@@ -124,10 +127,12 @@ def train_tiny_dit(size=8, steps=4000, batch=64, lr=1e-3, seed=0, p_uncond=0.1, 
         _ema_update(ema, model, min(ema_decay, (1 + step) / (10 + step)))
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}")
-        if step % ckpt_every == 0 and step < steps: _save_ckpt(ckpt, model, ema, opt, step)
+        if step % ckpt_every == 0 and step < steps:
+            _save_ckpt(ckpt, model, ema, opt, step, None if before is None else before + time.time() - t0)
     bar.close()
     meta = dict(kind="tiny-dit", **tiny_dit_recipe(size, steps, batch, seed, lr, p_uncond, ema_decay, dataset, patch),
-                null_class=nc, num_classes=nc, train_seconds=round(time.time() - t0, 1), device=device.type)
+                null_class=nc, num_classes=nc, device=device.type,
+                train_seconds=None if before is None else round(before + time.time() - t0, 1))
     _save_final(out, ema, meta)
     if ckpt.exists(): ckpt.unlink()
     return out
