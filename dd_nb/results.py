@@ -12,7 +12,7 @@ import numpy as np
 from .core import DistilledSet, atomic_write_text, cache_dir
 
 # %% auto #0
-__all__ = ['STORE_VERSION', 'set_digest', 'ResultStore', 'paired_ci', 'fmt_ci', 'fmt_accs', 'welch_ci']
+__all__ = ['STORE_VERSION', 'set_digest', 'ResultStore', 'records', 'table_of', 'paired_ci', 'fmt_ci', 'fmt_accs', 'welch_ci']
 
 # %% ../nbs/06_results.ipynb #27da0e85
 def set_digest(s: DistilledSet) -> str:
@@ -70,6 +70,16 @@ class ResultStore:
         s.save(f)
         return s
     def __repr__(self): return f"ResultStore({str(self.path)!r}, scope={self.scope})"
+
+# %% ../nbs/06_results.ipynb #990cc1a4
+def records(df) -> dict:
+    "A table as JSON: its columns in order (a committed record sorts dict keys) and rows of Python numbers and strings."
+    return dict(columns=list(df.columns), rows=[[v.item() if hasattr(v, "item") else v for v in r] for r in df.values])
+
+def table_of(rec) -> "pd.DataFrame":
+    "The table `records` stored."
+    import pandas as pd
+    return pd.DataFrame(rec["rows"], columns=rec["columns"])
 
 # %% ../nbs/06_results.ipynb #28684a32
 def paired_ci(diffs, level: float = 0.95) -> tuple:

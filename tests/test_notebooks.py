@@ -64,6 +64,9 @@ def test_results_notebook_smoke(notebook, capsys):
         assert c["- random, paired (95% CI)"].iloc[1].startswith(("+", "-", "0"))
         stored = [json.loads(f.read_text()) for f in (tables / "store" / "generator").glob("memo_cell_*.json")]
         assert sum(r["params"][:2] in (["random", 1], ["dit", 1]) for r in stored) >= 4   # records fill=False reads
+    if notebook == "22_igd":                                         # what fill=False renders the tables from
+        names = [f.name.split("_")[1] for f in (tables / "store" / "igd_results").glob("memo_*.json")]
+        assert names.count("cell") >= 4 and {"full", "fig2", "fig3", "memory"} <= set(names), sorted(names)
     if notebook in ("10_influence", "50_evaluation"):   # right after its run nothing changed: a second reproduce skips it
         capsys.readouterr()
         assert main(["reproduce", "--profile", "smoke", "--notebooks", notebook]) == 0
