@@ -41,9 +41,7 @@ reproduce-paper: $(STAMP)
 	$(VENV)/bin/dd reproduce --profile paper
 	$(VENV)/bin/dd reproduce --profile paper-imagewoof --notebooks 40_patch
 
-# the concept notebooks' checks run inside test-py (tests/test_nbs.py: one test each, as nbdev_test runs them), so the two
-# workers share them with the rest of the suite; test-nbs runs them alone
-test: $(STAMP) check-clean test-py
+test: $(STAMP) check-clean test-nbs test-py
 
 # the results notebooks (those with experiments/<name>.yaml) are skipped here: tests/test_notebooks.py runs each of them
 # whole, every unit check included, under its smoke profile, so nbdev_test would only run their checks a second time
@@ -53,9 +51,8 @@ test-nbs: $(STAMP)
 	# one thread per worker: two workers with two threads each oversubscribe the two cores (10x slower)
 	OMP_NUM_THREADS=1 $(VENV)/bin/nbdev_test --n_workers 2 --skip_file_re '^[_.]|^($(RESULTS_NBS))\.ipynb$$'
 
-# two pytest workers with one thread each: a test file per worker (its module fixtures shared), the notebooks one test each
-# (the results notebooks' smoke runs in tests/test_notebooks.py, the concept notebooks' checks in tests/test_nbs.py), so
-# the workers share them (tests/conftest.py)
+# two pytest workers with one thread each: a test file per worker (its module fixtures shared), the results notebooks' smoke
+# runs (tests/test_notebooks.py) one test each, so the workers share them (tests/conftest.py)
 test-py: $(STAMP)
 	OMP_NUM_THREADS=1 $(VENV)/bin/pytest -q -n 2 --dist loadgroup tests
 

@@ -24,7 +24,6 @@ os.environ.setdefault("DD_NB_CACHE", str(ROOT / ".cache"))
 
 def pytest_collection_modifyitems(config, items):
     "Under `pytest -n 2 --dist loadgroup`: each test file on one worker (its module fixtures shared)."
-    # the notebooks' tests are left ungrouped, one test per notebook, shared by the two workers: test_notebooks.py (each
-    # results notebook's smoke run) and test_nbs.py (each concept notebook's checks, as nbdev_test runs them)
+    # test_notebooks.py is left ungrouped: its smoke runs, one test per results notebook, are shared by the two workers
     for item in items:
-        if item.path.name not in ("test_notebooks.py", "test_nbs.py"): item.add_marker(pytest.mark.xdist_group(item.path.name))
+        if item.path.name != "test_notebooks.py": item.add_marker(pytest.mark.xdist_group(item.path.name))
