@@ -41,7 +41,8 @@ reproduce-paper: $(STAMP)
 	$(VENV)/bin/dd reproduce --profile paper
 	$(VENV)/bin/dd reproduce --profile paper-imagewoof --notebooks 40_patch
 
-test: $(STAMP) check-clean test-nbs test-py
+# nbdev_test runs inside test-py (tests/test_concept_notebooks.py, in its own process, beside the other pytest worker)
+test: $(STAMP) check-clean test-py
 
 # the results notebooks (those with experiments/<name>.yaml) are skipped here: tests/test_notebooks.py runs each of them
 # whole, every unit check included, under its smoke profile, so nbdev_test would only run their checks a second time

@@ -27,3 +27,5 @@ def pytest_collection_modifyitems(config, items):
     # test_notebooks.py is left ungrouped: its smoke runs, one test per results notebook, are shared by the two workers
     for item in items:
         if item.path.name != "test_notebooks.py": item.add_marker(pytest.mark.xdist_group(item.path.name))
+    # nbdev_test over the concept notebooks (one long test, its own process) first, so the other worker runs beside it
+    items.sort(key=lambda item: item.path.name != "test_concept_notebooks.py")

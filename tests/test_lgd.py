@@ -17,7 +17,9 @@ def distill_cmd(dd_bin, out, *extra):
 
 
 def test_lgd_end_to_end_resumes_after_a_kill(dd_bin, tmp_path):
-    straight = subprocess.run(distill_cmd(dd_bin, tmp_path / "straight"), capture_output=True, text=True, timeout=900)
+    # the reference and the resumed run in this process (no second start-up of torch and diffusers); the killed run in
+    # its own, since only a process can be killed mid-write
+    straight = dd(None, *distill_cmd(dd_bin, tmp_path / "straight")[1:])
     assert straight.returncode == 0, straight.stderr
     ref = DistilledSet.load(tmp_path / "straight")
     assert ref.images.shape == (30, 1, 16, 16) and torch.bincount(ref.labels).tolist() == [3] * 10
@@ -30,7 +32,7 @@ def test_lgd_end_to_end_resumes_after_a_kill(dd_bin, tmp_path):
     os.killpg(p.pid, signal.SIGKILL); p.wait()
     assert torch.load(state / "stage1.pt", weights_only=True)["done"] == 1, "the run was not cut inside stage 1"
     assert (state / "seed.safetensors").exists() and (state / "learner_0.safetensors").exists() and not (state / "learner_1.json").exists()
-    again = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    again = dd(None, *cmd[1:])
     assert again.returncode == 0, again.stderr
     assert torch.equal(DistilledSet.load(tmp_path / "resumed").images, ref.images)
 
