@@ -85,6 +85,7 @@ def claim_value(claim: Claim, folder) -> tuple | str:
     if len(pick) != 1: return f"{len(pick)} rows of {f.name} match {claim.row}; the claim needs one"
     r = pick.iloc[0]
     if claim.column == "gain": return float(r["gain"]), float(r["lo"]), float(r["hi"])
+    if str(r[claim.column]).strip() == "not stored": return f"pending: the cells are not stored yet ({f.name})"
     return parse_ci(r[claim.column])
 
 # %% ../nbs/70_verdict.ipynb #e19db6ef
