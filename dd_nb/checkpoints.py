@@ -25,7 +25,7 @@ __all__ = ['TRAJECTORY_FORMAT', 'SURROGATE_AUGMENTS', 'PCA_EIGVAL', 'PCA_EIGVEC'
            'trajectory_settings', 'trajectory_dir', 'epoch_lrs', 'initial_network', 'augment_images', 'train_epoch',
            'check_norm_maps', 'train_surrogate_trajectory', 'Trajectory', 'load_trajectory', 'class_averaged_gradients',
            'check_threshold', 'gradient_similarity', 'filter_checkpoints', 'select_by_gradient_similarity',
-           'regular_selection', 'load_selection', 'select_checkpoints']
+           'regular_selection', 'load_selection', 'select_checkpoints_sweep', 'select_checkpoints']
 
 # %% ../nbs/21_checkpoints.ipynb #ba5e621a
 TRAJECTORY_FORMAT = "dd_nb.Trajectory/1"
@@ -380,11 +380,21 @@ def load_selection(path) -> dict:
             "path": stem.with_suffix(".json")}
 
 # %% ../nbs/21_checkpoints.ipynb #9ced38ed
-def select_checkpoints(trajectory_path, dataset: ImageDataset, threshold: float = 0.7,
-                       similarity: str = "mean_gradient",
-                       chunk: int = 256, out=None, progress=True, device=None, per_class: int = 0) -> dict:
-    "Alg. 2 on a saved trajectory: kept indices, their lrs, every cosine, G_c (first `per_class` images), saved."
-    threshold = check_threshold(threshold)
+def _selection_stem(traj, trajectory_path, dataset: ImageDataset, threshold: float, similarity: str, per_class: int,
+                    out) -> tuple:
+    "(file stem, settings) of one selection: what it was computed from names it."
+    settings = dict(threshold=threshold, similarity=similarity, dataset=dataset.identity(),
+                    trajectory=traj.meta["settings"])
+    if per_class: settings["per_class"] = int(per_class)   # only when set: selections over every image keep their names
+    return Path(out or trajectory_path)/f"selection_{_hash(settings)}", settings
+
+def select_checkpoints_sweep(trajectory_path, dataset: ImageDataset, thresholds=(0.6, 0.7, 0.8),
+                             similarity: str = "mean_gradient", chunk: int = 256, out=None, progress=True, device=None,
+                             per_class: int = 0) -> dict:
+    ("Alg. 2 at several thresholds in one pass over the checkpoints (each one's gradients computed once, not once per "
+     "threshold): {threshold: selection}, each saved as `select_checkpoints` saves it.")
+    thresholds = list(dict.fromkeys(check_threshold(t) for t in thresholds))
+    if not thresholds: raise ValueError("thresholds=[]; give at least one threshold in (0, 1]")
     if similarity not in SIMILARITIES:
         raise ValueError(f"unknown similarity {similarity!r}; valid: {', '.join(SIMILARITIES)}")
     traj, lrs = load_trajectory(trajectory_path)
@@ -393,30 +403,42 @@ def select_checkpoints(trajectory_path, dataset: ImageDataset, threshold: float 
         raise ValueError(f"dataset ({dataset.channels} channels, {dataset.im_size[-1]} px, {dataset.num_classes} "
                          "classes) does not fit "
                          f"the surrogate ({n['channels']} channels, {n['im_size']} px, {n['num_classes']} classes)")
-    settings = dict(threshold=threshold, similarity=similarity, dataset=dataset.identity(),
-                    trajectory=traj.meta["settings"])
-    if per_class: settings["per_class"] = int(per_class)   # only when set: selections over every image keep their names
-    stem = Path(out or trajectory_path)/f"selection_{_hash(settings)}"
-    if stem.with_suffix(".json").exists():
-        saved = load_selection(stem)
-        if saved["settings"] == settings: return saved
-    current = {}
-    def grads():
-        for e in range(len(traj)):
-            current["g"], current["G"] = class_averaged_gradients(traj.network(e), dataset, chunk, traj.mean, traj.std,
-                                                                  device, per_class)
-            yield current["G"] if similarity == "per_class" else current["g"]
-    kept, cosines, class_grads = [], [], []
-    for t, s, keep in tqdm(filter_checkpoints(grads(), threshold), total=len(traj), desc="Alg. 2", disable=not progress,
-                           leave=False):
-        cosines.append(s)
-        if keep:
-            kept.append(t)
-            class_grads.append(current["G"].float())
-    meta = dict(format=SELECTION_FORMAT, kept=kept, lrs=[lrs[t] for t in kept], cosines=cosines, threshold=threshold,
-                similarity=similarity, n_checkpoints=len(traj), trajectory=str(trajectory_path), settings=settings)
-    G = torch.stack(class_grads).contiguous()
-    atomic_write(stem.with_suffix(".safetensors"), lambda f: save_file({"class_grads": G}, f))
-    # written last: its presence means both are complete
-    atomic_write_text(stem.with_suffix(".json"), json.dumps(meta, indent=1))
-    return {**meta, "class_grads": G, "path": stem.with_suffix(".json")}
+    found, todo = {}, {}
+    for thr in thresholds:
+        stem, settings = _selection_stem(traj, trajectory_path, dataset, thr, similarity, per_class, out)
+        saved = load_selection(stem) if stem.with_suffix(".json").exists() else None
+        if saved is not None and saved["settings"] == settings: found[thr] = saved
+        else: todo[thr] = (stem, settings)
+    if todo:
+        current = {}
+        def feed():   # every threshold's Alg. 2 reads the same checkpoint's gradient, computed once below
+            while True: yield current["x"]
+        streams = {thr: filter_checkpoints(feed(), thr) for thr in todo}
+        kept, cosines, class_grads = ({thr: [] for thr in todo} for _ in range(3))
+        for e in tqdm(range(len(traj)), desc="Alg. 2", disable=not progress, leave=False):
+            g, G = class_averaged_gradients(traj.network(e), dataset, chunk, traj.mean, traj.std, device, per_class)
+            current["x"] = G if similarity == "per_class" else g
+            for thr, stream in streams.items():
+                t, s, keep = next(stream)
+                cosines[thr].append(s)
+                if keep:
+                    kept[thr].append(t)
+                    class_grads[thr].append(G.float())
+        for thr, (stem, settings) in todo.items():
+            meta = dict(format=SELECTION_FORMAT, kept=kept[thr], lrs=[lrs[t] for t in kept[thr]], cosines=cosines[thr],
+                        threshold=thr, similarity=similarity, n_checkpoints=len(traj), trajectory=str(trajectory_path),
+                        settings=settings)
+            G = torch.stack(class_grads[thr]).contiguous()
+            atomic_write(stem.with_suffix(".safetensors"), lambda f: save_file({"class_grads": G}, f))
+            # written last: its presence means both are complete
+            atomic_write_text(stem.with_suffix(".json"), json.dumps(meta, indent=1))
+            found[thr] = {**meta, "class_grads": G, "path": stem.with_suffix(".json")}
+    return {thr: found[thr] for thr in thresholds}
+
+def select_checkpoints(trajectory_path, dataset: ImageDataset, threshold: float = 0.7,
+                       similarity: str = "mean_gradient",
+                       chunk: int = 256, out=None, progress=True, device=None, per_class: int = 0) -> dict:
+    "Alg. 2 on a saved trajectory: kept indices, their lrs, every cosine, G_c (first `per_class` images), saved."
+    threshold = check_threshold(threshold)
+    return select_checkpoints_sweep(trajectory_path, dataset, [threshold], similarity, chunk, out, progress, device,
+                                    per_class)[threshold]
