@@ -394,7 +394,7 @@ def select_checkpoints_sweep(trajectory_path, dataset: ImageDataset, thresholds=
     ("Alg. 2 at several thresholds in one pass over the checkpoints (each one's gradients computed once, not once per "
      "threshold): {threshold: selection}, each saved as `select_checkpoints` saves it.")
     thresholds = list(dict.fromkeys(check_threshold(t) for t in thresholds))
-    if not thresholds: raise ValueError("thresholds=[]; give at least one threshold in (0, 1]")
+    if not thresholds: raise ValueError("thresholds=[]; give at least one threshold in (0, 1)")
     if similarity not in SIMILARITIES:
         raise ValueError(f"unknown similarity {similarity!r}; valid: {', '.join(SIMILARITIES)}")
     traj, lrs = load_trajectory(trajectory_path)
