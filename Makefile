@@ -7,14 +7,19 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONHASHSEED := 0
 export DD_NB_CACHE ?= $(CURDIR)/.cache
+# packages install without byte-compiling (pip's compile step over ~5 GB of torch, CUDA, transformers and diffusers files
+# took 88 of the install's 177 s here, for modules no run imports); Python compiles what a run imports on first use and
+# keeps it, unless PYTHONDONTWRITEBYTECODE is set (as on some machines): then every process would compile again (imports
+# 17 -> 36 s), so make's commands run without it
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install demo demo-publish reproduce-paper test test-nbs test-py check-clean bench
 
 $(STAMP): settings.ini setup.py scripts/install_datasets.sh
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
-	$(PY) -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --no-compile "torch==2.14.1" "torchvision==0.29.1"
+	$(PY) -m pip install -q --no-compile -e ".[dev]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	# Fashion-MNIST from Debian's package where apt-get may run; else one line saying how (never fails the install)
 	@bash scripts/install_datasets.sh || true
