@@ -58,9 +58,9 @@ test-nbs: $(STAMP)
 	OMP_NUM_THREADS=1 $(VENV)/bin/nbdev_test --n_workers 2 --skip_file_re '^[_.]|^($(RESULTS_NBS))\.ipynb$$'
 
 # two pytest workers with one thread each: a test file per worker (its module fixtures shared), the results notebooks' smoke
-# runs (tests/test_notebooks.py) one test each, so the workers share them (tests/conftest.py)
+# runs (tests/test_notebooks.py) one test each, so the workers share them; the longest first, in tests/conftest.py's order
 test-py: $(STAMP)
-	OMP_NUM_THREADS=1 $(VENV)/bin/pytest -q -n 2 --dist loadgroup tests
+	OMP_NUM_THREADS=1 $(VENV)/bin/pytest -q -n 2 --dist loadgroup --no-loadscope-reorder tests
 
 # notebooks are the source: exporting and cleaning them must change nothing that is committed
 check-clean: $(STAMP)

@@ -22,6 +22,16 @@ def _run(cmd, timeout=240):
     return p
 
 
+def _in_process(*args):
+    "The worker as one plain process (world size 1), run in this one: no second start-up of torch and diffusers."
+    import runpy
+    argv, threads = sys.argv, torch.get_num_threads()
+    sys.argv = [WORKER, *map(str, args)]
+    torch.set_num_threads(1)                                         # as the torchrun ranks run (ENV)
+    try: runpy.run_path(WORKER, run_name="__main__")
+    finally: sys.argv, _ = argv, torch.set_num_threads(threads)
+
+
 def _torchrun(*args, restarts=0):
     return _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                  "--max-restarts", str(restarts), "--monitor-interval", "0.2", WORKER, *map(str, args)])
@@ -43,7 +53,7 @@ def _stats(out: Path) -> dict:
 def test_two_ranks_match_one_process_and_resume(tmp_path):
     a, b = tmp_path / "A", tmp_path / "B"
     # (a) one plain process (world size 1): the reference set
-    _run([sys.executable, WORKER, a, tmp_path / "logA"])
+    _in_process(a, tmp_path / "logA")
     ref = DistilledSet.load(a / "set.safetensors")
     assert ref.images.shape == (20, 1, 16, 16) and ref.labels.tolist() == [c for c in range(10) for _ in range(2)]
     assert json.loads((a / "map.json").read_text()) == [[k, 0] for k in range(6)]
@@ -62,12 +72,13 @@ def test_two_ranks_match_one_process_and_resume(tmp_path):
     got = DistilledSet.load(b / "set.safetensors")
     assert torch.equal(got.images, ref.images) and torch.equal(got.labels, ref.labels)
 
-    # (c) a rank's later records lost (7, 1) and (9, 1): a rerun makes those two only, from the records before them
+    # (c) a rank's later records lost (7, 1) and (9, 1): a rerun makes those two only, from the records before them, and
+    # at another world size (one process: the records of both ranks are read, the gathered set is the same)
     before = _stats(b)
     for c in (7, 9): record_path(b, c, 1).unlink()
     (b / "set.safetensors").unlink()
-    _torchrun(b, tmp_path / "logC")
-    assert _calls(tmp_path / "logC") == {(1, 0): [(7, 1), (9, 1)]}
+    _in_process(b, tmp_path / "logC")
+    assert _calls(tmp_path / "logC") == {(0, 0): [(7, 1), (9, 1)]}
     after = _stats(b)
     lost = {"c7_i1.safetensors", "c9_i1.safetensors"}
     assert {k: v for k, v in after.items() if k not in lost} == {k: v for k, v in before.items() if k not in lost}
