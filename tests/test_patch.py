@@ -1,18 +1,13 @@
 "Patch selection end to end: `dd distill --method patch` on digits and the soft protocol on its set; a reused bank selects any IPC and class subset without the denoiser; bad input fails before work."
-import subprocess
-
 import pytest
 import torch
 
 from dd_nb.core import DistilledSet
 from dd_nb.data import load_dataset
+from test_cli import dd   # `dd ARGS` through the console script's main, in this process (a process start costs ~10 s)
 
 SMOKE = ["--param", 'backend_kw={"steps": 40, "batch": 16}', "--param", "samples=2", "--param", "teacher_epochs=1",
          "--param", "progress=false"]
-
-
-def dd(dd_bin, *args):
-    return subprocess.run([dd_bin, *map(str, args)], capture_output=True, text=True, timeout=600)
 
 
 def small_digits(per_class=25):
