@@ -31,7 +31,8 @@ class _Images(HTMLParser):
 
 @pytest.mark.parametrize("notebook", results_notebooks(ROOT))
 def test_results_notebook_smoke(notebook, capsys):
-    stores = {"11_iwd": "iwd_results", "20_diffusion": "generator", "22_igd": "igd_results", "40_patch": "patch_results"}
+    stores = {"11_iwd": "iwd_results", "20_diffusion": "generator", "22_igd": "igd_results", "30_lgd": "lgd_results",
+              "40_patch": "patch_results"}
     if notebook in stores:     # its committed records are checked below: none left by an earlier run
         shutil.rmtree(output_dirs("smoke", ROOT)[0] / "store" / stores[notebook], ignore_errors=True)
     rc, tables, figs = _smoke(notebook)
@@ -74,6 +75,9 @@ def test_results_notebook_smoke(notebook, capsys):
     if notebook == "11_iwd":                                         # what fill=False renders the tables from
         names = [f.name.split("_")[1] for f in (tables / "store" / "iwd_results").glob("memo_*.json")]
         assert names.count("cell") >= 8 and {"full", "mass", "auroc", "sensitivity", "ablation"} <= set(names), sorted(names)
+    if notebook == "30_lgd":                                         # what fill=False renders the tables from
+        names = [f.name.split("_")[1] for f in (tables / "store" / "lgd_results").glob("memo_*.json")]
+        assert names.count("cell") == 7 and {"full", "learner", "redundancy", "difficulty"} <= set(names), sorted(names)
     if notebook == "40_patch":                                       # what fill=False renders the tables from
         names = {f.name.split("_")[1] for f in (tables / "store" / "patch_results").glob("memo_*.json")}
         assert {"table1", "table5", "table7", "fig6", "evidence"} <= names, sorted(names)
