@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 # %% auto #0
-__all__ = ['CLAIMS', 'parse_ci', 'verdict_of', 'Claim', 'claim_value', 'verdict_table']
+__all__ = ['CLAIMS', 'parse_ci', 'verdict_of', 'Claim', 'claim_row', 'claim_value', 'claim_caveat', 'verdict_table']
 
 # %% ../nbs/70_verdict.ipynb #1fc3c9c5
 _NUM = r"[+-]?\d+(?:\.\d+)?"
@@ -72,8 +72,8 @@ CLAIMS = [
 ]
 
 # %% ../nbs/70_verdict.ipynb #24577a03
-def claim_value(claim: Claim, folder) -> tuple | str:
-    "(mean, low, high) of a claim's difference in the table under `folder`, or why there is none."
+def claim_row(claim: Claim, folder) -> tuple | str:
+    "(table, row) holding a claim's number in the table under `folder`, or why there is none."
     f = Path(folder)/f"{claim.table}.csv"
     if not f.exists(): return f"pending: no {f.name} (its notebook has not run this profile)"
     t = pd.read_csv(f)
@@ -83,10 +83,30 @@ def claim_value(claim: Claim, folder) -> tuple | str:
         pick = pick[pick[col].astype(str) == str(v)]
     if claim.column not in t.columns: return f"not in {f.name}: no column {claim.column!r}"
     if len(pick) != 1: return f"{len(pick)} rows of {f.name} match {claim.row}; the claim needs one"
-    r = pick.iloc[0]
+    return t, pick.iloc[0]
+
+def claim_value(claim: Claim, folder) -> tuple | str:
+    "(mean, low, high) of a claim's difference in the table under `folder`, or why there is none."
+    found = claim_row(claim, folder)
+    if isinstance(found, str): return found
+    r = found[1]
     if claim.column == "gain": return float(r["gain"]), float(r["lo"]), float(r["hi"])
-    if str(r[claim.column]).strip() == "not stored": return f"pending: the cells are not stored yet ({f.name})"
+    if str(r[claim.column]).strip() == "not stored": return f"pending: the cells are not stored yet ({claim.table}.csv)"
     return parse_ci(r[claim.column])
+
+# %% ../nbs/70_verdict.ipynb #daa20380
+def claim_caveat(claim: Claim, folder) -> str:
+    "What a claim's number rests on when its table is not complete: cells stored of those planned, paired seeds."
+    found = claim_row(claim, folder)
+    if isinstance(found, str): return ""
+    (t, r), says = found, []
+    # a partly filled table says so in a 'cells stored' column ("17 of 24"); a table of numbers counts its seeds
+    if "cells stored" in t.columns and isinstance(r["cells stored"], str): says.append(f"{claim.table} partly stored ({r['cells stored']} cells)")
+    if "seeds" in t.columns and r["seeds"] == r["seeds"]:
+        partial = "seeds planned" in t.columns and r["seeds"] < r["seeds planned"]
+        says.append(f"{int(r['seeds'])} of {int(r['seeds planned'])} paired seeds (partly stored)" if partial
+                    else f"{int(r['seeds'])} paired seeds")
+    return ", ".join(says)
 
 # %% ../nbs/70_verdict.ipynb #e19db6ef
 def verdict_table(claims, folders: dict) -> pd.DataFrame:
@@ -101,6 +121,7 @@ def verdict_table(claims, folders: dict) -> pd.DataFrame:
                 m, lo, hi = v
                 r[name] = f"{m:+.1f}" + ("" if lo != lo else f" [{lo:+.1f}, {hi:+.1f}]")
                 r[f"verdict, {name}"] = verdict_of(lo, hi, c.sign)
-        r["note"] = c.note
+        caveats = [f"{name}: {s}" for name, folder in folders.items() if (s := claim_caveat(c, folder))]
+        r["note"] = "; ".join([c.note] * bool(c.note) + caveats)
         rows.append(r)
     return pd.DataFrame(rows)
