@@ -132,8 +132,8 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true",
                    help="rerun notebooks whose last run is fresh (same code, parameters, package and data)")
     r.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="a notebook parameter over the profile's, recorded with the run (e.g. fill=false: the table "
-                        "from stored cells)")
+                   help="a notebook parameter over the profile's, recorded with the run, for each notebook that "
+                        "declares it (e.g. fill=false: the tables from stored cells)")
     return p
 
 # %% ../nbs/63_cli.ipynb #b603279c

@@ -18,8 +18,8 @@ __all__ = ['PROFILES', 'PUBLISHED', 'COMMITTED', 'QUIET', 'KERNEL_ARGS', 'PAPER_
            'results_notebooks', 'has_profile', 'run_dir', 'output_dirs', 'quiet', 'run_notebook', 'code_digest',
            'package_digest', 'dataset_digest', 'fingerprint', 'record_path', 'read_record', 'is_fresh', 'render_html',
            'run_and_record', 'write_index', 'component_problems', 'pipeline_problems', 'weight_inputs',
-           'dataset_release', 'input_notes', 'missing_inputs', 'reproduce', 'write_times', 'provenance',
-           'render_readme', 'write_record', 'info_text']
+           'dataset_release', 'input_notes', 'missing_inputs', 'notebook_extras', 'reproduce', 'write_times',
+           'provenance', 'render_readme', 'write_record', 'info_text']
 
 # %% ../nbs/60_reproduce.ipynb #e0e2eb0c
 PROFILES = ("smoke", "demo", "embedded", "fashion", "side", "paper", "paper-imagewoof", "paper-code", "standin")
@@ -345,6 +345,25 @@ def missing_inputs(notebook: str, profile: str, root=None) -> list:
                        f"{dataset_release(name, at(p.get('root')), p.get('source'))} ({type(e).__name__})")
     return out + weight_inputs(p, at)
 
+# %% ../nbs/60_reproduce.ipynb #e4af1ce4
+def notebook_extras(names: list, extra: dict, root, log=print, profile: str = "") -> dict:
+    ("Each notebook's share of `extra`: the parameters it declares. One that no notebook of the run declares is refused "
+     "(a misspelt parameter would reach no notebook).")
+    if not extra: return {n: {} for n in names}
+    import papermill as pm
+    known = {n: pm.inspect_notebook(str(Path(root)/"nbs"/f"{n}.ipynb")) for n in names}
+    if nowhere := [k for k in extra if not any(k in known[n] for n in names)]:
+        if len(names) == 1: raise ValueError(f"{names[0]} has no parameter {', '.join(map(repr, nowhere))}; its "
+                                             f"parameters: {', '.join(known[names[0]])}")
+        raise ValueError(f"no notebook of this run has parameter {', '.join(map(repr, nowhere))} (notebooks: "
+                         f"{', '.join(names)})")
+    # `--param fill=false` over a whole profile: the notebooks that store cells render from them, the others run as set
+    for n in names:
+        if lacks := [k for k in extra if k not in known[n]]:
+            log(f"{n} [{profile}]: has no parameter {', '.join(map(repr, lacks))}, runs without it")
+    return {n: {k: v for k, v in extra.items() if k in known[n]} for n in names}
+
+
 # %% ../nbs/60_reproduce.ipynb #fa1e450f
 def reproduce(profile: str = "embedded", notebooks=None, force: bool = False, root=None, log=None, log_output=False,
               extra: dict | None = None) -> list:
@@ -356,16 +375,11 @@ def reproduce(profile: str = "embedded", notebooks=None, force: bool = False, ro
     unknown = [n for n in names if not (root/"nbs"/f"{n}.ipynb").exists()]
     if unknown:
         raise ValueError(f"unknown notebook(s) {', '.join(unknown)}; known: {', '.join(results_notebooks(root))}")
-    if extra:                           # a misspelt parameter would reach the notebook unread: refuse it first
-        import papermill as pm
-        for n in names:
-            if bad := [k for k in extra if k not in (known := pm.inspect_notebook(str(root/"nbs"/f"{n}.ipynb")))]:
-                raise ValueError(f"{n} has no parameter {', '.join(map(repr, bad))}; its parameters: "
-                                 f"{', '.join(known)}")
     if not notebooks:   # all of them: a notebook without this profile is not part of it (one named is, and says so)
         absent = [n for n in names if not has_profile(n, profile, root)]
         for n in absent: log(f"{n} [{profile}]: experiments/{n}.yaml has no `{profile}` profile, not part of this run")
         names = [n for n in names if n not in absent]
+    extras = notebook_extras(names, extra or {}, root, log, profile)
     missing = {n: m for n in names if (m := missing_inputs(n, profile, root))}
     for n, m in missing.items(): log(f"{n} [{profile}] cannot run here; missing:\n" + "\n".join(f"  - {x}" for x in m))
     if profile.startswith("paper"):   # which releases and VAEs the runs will use, next to what they lack
@@ -379,12 +393,12 @@ def reproduce(profile: str = "embedded", notebooks=None, force: bool = False, ro
                              error="; ".join(missing[nb]), skipped=True))
             continue
         # a run with extra parameters is never the fresh one
-        if not force and not extra and is_fresh(nb, profile, root):
+        if not force and not extras[nb] and is_fresh(nb, profile, root):
             rec = dict(read_record(nb, profile, root), skipped=True)
             log(f"[{k}/{len(names)}] {nb} [{profile}]: fresh, skipped (--force reruns)")
         else:
             log(f"[{k}/{len(names)}] {nb} [{profile}] ...")
-            rec = run_and_record(nb, profile, root, log_output=log_output, extra=extra)
+            rec = run_and_record(nb, profile, root, log_output=log_output, extra=extras[nb])
             log(f"    {rec['status']} in {rec['wall_s']:.0f} s" + (f": cell {rec.get('cell')}: {rec['error']}"
                                                                    if rec["status"] != "ok" else ""))
         recs.append(rec)

@@ -331,6 +331,9 @@ def test_paper_variant_profiles_are_known():
     (["reproduce", "--profile", "smoke", "--times", "TMP"], "is a folder; give a file path"),
     (["reproduce", "--profile", "smoke", "--notebooks", "50_evaluation", "--param", "fil=false"], "50_evaluation has no parameter 'fil'"),
     (["reproduce", "--profile", "smoke", "--param", "fill"], "--param 'fill': valid: KEY=VALUE"),
+    # over several notebooks a parameter goes to those that declare it; one that none declares is refused
+    (["reproduce", "--profile", "smoke", "--notebooks", "50_evaluation", "70_verdict", "--param", "fil=false"],
+     "no notebook of this run has parameter 'fil'"),
 ])
 def test_arguments_checked_before_work(capsys, tmp_path, argv, msg):
     "Issue 28, item 3: each fails at once with one error line naming the flag and the valid values (was: late or a traceback)."
