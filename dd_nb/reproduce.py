@@ -16,8 +16,8 @@ def project_root() -> Path:
 __all__ = ['PROFILES', 'PUBLISHED', 'COMMITTED', 'QUIET', 'KERNEL_ARGS', 'PAPER_GPU', 'WEIGHT_FILES', 'PIPELINE_PARTS',
            'PIPELINE_FILES', 'PIPELINE_NAMES', 'VAE_NEEDED', 'RELEASES', 'INCLUDE', 'project_root', 'load_profile',
            'results_notebooks', 'has_profile', 'run_dir', 'output_dirs', 'quiet', 'run_notebook', 'code_digest',
-           'package_digest', 'dataset_digest', 'fingerprint', 'record_path', 'read_record', 'is_fresh', 'render_html',
-           'run_and_record', 'write_index', 'component_problems', 'pipeline_problems', 'weight_inputs',
+           'package_digest', 'dataset_digest', 'tables_digest', 'fingerprint', 'record_path', 'read_record', 'is_fresh',
+           'render_html', 'run_and_record', 'write_index', 'component_problems', 'pipeline_problems', 'weight_inputs',
            'dataset_release', 'input_notes', 'missing_inputs', 'notebook_extras', 'reproduce', 'write_times',
            'provenance', 'render_readme', 'write_record', 'info_text']
 
@@ -122,14 +122,31 @@ def dataset_digest(params: dict, root=None) -> str | None:
     try: return load_dataset(name, "train", root=where, size=params.get("size")).digest()
     except (OSError, ValueError) as e: return f"unavailable: {type(e).__name__}"
 
+# %% ../nbs/60_reproduce.ipynb #0daf60ab
+def tables_digest(params: dict, root=None) -> str | None:
+    ("The content digest of the tables a notebook reads from folders its profile names (`*_dir` parameters, relative "
+     "to nbs/); None when it names none.")
+    import hashlib
+    folders = [v for k, v in params.items() if k.endswith("_dir") and isinstance(v, str) and v]
+    if not folders: return None
+    h = hashlib.sha256()
+    for v in folders:
+        d = Path(v) if Path(v).is_absolute() else Path(root or project_root())/"nbs"/v
+        for f in sorted(d.glob("*.csv")) if d.is_dir() else []: h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()[:20]
+
+
 # %% ../nbs/60_reproduce.ipynb #e65be85d
 def fingerprint(notebook: str, profile: str, root=None) -> dict:
     "Everything a results notebook's run depends on; an equal fingerprint and a successful last run mean fresh."
     import dd_nb
     root = Path(root or project_root())
     params = load_profile(notebook, profile, root)
-    return dict(notebook=notebook, profile=profile, code=code_digest(root/"nbs"/f"{notebook}.ipynb"), params=params,
-                version=dd_nb.__version__, package=package_digest(root), data=dataset_digest(params, root))
+    fp = dict(notebook=notebook, profile=profile, code=code_digest(root/"nbs"/f"{notebook}.ipynb"), params=params,
+              version=dd_nb.__version__, package=package_digest(root), data=dataset_digest(params, root))
+    # a notebook that reads other notebooks' tables (70_verdict) is stale when they change
+    if (tables := tables_digest(params, root)): fp["tables"] = tables
+    return fp
 
 # %% ../nbs/60_reproduce.ipynb #f1522991
 def record_path(notebook: str, profile: str, root=None) -> Path:
