@@ -80,7 +80,9 @@ def test_results_notebook_smoke(notebook, capsys):
         assert names.count("cell") == 7 and {"full", "learner", "redundancy", "difficulty"} <= set(names), sorted(names)
     if notebook == "40_patch":                                       # what fill=False renders the tables from
         names = {f.name.split("_")[1] for f in (tables / "store" / "patch_results").glob("memo_*.json")}
-        assert {"table1", "table5", "table7", "fig6", "evidence"} <= names, sorted(names)
+        assert {"table1", "herding", "table5", "table7", "fig6", "evidence"} <= names, sorted(names)
+        h = pd.read_csv(tables / "patch_herding.csv")                # ours single against herding, paired by seed
+        assert h["single - herding (95% CI)"].str.match(r"^[+-]?\d|^0 ").all(), h
     if notebook in ("10_influence", "50_evaluation"):   # right after its run nothing changed: a second reproduce skips it
         capsys.readouterr()
         assert main(["reproduce", "--profile", "smoke", "--notebooks", notebook]) == 0
