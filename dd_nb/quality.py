@@ -27,12 +27,13 @@ class Normalized(torch.nn.Module):
     def forward(self, x): return self.net((x - self.mean) / self.std)
 
 # %% ../nbs/25_quality.ipynb #97a7fe30
-def train_judge(dataset: str = "digits", epochs: int = 5, seed: int = 0, size: int | None = 16):
+def train_judge(dataset: str = "digits", epochs: int = 5, seed: int = 0, size: int | None = 16, **overrides):
     ("The ConvNet-3 judge: train.reference_model on a dataset's real training split (cached); returns (judge on [0,1] "
      "images, test accuracy).")
+    # overrides: protocol fields over the reference recipe (Fashion-MNIST's judge trains without crops: see 20_diffusion)
     from dd_nb.train import reference_model
     tr, te = load_dataset(dataset, "train", size=size), load_dataset(dataset, "test", size=size)
-    judge = Normalized(reference_model(tr, "convnet3", epochs=epochs, seed=seed, progress=False), tr.mean,
+    judge = Normalized(reference_model(tr, "convnet3", epochs=epochs, seed=seed, progress=False, **overrides), tr.mean,
                        tr.std).eval()
     return judge, classify_accuracy(judge, te.images, te.labels)
 

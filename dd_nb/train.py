@@ -315,10 +315,11 @@ def _load_reference(f, key: dict):
     except (SafetensorError, OSError, ValueError, RuntimeError): return None
 
 def reference_model(dataset: ImageDataset, arch: str = "convnet3", epochs: int = 5, seed: int = 0, progress=True,
-                    device=None) -> nn.Module:
+                    device=None, **overrides) -> nn.Module:
     "A network trained on the real `dataset` from `seed` alone (cached by all it depends on), in eval mode on `device`."
     # `device` (default: default_device()) is where it trains and where it is
-    # returned, fresh or read from the cache alike.
+    # returned, fresh or read from the cache alike. `overrides`: protocol fields over REFERENCE_PROTOCOL (e.g.
+    # aug="none"); they enter the cache key through the protocol, so another recipe is another model.
     from safetensors.torch import save
     from dd_nb.core import atomic_write
     from dd_nb.models import get_network
@@ -327,7 +328,7 @@ def reference_model(dataset: ImageDataset, arch: str = "convnet3", epochs: int =
     device = torch.device(device or default_device())
     with seeded_rng(seed):  # the initial weights come from `seed`, not from whatever ran before
         net = get_network(arch, dataset.channels, dataset.num_classes, dataset.im_size)
-    proto = get_protocol("hard", **REFERENCE_PROTOCOL)
+    proto = get_protocol("hard", **{**REFERENCE_PROTOCOL, **overrides})
     key = reference_key(dataset, arch, epochs, seed, proto, device)
     f = _reference_file(dataset, key)
     sd = _load_reference(f, key)
