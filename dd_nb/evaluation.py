@@ -181,7 +181,7 @@ def cell_params(method_params: dict | None, method: str, ipc: int) -> dict:
 from dataclasses import asdict
 
 def baseline_cell(store, train, test, method, ipc, seed, params=None, arch="convnet3", protocol="dc", runs=5,
-                  epochs=300, eval_seed=0, compute=True, **overrides) -> dict | None:
+                  epochs=300, eval_seed=0, compute=True, save_every=50, **overrides) -> dict | None:
     ("One cell, computed once per store: {'accs', 'digest', 'distill_s', 'eval_s'} (seconds of the first computation); "
      "compute=False: None if not stored.")
     import time
@@ -189,9 +189,13 @@ def baseline_cell(store, train, test, method, ipc, seed, params=None, arch="conv
     from dd_nb.results import set_digest
     params = dict(params or {})
     if _accepts(get_method(method), "progress"): params.setdefault("progress", False)
+    # a method whose signature takes `checkpoint` (DM, IDC) saves its state every `save_every` iterations next to the committed
+    # records, where the store has them: DM at 1,000 iterations outlasts a sitting, and the next machine continues it
+    resume = dict(resume_as="checkpoint", resume_in=store.committed, save_every=save_every) if (
+        store.committed and _accepts(get_method(method), "checkpoint")) else {}
     def run():
         t0 = time.time()
-        s = store.distilled(method, train, ipc, seed, **params)
+        s = store.distilled(method, train, ipc, seed, **resume, **params)
         t1 = time.time()
         accs = evaluate(s, (train, test), arch, protocol, runs, seed=eval_seed, epochs=epochs, progress=False,
                         **overrides).accs

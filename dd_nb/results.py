@@ -57,17 +57,21 @@ class ResultStore:
                       dd_nb=__version__)
         atomic_write_text(f, json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
     def distilled(self, method: str, train, ipc: int, seed: int, tag: str = "", resume_as: str | None = None,
-                  **params) -> DistilledSet:
+                  resume_in=None, save_every: int | None = None, **params) -> DistilledSet:
         "`distill(method, train, ipc, seed, **params)` once per (tag, method, ipc, seed, params), then loaded."
         from dd_nb.methods import distill
         f = self.path/f"{method}{'_' + tag if tag else ''}_ipc{ipc}_s{seed}_{self.key(method, *([tag] if tag else []), ipc, seed, params)}.safetensors"
         if f.exists(): return DistilledSet.load(f)
-        # resume_as: the method's resume-folder parameter, pointed next to the set file (not part of the key)
-        extra = {resume_as: str(f.with_suffix("")) + "_run"} if resume_as else {}
+        # resume_as: the method's resume parameter, pointed next to the set file, or into `resume_in` (a committed folder:
+        # a run longer than a sitting continues on the next machine; its state is removed once the set is saved);
+        # neither it nor save_every is part of the key
+        run = Path(resume_in or f.parent)/(f.stem + "_run")
+        extra = {resume_as: str(run), **({"save_every": save_every} if save_every else {})} if resume_as else {}
         t0 = time.perf_counter()
         s = distill(method, train, ipc, seed=seed, **params, **extra)
-        s.meta["wall_seconds"] = time.perf_counter() - t0   # what the set cost, kept with it
+        s.meta["wall_seconds"] = time.perf_counter() - t0   # what the set cost, kept with it (this sitting's share)
         s.save(f)
+        if resume_as and resume_in and run.is_file(): run.unlink()
         return s
     def __repr__(self): return f"ResultStore({str(self.path)!r}, scope={self.scope})"
 
