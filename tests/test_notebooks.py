@@ -60,7 +60,7 @@ def test_results_notebook_smoke(notebook, capsys):
     if notebook == "20_diffusion":
         assert {f"results/runs/smoke/{t}.csv" for t in ("tiny_dit_quality", "tiny_dit_diversity")} <= set(rec["written"])
         q = pd.read_csv(tables / "tiny_dit_quality.csv")
-        assert {"cfg", "accuracy", "pairwise_ratio", "nn_ratio", "copies"} <= set(q.columns)
+        assert {"cfg", "accuracy", "pairwise_ratio", "nn_ratio", "copies", "judge_recipe"} <= set(q.columns)
         d = pd.read_csv(tables / "tiny_dit_diversity.csv")
         assert sorted(d["cls"]) == list(range(10)) and d["nn_train_samples"].gt(0).all()
         c = pd.read_csv(tables / "dit_vs_random.csv")                 # the smoke profile compares at IPC 1, 2 seeds
@@ -72,6 +72,9 @@ def test_results_notebook_smoke(notebook, capsys):
         names = [f.name.split("_")[1] for f in (tables / "store" / "igd_results").glob("memo_*.json")]
         assert names.count("cell") >= 4 and {"full", "fig2", "fig3", "memory"} <= set(names), sorted(names)
         assert "eval" not in names, sorted(names)   # evaluations stay in the cache: each cell record holds its accuracies
+        assert "alg2" in names, sorted(names)      # Alg. 2's delta sweep on the surrogate trajectory
+        a2 = pd.read_csv(tables / "igd_alg2_thresholds.csv")
+        assert a2["delta"].tolist() == [0.6, 0.7, 0.8] and ((a2.kept >= 1) & (a2.kept <= a2.checkpoints)).all(), a2
     if notebook == "11_iwd":                                         # what fill=False renders the tables from
         names = [f.name.split("_")[1] for f in (tables / "store" / "iwd_results").glob("memo_*.json")]
         assert names.count("cell") >= 8 and {"full", "mass", "auroc", "sensitivity", "ablation"} <= set(names), sorted(names)
