@@ -456,14 +456,21 @@ def provenance(table: str, root=None) -> str:
     root = Path(root or project_root())
     name = Path(table).name
     csv = str(Path(table).with_suffix(".csv"))
-    for f in sorted((root/"results"/"runs").glob("*/*.record.json")):   # a run record that wrote it
-        r = json.loads(f.read_text())
+    claims = [r for f in sorted((root/"results"/"runs").glob("*/*.record.json"))   # run records that wrote it
+              if (r := json.loads(f.read_text())).get("status") == "ok"
+              and (table in r.get("written", []) or csv in r.get("written", []))]
+    # a record lists what changed while it ran, so two runs of a profile side by side both list each other's tables:
+    # the one whose notebook names the table is its maker (a name built at run time names none: the first record)
+    def names(r):
+        src = root/"nbs"/f"{r['fingerprint']['notebook']}.ipynb"
+        return src.exists() and Path(table).stem in src.read_text()
+    if claims:
+        r = sorted(claims, key=lambda r: not names(r))[0]
         fp = r["fingerprint"]
-        if r.get("status") == "ok" and (table in r.get("written", []) or csv in r.get("written", [])):
-            page = f"results/runs/{fp['profile']}/{r['html']}" if r.get("html") else None
-            return (f"_(`{csv}`: `nbs/{fp['notebook']}.ipynb`, profile `{fp['profile']}`, run {r['started'][:10]}, "
-                    f"dd_nb {fp['version']}"
-                    + (f"; rendered: [{page}]({page})" if page else "") + ")_")
+        page = f"results/runs/{fp['profile']}/{r['html']}" if r.get("html") else None
+        return (f"_(`{csv}`: `nbs/{fp['notebook']}.ipynb`, profile `{fp['profile']}`, run {r['started'][:10]}, "
+                f"dd_nb {fp['version']}"
+                + (f"; rendered: [{page}]({page})" if page else "") + ")_")
     # a run from before records: its papermill metadata
     for nbf in sorted((root/"results"/"runs").glob("**/*.ipynb")):
         text = nbf.read_text()
