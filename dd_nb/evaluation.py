@@ -199,6 +199,9 @@ def baseline_cell(store, train, test, method, ipc, seed, params=None, arch="conv
         t1 = time.time()
         accs = evaluate(s, (train, test), arch, protocol, runs, seed=eval_seed, epochs=epochs, progress=False,
                         **overrides).accs
+        # the state goes once the cell is evaluated (a sitting that ends during the evaluation keeps it: the set itself
+        # lives in the cache, which the next machine may not have)
+        if resume: store.resume_file(method, ipc, seed, resume_in=store.committed, **params).unlink(missing_ok=True)
         return dict(accs=accs, digest=set_digest(s), distill_s=t1 - t0, eval_s=time.time() - t1)
     # the key holds what the protocol computes (every field), not only its name: a protocol that changes is a new cell
     what = asdict(get_protocol(protocol, **overrides))

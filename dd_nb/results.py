@@ -63,16 +63,19 @@ class ResultStore:
         f = self.path/f"{method}{'_' + tag if tag else ''}_ipc{ipc}_s{seed}_{self.key(method, *([tag] if tag else []), ipc, seed, params)}.safetensors"
         if f.exists(): return DistilledSet.load(f)
         # resume_as: the method's resume parameter, pointed next to the set file, or into `resume_in` (a committed folder:
-        # a run longer than a sitting continues on the next machine; its state is removed once the set is saved);
-        # neither it nor save_every is part of the key
-        run = Path(resume_in or f.parent)/(f.stem + "_run")
+        # a run longer than a sitting continues on the next machine; the caller removes that state once what it needs the
+        # set for is stored, see `resume_file`); neither it nor save_every is part of the key
+        run = self.resume_file(method, ipc, seed, tag, resume_in, **params)
         extra = {resume_as: str(run), **({"save_every": save_every} if save_every else {})} if resume_as else {}
         t0 = time.perf_counter()
         s = distill(method, train, ipc, seed=seed, **params, **extra)
         s.meta["wall_seconds"] = time.perf_counter() - t0   # what the set cost, kept with it (this sitting's share)
         s.save(f)
-        if resume_as and resume_in and run.is_file(): run.unlink()
         return s
+    def resume_file(self, method: str, ipc: int, seed: int, tag: str = "", resume_in=None, **params) -> Path:
+        "Where `distilled` points a run's resume state: next to the set's file, or into the folder `resume_in`."
+        key = self.key(method, *([tag] if tag else []), ipc, seed, params)
+        return Path(resume_in or self.path)/f"{method}{'_' + tag if tag else ''}_ipc{ipc}_s{seed}_{key}_run"
     def __repr__(self): return f"ResultStore({str(self.path)!r}, scope={self.scope})"
 
 # %% ../nbs/06_results.ipynb #990cc1a4
