@@ -231,8 +231,9 @@ def _new_net(arch, ds, device, prepare_net=None):
 def fast_layout(net):
     "Our own network in channels-last layout when it runs on the CPU (the same function, computed faster); as it is elsewhere."
     # DM's cost is the forward pass of 256 real images per class through a fresh random network each iteration; on this
-    # 2-core CPU channels-last makes that 1.3-1.6x faster (benchmarks/bench_dm_layout.py). Only DM uses it: it is the
-    # path measured. Results agree to float rounding, not bit for bit (another summation order).
+    # 2-core CPU channels-last makes a DM iteration about 1.3x faster (benchmarks/bench_dm_layout.py, one thread, quiet
+    # machine); a training step is slower that way, so only DM uses it. Results agree to float rounding, not bit for
+    # bit (another summation order).
     from dd_nb.core import model_device
     return net.to(memory_format=torch.channels_last) if model_device(net).type == "cpu" else net
 

@@ -60,7 +60,7 @@ class ResultStore:
                   resume_in=None, save_every: int | None = None, **params) -> DistilledSet:
         "`distill(method, train, ipc, seed, **params)` once per (tag, method, ipc, seed, params), then loaded."
         from dd_nb.methods import distill
-        f = self.path/f"{method}{'_' + tag if tag else ''}_ipc{ipc}_s{seed}_{self.key(method, *([tag] if tag else []), ipc, seed, params)}.safetensors"
+        f = self.path/f"{self._stem(method, ipc, seed, tag, params)}.safetensors"
         if f.exists(): return DistilledSet.load(f)
         # resume_as: the method's resume parameter, pointed next to the set file, or into `resume_in` (a committed folder:
         # a run longer than a sitting continues on the next machine; the caller removes that state once what it needs the
@@ -74,8 +74,11 @@ class ResultStore:
         return s
     def resume_file(self, method: str, ipc: int, seed: int, tag: str = "", resume_in=None, **params) -> Path:
         "Where `distilled` points a run's resume state: next to the set's file, or into the folder `resume_in`."
+        return Path(resume_in or self.path)/f"{self._stem(method, ipc, seed, tag, params)}_run"
+    def _stem(self, method, ipc, seed, tag, params) -> str:
+        # a set's file name without its suffix: what it is and the key of what it was distilled with
         key = self.key(method, *([tag] if tag else []), ipc, seed, params)
-        return Path(resume_in or self.path)/f"{method}{'_' + tag if tag else ''}_ipc{ipc}_s{seed}_{key}_run"
+        return f"{method}{'_' + tag if tag else ''}_ipc{ipc}_s{seed}_{key}"
     def __repr__(self): return f"ResultStore({str(self.path)!r}, scope={self.scope})"
 
 # %% ../nbs/06_results.ipynb #990cc1a4
